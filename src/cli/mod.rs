@@ -1,0 +1,90 @@
+//! Command-line interface: one file per subcommand, each with `Args` and `run`.
+//!
+//! Errors reach `main` as `anyhow::Error` and are printed once, as
+//! `mififo: <error chain>`, with exit code 2 unless the subcommand chose another.
+
+mod bench;
+mod call;
+mod doctor;
+mod gateway;
+mod logging;
+mod man;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Server, client, doctor and HTTP gateway for the OpenSIPS/Kamailio MI FIFO.
+#[derive(Debug, Parser)]
+#[command(name = "mififo", version, max_term_width = 100)]
+#[command(after_long_help = "Trouble talking to a FIFO? Start with: mififo doctor --fifo PATH")]
+pub struct Cli {
+    /// More log output (repeat for more); overrides MIFIFO_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output (repeat for less).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and own an MI FIFO and answer MI commands as OpenSIPS does.
+    Serve(serve::Args),
+    /// Send one MI command through the FIFO and print the reply.
+    Call(call::Args),
+    /// Explain why a user or process cannot talk to the MI FIFO, and how to fix it.
+    Doctor(doctor::Args),
+    /// Bridge HTTP JSON-RPC (as OpenSIPS mi_http) to the MI FIFO.
+    Gateway(gateway::Args),
+    /// Drive an MI FIFO server with concurrent clients and report throughput and latency.
+    Bench(bench::Args),
+    /// Print a shell completion script.
+    Completions(man::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(man::ManArgs),
+}
+
+/// Entry point called by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet, matches!(cli.command, Command::Serve(_) | Command::Gateway(_)));
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Call(a) => call::run(a),
+        Command::Doctor(a) => doctor::run(a),
+        Command::Gateway(a) => gateway::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Completions(a) => man::completions(a),
+        Command::Man(a) => man::man(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            report_error(&err);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints `mififo: <error chain>` on stderr.
+pub fn report_error(err: &anyhow::Error) {
+    #[allow(clippy::disallowed_macros)]
+    {
+        eprintln!("mififo: {err:#}");
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

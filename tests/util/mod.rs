@@ -1,0 +1,274 @@
+//! Test harness shared by every integration module (after fd's `TestEnv`).
+#![allow(dead_code)]
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mififo"))
+}
+
+/// True when running as root (root-only tests run in CI, which is root).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Interop and root tests call this: `false` means "skip" locally, but when
+/// `MIFIFO_REQUIRE_INTEROP=1` (set by `.ci/run`) a missing tool fails the test.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var_os("MIFIFO_REQUIRE_INTEROP").is_some_and(|v| v == "1") {
+        panic!("{what} is required (MIFIFO_REQUIRE_INTEROP=1) but not available");
+    }
+    eprintln!("skipped: {what} not available");
+    false
+}
+
+/// True when `tool` is an executable on PATH.
+pub fn have_tool(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A temporary directory with helpers to run `mififo` inside it.
+pub struct TestEnv {
+    /// The directory; removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// A new, empty environment.
+    pub fn new() -> Self {
+        TestEnv {
+            dir: tempfile::Builder::new()
+                .prefix("mififo-test-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    /// `dir/name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The default server FIFO of this environment.
+    pub fn fifo(&self) -> PathBuf {
+        self.path("mi_fifo")
+    }
+
+    /// The reply directory of this environment (with its trailing slash).
+    pub fn reply_dir(&self) -> String {
+        format!("{}/", self.dir.path().display())
+    }
+
+    /// A `mififo` command with a scrubbed environment (no OPENSIPS_*/MIFIFO_*,
+    /// `NO_COLOR`, `HOME` inside the temp dir so no user config is read).
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("OPENSIPS_") || k.starts_with("MIFIFO_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("NO_COLOR", "1").env("HOME", self.dir.path());
+        c
+    }
+
+    /// Starts `mififo serve --fifo <fifo> --reply-dir <dir>/ ARGS…` and waits
+    /// until the FIFO has a reader.
+    pub fn serve(&self, args: &[&str]) -> Server {
+        self.serve_at(&self.fifo(), args)
+    }
+
+    /// Like [`TestEnv::serve`] with an explicit FIFO path.
+    pub fn serve_at(&self, fifo: &Path, args: &[&str]) -> Server {
+        let child = self
+            .cmd()
+            .arg("serve")
+            .arg("--fifo")
+            .arg(fifo)
+            .arg("--reply-dir")
+            .arg(self.reply_dir())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mififo serve");
+        let mut server = Server {
+            child: Some(child),
+            fifo: fifo.to_path_buf(),
+        };
+        server.wait_ready(Duration::from_secs(10));
+        server
+    }
+}
+
+/// A running `mififo serve`; terminated (SIGTERM, then SIGKILL) on drop.
+pub struct Server {
+    /// The child process (taken by `stop`).
+    pub child: Option<Child>,
+    /// The FIFO it serves.
+    pub fifo: PathBuf,
+}
+
+impl Server {
+    /// The server's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// Waits until `fifo` exists and has a reader, or panics with the server's stderr.
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if has_reader(&self.fifo) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let out = self.child.take().unwrap().wait_with_output().unwrap();
+                panic!(
+                    "mififo serve exited early ({status}): {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("mififo serve did not open {} in time", self.fifo.display());
+    }
+
+    /// Sends a signal to the server.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// SIGTERM and wait; returns the exit status and stderr.
+    pub fn stop(&mut self) -> (std::process::ExitStatus, String) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.wait_exit(Duration::from_secs(10))
+    }
+
+    /// Waits for the server to exit by itself; returns the exit status and stderr.
+    pub fn wait_exit(&mut self, timeout: Duration) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "server did not exit in time; stderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = child.wait_with_output().unwrap();
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// True when something reads `fifo` (a non-blocking write open succeeds).
+pub fn has_reader(fifo: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .is_ok()
+}
+
+/// Sends raw request bytes to `fifo` and reads the reply FIFO `reply_dir/name`
+/// to EOF, independent of the library client: creates the reply FIFO (0600),
+/// opens it non-blocking before sending, polls until a writer came and went.
+/// Returns `None` when no writer appeared within `timeout`.
+pub fn raw_exchange(
+    fifo: &Path,
+    reply_dir: &Path,
+    name: &str,
+    request: &[u8],
+    timeout: Duration,
+) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let reply = reply_dir.join(name);
+    let _ = std::fs::remove_file(&reply);
+    nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut r = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&reply)
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .expect("open server FIFO");
+    w.write_all(request).unwrap();
+    drop(w);
+    let result = read_reply(&mut r, timeout);
+    let _ = std::fs::remove_file(&reply);
+    result
+}
+
+/// Reads a non-blocking reply FIFO until a writer appeared and closed it.
+pub fn read_reply(r: &mut std::fs::File, timeout: Duration) -> Option<Vec<u8>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    loop {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        let revents = {
+            let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::from(50u16)).unwrap();
+            fds[0].revents().unwrap_or(PollFlags::empty())
+        };
+        if revents.is_empty() {
+            // No writer has connected yet (a read would return 0 without meaning EOF).
+            continue;
+        }
+        let mut buf = [0u8; 65536];
+        match r.read(&mut buf) {
+            Ok(0) if revents.contains(PollFlags::POLLHUP) => return Some(out),
+            Ok(0) => {}
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read reply: {e}"),
+        }
+    }
+}
