@@ -2,5 +2,23 @@
 //!
 //! Table of contents (one module per subcommand):
 
-/// Shared harness: `TestEnv`, spawning `mififo serve`, interop gating.
+/// Shared harness: `TestEnv`, spawning `mififo serve`, raw exchanges, interop gating.
 mod util;
+
+/// `mififo serve`: raw bytes in, exact bytes out; lifecycle; root-only ownership/ACL; PyPI clients.
+mod serve;
+
+/// `mififo call`: exit codes, dialects, timeouts, cleanup, protected_fifos; Kamailio interop.
+mod call;
+
+/// `mififo doctor`: each broken setup built for real (root) and the codes it must report.
+mod doctor;
+
+/// `mififo gateway` and `serve --forward`: HTTP clients, chaining, network namespaces.
+mod gateway;
+
+/// CLI surface: help, completions, man page, config precedence, packaging.
+mod cli;
+
+/// Soak and fault injection under load (sized for seconds; longer behind a flag).
+mod reliability;

@@ -1,0 +1,1 @@
+//! Integration tests for call (filled in by its owner).

@@ -1,0 +1,1 @@
+//! Integration tests for cli (filled in by its owner).

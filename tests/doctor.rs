@@ -1,0 +1,1 @@
+//! Integration tests for doctor (filled in by its owner).

@@ -1,0 +1,1 @@
+//! Integration tests for gateway (filled in by its owner).

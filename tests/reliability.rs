@@ -1,0 +1,1 @@
+//! Integration tests for reliability (filled in by its owner).

@@ -1,0 +1,1 @@
+//! Integration tests for serve (filled in by its owner).
