@@ -48,9 +48,11 @@ fn encode_text(reply_name: &str, request: &Request) -> Result<Vec<u8>, Error> {
             Value::String(s) => s.clone(),
             Value::Null => String::new(),
             Value::Bool(_) | Value::Number(_) => v.to_string(),
-            Value::Array(_) | Value::Object(_) => return Err(bad(format!(
+            Value::Array(_) | Value::Object(_) => {
+                return Err(bad(format!(
                 "nested value {v} has no text-protocol form (arrays are sent one element per line)"
-            ))),
+            )))
+            }
         };
         if let Some(n) = name {
             if n.is_empty() || n.contains("::") || n.contains(['\n', '\r', '"']) {
