@@ -15,9 +15,11 @@
 //! - [`error`]: [`Error`] and [`ErrorKind`] (exit codes 3/4/5/2).
 //! - [`wire`]: request encoding and reply classification per dialect.
 //! - [`reply_fifo`]: creation, rights (mode/ACL), reading, cleanup.
+//! - [`params`]: command-line parameter syntax (`key=value`, `key:=JSON`, array commands).
 //! - [`render`]: human output of a reply (pretty JSON, optional colour).
 
 pub mod error;
+pub mod params;
 pub mod render;
 pub mod reply_fifo;
 pub mod wire;

@@ -44,7 +44,8 @@ impl ReplyFifo {
     /// Creates the FIFO at `path`, makes it writable for `writer_uid`, and
     /// opens it non-blocking for reading. `fifo` is only used in errors.
     pub fn create(path: &Path, writer_uid: u32, fifo: &Path) -> Result<ReplyFifo, Error> {
-        let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let dir =
+            crate::proto::reply_name::normalize_reply_dir(path.parent().unwrap_or(Path::new("/")));
         if let Err(errno) = nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)) {
             let source = io::Error::from(errno);
             return Err(match errno {
@@ -55,7 +56,7 @@ impl ReplyFifo {
                     source,
                 },
                 nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => Error::Io {
-                    op: "create the reply FIFO (is the reply directory there?) in",
+                    op: "create the reply FIFO in",
                     path: dir,
                     source,
                 },
