@@ -1,12 +1,156 @@
-//! `mififo bench`. TODO: owned by a helper.
+//! `mififo bench`: drive an MI FIFO server with N concurrent clients (or run
+//! the in-process floor loop) and report throughput, latency and every failure.
+//! Exit 0 when every request was answered correctly, 1 otherwise.
 
+use mififo::bench::{floor, load, stats::Report, Progress};
+use mififo::client::{params, Client, ClientConfig};
+use mififo::config::{self, Overrides};
+use mififo::proto::Dialect;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Options of `mififo bench`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_long_help = "\
+Every request carries an id unique in the run and has its own reply FIFO; a reply with another
+request's id is counted as misrouted, a missing one as a timeout — never hidden.
+
+--floor runs the same request/reply cycle (mkfifo, open, write, read, unlink) between minimal
+blocking client threads and a minimal responder thread in this process: the best this machine
+can do, to report a server as a ratio of it. METHOD is then not needed.
+
+Examples:
+  mififo bench --fifo /tmp/opensips_fifo --clients 16 --duration 5s uptime
+  mififo bench --clients 64 --requests 100000 --json get_statistics all
+  mififo bench --floor --clients 16 --duration 5s
+
+Exit codes: 0 every request answered correctly, 1 any error, timeout or misrouted reply,
+2 usage or local error.")]
+pub struct Args {
+    /// The MI command to send (not needed with --floor).
+    #[arg(value_name = "METHOD", required_unless_present = "floor")]
+    pub method: Option<String>,
+    /// Parameters, as for `mififo call`: key=value, key:=JSON, or positional values.
+    #[arg(value_name = "PARAM", allow_negative_numbers = true)]
+    pub param: Vec<String>,
+    /// The whole params value as JSON (an array or an object), instead of PARAMs.
+    #[arg(long = "params", value_name = "JSON", conflicts_with = "param")]
+    pub params_json: Option<String>,
+    /// The server's MI FIFO (default as for `mififo call`).
+    #[arg(long, value_name = "PATH")]
+    pub fifo: Option<PathBuf>,
+    /// Where to create reply FIFOs; must be the server's reply directory.
+    #[arg(long, value_name = "DIR")]
+    pub reply_dir: Option<PathBuf>,
+    /// Concurrent clients, each with one request in flight.
+    #[arg(long, short = 'c', value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub clients: u32,
+    /// Total requests to send (shared by all clients).
+    #[arg(long, short = 'n', value_name = "N", conflicts_with = "duration")]
+    pub requests: Option<u64>,
+    /// Run for this long instead (500ms, 10s, 1m).
+    #[arg(long, short = 'd', value_name = "DURATION", value_parser = config::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Give up on one request after this long (counted as a timeout).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
+    pub timeout: Duration,
+    /// Wire dialect: OpenSIPS 3.x/4.x, OpenSIPS 1.x/2.x, or Kamailio jsonrpcs.
+    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    pub dialect: Dialect,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Measure the in-process floor loop instead of a server.
+    #[arg(long, conflicts_with_all = ["fifo", "dialect", "params_json"])]
+    pub floor: bool,
+    /// With --floor: where to make the floor's private directory.
+    #[arg(long, value_name = "DIR", requires = "floor", default_value = "/tmp")]
+    pub floor_dir: PathBuf,
+    /// Send requests larger than PIPE_BUF (4096 bytes) although concurrent writers may interleave.
+    #[arg(long)]
+    pub allow_large: bool,
+}
+
+/// Default request count when neither --requests nor --duration is given.
+const DEFAULT_REQUESTS: u64 = 1000;
 
 /// Runs `mififo bench`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'bench' is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stop = match (args.requests, args.duration) {
+        (_, Some(d)) => load::Stop::Duration(d),
+        (Some(n), None) => load::Stop::Requests(n),
+        (None, None) => load::Stop::Requests(DEFAULT_REQUESTS),
+    };
+    let total = match stop {
+        load::Stop::Requests(n) => Some(n),
+        load::Stop::Duration(_) => None,
+    };
+    let progress = Progress::new(std::io::stderr().is_terminal(), total);
+    let clients = args.clients as usize;
+
+    let report = if args.floor {
+        let line = progress.display();
+        let (tally, elapsed) = floor::run(&args.floor_dir, clients, stop, args.timeout, &progress)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot run the floor loop in '{}': {e}",
+                    args.floor_dir.display()
+                )
+            })?;
+        drop(line);
+        tally.report(
+            "floor (in-process minimal client and responder)",
+            clients,
+            elapsed,
+        )
+    } else {
+        let method = args
+            .method
+            .clone()
+            .expect("clap requires METHOD without --floor");
+        let params = params::build(&method, &args.param, args.params_json.as_deref())?;
+        let over = Overrides {
+            fifo: args.fifo.clone(),
+            reply_dir: args.reply_dir.clone(),
+            ..Overrides::default()
+        };
+        let resolved = config::resolve(&over, &config::Environment::from_process())?;
+        let client = Client::new(ClientConfig {
+            fifo: resolved.fifo.value.clone(),
+            reply_dir: resolved.reply_dir.value.clone(),
+            timeout: args.timeout,
+            dialect: args.dialect,
+            allow_large: args.allow_large,
+        });
+        let plan = load::Plan {
+            method: method.clone(),
+            params,
+            clients,
+            stop,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let line = progress.display();
+        let (tally, elapsed) = rt.block_on(load::run(&client, &plan, &progress));
+        drop(line);
+        let target = format!("{method} via {}", resolved.fifo.value.display());
+        tally.report(&target, clients, elapsed)
+    };
+    print(&report, args.json)?;
+    Ok(ExitCode::from(if report.failures() == 0 { 0 } else { 1 }))
+}
+
+fn print(report: &Report, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+    } else {
+        out.write_all(report.to_text().as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -1,0 +1,297 @@
+//! The load generator: N concurrent tasks, each sending one request at a time
+//! through the library [`Client`] (so each exchange has its own reply FIFO)
+//! with an id unique in the run, and checking that the reply carries that id.
+
+use super::stats::{Outcome, Tally};
+use super::Progress;
+use crate::client::{Client, ErrorKind, Reply, ReplyKind};
+use crate::proto::jsonrpc::{self, Params, Request};
+use crate::proto::Dialect;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// When a run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// After this many requests in total (shared by all clients).
+    Requests(u64),
+    /// When this much time has passed (requests in flight are completed).
+    Duration(Duration),
+}
+
+/// One run of the load generator.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The MI method.
+    pub method: String,
+    /// Its parameters.
+    pub params: Params,
+    /// Concurrent clients (tasks), at least 1.
+    pub clients: usize,
+    /// When to stop.
+    pub stop: Stop,
+}
+
+/// Runs `plan` against the server `client` talks to; returns the merged tally
+/// and the wall-clock time. Must be called inside a Tokio runtime.
+pub async fn run(client: &Client, plan: &Plan, progress: &Progress) -> (Tally, Duration) {
+    // Ids: a random base (below 2^52, so they stay exact as JSON numbers) plus
+    // a counter, so no two requests of a run, nor of two runs against the same
+    // server, are likely to share one.
+    let base = fastrand::u64(1..1 << 40) << 12;
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = match plan.stop {
+        Stop::Duration(d) => Some(start + d),
+        Stop::Requests(_) => None,
+    };
+    let limit = match plan.stop {
+        Stop::Requests(n) => n,
+        Stop::Duration(_) => u64::MAX,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..plan.clients.max(1) {
+        let client = client.clone();
+        let plan = plan.clone();
+        let next = next.clone();
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            let mut tally = Tally::default();
+            loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= limit {
+                    break;
+                }
+                let id = Value::from(base + seq);
+                let request = Request::new(plan.method.clone(), plan.params.clone(), Some(id));
+                let t0 = Instant::now();
+                let result = client.send(&request).await;
+                let latency = t0.elapsed();
+                let (outcome, replied, error) = classify(client.config().dialect, &request, result);
+                tally.record(outcome, replied.then_some(latency), error);
+                progress.tick(outcome != Outcome::Ok);
+            }
+            tally
+        });
+    }
+    let mut total = Tally::default();
+    while let Some(t) = tasks.join_next().await {
+        match t {
+            Ok(t) => total.merge(t),
+            Err(e) => total.record(
+                Outcome::Error,
+                None,
+                Some(format!("client task failed: {e}")),
+            ),
+        }
+    }
+    (total, start.elapsed())
+}
+
+/// How an exchange ended: outcome, whether a reply came back, and a failure text.
+pub fn classify(
+    dialect: Dialect,
+    request: &Request,
+    result: Result<Reply, crate::client::Error>,
+) -> (Outcome, bool, Option<String>) {
+    let reply = match result {
+        Ok(r) => r,
+        Err(e) if e.kind() == ErrorKind::Timeout => {
+            return (Outcome::Timeout, false, Some(e.to_string()))
+        }
+        Err(e) => return (Outcome::Error, false, Some(e.to_string())),
+    };
+    let text = |raw: &[u8]| {
+        String::from_utf8_lossy(raw)
+            .chars()
+            .take(200)
+            .collect::<String>()
+    };
+    match (&reply.kind, dialect) {
+        (ReplyKind::Json(resp), _) => {
+            let sent = request.id.as_ref().unwrap_or(&Value::Null);
+            if &resp.id != sent {
+                // `null` is what a server answers when it could not read the id
+                // (-32600); any other id belongs to someone else's request.
+                let misrouted = !resp.id.is_null();
+                let why = format!(
+                    "reply id {} for request id {sent}: {}",
+                    resp.id,
+                    text(&reply.raw)
+                );
+                return if misrouted {
+                    (Outcome::Misrouted, true, Some(why))
+                } else {
+                    (Outcome::Error, true, Some(why))
+                };
+            }
+            match &resp.outcome {
+                jsonrpc::Outcome::Result(_) => (Outcome::Ok, true, None),
+                jsonrpc::Outcome::Error(e) => (
+                    Outcome::Error,
+                    true,
+                    Some(format!("'{}' failed: {e}", request.method)),
+                ),
+            }
+        }
+        (ReplyKind::Empty, _) => (
+            Outcome::Error,
+            true,
+            Some("the server closed the reply FIFO without writing anything".into()),
+        ),
+        (ReplyKind::Text(_), Dialect::Text) if !reply.is_error(Dialect::Text) => {
+            (Outcome::Ok, true, None)
+        }
+        (ReplyKind::Text(_), _) => (
+            Outcome::Error,
+            true,
+            Some(format!("error reply: {}", text(&reply.raw))),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::wire;
+    use serde_json::json;
+
+    fn reply(dialect: Dialect, raw: &[u8]) -> Result<Reply, crate::client::Error> {
+        Ok(Reply {
+            raw: raw.to_vec(),
+            kind: wire::decode(dialect, raw),
+        })
+    }
+
+    #[test]
+    fn replies_are_checked_against_their_request() {
+        let req = Request::new("uptime", Params::None, Some(json!(42)));
+        let ok = reply(Dialect::Json, br#"{"jsonrpc":"2.0","result":{},"id":42}"#);
+        assert_eq!(classify(Dialect::Json, &req, ok).0, Outcome::Ok);
+        let other = reply(Dialect::Json, br#"{"jsonrpc":"2.0","result":{},"id":43}"#);
+        assert_eq!(classify(Dialect::Json, &req, other).0, Outcome::Misrouted);
+        let err = reply(
+            Dialect::Json,
+            br#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":42}"#,
+        );
+        let (o, replied, why) = classify(Dialect::Json, &req, err);
+        assert_eq!((o, replied), (Outcome::Error, true));
+        assert!(why.unwrap().contains("Method not found"));
+        let null = reply(
+            Dialect::Json,
+            br#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request"},"id":null}"#,
+        );
+        assert_eq!(classify(Dialect::Json, &req, null).0, Outcome::Error);
+        assert_eq!(
+            classify(Dialect::Json, &req, reply(Dialect::Json, b"")).0,
+            Outcome::Error
+        );
+        assert_eq!(
+            classify(
+                Dialect::Json,
+                &req,
+                reply(Dialect::Json, b"failed to print response")
+            )
+            .0,
+            Outcome::Error
+        );
+        assert_eq!(
+            classify(
+                Dialect::Text,
+                &req,
+                reply(Dialect::Text, b"200 OK\nx:: 1\n\n")
+            )
+            .0,
+            Outcome::Ok
+        );
+        assert_eq!(
+            classify(
+                Dialect::Text,
+                &req,
+                reply(Dialect::Text, b"500 command 'x' not available\n")
+            )
+            .0,
+            Outcome::Error
+        );
+        let timeout = Err(crate::client::Error::Timeout {
+            fifo: "/f".into(),
+            reply_path: "/r".into(),
+            reply_dir: "/".into(),
+            timeout: Duration::from_secs(1),
+            stage: crate::client::TimeoutStage::NoReply,
+        });
+        assert_eq!(
+            classify(Dialect::Json, &req, timeout),
+            (Outcome::Timeout, false, classify_msg())
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_library_client_drives_the_floor_responder_without_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("mi_fifo");
+        let responder = crate::bench::floor::Responder::start(&fifo, dir.path()).unwrap();
+        let client = Client::new(crate::client::ClientConfig {
+            fifo: fifo.clone(),
+            reply_dir: dir.path().to_path_buf(),
+            timeout: Duration::from_secs(10),
+            ..Default::default()
+        });
+        let plan = Plan {
+            method: "uptime".into(),
+            params: Params::None,
+            clients: 8,
+            stop: Stop::Requests(300),
+        };
+        let progress = Progress::hidden();
+        let (tally, _) = run(&client, &plan, &progress).await;
+        assert_eq!(
+            (tally.requests, tally.ok),
+            (300, 300),
+            "{:?}",
+            tally.first_error
+        );
+        assert_eq!(progress.done(), 300);
+        drop(responder);
+        // Every reply FIFO was removed, and the responder removed its FIFO.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dead_server_counts_errors_and_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = Client::new(crate::client::ClientConfig {
+            fifo: dir.path().join("none"),
+            reply_dir: dir.path().to_path_buf(),
+            timeout: Duration::from_secs(10),
+            ..Default::default()
+        });
+        let plan = Plan {
+            method: "uptime".into(),
+            params: Params::None,
+            clients: 3,
+            stop: Stop::Requests(10),
+        };
+        let (tally, _) = run(&client, &plan, &Progress::hidden()).await;
+        assert_eq!((tally.requests, tally.errors, tally.ok), (10, 10, 0));
+        assert!(tally.first_error.unwrap().contains("does not exist"));
+    }
+
+    fn classify_msg() -> Option<String> {
+        Some(
+            crate::client::Error::Timeout {
+                fifo: "/f".into(),
+                reply_path: "/r".into(),
+                reply_dir: "/".into(),
+                timeout: Duration::from_secs(1),
+                stage: crate::client::TimeoutStage::NoReply,
+            }
+            .to_string(),
+        )
+    }
+}

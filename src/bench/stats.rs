@@ -1,0 +1,262 @@
+//! What a benchmark run counts and how it is reported: per-outcome counters,
+//! exact latency percentiles (every sample kept, sorted once at the end), and
+//! the [`Report`] printed for people or as one JSON object for machines.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// How one exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A reply that answers this request (same id) with a result.
+    Ok,
+    /// A reply, but an error: a JSON-RPC error, plain text, an empty body, or a
+    /// failure on our side (no server, permission, I/O).
+    Error,
+    /// No (complete) reply before the deadline: a lost request or reply.
+    Timeout,
+    /// A reply carrying another request's id: it reached the wrong client.
+    Misrouted,
+}
+
+/// Counters and latency samples of one worker (merged at the end).
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    /// Exchanges started.
+    pub requests: u64,
+    /// [`Outcome::Ok`] count.
+    pub ok: u64,
+    /// [`Outcome::Error`] count.
+    pub errors: u64,
+    /// [`Outcome::Timeout`] count.
+    pub timeouts: u64,
+    /// [`Outcome::Misrouted`] count.
+    pub misrouted: u64,
+    /// Latency of every exchange that got a reply (ok, error replies, misrouted), in nanoseconds.
+    pub latencies_ns: Vec<u64>,
+    /// The first failure seen, for the report.
+    pub first_error: Option<String>,
+}
+
+impl Tally {
+    /// Records one exchange. `latency` is `Some` when a reply came back.
+    pub fn record(&mut self, outcome: Outcome, latency: Option<Duration>, error: Option<String>) {
+        self.requests += 1;
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Error => self.errors += 1,
+            Outcome::Timeout => self.timeouts += 1,
+            Outcome::Misrouted => self.misrouted += 1,
+        }
+        if let Some(l) = latency {
+            self.latencies_ns
+                .push(u64::try_from(l.as_nanos()).unwrap_or(u64::MAX));
+        }
+        if self.first_error.is_none() {
+            self.first_error = error;
+        }
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: Tally) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.timeouts += other.timeouts;
+        self.misrouted += other.misrouted;
+        self.latencies_ns.extend(other.latencies_ns);
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
+    /// Failures of any kind.
+    pub fn failures(&self) -> u64 {
+        self.errors + self.timeouts + self.misrouted
+    }
+
+    /// The report of a run that took `elapsed`.
+    pub fn report(mut self, label: &str, clients: usize, elapsed: Duration) -> Report {
+        self.latencies_ns.sort_unstable();
+        let secs = elapsed.as_secs_f64();
+        Report {
+            target: label.to_string(),
+            clients,
+            requests: self.requests,
+            ok: self.ok,
+            errors: self.errors,
+            timeouts: self.timeouts,
+            misrouted: self.misrouted,
+            elapsed_s: secs,
+            requests_per_second: if secs > 0.0 {
+                self.requests as f64 / secs
+            } else {
+                0.0
+            },
+            latency_ms: Percentiles::of_sorted(&self.latencies_ns),
+            first_error: self.first_error,
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds (nearest-rank over every sample).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest exchange.
+    pub max: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// Percentiles of `sorted` (ascending, nanoseconds); all zero when empty.
+    pub fn of_sorted(sorted: &[u64]) -> Percentiles {
+        if sorted.is_empty() {
+            return Percentiles::default();
+        }
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let rank = |p: f64| {
+            // Nearest rank: the smallest sample with at least p% of samples <= it.
+            let r = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+            sorted[r.clamp(1, sorted.len()) - 1]
+        };
+        let sum: u128 = sorted.iter().map(|&n| u128::from(n)).sum();
+        Percentiles {
+            p50: ms(rank(50.0)),
+            p90: ms(rank(90.0)),
+            p99: ms(rank(99.0)),
+            max: ms(*sorted.last().expect("not empty")),
+            mean: (sum as f64 / sorted.len() as f64) / 1e6,
+        }
+    }
+}
+
+/// The result of a run; `--json` prints it as one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// What was measured, e.g. `uptime via /tmp/opensips_fifo` or `floor`.
+    pub target: String,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Requests sent.
+    pub requests: u64,
+    /// Answered with a result, for the right request.
+    pub ok: u64,
+    /// Error replies and local failures.
+    pub errors: u64,
+    /// Requests that got no complete reply in time (lost).
+    pub timeouts: u64,
+    /// Replies that carried another request's id.
+    pub misrouted: u64,
+    /// Wall-clock time of the run.
+    pub elapsed_s: f64,
+    /// `requests / elapsed_s`.
+    pub requests_per_second: f64,
+    /// Latency of the exchanges that got a reply.
+    pub latency_ms: Percentiles,
+    /// The first failure, if any.
+    pub first_error: Option<String>,
+}
+
+impl Report {
+    /// Failures of any kind.
+    pub fn failures(&self) -> u64 {
+        self.errors + self.timeouts + self.misrouted
+    }
+
+    /// The report for people: one `name value` line each.
+    pub fn to_text(&self) -> String {
+        let l = &self.latency_ms;
+        let mut s = format!(
+            "target        {}\n\
+             clients       {}\n\
+             requests      {}\n\
+             ok            {}\n\
+             errors        {}\n\
+             timeouts      {}\n\
+             misrouted     {}\n\
+             elapsed       {:.3} s\n\
+             requests/s    {:.0}\n\
+             latency ms    p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}\n",
+            self.target,
+            self.clients,
+            self.requests,
+            self.ok,
+            self.errors,
+            self.timeouts,
+            self.misrouted,
+            self.elapsed_s,
+            self.requests_per_second,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.max,
+            l.mean,
+        );
+        if let Some(e) = &self.first_error {
+            s.push_str(&format!("first error   {e}\n"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).map(|i| i * 1_000_000).collect();
+        let p = Percentiles::of_sorted(&v);
+        assert_eq!((p.p50, p.p90, p.p99, p.max), (50.0, 90.0, 99.0, 100.0));
+        assert!((p.mean - 50.5).abs() < 1e-9);
+        let one = Percentiles::of_sorted(&[2_500_000]);
+        assert_eq!((one.p50, one.p99, one.max), (2.5, 2.5, 2.5));
+        assert_eq!(Percentiles::of_sorted(&[]), Percentiles::default());
+    }
+
+    #[test]
+    fn tallies_merge_and_report_every_outcome() {
+        let mut a = Tally::default();
+        a.record(Outcome::Ok, Some(Duration::from_millis(1)), None);
+        a.record(Outcome::Timeout, None, Some("timed out".into()));
+        let mut b = Tally::default();
+        b.record(Outcome::Misrouted, Some(Duration::from_millis(3)), None);
+        b.record(
+            Outcome::Error,
+            Some(Duration::from_millis(2)),
+            Some("x".into()),
+        );
+        a.merge(b);
+        assert_eq!(a.failures(), 3);
+        let r = a.report("t", 2, Duration::from_secs(2));
+        assert_eq!(
+            (r.requests, r.ok, r.errors, r.timeouts, r.misrouted),
+            (4, 1, 1, 1, 1)
+        );
+        assert_eq!(r.requests_per_second, 2.0);
+        assert_eq!(r.latency_ms.max, 3.0);
+        assert_eq!(r.first_error.as_deref(), Some("timed out"));
+        let json = serde_json::to_value(&r).unwrap();
+        for k in [
+            "requests",
+            "ok",
+            "errors",
+            "timeouts",
+            "misrouted",
+            "requests_per_second",
+        ] {
+            assert!(json.get(k).is_some(), "{k} missing in {json}");
+        }
+        for k in ["p50", "p90", "p99", "max"] {
+            assert!(json["latency_ms"].get(k).is_some(), "latency_ms.{k}");
+        }
+        assert!(r.to_text().contains("misrouted     1"));
+    }
+}
