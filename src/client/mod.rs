@@ -146,6 +146,7 @@ impl Client {
             reply_dir: reply_dir.clone(),
             timeout: cfg.timeout,
             stage,
+            server_gone: stage == TimeoutStage::NoReply && !has_reader(&cfg.fifo),
         };
         write_request(&sender, &bytes, &cfg.fifo, deadline, &timeout_error).await?;
         drop(sender);
@@ -186,6 +187,15 @@ fn open_server_fifo(path: &Path) -> Result<(pipe::Sender, u32), Error> {
         source,
     })?;
     Ok((sender, meta.uid()))
+}
+
+/// True when something reads `path` (a non-blocking write open succeeds).
+fn has_reader(path: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .is_ok()
 }
 
 fn classify_open_error(path: &Path, source: io::Error) -> Error {

@@ -316,6 +316,7 @@ mod tests {
                 reply_dir: dir.path().into(),
                 timeout: std::time::Duration::from_millis(200),
                 stage,
+                server_gone: false,
             })
             .await
             .unwrap_err();
