@@ -151,6 +151,9 @@ impl ReplyFifo {
                             return Ok(out);
                         }
                         // No writer has connected yet: not the end of anything.
+                        // The readiness that woke us stays set after a 0-byte
+                        // read, so pause instead of spinning on it.
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                         break;
                     }
                     Ok(n) => out.extend_from_slice(&buf[..n]),
