@@ -131,8 +131,7 @@ impl Client {
         let cfg = &*self.cfg;
         let deadline = Instant::now() + cfg.timeout;
         let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
-        let name = reply_name::generate();
-        let reply_path = reply_fifo::path_for(&reply_dir, &name)?;
+        let (name, reply_path) = reply_fifo::unique_name(&reply_dir)?;
         let bytes = wire::encode(cfg.dialect, &name, request)?;
         if bytes.len() > PIPE_BUF && !cfg.allow_large {
             return Err(Error::TooLarge { len: bytes.len() });
