@@ -93,7 +93,9 @@ pub enum CreateError {
         pids: Vec<i32>,
     },
     /// Something other than a FIFO is at the path.
-    #[error("'{path}' exists and is a {kind}, not a FIFO; remove it or pass --force to replace it")]
+    #[error(
+        "'{path}' exists and is a {kind}, not a FIFO; remove it or pass --force to replace it"
+    )]
     NotAFifo {
         /// The path.
         path: PathBuf,
@@ -259,7 +261,10 @@ fn clear_path(spec: &FifoSpec, replacing: bool) -> Result<(), CreateError> {
                 1 => format!("pid {} reads it", pids[0]),
                 _ => format!(
                     "pids {} read it",
-                    pids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+                    pids.iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             return Err(CreateError::AlreadyServed {

@@ -5,7 +5,8 @@
 //! on ENXIO (no reader yet) 4 more tries 80 ms apart, then `fstat` must say
 //! FIFO with one link, `lstat` must not be a symlink and must be the same
 //! device and inode. We do the same checks, plus an `lstat` *before* opening
-//! (a regular file or a symlink is never opened at all) and `O_NOFOLLOW`. The
+//! (a regular file, a symlink or a hard link is never opened at all, so
+//! not even an EOF reaches whoever reads the target) and `O_NOFOLLOW`. The
 //! retries sleep asynchronously, so one slow client does not block the others
 //! (OpenSIPS blocks its whole MI process for ~320 ms).
 //!
@@ -51,7 +52,9 @@ pub enum ReplyError {
         reason: String,
     },
     /// The reply could not be written in time.
-    #[error("writing the reply to '{path}' timed out after {timeout:?} (the client does not read)")]
+    #[error(
+        "writing the reply to '{path}' timed out after {timeout:?} (the client does not read)"
+    )]
     Timeout {
         /// The reply path.
         path: PathBuf,
@@ -94,6 +97,9 @@ fn check_lstat(path: &Path) -> Result<std::fs::Metadata, ReplyError> {
             "it is a {}, not a FIFO",
             super::create::kind_name(ft)
         )));
+    }
+    if m.nlink() > 1 {
+        return Err(unsafe_(format!("it is hard-linked {} times", m.nlink())));
     }
     Ok(m)
 }
@@ -180,7 +186,11 @@ impl ReplyFifo {
     ///
     /// # Errors
     /// [`ReplyError::Timeout`] or [`ReplyError::Write`].
-    pub async fn write_and_close(mut self, bytes: &[u8], timeout: Duration) -> Result<(), ReplyError> {
+    pub async fn write_and_close(
+        mut self,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> Result<(), ReplyError> {
         let path = self.path.clone();
         match tokio::time::timeout(timeout, self.sender.write_all(bytes)).await {
             Err(_) => Err(ReplyError::Timeout { path, timeout }),

@@ -18,8 +18,9 @@
 //!   [`Frame::Unparseable`] so the server can answer `-32700` (OpenSIPS drops it
 //!   and the client hangs).
 //!
-//! Reply-name validation is not done here (see [`super::reply_name`]); the only
-//! rule applied is that a name is at most [`MAX_NAME`] bytes without `:` or LF.
+//! Reply-name validation is not done here (see [`super::reply_name`]); the
+//! framer only requires a name of at most [`MAX_NAME`] bytes without `:`,
+//! whitespace, control bytes or JSON brackets/quotes.
 
 use serde_json::Value;
 
@@ -91,6 +92,14 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Bytes accepted in a reply name by the framer. OpenSIPS only forbids
+/// `.`, `/` and `\` (checked later); we also refuse whitespace, control
+/// bytes and JSON punctuation so that garbage ending in `:abc` cannot swallow
+/// the `:` of the next real request. No real client uses such names.
+fn name_byte(b: u8) -> bool {
+    b > b' ' && b != 0x7f && !matches!(b, b'{' | b'}' | b'[' | b']' | b'"')
+}
+
 fn head(buf: &[u8]) -> Head {
     if buf.first() != Some(&b':') {
         return Head::Invalid;
@@ -102,7 +111,7 @@ fn head(buf: &[u8]) -> Head {
                 json_start: i + 1,
             };
         }
-        if b == b'\n' || i > MAX_NAME {
+        if !name_byte(b) || i > MAX_NAME {
             return Head::Invalid;
         }
     }
@@ -115,12 +124,10 @@ fn plausible_start(buf: &[u8]) -> bool {
     match head(buf) {
         Head::Invalid => false,
         Head::NeedMore => true,
-        Head::Complete { json_start, .. } => {
-            match buf[json_start..].iter().find(|b| !is_ws(**b)) {
-                None => true,
-                Some(b) => *b == b'{' || *b == b'[',
-            }
-        }
+        Head::Complete { json_start, .. } => match buf[json_start..].iter().find(|b| !is_ws(**b)) {
+            None => true,
+            Some(b) => *b == b'{' || *b == b'[',
+        },
     }
 }
 
@@ -142,6 +149,11 @@ impl Framer {
     /// Bytes currently buffered.
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    /// True while a partial request is buffered or an oversized one is being skipped.
+    pub fn pending(&self) -> bool {
+        !self.buf.is_empty() || self.skip.is_some()
     }
 
     /// Drops everything buffered (e.g. when the FIFO was recreated).
@@ -188,7 +200,10 @@ impl Framer {
 
     fn parse_body(&mut self, name_end: usize, json_start: usize) -> Option<Frame> {
         let reply_name = self.buf[1..name_end].to_vec();
-        let body = &self.buf[json_start..];
+        // Parse at most `cap` bytes: a request must fit in the cap even when
+        // all of it has already arrived.
+        let limit = self.buf.len().min(self.cap.max(json_start));
+        let body = &self.buf[json_start..limit];
         let mut it = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
         match it.next() {
             None => self.too_large_or_wait(reply_name, json_start),
@@ -214,7 +229,7 @@ impl Framer {
     }
 
     fn too_large_or_wait(&mut self, reply_name: Vec<u8>, json_start: usize) -> Option<Frame> {
-        if self.buf.len() <= self.cap {
+        if self.buf.len() < self.cap {
             return None;
         }
         // Skip the rest of this JSON value as it streams in: feed what we have
@@ -230,6 +245,32 @@ impl Framer {
             reply_name,
             buffered,
         })
+    }
+
+    /// Gives up on whatever is buffered (the writer went quiet in the middle
+    /// of a request): a complete `:name:` head becomes [`Frame::Unparseable`]
+    /// so the client gets `-32700` instead of waiting forever; anything else
+    /// is [`Frame::Garbage`]. `None` when nothing is buffered.
+    pub fn flush(&mut self) -> Option<Frame> {
+        if self.skip.take().is_some() {
+            return None;
+        }
+        if self.buf.iter().all(|b| is_ws(*b)) {
+            self.buf.clear();
+            return None;
+        }
+        let frame = match head(&self.buf) {
+            Head::Complete { name_end, .. } => Frame::Unparseable {
+                reply_name: self.buf[1..name_end].to_vec(),
+                error: "incomplete request: the writer sent nothing more".into(),
+            },
+            _ => Frame::Garbage {
+                len: self.buf.len(),
+                sample: String::from_utf8_lossy(&self.buf[..self.buf.len().min(40)]).into_owned(),
+            },
+        };
+        self.buf.clear();
+        Some(frame)
     }
 
     /// Discards bytes up to the next plausible request start at or after `from`.
@@ -405,6 +446,32 @@ mod tests {
         got.extend(frames(&mut f));
         assert!(matches!(&got[0], Frame::TooLarge { reply_name, .. } if reply_name == b"big"));
         assert_eq!(got[1..], [req("after", json!({"id":2}))]);
+    }
+
+    #[test]
+    fn flush_turns_a_stalled_request_into_unparseable() {
+        let mut f = Framer::default();
+        f.push(b":r1:{\"jsonrpc\":");
+        assert!(frames(&mut f).is_empty());
+        assert!(
+            matches!(f.flush(), Some(Frame::Unparseable { reply_name, .. }) if reply_name == b"r1")
+        );
+        assert_eq!(f.flush(), None);
+        f.push(b":r1");
+        assert!(frames(&mut f).is_empty());
+        assert!(matches!(f.flush(), Some(Frame::Garbage { len: 3, .. })));
+    }
+
+    #[test]
+    fn a_complete_request_over_the_cap_is_too_large() {
+        let mut f = Framer::new(4096);
+        let mut big = b":big:[\"".to_vec();
+        big.extend(std::iter::repeat(b'a').take(5000));
+        big.extend_from_slice(b"\"]:next:{}");
+        f.push(&big);
+        let got = frames(&mut f);
+        assert!(matches!(&got[0], Frame::TooLarge { .. }), "{got:?}");
+        assert_eq!(got[1..], [req("next", json!({}))]);
     }
 
     #[test]

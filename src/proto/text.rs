@@ -133,15 +133,11 @@ impl TextFramer {
             };
         }
         // Skip whitespace-only lines before the first line.
-        loop {
-            let Some(nl) = self.buf.iter().position(|b| *b == b'\n') else {
-                break;
-            };
-            if trim(&self.buf[..nl]).is_empty() {
-                self.buf.drain(..=nl);
-            } else {
+        while let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
+            if !trim(&self.buf[..nl]).is_empty() {
                 break;
             }
+            self.buf.drain(..=nl);
         }
         let Some(nl) = self.buf.iter().position(|b| *b == b'\n') else {
             return self.overflow();
@@ -161,6 +157,27 @@ impl TextFramer {
             }),
             Err(reason) => TextFrame::Discarded { len: end, reason },
         })
+    }
+
+    /// Gives up on a buffered, unterminated request (the writer went quiet
+    /// before the empty line); `None` when nothing is buffered.
+    pub fn flush(&mut self) -> Option<TextFrame> {
+        self.consuming = false;
+        if trim(&self.buf).is_empty() {
+            self.buf.clear();
+            return None;
+        }
+        let len = self.buf.len();
+        self.buf.clear();
+        Some(TextFrame::Discarded {
+            len,
+            reason: "request without its terminating empty line".into(),
+        })
+    }
+
+    /// Bytes currently buffered.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     fn overflow(&mut self) -> Option<TextFrame> {

@@ -248,22 +248,25 @@ impl CommandsFile {
                     let value = match o.get("value") {
                         Some(Value::Number(n)) => n.clone(),
                         None => 0.into(),
-                        _ => return Err(Ok(format!("statistic '{name}': 'value' must be a number"))),
+                        _ => {
+                            return Err(Ok(format!("statistic '{name}': 'value' must be a number")))
+                        }
                     };
-                    let inc = o.get("incremental").and_then(Value::as_bool).unwrap_or(true);
+                    let inc = o
+                        .get("incremental")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true);
                     (value, inc)
                 }
-                _ => {
-                    return Err(Ok(format!(
-                        "statistic '{name}' must be a number or {{\"value\":N,\"incremental\":BOOL}}"
-                    )))
-                }
+                _ => return Err(Ok(format!(
+                    "statistic '{name}' must be a number or {{\"value\":N,\"incremental\":BOOL}}"
+                ))),
             };
             out.statistics.push((name, value, incremental));
         }
         for (name, v) in repr.commands {
-            let c: CommandRepr = serde_json::from_value(v)
-                .map_err(|e| Ok(format!("command '{name}': {e}")))?;
+            let c: CommandRepr =
+                serde_json::from_value(v).map_err(|e| Ok(format!("command '{name}': {e}")))?;
             let default = outcome(c.result, c.error, &format!("command '{name}'")).map_err(Ok)?;
             let mut responses = Vec::new();
             for (i, r) in c.responses.into_iter().enumerate() {
@@ -311,17 +314,22 @@ mod tests {
                                 {"params":{"callid":"404"},"error":{"code":404,"message":"No such dialog"}}]}}}"#,
         )
         .unwrap();
-        assert_eq!(f.statistics[0], ("dialog:active_dialogs".into(), 2.into(), false));
+        assert_eq!(
+            f.statistics[0],
+            ("dialog:active_dialogs".into(), 2.into(), false)
+        );
         let Kind::Static(s) = &f.commands[0].kind else {
             panic!()
         };
         let named = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(
-            s.answer(Some(&named(json!({"callid":"a"}))), &Params::None).await,
+            s.answer(Some(&named(json!({"callid":"a"}))), &Params::None)
+                .await,
             Outcome::Result(json!({"Dialog":{"callid":"a"}}))
         );
         assert_eq!(
-            s.answer(Some(&named(json!({"callid":404}))), &Params::None).await,
+            s.answer(Some(&named(json!({"callid":404}))), &Params::None)
+                .await,
             Outcome::Error(RpcError::new(404, "No such dialog"))
         );
         assert_eq!(
@@ -332,10 +340,14 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported() {
-        assert!(CommandsFile::parse(br#"{"comands":{}}"#).unwrap_err().is_err());
-        let e = CommandsFile::parse(br#"{"commands":{"x":{"result":1,"error":{"code":1,"message":"m"}}}}"#)
+        assert!(CommandsFile::parse(br#"{"comands":{}}"#)
             .unwrap_err()
-            .unwrap();
+            .is_err());
+        let e = CommandsFile::parse(
+            br#"{"commands":{"x":{"result":1,"error":{"code":1,"message":"m"}}}}"#,
+        )
+        .unwrap_err()
+        .unwrap();
         assert!(e.contains("both"), "{e}");
         let e = CommandsFile::parse(br#"{"commands":{"x":{"reslt":1}}}"#)
             .unwrap_err()

@@ -114,8 +114,11 @@ impl Shared {
             outcome: Outcome::Error(e),
             id: Value::Null,
         };
-        self.write(reply, print::print(&resp.to_value(), self.pretty).as_bytes())
-            .await;
+        self.write(
+            reply,
+            print::print(&resp.to_value(), self.pretty).as_bytes(),
+        )
+        .await;
     }
 
     async fn json_request(&self, name: Vec<u8>, body: Value) {
@@ -160,8 +163,11 @@ impl Shared {
             return;
         }
         let resp = Response { outcome, id };
-        self.write(reply, print::print(&resp.to_value(), self.pretty).as_bytes())
-            .await;
+        self.write(
+            reply,
+            print::print(&resp.to_value(), self.pretty).as_bytes(),
+        )
+        .await;
     }
 
     /// Handles one text-dialect request.
@@ -198,16 +204,28 @@ impl Shared {
         let params = if args.is_empty() {
             Params::None
         } else if let Some(p) = self.executor.array_param(cmd) {
-            let items = args.iter().map(|a| Value::String(a.value.clone())).collect();
+            let items = args
+                .iter()
+                .map(|a| Value::String(a.value.clone()))
+                .collect();
             Params::Named(Map::from_iter([(p, Value::Array(items))]))
         } else if args.iter().all(|a| a.name.is_some()) {
             Params::Named(
                 args.iter()
-                    .map(|a| (a.name.clone().unwrap_or_default(), Value::String(a.value.clone())))
+                    .map(|a| {
+                        (
+                            a.name.clone().unwrap_or_default(),
+                            Value::String(a.value.clone()),
+                        )
+                    })
                     .collect(),
             )
         } else {
-            Params::Positional(args.iter().map(|a| Value::String(a.value.clone())).collect())
+            Params::Positional(
+                args.iter()
+                    .map(|a| Value::String(a.value.clone()))
+                    .collect(),
+            )
         };
         let req = Request::new(cmd.clone(), params, Some(Value::Null));
         match self.executor.execute(&req).await {

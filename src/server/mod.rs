@@ -35,8 +35,10 @@ use std::time::Duration;
 /// `serve --forward` replaces them with a relay to another server.
 pub trait Executor: Send + Sync + 'static {
     /// Runs one request.
-    fn execute<'a>(&'a self, req: &'a Request)
-        -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+    fn execute<'a>(
+        &'a self,
+        req: &'a Request,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
     /// The parameter of `method` that takes an array (text dialect: every
     /// argument line goes into it, as 1.x `get_statistics dialog: tm:`).
@@ -72,11 +74,15 @@ pub struct ServeConfig {
     pub check_interval: Duration,
     /// Reassembly cap for one request.
     pub buffer_cap: usize,
+    /// A partial request with no new bytes for this long is given up
+    /// (JSON: answered with -32700 when its reply name is known).
+    pub partial_timeout: Duration,
 }
 
 impl ServeConfig {
     /// Defaults for everything but the FIFO path: reply dir `/tmp/`, JSON,
-    /// compact, 64 requests in flight, 5 s reply deadline, 250 ms check, 64 KiB cap.
+    /// compact, 64 requests in flight, 5 s reply deadline, 250 ms check, 64 KiB
+    /// cap, partial requests given up after 1 s of silence.
     pub fn new(fifo: impl Into<PathBuf>) -> ServeConfig {
         ServeConfig {
             fifo: FifoSpec::new(fifo),
@@ -91,6 +97,7 @@ impl ServeConfig {
             reply_timeout: Duration::from_secs(5),
             check_interval: Duration::from_millis(250),
             buffer_cap: crate::proto::framing::DEFAULT_CAP,
+            partial_timeout: Duration::from_secs(1),
         }
     }
 }

@@ -185,7 +185,10 @@ mod tests {
             data(a.strings("bad").unwrap_err()),
             "Bad type for array item in parameter 'bad'"
         );
-        assert_eq!(data(a.strings("e").unwrap_err()), "Empty array in parameter 'e'");
+        assert_eq!(
+            data(a.strings("e").unwrap_err()),
+            "Empty array in parameter 'e'"
+        );
         assert_eq!(data(a.int("o").unwrap_err()), "Bad type for parameter 'o'");
         assert_eq!(a.int("missing").unwrap_err().code, -32000);
     }

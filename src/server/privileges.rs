@@ -33,7 +33,8 @@ impl Credentials {
             Some(u) => {
                 let gid = group.unwrap_or(u.gid);
                 let cname = CString::new(u.name.clone()).map_err(|e| e.to_string())?;
-                let mut groups = nix::unistd::getgrouplist(&cname, u.gid).unwrap_or_else(|_| vec![u.gid]);
+                let mut groups =
+                    nix::unistd::getgrouplist(&cname, u.gid).unwrap_or_else(|_| vec![u.gid]);
                 if !groups.contains(&gid) {
                     groups.push(gid);
                 }

@@ -90,6 +90,34 @@ impl Framers {
         }
     }
 
+    /// Gives up on a stalled partial request (see `Framer::flush`).
+    fn flush(&mut self, stats: &Stats) -> Option<Work> {
+        match self {
+            Framers::Json(f) => match f.flush()? {
+                Frame::Garbage { len, sample } => {
+                    tracing::warn!("discarding {len} bytes of an incomplete request: {sample:?}");
+                    stats.add(names::GARBAGE_BYTES, len as i64);
+                    None
+                }
+                frame => Some(Work::Json(frame)),
+            },
+            Framers::Text(f) => {
+                if let Some(TextFrame::Discarded { len, reason }) = f.flush() {
+                    tracing::warn!("discarding {len} bytes: {reason}");
+                    stats.add(names::GARBAGE_BYTES, len as i64);
+                }
+                None
+            }
+        }
+    }
+
+    fn buffered(&self) -> bool {
+        match self {
+            Framers::Json(f) => f.pending(),
+            Framers::Text(f) => f.buffered() > 0,
+        }
+    }
+
     fn reset(&mut self) {
         match self {
             Framers::Json(f) => f.reset(),
@@ -133,7 +161,12 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             user: c.name.clone(),
             reason,
         })?;
-        tracing::info!(uid = c.uid.as_raw(), gid = c.gid.as_raw(), "dropped privileges to '{}'", c.name);
+        tracing::info!(
+            uid = c.uid.as_raw(),
+            gid = c.gid.as_raw(),
+            "dropped privileges to '{}'",
+            c.name
+        );
     }
     let mut live = Live::new(fifo)?;
     let stats = Arc::new(Stats::with_server_counters());
@@ -164,6 +197,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let mut tasks = JoinSet::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut last_recreate_error = String::new();
+    let mut last_data = tokio::time::Instant::now();
     tracing::info!(
         fifo = %cfg.fifo.path.display(),
         reply_dir = %reply_dir.display(),
@@ -200,6 +234,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                 match live.rx.try_read(&mut buf) {
                     Ok(0) => {}
                     Ok(n) => {
+                        last_data = tokio::time::Instant::now();
                         framers.push(&buf[..n]);
                         while let Some(w) = framers.next(&stats) {
                             queue.push_back(w);
@@ -207,6 +242,11 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => tracing::error!("reading the FIFO: {e}"),
+                }
+            }
+            _ = tokio::time::sleep_until(last_data + cfg.partial_timeout), if framers.buffered() => {
+                if let Some(w) = framers.flush(&stats) {
+                    queue.push_back(w);
                 }
             }
             permit = sem.clone().acquire_owned(), if !queue.is_empty() => {
@@ -234,10 +274,15 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         tracing::warn!("{} queued requests not handled at shutdown", queue.len());
     }
     // Let running requests finish their replies (the `kill` reply among them).
-    let grace = cfg.reply_timeout + crate::fifo::reply::RETRY_WAIT * (crate::fifo::reply::RETRIES + 1);
-    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    let grace =
+        cfg.reply_timeout + crate::fifo::reply::RETRY_WAIT * (crate::fifo::reply::RETRIES + 1);
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        tracing::warn!("{} requests still running at shutdown; abandoned", tasks.len());
+        tracing::warn!(
+            "{} requests still running at shutdown; abandoned",
+            tasks.len()
+        );
         tasks.shutdown().await;
     }
     let path = live.guard.path().to_path_buf();

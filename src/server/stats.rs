@@ -112,13 +112,19 @@ impl Stats {
         }
     }
 
-    /// Statistics selected by any of `items`, each once, in registration order.
+    /// Statistics selected by `items`, in item order (registration order
+    /// within an item), each once.
     pub fn select(&self, items: &[String]) -> Vec<Stat> {
-        self.lock()
-            .iter()
-            .filter(|s| items.iter().any(|i| s.selected_by(i)))
-            .cloned()
-            .collect()
+        let v = self.lock();
+        let mut out: Vec<Stat> = Vec::new();
+        for item in items {
+            for s in v.iter().filter(|s| s.selected_by(item)) {
+                if !out.iter().any(|o| o.module == s.module && o.name == s.name) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Zeroes the incremental statistics selected by `items`; returns how many matched.
@@ -153,6 +159,14 @@ mod tests {
         s.add(names::REQUESTS, 2);
         let got = s.select(&["mififo:".into(), "rcv_requests".into()]);
         assert_eq!(got[0].full_name(), names::REQUESTS);
+        let got = s.select(&[
+            "rcv_requests".into(),
+            "mififo:requests".into(),
+            "all".into(),
+        ]);
+        assert_eq!(got[0].full_name(), "core:rcv_requests");
+        assert_eq!(got[1].full_name(), names::REQUESTS);
+        assert_eq!(got.len(), 7);
         assert_eq!(got[0].value, 2.into());
         assert_eq!(got.last().unwrap().full_name(), "core:rcv_requests");
         assert_eq!(s.select(&["nosuch:".into()]).len(), 0);

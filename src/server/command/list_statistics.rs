@@ -28,7 +28,11 @@ fn run(b: &Builtin, a: &Args) -> Result<Value, RpcError> {
     let m: Map<String, Value> = found
         .into_iter()
         .map(|s| {
-            let kind = if s.incremental { "incremental" } else { "non-incremental" };
+            let kind = if s.incremental {
+                "incremental"
+            } else {
+                "non-incremental"
+            };
             (s.full_name(), Value::String(kind.into()))
         })
         .collect();

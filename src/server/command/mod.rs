@@ -180,7 +180,9 @@ impl Builtin {
                 Ok(m) => Some(m),
                 Err(e) => return Outcome::Error(e),
             },
-            None if cmd.named_only && matches!(req.params, crate::proto::jsonrpc::Params::Positional(_)) => {
+            None if cmd.named_only
+                && matches!(req.params, crate::proto::jsonrpc::Params::Positional(_)) =>
+            {
                 return Outcome::Error(RpcError::invalid_params(super::params::NAMED_ONLY))
             }
             None => None,
@@ -196,7 +198,10 @@ impl Builtin {
 }
 
 impl Executor for Builtin {
-    fn execute<'a>(&'a self, req: &'a Request) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+    fn execute<'a>(
+        &'a self,
+        req: &'a Request,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
         Box::pin(self.run(req))
     }
 

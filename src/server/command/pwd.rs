@@ -6,7 +6,12 @@ use crate::server::params::Args;
 use serde_json::{json, Value};
 
 pub(super) fn command() -> Command {
-    Command::builtin("pwd", "prints the working directory of OpenSIPS", &[&[]], run)
+    Command::builtin(
+        "pwd",
+        "prints the working directory of OpenSIPS",
+        &[&[]],
+        run,
+    )
 }
 
 fn run(_: &Builtin, _: &Args) -> Result<Value, RpcError> {

@@ -20,7 +20,10 @@ pub(super) fn command() -> Command {
 
 fn run(b: &Builtin, _: &Args) -> Result<Value, RpcError> {
     let now = SystemTime::now();
-    let up = now.duration_since(b.ctx.started).unwrap_or_default().as_secs();
+    let up = now
+        .duration_since(b.ctx.started)
+        .unwrap_or_default()
+        .as_secs();
     Ok(json!({
         "Now": ctime(now),
         "Up since": ctime(b.ctx.started),

@@ -19,7 +19,10 @@ fn run(b: &Builtin, a: &Args) -> Result<Value, RpcError> {
     let mut m = Map::new();
     m.insert("Server".into(), Value::String(b.ctx.version.clone()));
     if a.has("revision") {
-        m.insert("mififo".into(), Value::String(env!("CARGO_PKG_VERSION").into()));
+        m.insert(
+            "mififo".into(),
+            Value::String(env!("CARGO_PKG_VERSION").into()),
+        );
     }
     Ok(Value::Object(m))
 }
