@@ -258,9 +258,11 @@ impl CommandsFile {
                         .unwrap_or(true);
                     (value, inc)
                 }
-                _ => return Err(Ok(format!(
+                _ => {
+                    return Err(Ok(format!(
                     "statistic '{name}' must be a number or {{\"value\":N,\"incremental\":BOOL}}"
-                ))),
+                )))
+                }
             };
             out.statistics.push((name, value, incremental));
         }
