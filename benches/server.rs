@@ -45,11 +45,24 @@ fn main() {
     println!("| clients | floor req/s | lib→floor | floor→serve | lib→serve | lib→serve p50 / p99 ms | serve/floor |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for clients in [1usize, 4, 16, 64] {
-        let f = best(rounds, || floor_client_load(responder.fifo(), &floor_dir, clients, dur));
-        let lf = best(rounds, || lib_load(&rt, responder.fifo(), &floor_dir, clients, dur));
-        let fs = best(rounds, || floor_client_load(&serve.fifo, &serve.reply_dir, clients, dur));
-        let ls = best(rounds, || lib_load(&rt, &serve.fifo, &serve.reply_dir, clients, dur));
-        for (what, r) in [("floor", &f), ("lib→floor", &lf), ("floor→serve", &fs), ("lib→serve", &ls)] {
+        let f = best(rounds, || {
+            floor_client_load(responder.fifo(), &floor_dir, clients, dur)
+        });
+        let lf = best(rounds, || {
+            lib_load(&rt, responder.fifo(), &floor_dir, clients, dur)
+        });
+        let fs = best(rounds, || {
+            floor_client_load(&serve.fifo, &serve.reply_dir, clients, dur)
+        });
+        let ls = best(rounds, || {
+            lib_load(&rt, &serve.fifo, &serve.reply_dir, clients, dur)
+        });
+        for (what, r) in [
+            ("floor", &f),
+            ("lib→floor", &lf),
+            ("floor→serve", &fs),
+            ("lib→serve", &ls),
+        ] {
             assert_clean(&format!("{what} at {clients} clients"), r);
         }
         println!(

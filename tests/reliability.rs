@@ -1,1 +1,0 @@
-//! Integration tests for reliability (filled in by its owner).
