@@ -218,17 +218,20 @@ mod tests {
             .0,
             Outcome::Error
         );
-        let timeout = Err(crate::client::Error::Timeout {
+        let (o, replied, why) = classify(Dialect::Json, &req, Err(timeout_error()));
+        assert_eq!((o, replied), (Outcome::Timeout, false));
+        assert_eq!(why, Some(timeout_error().to_string()));
+    }
+
+    fn timeout_error() -> crate::client::Error {
+        crate::client::Error::Timeout {
             fifo: "/f".into(),
             reply_path: "/r".into(),
             reply_dir: "/".into(),
             timeout: Duration::from_secs(1),
             stage: crate::client::TimeoutStage::NoReply,
-        });
-        assert_eq!(
-            classify(Dialect::Json, &req, timeout),
-            (Outcome::Timeout, false, classify_msg())
-        );
+            server_gone: false,
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,18 +283,5 @@ mod tests {
         let (tally, _) = run(&client, &plan, &Progress::hidden()).await;
         assert_eq!((tally.requests, tally.errors, tally.ok), (10, 10, 0));
         assert!(tally.first_error.unwrap().contains("does not exist"));
-    }
-
-    fn classify_msg() -> Option<String> {
-        Some(
-            crate::client::Error::Timeout {
-                fifo: "/f".into(),
-                reply_path: "/r".into(),
-                reply_dir: "/".into(),
-                timeout: Duration::from_secs(1),
-                stage: crate::client::TimeoutStage::NoReply,
-            }
-            .to_string(),
-        )
     }
 }
