@@ -17,6 +17,14 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mififo"))
 }
 
+/// The binary that runs `serve`: `MIFIFO_BENCH_SERVE_BIN` (to compare another
+/// build side by side with the same clients), else [`bin`].
+pub fn serve_bin() -> PathBuf {
+    std::env::var_os("MIFIFO_BENCH_SERVE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(bin)
+}
+
 /// Seconds per measurement point: `MIFIFO_BENCH_SECS` (default `default`).
 pub fn secs(default: f64) -> Duration {
     let s = std::env::var("MIFIFO_BENCH_SECS")
@@ -58,7 +66,7 @@ impl Serve {
     pub fn start(dir: &Path) -> Serve {
         let fifo = dir.join("mi_fifo");
         let reply_dir = PathBuf::from(format!("{}/", dir.display()));
-        let child = Command::new(bin())
+        let child = Command::new(serve_bin())
             .arg("-q")
             .arg("serve")
             .arg("--fifo")
@@ -159,8 +167,15 @@ pub fn assert_clean(what: &str, r: &Report) {
     );
 }
 
-/// A tokio runtime like `mififo bench` uses.
+/// A tokio runtime like `mififo bench` uses (`MIFIFO_BENCH_RT=current` for
+/// a single-threaded one).
 pub fn runtime() -> tokio::runtime::Runtime {
+    if std::env::var("MIFIFO_BENCH_RT").is_ok_and(|v| v == "current") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
