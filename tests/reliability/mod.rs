@@ -9,9 +9,11 @@
 //! - `faults`: while loaded — clients SIGKILLed between request and reply, a
 //!   client that never reads, the FIFO deleted and replaced, SIGHUP, garbage
 //!   writers, the server SIGKILLed and restarted.
+//! - `bench_cli`: `mififo bench` counts misrouted and error replies, never hides them.
 //! - `props`: property tests — any byte stream, to the framers and to a live
 //!   server: no panic, and later valid requests are still answered.
 
+mod bench_cli;
 mod faults;
 mod props;
 mod soak;
