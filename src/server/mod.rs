@@ -1,1 +1,3 @@
 //! TODO: owned by a helper.
+
+pub mod forward;
