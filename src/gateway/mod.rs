@@ -120,3 +120,122 @@ pub async fn serve<R: Relay>(
         conns.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::jsonrpc::Request;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sleeps `ms` from the params, then answers; tracks the peak concurrency.
+    struct Slow {
+        running: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    impl Relay for Slow {
+        async fn relay(&self, req: &Request) -> Result<Relayed, RelayError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            let ms = req
+                .params
+                .to_value()
+                .and_then(|v| v[0].as_u64())
+                .unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            let id = req.id.clone().unwrap_or_default();
+            Ok(Relayed::Json(
+                format!(r#"{{"jsonrpc":"2.0","result":"slept","id":{id}}}"#).into_bytes(),
+            ))
+        }
+    }
+
+    /// One HTTP/1.1 exchange over a raw socket (Connection: close).
+    async fn post(addr: std::net::SocketAddr, body: String) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST /mi HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    async fn start(
+        slow: Slow,
+    ) -> (
+        std::net::SocketAddr,
+        Arc<Gateway<Slow>>,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let gw = Arc::new(Gateway::new(
+            GatewayConfig {
+                path: "/mi".into(),
+                timeout: Duration::from_secs(30),
+                max_body: DEFAULT_MAX_BODY,
+                allow: AllowList::default(),
+            },
+            slow,
+        ));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(l, gw.clone(), async {
+            let _ = rx.await;
+        }));
+        (addr, gw, tx, task)
+    }
+
+    fn slow() -> Slow {
+        Slow {
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_run_concurrently() {
+        let (addr, gw, _tx, _task) = start(slow()).await;
+        let mut all = JoinSet::new();
+        for i in 0..8 {
+            all.spawn(post(
+                addr,
+                format!(r#"{{"jsonrpc":"2.0","method":"s","params":[300],"id":{i}}}"#),
+            ));
+        }
+        while let Some(r) = all.join_next().await {
+            let r = r.unwrap();
+            assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+            assert!(r.contains(r#""result":"slept""#), "{r}");
+        }
+        // Each relay sleeps 300 ms; they overlapped rather than queued.
+        assert!(gw.relay_ref().peak.load(Ordering::SeqCst) > 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
+        let (addr, gw, tx, task) = start(slow()).await;
+        let inflight = tokio::spawn(post(
+            addr,
+            r#"{"jsonrpc":"2.0","method":"s","params":[500],"id":"last"}"#.to_string(),
+        ));
+        while gw.relay_ref().running.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tx.send(()).unwrap();
+        let r = inflight.await.unwrap();
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains(r#""id":"last""#), "{r}");
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("serve returns after draining")
+            .unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+}

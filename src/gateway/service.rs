@@ -54,6 +54,11 @@ impl<R: Relay> Gateway<R> {
         &self.cfg
     }
 
+    /// The relay.
+    pub fn relay_ref(&self) -> &R {
+        &self.relay
+    }
+
     /// Answers one HTTP request from a client at `peer`.
     pub async fn handle<B>(&self, peer: IpAddr, req: hyper::Request<B>) -> HttpResponse
     where
