@@ -238,4 +238,64 @@ mod tests {
             .unwrap();
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     }
+
+    /// Sets `dropped` when the relay future is dropped before finishing.
+    struct Abandoned {
+        started: std::sync::atomic::AtomicBool,
+        dropped: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    struct OnDrop(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Relay for Abandoned {
+        async fn relay(&self, _req: &Request) -> Result<Relayed, RelayError> {
+            let _guard = OnDrop(self.dropped.clone());
+            self.started.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(Relayed::Empty)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_hang_up_drops_the_relay() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gw = Arc::new(Gateway::new(
+            GatewayConfig {
+                path: "/mi".into(),
+                timeout: Duration::from_secs(3600),
+                max_body: DEFAULT_MAX_BODY,
+                allow: AllowList::default(),
+            },
+            Abandoned {
+                started: std::sync::atomic::AtomicBool::new(false),
+                dropped: dropped.clone(),
+            },
+        ));
+        let _task = tokio::spawn(serve(l, gw.clone(), std::future::pending()));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let body = r#"{"jsonrpc":"2.0","method":"x","id":1}"#;
+        let req = format!(
+            "POST /mi HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        while !gw.relay_ref().started.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(s);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !dropped.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the relay future is dropped when the HTTP client hangs up");
+    }
 }
