@@ -10,6 +10,7 @@
 //! - [`code`]: the gateway's JSON-RPC error codes and their HTTP statuses.
 //! - [`access`]: loopback-only bind policy and the client allow-list.
 //! - [`listen`]: binding, optionally inside another network namespace.
+//! - `fifo`: the production relay, [`crate::client::Client`].
 //!
 //! [`serve`] runs the accept loop: one task per connection, HTTP/1.1
 //! keep-alive, and a graceful stop that lets in-flight requests finish (or,
@@ -17,6 +18,7 @@
 
 pub mod access;
 pub mod code;
+mod fifo;
 pub mod listen;
 pub mod relay;
 pub mod service;
