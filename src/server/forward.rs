@@ -18,6 +18,7 @@
 //! chained `mififo gateway` answers 504 *with* a JSON-RPC error), and 202
 //! without a body (mi_http's answer to a notification) is an empty result.
 
+use super::Executor;
 use crate::gateway::code;
 use crate::proto::jsonrpc::{Outcome, Request, Response, RpcError};
 use bytes::Bytes;
@@ -28,6 +29,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Largest upstream reply accepted (mi_http replies like `ul_dump` can be big).
@@ -168,6 +171,25 @@ impl Forwarder {
                 self.url, excerpt
             ),
         ))
+    }
+}
+
+impl Executor for Forwarder {
+    fn execute<'a>(
+        &'a self,
+        req: &'a Request,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        Box::pin(self.forward(req))
+    }
+
+    /// The 1.x text dialect sends `get_statistics dialog: tm:` as argument
+    /// lines; OpenSIPS 3.x takes them as one array parameter, `statistics`.
+    fn array_param(&self, method: &str) -> Option<String> {
+        matches!(
+            method,
+            "get_statistics" | "list_statistics" | "reset_statistics"
+        )
+        .then(|| "statistics".to_string())
     }
 }
 
