@@ -324,6 +324,16 @@ mod tests {
     }
 
     #[test]
+    fn statistics_commands_take_an_array() {
+        let f = Forwarder::new("http://127.0.0.1:8888/mi", Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            f.array_param("get_statistics").as_deref(),
+            Some("statistics")
+        );
+        assert_eq!(f.array_param("uptime"), None);
+    }
+
+    #[test]
     fn bad_urls() {
         for u in [
             "https://127.0.0.1/mi",

@@ -96,3 +96,59 @@ fn serve_forward_reports_upstream_failures() {
     );
     assert_eq!(v["error"]["code"], -32017, "{v}");
 }
+
+#[test]
+fn fifo_clients_work_against_an_http_only_mi() {
+    let env = TestEnv::new();
+    let _backend = env.serve(&[]);
+    let gw = Gateway::start(&env, &env.fifo(), &[]);
+
+    // 1.x/2.x text-dialect scripts: argument lines become OpenSIPS 3.x's array parameter.
+    let text_fifo = env.path("text_fifo");
+    let _text = env.serve_at(&text_fifo, &["--dialect", "text", "--forward", &gw.url]);
+    let name = "text_fwd_reply";
+    let raw = raw_exchange(
+        &text_fifo,
+        env.dir.path(),
+        name,
+        format!(":get_statistics:{name}\nall\n\n").as_bytes(),
+        Duration::from_secs(30),
+    )
+    .expect("a text reply through the forwarding server");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("200 OK\n"), "{text}");
+    assert!(text.contains("::"), "{text}");
+
+    // opensips-cli in its default FIFO mode, unaware that the MI is HTTP-only.
+    let Some(cli) = super::opensips_cli() else {
+        crate::util::require("opensips-cli (PyPI opensipscli)", false);
+        return;
+    };
+    let front_fifo = env.path("front_fifo");
+    let _front = env.serve_at(&front_fifo, &["--forward", &gw.url]);
+    let cfg = env.path("opensips-cli.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[default]\ncommunication_type: fifo\nfifo_file: {}\nfifo_reply_dir: {}\nlog_level: WARNING\n",
+            front_fifo.display(),
+            env.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(cli)
+        .current_dir(env.dir.path())
+        .env("HOME", env.dir.path())
+        .arg("-f")
+        .arg(&cfg)
+        .args(["-x", "mi", "uptime"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Up time"), "{text}");
+}
