@@ -77,7 +77,16 @@ pub async fn serve<R: Relay>(
                     conns.spawn(async move {
                         let svc = hyper::service::service_fn(move |req| {
                             let gw = gw.clone();
-                            async move { Ok::<_, Infallible>(gw.handle(peer.ip(), req).await) }
+                            async move {
+                                let start = std::time::Instant::now();
+                                let (method, path) = (req.method().clone(), req.uri().path().to_string());
+                                let resp = gw.handle(peer.ip(), req).await;
+                                tracing::debug!(
+                                    %peer, %method, path, status = resp.status().as_u16(),
+                                    ms = start.elapsed().as_millis() as u64, "request"
+                                );
+                                Ok::<_, Infallible>(resp)
+                            }
                         });
                         let conn = hyper::server::conn::http1::Builder::new()
                             .timer(TokioTimer::new())
