@@ -357,3 +357,32 @@ fn opensips_cli_in_http_mode() {
         "{out}{err}"
     );
 }
+
+#[test]
+fn permission_denied_is_502() {
+    if !util::require("root (to run the gateway as nobody)", util::is_root())
+        || !util::require("setpriv (util-linux)", util::have_tool("setpriv"))
+    {
+        return;
+    }
+    let env = TestEnv::new();
+    let _server = env.serve(&[]); // the temp dir is 0700 root: nobody cannot reach the FIFO
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(util::bin())
+        .args(["gateway", "--listen", "127.0.0.1:0", "--fifo"])
+        .arg(env.fifo())
+        .arg("--reply-dir")
+        .arg(env.reply_dir())
+        .env("HOME", env.dir.path());
+    let gw = Gateway::spawn(&env, cmd);
+    let r = post(&gw, r#"{"jsonrpc":"2.0","method":"uptime","id":"p"}"#);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(error_code(&r.body), -32011);
+    assert_eq!(json(&r)["id"], "p");
+    assert!(
+        r.text().to_lowercase().contains("permission"),
+        "{}",
+        r.text()
+    );
+}
