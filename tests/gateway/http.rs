@@ -289,8 +289,7 @@ fn sigterm_stops_cleanly_and_non_loopback_is_refused() {
 
 #[test]
 fn curl_gets_the_reply() {
-    if !util::have_tool("curl") {
-        eprintln!("skipped: curl not installed");
+    if !util::require("curl", util::have_tool("curl")) {
         return;
     }
     let env = TestEnv::new();
