@@ -11,7 +11,7 @@
 //! - [`config`]: where the FIFO and reply directory come from (flag > env > config file > default).
 //! - [`doctor`]: `mififo doctor` — explains why a process cannot talk to the FIFO.
 //! - [`gateway`]: `mififo gateway` — HTTP JSON-RPC ⇄ FIFO bridge.
-//! - [`bench`]: `mififo bench` — load generator and measurements.
+//! - [`bench`](mod@bench): `mififo bench` — load generator and measurements.
 //! - [`sys`]: the only module allowed to use `unsafe` (raw syscalls).
 //!
 //! The binary (`src/main.rs`, `src/cli/`) only parses arguments, sets up
