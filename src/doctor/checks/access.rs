@@ -300,6 +300,10 @@ fn errno_of_probe(r: &ProbeResult) -> Option<Option<i32>> {
 /// Runs the check for one client.
 pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let name = format!("access {}", c.name);
+    if let Some(m) = ctx.fifo_meta.filter(|m| m.kind != crate::doctor::view::FileKind::Fifo) {
+        ctx.line(name, Status::Skipped, format!("the path is {}, not a FIFO", m.kind.describe()));
+        return;
+    }
     let path: PathBuf = if ctx.cfg.fifo.is_absolute() { ctx.cfg.fifo.clone() } else { c.cwd.join(&ctx.cfg.fifo) };
     let opens = ctx.opens();
     let creat_kinds: Vec<&str> = opens.iter().filter(|o| o.creat()).map(|o| o.name()).collect();
