@@ -25,7 +25,11 @@ fn root() -> bool {
 
 fn run_ok(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs a user-database command, retrying while /etc/passwd is locked by a parallel test.
@@ -33,7 +37,10 @@ fn userdb(args: &[&str]) -> std::process::Output {
     let _g = USERDB.lock().unwrap_or_else(|e| e.into_inner());
     let mut last = None;
     for _ in 0..50 {
-        let out = Command::new(args[0]).args(&args[1..]).output().expect("user database tool");
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .expect("user database tool");
         if out.status.success() {
             return out;
         }
@@ -53,13 +60,28 @@ struct User {
 
 impl User {
     fn new() -> User {
-        let name = format!("mififo-test-{}", (0..6).map(|_| fastrand::lowercase()).collect::<String>());
-        userdb(&["useradd", "-r", "-M", "-U", "-s", "/usr/sbin/nologin", &name]);
+        let name = format!(
+            "mififo-test-{}",
+            (0..6).map(|_| fastrand::lowercase()).collect::<String>()
+        );
+        userdb(&[
+            "useradd",
+            "-r",
+            "-M",
+            "-U",
+            "-s",
+            "/usr/sbin/nologin",
+            &name,
+        ]);
         let id = |flag: &str| -> u32 {
             let out = Command::new("id").args([flag, &name]).output().unwrap();
             String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
         };
-        User { uid: id("-u"), gid: id("-g"), name }
+        User {
+            uid: id("-u"),
+            gid: id("-g"),
+            name,
+        }
     }
 
     fn join(&self, group: &str) {
@@ -71,12 +93,19 @@ impl Drop for User {
     fn drop(&mut self) {
         let _g = USERDB.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..50 {
-            if Command::new("userdel").arg(&self.name).status().is_ok_and(|s| s.success()) {
+            if Command::new("userdel")
+                .arg(&self.name)
+                .status()
+                .is_ok_and(|s| s.success())
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("groupdel").arg(&self.name).stderr(Stdio::null()).status();
+        let _ = Command::new("groupdel")
+            .arg(&self.name)
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -111,9 +140,16 @@ fn wait_comm(pid: i32, comm: &str) {
 /// `sleep 120` as `user` with its database groups (init-groups); `wrap` puts
 /// shell code around the command (`exec {cmd}` at least).
 fn sleeper(user: &User, wrap: impl Fn(&str) -> String) -> Proc {
-    let cmd = format!("setpriv --reuid={} --regid={} --init-groups sleep 120", user.uid, user.gid);
+    let cmd = format!(
+        "setpriv --reuid={} --regid={} --init-groups sleep 120",
+        user.uid, user.gid
+    );
     let script = wrap(&cmd);
-    let child = Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).spawn().unwrap();
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
     let p = Proc(child);
     wait_comm(p.pid(), "sleep");
     p
@@ -122,7 +158,11 @@ fn sleeper(user: &User, wrap: impl Fn(&str) -> String) -> Proc {
 /// A server stand-in: holds `fifo` open read-write (a reader that never sees EOF) as `user`.
 fn reader(user: &User, fifo: &Path) -> Proc {
     let child = Command::new("setpriv")
-        .args([format!("--reuid={}", user.uid), format!("--regid={}", user.gid), "--init-groups".into()])
+        .args([
+            format!("--reuid={}", user.uid),
+            format!("--regid={}", user.gid),
+            "--init-groups".into(),
+        ])
         .args(["sh", "-c", "exec 3<>\"$0\"; exec sleep 120"])
         .arg(fifo)
         .stdin(Stdio::null())
@@ -160,9 +200,13 @@ fn env() -> (TestEnv, PathBuf) {
 fn doctor(env: &TestEnv, replies: &Path, args: &[&dyn AsRef<OsStr>]) -> (i32, Value) {
     let mut cmd = env.cmd();
     cmd.arg("doctor").arg("--format").arg("json");
-    let given: Vec<String> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+    let given: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
     if !given.iter().any(|a| a == "--reply-dir") {
-        cmd.arg("--reply-dir").arg(format!("{}/", replies.display()));
+        cmd.arg("--reply-dir")
+            .arg(format!("{}/", replies.display()));
     }
     if !given.iter().any(|a| a == "--audit-log") {
         cmd.arg("--audit-log").arg(env.path("no-audit.log"));
@@ -176,13 +220,21 @@ fn doctor(env: &TestEnv, replies: &Path, args: &[&dyn AsRef<OsStr>]) -> (i32, Va
     let out = cmd.output().unwrap();
     let code = out.status.code().unwrap_or(-1);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("doctor output is not JSON ({e}); exit {code}; stderr: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "doctor output is not JSON ({e}); exit {code}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (code, v)
 }
 
 fn codes(v: &Value) -> Vec<String> {
-    v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_string()).collect()
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn errors(v: &Value) -> Vec<String> {
@@ -222,7 +274,10 @@ struct Pair {
 }
 
 fn pair() -> Pair {
-    Pair { srv: User::new(), cli: User::new() }
+    Pair {
+        srv: User::new(),
+        cli: User::new(),
+    }
 }
 
 #[test]
@@ -244,8 +299,19 @@ fn healthy_setup_is_access_ok() {
     assert_eq!(v["verdict"], "ok");
     assert_eq!(code, 0);
     // The probe ran and agreed.
-    let access = v["checks"].as_array().unwrap().iter().find(|c| c["name"].as_str().unwrap().starts_with("access")).unwrap();
-    assert!(access["detail"].as_str().unwrap().contains("probe O_WRONLY|O_NONBLOCK: opened"), "{access}");
+    let access = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("access"))
+        .unwrap();
+    assert!(
+        access["detail"]
+            .as_str()
+            .unwrap()
+            .contains("probe O_WRONLY|O_NONBLOCK: opened"),
+        "{access}"
+    );
 }
 
 #[test]
@@ -262,13 +328,19 @@ fn not_in_group_and_group_class_before_other() {
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["group-not-member"]);
     let f = finding(&v, "group-not-member");
-    assert!(f["fix"]["commands"][0].as_str().unwrap().contains(&format!("usermod -aG {} {}", p.srv.name, p.cli.name)));
+    assert!(f["fix"]["commands"][0]
+        .as_str()
+        .unwrap()
+        .contains(&format!("usermod -aG {} {}", p.srv.name, p.cli.name)));
     // 0606 with the client in the owning group: group bits apply, other is never consulted.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o606)).unwrap();
     p.cli.join(&p.srv.name);
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["dac-denied"]);
-    assert!(finding(&v, "dac-denied")["message"].as_str().unwrap().contains("group class applies"));
+    assert!(finding(&v, "dac-denied")["message"]
+        .as_str()
+        .unwrap()
+        .contains("group class applies"));
 }
 
 #[test]
@@ -284,7 +356,11 @@ fn stale_group_process() {
     let _server = reader(&p.srv, &fifo);
     let client = sleeper(&p.cli, |c| format!("exec {c}"));
     p.cli.join(&p.srv.name);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()]);
+    let (code, v) = doctor(
+        &env,
+        &replies,
+        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
+    );
     assert_denied(code, &v, &["group-stale"]);
     // The probe replayed the process's real (stale) groups and was refused too.
     assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
@@ -304,16 +380,29 @@ fn acl_mask_and_acl_denied() {
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o660, &p.srv);
     let _server = reader(&p.srv, &fifo);
-    run_ok(Command::new("setfacl").arg("-m").arg(format!("u:{}:rw-", p.cli.name)).arg(&fifo));
+    run_ok(
+        Command::new("setfacl")
+            .arg("-m")
+            .arg(format!("u:{}:rw-", p.cli.name))
+            .arg(&fifo),
+    );
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_eq!(code, 0, "named ACL entry grants: {v:#}");
     // chmod 600 rewrites the mask to ---: the kernel skips the ACL.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["acl-mask"]);
-    assert!(finding(&v, "acl-mask")["fix"]["commands"][0].as_str().unwrap().starts_with("setfacl -m m::rw"));
+    assert!(finding(&v, "acl-mask")["fix"]["commands"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("setfacl -m m::rw"));
     // A named entry without w and a full mask: acl-denied.
-    run_ok(Command::new("setfacl").arg("-m").arg(format!("u:{}:r--,m::rw-", p.cli.name)).arg(&fifo));
+    run_ok(
+        Command::new("setfacl")
+            .arg("-m")
+            .arg(format!("u:{}:r--,m::rw-", p.cli.name))
+            .arg(&fifo),
+    );
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["acl-denied"]);
 }
@@ -352,13 +441,30 @@ fn protected_fifos_blocks_o_creat_clients() {
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["protected-fifos"]);
     let f = finding(&v, "protected-fifos");
-    assert!(f["message"].as_str().unwrap().contains("php, python, opensipsctl"));
-    assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "the probe's O_CREAT open was refused too: {v:#}");
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("php, python, opensipsctl"));
+    assert!(
+        !codes(&v).contains(&"probe-disagrees".to_string()),
+        "the probe's O_CREAT open was refused too: {v:#}"
+    );
     // Root is not exempt.
     let (_, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &"root"]);
     assert!(errors(&v).contains(&"protected-fifos".to_string()), "{v:#}");
     // mififo opens without O_CREAT.
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--client-open", &"mififo"]);
+    let (code, v) = doctor(
+        &env,
+        &replies,
+        &[
+            &"--fifo",
+            &fifo,
+            &"--as",
+            &p.cli.name,
+            &"--client-open",
+            &"mififo",
+        ],
+    );
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["verdict"], "ok");
 }
@@ -370,13 +476,19 @@ fn private_tmp_client() {
     }
     let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
     let (env, replies) = env();
-    assert!(env.dir.path().starts_with("/tmp"), "the test dir must be under /tmp");
+    assert!(
+        env.dir.path().starts_with("/tmp"),
+        "the test dir must be under /tmp"
+    );
     let p = pair();
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     // The systemd-private layout (linux-fifo-access.md §8).
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().replace('-', "");
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .replace('-', "");
     let private = tempfile::Builder::new()
         .prefix(&format!("systemd-private-{boot}-mififo-test-web.service-"))
         .tempdir_in("/tmp")
@@ -385,16 +497,35 @@ fn private_tmp_client() {
     let ptmp = private.path().join("tmp");
     mkdir(&ptmp, 0o1777, None);
     let client = sleeper(&p.cli, |c| {
-        format!("exec unshare -m --propagation private sh -c 'mount --bind {} /tmp && exec {c}'", ptmp.display())
+        format!(
+            "exec unshare -m --propagation private sh -c 'mount --bind {} /tmp && exec {c}'",
+            ptmp.display()
+        )
     });
     let (code, v) = doctor(
         &env,
         &replies,
-        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string(), &"--reply-dir", &"/tmp/"],
+        &[
+            &"--fifo",
+            &fifo,
+            &"--pid",
+            &client.pid().to_string(),
+            &"--reply-dir",
+            &"/tmp/",
+        ],
     );
     let f = finding(&v, "private-tmp");
-    assert!(f["message"].as_str().unwrap().contains("mififo-test-web.service"), "{f:#}");
-    assert!(errors(&v).contains(&"reply-dir-mismatch".to_string()), "{v:#}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("mififo-test-web.service"),
+        "{f:#}"
+    );
+    assert!(
+        errors(&v).contains(&"reply-dir-mismatch".to_string()),
+        "{v:#}"
+    );
     assert!(!codes(&v).contains(&"fifo-missing".to_string()), "{v:#}");
     assert_eq!(code, 1);
 }
@@ -413,9 +544,16 @@ fn other_mount_namespace() {
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let client = sleeper(&p.cli, |c| {
-        format!("exec unshare -m --propagation private sh -c 'mount -t tmpfs none {} && exec {c}'", dir.display())
+        format!(
+            "exec unshare -m --propagation private sh -c 'mount -t tmpfs none {} && exec {c}'",
+            dir.display()
+        )
     });
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()]);
+    let (code, v) = doctor(
+        &env,
+        &replies,
+        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
+    );
     assert!(errors(&v).contains(&"mount-namespace".to_string()), "{v:#}");
     assert!(!codes(&v).contains(&"private-tmp".to_string()));
     assert_eq!(code, 1);
@@ -436,7 +574,10 @@ fn directory_without_search_permission() {
     let _server = reader(&p.srv, &fifo);
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["dir-search-denied"]);
-    assert!(finding(&v, "dir-search-denied")["message"].as_str().unwrap().contains(&dir.display().to_string()));
+    assert!(finding(&v, "dir-search-denied")["message"]
+        .as_str()
+        .unwrap()
+        .contains(&dir.display().to_string()));
 }
 
 #[test]
@@ -475,7 +616,10 @@ fn whitespace_missing_and_not_a_fifo() {
     let spaced = PathBuf::from(format!("{} ", fifo.display()));
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &spaced, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["fifo-path-whitespace", "fifo-missing"]);
-    assert_eq!(finding(&v, "fifo-path-whitespace")["evidence"]["existing near-miss"], fifo.display().to_string());
+    assert_eq!(
+        finding(&v, "fifo-path-whitespace")["evidence"]["existing near-miss"],
+        fifo.display().to_string()
+    );
     let plain = env.path("plain");
     std::fs::write(&plain, "").unwrap();
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &plain, &"--as", &p.cli.name]);
@@ -493,7 +637,11 @@ fn selinux_label_and_audit_log() {
     let fifo = env.path("opensips_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
-    run_ok(Command::new("setfattr").args(["-n", "security.selinux", "-v", "system_u:object_r:tmp_t:s0"]).arg(&fifo));
+    run_ok(
+        Command::new("setfattr")
+            .args(["-n", "security.selinux", "-v", "system_u:object_r:tmp_t:s0"])
+            .arg(&fifo),
+    );
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&fifo).unwrap());
     let log = env.path("audit.log");
     std::fs::write(
@@ -510,11 +658,23 @@ fn selinux_label_and_audit_log() {
     let (code, v) = doctor(
         &env,
         &replies,
-        &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--audit-log", &log, &"--selinuxfs", &selinuxfs],
+        &[
+            &"--fifo",
+            &fifo,
+            &"--as",
+            &p.cli.name,
+            &"--audit-log",
+            &log,
+            &"--selinuxfs",
+            &selinuxfs,
+        ],
     );
     assert_denied(code, &v, &["selinux-denied"]);
     let f = finding(&v, "selinux-denied");
-    assert_eq!(f["evidence"]["file label"], "system_u:object_r:tmp_t:s0", "label read from the xattr: {f:#}");
+    assert_eq!(
+        f["evidence"]["file label"], "system_u:object_r:tmp_t:s0",
+        "label read from the xattr: {f:#}"
+    );
     assert!(f["message"].as_str().unwrap().contains("httpd_t"));
 }
 
@@ -530,11 +690,27 @@ fn php_open_basedir() {
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let ini = env.path("www.conf");
-    std::fs::write(&ini, "[www]\nphp_admin_value[open_basedir] = /var/www/:/usr/share/php/\n").unwrap();
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini]);
+    std::fs::write(
+        &ini,
+        "[www]\nphp_admin_value[open_basedir] = /var/www/:/usr/share/php/\n",
+    )
+    .unwrap();
+    let (code, v) = doctor(
+        &env,
+        &replies,
+        &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini],
+    );
     assert_denied(code, &v, &["php-open-basedir"]);
-    std::fs::write(&ini, format!("open_basedir = /var/www/:{}/\n", env.dir.path().display())).unwrap();
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini]);
+    std::fs::write(
+        &ini,
+        format!("open_basedir = /var/www/:{}/\n", env.dir.path().display()),
+    )
+    .unwrap();
+    let (code, v) = doctor(
+        &env,
+        &replies,
+        &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini],
+    );
     assert_eq!(code, 0, "{v:#}");
 }
 
@@ -556,13 +732,27 @@ fn reply_dir_the_server_cannot_use() {
     let (code, v) = doctor(
         &env,
         &replies,
-        &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--reply-dir", &format!("{}/", theirs.display())],
+        &[
+            &"--fifo",
+            &fifo,
+            &"--as",
+            &p.cli.name,
+            &"--reply-dir",
+            &format!("{}/", theirs.display()),
+        ],
     );
     assert_denied(code, &v, &["reply-dir-denied"]);
-    assert!(finding(&v, "reply-dir-denied")["message"].as_str().unwrap().contains("server cannot reach"));
+    assert!(finding(&v, "reply-dir-denied")["message"]
+        .as_str()
+        .unwrap()
+        .contains("server cannot reach"));
     // A client with an owner-only umask: reply FIFOs the server cannot open.
     let client = sleeper(&p.cli, |c| format!("umask 077; exec {c}"));
-    let (_, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()]);
+    let (_, v) = doctor(
+        &env,
+        &replies,
+        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
+    );
     assert_eq!(finding(&v, "umask")["severity"], "warning", "{v:#}");
 }
 
@@ -592,7 +782,22 @@ fn read_only_reply_dir() {
     mkdir(&ro, 0o755, None);
     run_ok(Command::new("mount").arg("--bind").arg(&src).arg(&ro));
     let _m = RoMount(ro.clone());
-    run_ok(Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&ro));
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--reply-dir", &format!("{}/", ro.display())]);
+    run_ok(
+        Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(&ro),
+    );
+    let (code, v) = doctor(
+        &env,
+        &replies,
+        &[
+            &"--fifo",
+            &fifo,
+            &"--as",
+            &p.cli.name,
+            &"--reply-dir",
+            &format!("{}/", ro.display()),
+        ],
+    );
     assert_denied(code, &v, &["read-only-mount"]);
 }

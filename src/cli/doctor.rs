@@ -4,7 +4,9 @@
 //! Also the hidden `__probe` subcommand the doctor re-executes itself as.
 
 use anyhow::Context;
-use mififo::doctor::{self, probe, render, view::RealView, view::SystemView, ClientOpen, ClientSpec};
+use mififo::doctor::{
+    self, probe, render, view::RealView, view::SystemView, ClientOpen, ClientSpec,
+};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,8 +22,10 @@ pub enum Format {
 
 /// Options of `mififo doctor`.
 #[derive(Debug, clap::Args)]
-#[command(after_long_help = "Exit status: 0 no error found, 1 at least one error finding, 2 the doctor failed.\n\
-Finding codes and what they mean: docs/doctor.md.")]
+#[command(
+    after_long_help = "Exit status: 0 no error found, 1 at least one error finding, 2 the doctor failed.\n\
+Finding codes and what they mean: docs/doctor.md."
+)]
 pub struct Args {
     /// Examine USER: its credentials from /etc/passwd and /etc/group, in the doctor's own namespaces.
     #[arg(long = "as", value_name = "USER", conflicts_with_all = ["pid", "unit"])]
@@ -66,7 +70,11 @@ pub struct Args {
 }
 
 /// The FIFO paths tried when `--fifo` is not given, in order.
-pub const FALLBACK_FIFOS: [&str; 3] = ["/run/opensips/opensips_fifo", "/var/run/opensips/opensips_fifo", "/tmp/opensips_fifo"];
+pub const FALLBACK_FIFOS: [&str; 3] = [
+    "/run/opensips/opensips_fifo",
+    "/var/run/opensips/opensips_fifo",
+    "/tmp/opensips_fifo",
+];
 
 /// The default FIFO: the first fallback that exists, else the first.
 /// (To be switched to the shared `config` resolver once it lands, so
@@ -101,7 +109,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         php_ini: (!args.php_ini.is_empty()).then_some(args.php_ini),
         probe: !args.no_probe && args.sysroot.is_none(),
         selinuxfs: args.selinuxfs,
-        self_pid: if args.sysroot.is_some() { Some(0) } else { Some(std::process::id() as i32) },
+        self_pid: if args.sysroot.is_some() {
+            Some(0)
+        } else {
+            Some(std::process::id() as i32)
+        },
         invoking_user: std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()),
     };
     let prober = probe::ChildProber {
@@ -144,7 +156,8 @@ pub struct ProbeArgs {
 /// Runs the probe child: one result line on stdout, exit 0.
 pub fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let four = |v: &[u32], what: &str| -> anyhow::Result<[u32; 4]> {
-        v.try_into().map_err(|_| anyhow::anyhow!("--{what} needs 4 comma-separated ids"))
+        v.try_into()
+            .map_err(|_| anyhow::anyhow!("--{what} needs 4 comma-separated ids"))
     };
     let groups = args
         .groups

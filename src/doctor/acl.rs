@@ -82,7 +82,10 @@ impl Acl {
 
     /// The `mask::` entry's bits, if any.
     pub fn mask(&self) -> Option<u8> {
-        self.entries.iter().find(|e| e.tag == Tag::Mask).map(|e| e.perm)
+        self.entries
+            .iter()
+            .find(|e| e.tag == Tag::Mask)
+            .map(|e| e.perm)
     }
 
     /// True when the ACL has named entries (more than the three mode-equivalent ones).
@@ -129,7 +132,10 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -141,23 +147,44 @@ mod tests {
         assert_eq!(
             acl.entries,
             vec![
-                Entry { tag: Tag::UserObj, perm: 6 },
-                Entry { tag: Tag::User(995), perm: 6 },
-                Entry { tag: Tag::GroupObj, perm: 6 },
-                Entry { tag: Tag::Mask, perm: 6 },
-                Entry { tag: Tag::Other, perm: 0 },
+                Entry {
+                    tag: Tag::UserObj,
+                    perm: 6
+                },
+                Entry {
+                    tag: Tag::User(995),
+                    perm: 6
+                },
+                Entry {
+                    tag: Tag::GroupObj,
+                    perm: 6
+                },
+                Entry {
+                    tag: Tag::Mask,
+                    perm: 6
+                },
+                Entry {
+                    tag: Tag::Other,
+                    perm: 0
+                },
             ]
         );
         assert_eq!(acl.mask(), Some(6));
         assert!(acl.is_extended());
         let n = |i: u32| i.to_string();
-        assert_eq!(acl.to_text(&n, &n), "user::rw-,user:995:rw-,group::rw-,mask::rw-,other::---");
+        assert_eq!(
+            acl.to_text(&n, &n),
+            "user::rw-,user:995:rw-,group::rw-,mask::rw-,other::---"
+        );
     }
 
     #[test]
     fn rejects_garbage() {
         assert_eq!(Acl::parse(&[2, 0, 0]), Err(AclError::Length(3)));
         assert_eq!(Acl::parse(&[1, 0, 0, 0]), Err(AclError::Version(1)));
-        assert_eq!(Acl::parse(&encode(&[(0x40, 7, 0)])), Err(AclError::Tag(0x40)));
+        assert_eq!(
+            Acl::parse(&encode(&[(0x40, 7, 0)])),
+            Err(AclError::Tag(0x40))
+        );
     }
 }

@@ -27,12 +27,16 @@ pub struct Record {
 impl Record {
     /// A field as (lossy) text.
     pub fn get(&self, key: &str) -> Option<String> {
-        self.get_bytes(key).map(|b| String::from_utf8_lossy(b).into_owned())
+        self.get_bytes(key)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 
     /// A field's bytes.
     pub fn get_bytes(&self, key: &str) -> Option<&[u8]> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -43,7 +47,10 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if s.is_empty() || s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// Parses one line; `None` for lines that are not audit records.
@@ -68,7 +75,10 @@ pub fn parse_line(line: &str) -> Option<Record> {
         rec.avc_result = Some(result.to_string());
         if let Some(open) = after.find('{') {
             if let Some(close) = after[open..].find('}') {
-                rec.avc_perms = after[open + 1..open + close].split_whitespace().map(str::to_string).collect();
+                rec.avc_perms = after[open + 1..open + close]
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
                 rest = after[open + close + 1..].trim_start();
                 rest = rest.strip_prefix("for").unwrap_or(rest);
             }
@@ -100,7 +110,11 @@ pub fn parse_line(line: &str) -> Option<Record> {
                 i += 1;
             }
             let raw = &rest[vs..i];
-            match HEX_KEYS.contains(&key.as_str()).then(|| decode_hex(raw)).flatten() {
+            match HEX_KEYS
+                .contains(&key.as_str())
+                .then(|| decode_hex(raw))
+                .flatten()
+            {
                 Some(d) => d,
                 None => raw.as_bytes().to_vec(),
             }
@@ -132,7 +146,10 @@ pub fn parse_log(text: &str) -> Vec<Event> {
     for r in text.lines().filter_map(parse_line) {
         by.entry((r.time.clone(), r.serial)).or_default().push(r);
     }
-    let mut events: Vec<Event> = by.into_iter().map(|((_, serial), records)| Event { serial, records }).collect();
+    let mut events: Vec<Event> = by
+        .into_iter()
+        .map(|((_, serial), records)| Event { serial, records })
+        .collect();
     events.sort_by_key(|e| e.serial);
     events
 }
@@ -148,7 +165,10 @@ pub struct Target {
 
 impl Target {
     fn basename(&self) -> &[u8] {
-        self.path.rsplit(|&b| b == b'/').next().unwrap_or(&self.path)
+        self.path
+            .rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or(&self.path)
     }
 
     fn name_matches(&self, v: &[u8]) -> bool {
@@ -181,12 +201,20 @@ pub struct SelinuxDenial {
 pub fn selinux_denials(events: &[Event], target: &Target) -> Vec<SelinuxDenial> {
     let mut out = Vec::new();
     for ev in events {
-        for r in ev.records.iter().filter(|r| r.rtype == "AVC" && r.avc_result.as_deref() == Some("denied")) {
+        for r in ev
+            .records
+            .iter()
+            .filter(|r| r.rtype == "AVC" && r.avc_result.as_deref() == Some("denied"))
+        {
             if r.get("tclass").is_some_and(|c| c != "fifo_file") {
                 continue;
             }
-            let name = r.get_bytes("name").or_else(|| r.get_bytes("path")).unwrap_or_default();
-            let ino_hit = target.ino.is_some() && r.get("ino").and_then(|i| i.parse().ok()) == target.ino;
+            let name = r
+                .get_bytes("name")
+                .or_else(|| r.get_bytes("path"))
+                .unwrap_or_default();
+            let ino_hit =
+                target.ino.is_some() && r.get("ino").and_then(|i| i.parse().ok()) == target.ino;
             let path_hit = ev
                 .records
                 .iter()
@@ -234,7 +262,10 @@ pub fn apparmor_denials(events: &[Event], target: &Target) -> Vec<ApparmorDenial
         .flat_map(|e| e.records.iter())
         .filter(|r| matches!(r.rtype.as_str(), "AVC" | "APPARMOR_DENIED" | "1400"))
         .filter(|r| r.get("apparmor").as_deref() == Some("DENIED"))
-        .filter(|r| r.get_bytes("name").is_some_and(|n| n == target.path.as_slice()))
+        .filter(|r| {
+            r.get_bytes("name")
+                .is_some_and(|n| n == target.path.as_slice())
+        })
         .map(|r| ApparmorDenial {
             stamp: format!("{}:{}", r.time, r.serial),
             profile: r.get("profile").unwrap_or_default(),
@@ -267,7 +298,12 @@ pub fn sticky_denials(events: &[Event]) -> Vec<StickyDenial> {
         .iter()
         .flat_map(|e| e.records.iter())
         .filter(|r| r.rtype == "ANOM_CREAT")
-        .filter(|r| matches!(r.get("op").as_deref(), Some("sticky_create_fifo" | "sticky_create")))
+        .filter(|r| {
+            matches!(
+                r.get("op").as_deref(),
+                Some("sticky_create_fifo" | "sticky_create")
+            )
+        })
         .map(|r| StickyDenial {
             stamp: format!("{}:{}", r.time, r.serial),
             op: r.get("op").unwrap_or_default(),
@@ -311,9 +347,17 @@ mod tests {
         let ev = parse_log(FIXTURE);
         assert_eq!(ev.len(), 5);
         assert_eq!(ev[0].records.len(), 5);
-        let title = ev[0].record("PROCTITLE").unwrap().get_bytes("proctitle").unwrap().to_vec();
+        let title = ev[0]
+            .record("PROCTITLE")
+            .unwrap()
+            .get_bytes("proctitle")
+            .unwrap()
+            .to_vec();
         assert_eq!(title, b"/usr/sbin/httpd\0-DFOREGROUND");
-        assert_eq!(ev[0].record("SYSCALL").unwrap().get("a0").as_deref(), Some("ffffff9c"));
+        assert_eq!(
+            ev[0].record("SYSCALL").unwrap().get("a0").as_deref(),
+            Some("ffffff9c")
+        );
         let hex = ev[2].record("AVC").unwrap().get("name").unwrap();
         assert_eq!(hex, "/tmp/opensips_fifo ");
     }
@@ -321,18 +365,27 @@ mod tests {
     #[test]
     fn finds_denials_for_the_fifo() {
         let ev = parse_log(FIXTURE);
-        let t = Target { path: b"/tmp/opensips_fifo".to_vec(), ino: Some(33577) };
+        let t = Target {
+            path: b"/tmp/opensips_fifo".to_vec(),
+            ino: Some(33577),
+        };
         let d = selinux_denials(&ev, &t);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].scontext, "system_u:system_r:httpd_t:s0");
         assert!(!d[0].permissive);
         // The hex-named record is for "/tmp/opensips_fifo " (trailing space): another path.
-        let spaced = Target { path: b"/tmp/opensips_fifo ".to_vec(), ino: None };
+        let spaced = Target {
+            path: b"/tmp/opensips_fifo ".to_vec(),
+            ino: None,
+        };
         let d = selinux_denials(&ev, &spaced);
         assert_eq!(d.len(), 1);
         assert!(d[0].permissive);
         let s = sticky_denials(&ev);
-        assert_eq!(s.iter().map(|s| s.op.as_str()).collect::<Vec<_>>(), vec!["sticky_create_fifo", "sticky_create"]);
+        assert_eq!(
+            s.iter().map(|s| s.op.as_str()).collect::<Vec<_>>(),
+            vec!["sticky_create_fifo", "sticky_create"]
+        );
         let a = apparmor_denials(&ev, &t);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].profile, "/usr/sbin/php-fpm");

@@ -80,8 +80,14 @@ mod tests {
         assert_eq!(names.len(), Code::ALL.len());
         for c in Code::ALL {
             let n = c.as_str();
-            assert!(n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{n}");
-            assert!(!n.starts_with('-') && !n.ends_with('-') && !n.contains("--"), "{n}");
+            assert!(
+                n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{n}"
+            );
+            assert!(
+                !n.starts_with('-') && !n.ends_with('-') && !n.contains("--"),
+                "{n}"
+            );
             assert!(c.description().ends_with('.'), "{n}");
         }
     }
@@ -93,7 +99,10 @@ mod tests {
             selinux-denied apparmor-denied no-reader multiple-servers reply-dir-denied reply-dir-mismatch \
             umask php-open-basedir read-only-mount access-ok";
         for name in issue.split_whitespace() {
-            assert!(Code::ALL.iter().any(|c| c.as_str() == name), "missing {name}");
+            assert!(
+                Code::ALL.iter().any(|c| c.as_str() == name),
+                "missing {name}"
+            );
         }
     }
 
@@ -101,7 +110,10 @@ mod tests {
     fn docs_list_every_code() {
         let doc = include_str!("../../docs/doctor.md");
         for c in Code::ALL {
-            assert!(doc.contains(&format!("`{}`", c.as_str())), "docs/doctor.md lacks {c}");
+            assert!(
+                doc.contains(&format!("`{}`", c.as_str())),
+                "docs/doctor.md lacks {c}"
+            );
         }
     }
 }

@@ -31,7 +31,11 @@ pub struct Fix {
 impl Fix {
     /// A fix with commands.
     pub fn new(summary: impl Into<String>, commands: impl IntoIterator<Item = String>) -> Fix {
-        Fix { summary: summary.into(), commands: commands.into_iter().collect(), weakens: None }
+        Fix {
+            summary: summary.into(),
+            commands: commands.into_iter().collect(),
+            weakens: None,
+        }
     }
 
     /// Notes what the fix weakens.
@@ -72,7 +76,14 @@ fn evidence_map<S: serde::Serializer>(ev: &[(String, String)], s: S) -> Result<S
 impl Finding {
     /// A finding with no evidence and no fix yet.
     pub fn new(code: Code, severity: Severity, message: impl Into<String>) -> Finding {
-        Finding { code, severity, subject: None, message: message.into(), evidence: Vec::new(), fix: None }
+        Finding {
+            code,
+            severity,
+            subject: None,
+            message: message.into(),
+            evidence: Vec::new(),
+            fix: None,
+        }
     }
 
     /// Sets the subject.

@@ -87,20 +87,31 @@ impl Fixture {
         .file("/proc/sys/fs/protected_fifos", "0\n")
         .file("/proc/sys/fs/protected_symlinks", "1\n");
         let mut f = Fixture { view };
-        f.proc(ProcSpec { pid: SELF_PID, comm: "mififo", uid: 0, gid: 0, cap: cap::ALL, ..Default::default() });
+        f.proc(ProcSpec {
+            pid: SELF_PID,
+            comm: "mififo",
+            uid: 0,
+            gid: 0,
+            cap: cap::ALL,
+            ..Default::default()
+        });
         f
     }
 
     /// Sets a sysctl under `/proc/sys/fs`.
     pub fn sysctl(&mut self, name: &str, value: u8) -> &mut Self {
-        self.view.file(format!("/proc/sys/fs/{name}"), format!("{value}\n"));
+        self.view
+            .file(format!("/proc/sys/fs/{name}"), format!("{value}\n"));
         self
     }
 
     /// Adds a user to `/etc/group`'s member list of `gid`.
     pub fn add_member(&mut self, gid: u32, user: &str) -> &mut Self {
         use super::view::SystemView;
-        let text = self.view.read_string(std::path::Path::new("/etc/group")).unwrap();
+        let text = self
+            .view
+            .read_string(std::path::Path::new("/etc/group"))
+            .unwrap();
         let out: String = text
             .lines()
             .map(|l| {
@@ -131,7 +142,14 @@ impl Fixture {
             u = p.uid,
             g = p.gid
         );
-        let root_meta = Meta { kind: FileKind::Dir, mode: 0o755, uid: 0, gid: 0, dev: 1, ino: 2 };
+        let root_meta = Meta {
+            kind: FileKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            dev: 1,
+            ino: 2,
+        };
         self.view
             .file(format!("{base}/status"), status)
             .file(format!("{base}/comm"), format!("{}\n", p.comm))
@@ -139,14 +157,24 @@ impl Fixture {
                 format!("{base}/cgroup"),
                 format!("0::/system.slice/{}\n", p.unit.unwrap_or("user.slice")),
             )
-            .file(format!("{base}/mountinfo"), p.mountinfo.clone().unwrap_or_else(|| ROOT_MOUNTINFO.to_string()))
-            .magic(format!("{base}/ns/mnt"), format!("mnt:[{}]", p.ns), root_meta)
+            .file(
+                format!("{base}/mountinfo"),
+                p.mountinfo
+                    .clone()
+                    .unwrap_or_else(|| ROOT_MOUNTINFO.to_string()),
+            )
+            .magic(
+                format!("{base}/ns/mnt"),
+                format!("mnt:[{}]", p.ns),
+                root_meta,
+            )
             .magic(format!("{base}/root"), "/", root_meta)
             .magic(format!("{base}/cwd"), "/", root_meta)
             .dir(format!("{base}/fd"), 0o500, p.uid, p.gid)
             .dir(format!("{base}/fdinfo"), 0o500, p.uid, p.gid);
         if let Some(l) = p.label {
-            self.view.file(format!("{base}/attr/current"), format!("{l}\0"));
+            self.view
+                .file(format!("{base}/attr/current"), format!("{l}\0"));
         }
         self
     }
@@ -156,7 +184,14 @@ impl Fixture {
     /// under `/proc/PID/root`; other directories are copied from `dirs`.
     pub fn private_tmp(&mut self, pid: i32, unit: &str, dirs: &[&str]) -> &mut Self {
         let base = format!("/proc/{pid}");
-        let root_meta = Meta { kind: FileKind::Dir, mode: 0o755, uid: 0, gid: 0, dev: 1, ino: 2 };
+        let root_meta = Meta {
+            kind: FileKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            dev: 1,
+            ino: 2,
+        };
         self.view
             .magic(format!("{base}/ns/mnt"), "mnt:[4026532177]", root_meta)
             .file(
@@ -168,7 +203,8 @@ impl Fixture {
             .dir(format!("{base}/root/tmp"), 0o1777, 0, 0);
         for d in dirs {
             let m = self.view.meta(d);
-            self.view.dir(format!("{base}/root{d}"), m.mode, m.uid, m.gid);
+            self.view
+                .dir(format!("{base}/root{d}"), m.mode, m.uid, m.gid);
         }
         self
     }
@@ -178,15 +214,29 @@ impl Fixture {
         let meta = self.view.meta(path);
         self.view
             .magic(format!("/proc/{pid}/fd/{fd}"), path, meta)
-            .file(format!("/proc/{pid}/fdinfo/{fd}"), format!("pos:\t0\nflags:\t0200{acc}\n"));
+            .file(
+                format!("/proc/{pid}/fdinfo/{fd}"),
+                format!("pos:\t0\nflags:\t0200{acc}\n"),
+            );
         self
     }
 
     /// `pid` holds a deleted FIFO that was at `path` (for reading).
     pub fn hold_deleted(&mut self, pid: i32, fd: u32, path: &str) -> &mut Self {
-        let meta = Meta { kind: FileKind::Fifo, mode: 0o660, uid: OPENSIPS, gid: OPENSIPS_G, dev: 1, ino: 999_999 };
+        let meta = Meta {
+            kind: FileKind::Fifo,
+            mode: 0o660,
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            dev: 1,
+            ino: 999_999,
+        };
         self.view
-            .magic(format!("/proc/{pid}/fd/{fd}"), format!("{path} (deleted)"), meta)
+            .magic(
+                format!("/proc/{pid}/fd/{fd}"),
+                format!("{path} (deleted)"),
+                meta,
+            )
             .file(format!("/proc/{pid}/fdinfo/{fd}"), "flags:\t02004000\n");
         self
     }
@@ -212,7 +262,13 @@ impl Fixture {
     /// A healthy opensips server (pid 100) reading `path` (mode 0660, opensips:opensips).
     pub fn server(&mut self, path: &str, mode: u32) -> &mut Self {
         self.view.fifo(path, mode, OPENSIPS, OPENSIPS_G);
-        self.proc(ProcSpec { pid: 100, comm: "opensips", uid: OPENSIPS, gid: OPENSIPS_G, ..Default::default() });
+        self.proc(ProcSpec {
+            pid: 100,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ..Default::default()
+        });
         self.hold(100, 5, path, 0).hold(100, 6, path, 1)
     }
 }

@@ -48,7 +48,12 @@ pub enum ClientOpen {
 
 impl ClientOpen {
     /// All clients, for judging each when none was named.
-    pub const ALL: [ClientOpen; 4] = [ClientOpen::Php, ClientOpen::Python, ClientOpen::Opensipsctl, ClientOpen::Mififo];
+    pub const ALL: [ClientOpen; 4] = [
+        ClientOpen::Php,
+        ClientOpen::Python,
+        ClientOpen::Opensipsctl,
+        ClientOpen::Mififo,
+    ];
 
     /// Whether the client's open has `O_CREAT`.
     pub fn creat(self) -> bool {

@@ -175,8 +175,16 @@ pub fn dac(meta: &Meta, acl: Option<&Acl>, creds: &Creds, want: u8) -> Dac {
             d.bits = group;
             d.other_would_grant = grants(other);
         } else {
-            d.via = if creds.in_group(meta.gid) { Via::Group } else { Via::Other };
-            d.bits = if creds.in_group(meta.gid) { group } else { other };
+            d.via = if creds.in_group(meta.gid) {
+                Via::Group
+            } else {
+                Via::Other
+            };
+            d.bits = if creds.in_group(meta.gid) {
+                group
+            } else {
+                other
+            };
         }
         d.dac_ok = grants(d.bits);
     }
@@ -348,7 +356,11 @@ impl Outcome {
     pub fn errno(&self) -> Option<i32> {
         Some(match self {
             Outcome::Allowed(_) => return None,
-            Outcome::NotFound { create: Some(d), last: true, .. } => {
+            Outcome::NotFound {
+                create: Some(d),
+                last: true,
+                ..
+            } => {
                 if d.ok {
                     return None;
                 }
@@ -388,8 +400,19 @@ fn errno_of(e: &io::Error) -> i32 {
 
 impl<'a> Model<'a> {
     /// A model for `creds` in `root`.
-    pub fn new(view: &'a dyn SystemView, root: &'a Path, creds: &'a Creds, sysctls: Sysctls) -> Self {
-        Model { view, root, creds, sysctls, trace: Vec::new() }
+    pub fn new(
+        view: &'a dyn SystemView,
+        root: &'a Path,
+        creds: &'a Creds,
+        sysctls: Sysctls,
+    ) -> Self {
+        Model {
+            view,
+            root,
+            creds,
+            sysctls,
+            trace: Vec::new(),
+        }
     }
 
     /// The host path of `path` (absolute in the subject's namespace).
@@ -413,7 +436,10 @@ impl<'a> Model<'a> {
 
     /// The access ACL of `path` (None when absent or unparsable).
     pub fn acl(&self, path: &Path) -> Option<Acl> {
-        let raw = self.view.xattr(&self.host(path), "system.posix_acl_access").ok()??;
+        let raw = self
+            .view
+            .xattr(&self.host(path), "system.posix_acl_access")
+            .ok()??;
         Acl::parse(&raw).ok()
     }
 
@@ -434,14 +460,21 @@ impl<'a> Model<'a> {
     }
 
     /// Walks `path`, checking search permission on every directory and
-    /// following symlinks (the last one too when `follow_last`).
+    /// following symlinks (the last one too when `follow_last`). The error is
+    /// the first refusal, as a full [`Outcome`] (large, but built once per walk).
+    #[allow(clippy::result_large_err)]
     pub fn resolve(&mut self, path: &Path, follow_last: bool) -> Result<Target, Outcome> {
         let mut todo: Vec<OsString> = Vec::new();
         push_components(&mut todo, path);
         let mut cur = PathBuf::from("/");
         let mut cur_meta = match self.lstat(&cur) {
             Ok(m) => m,
-            Err(e) => return Err(Outcome::Io { path: cur, errno: errno_of(&e) }),
+            Err(e) => {
+                return Err(Outcome::Io {
+                    path: cur,
+                    errno: errno_of(&e),
+                })
+            }
         };
         let mut links = 0;
         while let Some(c) = todo.pop() {
@@ -450,9 +483,10 @@ impl<'a> Model<'a> {
             }
             if c == ".." {
                 cur.pop();
-                cur_meta = self
-                    .lstat(&cur)
-                    .map_err(|e| Outcome::Io { path: cur.clone(), errno: errno_of(&e) })?;
+                cur_meta = self.lstat(&cur).map_err(|e| Outcome::Io {
+                    path: cur.clone(),
+                    errno: errno_of(&e),
+                })?;
                 continue;
             }
             if cur_meta.kind != FileKind::Dir {
@@ -460,14 +494,19 @@ impl<'a> Model<'a> {
             }
             let d = self.check(&cur.clone(), &cur_meta, X, "search");
             if !d.ok {
-                return Err(Outcome::SearchDenied { dir: cur, meta: cur_meta, dac: d });
+                return Err(Outcome::SearchDenied {
+                    dir: cur,
+                    meta: cur_meta,
+                    dac: d,
+                });
             }
             let child = cur.join(&c);
             let last = todo.is_empty();
             let meta = match self.lstat(&child) {
                 Ok(m) => m,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    self.trace.push(format!("lookup {}: missing", child.display()));
+                    self.trace
+                        .push(format!("lookup {}: missing", child.display()));
                     return Err(Outcome::NotFound {
                         path: child,
                         parent: cur,
@@ -476,7 +515,12 @@ impl<'a> Model<'a> {
                         create: None,
                     });
                 }
-                Err(e) => return Err(Outcome::Io { path: child, errno: errno_of(&e) }),
+                Err(e) => {
+                    return Err(Outcome::Io {
+                        path: child,
+                        errno: errno_of(&e),
+                    })
+                }
             };
             if meta.kind == FileKind::Symlink && (!last || follow_last) {
                 links += 1;
@@ -498,20 +542,34 @@ impl<'a> Model<'a> {
                 let target = self
                     .view
                     .read_link(&self.host(&child))
-                    .map_err(|e| Outcome::Io { path: child.clone(), errno: errno_of(&e) })?;
-                self.trace.push(format!("follow {} -> {}", child.display(), target.display()));
+                    .map_err(|e| Outcome::Io {
+                        path: child.clone(),
+                        errno: errno_of(&e),
+                    })?;
+                self.trace.push(format!(
+                    "follow {} -> {}",
+                    child.display(),
+                    target.display()
+                ));
                 if target.is_absolute() {
                     cur = PathBuf::from("/");
-                    cur_meta = self
-                        .lstat(&cur)
-                        .map_err(|e| Outcome::Io { path: cur.clone(), errno: errno_of(&e) })?;
+                    cur_meta = self.lstat(&cur).map_err(|e| Outcome::Io {
+                        path: cur.clone(),
+                        errno: errno_of(&e),
+                    })?;
                 }
                 push_components(&mut todo, &target);
                 continue;
             }
             if last {
                 let acl = self.acl(&child);
-                return Ok(Target { path: child, meta, acl, parent: cur, parent_meta: cur_meta });
+                return Ok(Target {
+                    path: child,
+                    meta,
+                    acl,
+                    parent: cur,
+                    parent_meta: cur_meta,
+                });
             }
             cur = child;
             cur_meta = meta;
@@ -520,16 +578,34 @@ impl<'a> Model<'a> {
         let acl = self.acl(&cur);
         let parent = cur.parent().unwrap_or(Path::new("/")).to_path_buf();
         let parent_meta = self.lstat(&parent).unwrap_or(cur_meta);
-        Ok(Target { path: cur, meta: cur_meta, acl, parent, parent_meta })
+        Ok(Target {
+            path: cur,
+            meta: cur_meta,
+            acl,
+            parent,
+            parent_meta,
+        })
     }
 
     /// `open(path, O_WRONLY [| O_CREAT | O_TRUNC])`.
     pub fn open_write(&mut self, path: &Path, creat: bool) -> Outcome {
         let target = match self.resolve(path, true) {
             Ok(t) => t,
-            Err(Outcome::NotFound { path, parent, parent_meta, last: true, .. }) if creat => {
+            Err(Outcome::NotFound {
+                path,
+                parent,
+                parent_meta,
+                last: true,
+                ..
+            }) if creat => {
                 let d = self.check(&parent, &parent_meta, W | X, "create in");
-                return Outcome::NotFound { path, parent, parent_meta, last: true, create: Some(d) };
+                return Outcome::NotFound {
+                    path,
+                    parent,
+                    parent_meta,
+                    last: true,
+                    create: Some(d),
+                };
             }
             Err(o) => return o,
         };
@@ -605,11 +681,23 @@ mod tests {
     const OPENSIPS_G: u32 = 995;
 
     fn apache(groups: &[u32]) -> Creds {
-        Creds { uid: APACHE, gid: APACHE_G, groups: groups.to_vec(), cap_eff: 0 }
+        Creds {
+            uid: APACHE,
+            gid: APACHE_G,
+            groups: groups.to_vec(),
+            cap_eff: 0,
+        }
     }
 
     fn fifo(mode: u32) -> Meta {
-        Meta { kind: FileKind::Fifo, mode, uid: OPENSIPS, gid: OPENSIPS_G, dev: 1, ino: 9 }
+        Meta {
+            kind: FileKind::Fifo,
+            mode,
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            dev: 1,
+            ino: 9,
+        }
     }
 
     fn user_acl(mask: u8, other: u8) -> Acl {
@@ -674,19 +762,35 @@ mod tests {
 
     #[test]
     fn capabilities_override_dac_but_not_exec_without_x_bits() {
-        let root = Creds { uid: 0, gid: 0, groups: vec![], cap_eff: cap::ALL };
+        let root = Creds {
+            uid: 0,
+            gid: 0,
+            groups: vec![],
+            cap_eff: cap::ALL,
+        };
         let d = dac(&fifo(0o600), None, &root, W);
         assert!(d.ok && !d.dac_ok);
         assert_eq!(d.cap, Some("CAP_DAC_OVERRIDE"));
-        let reader = Creds { cap_eff: cap::DAC_READ_SEARCH, ..apache(&[]) };
-        let dir = Meta { kind: FileKind::Dir, mode: 0o700, uid: 0, gid: 0, dev: 1, ino: 3 };
+        let reader = Creds {
+            cap_eff: cap::DAC_READ_SEARCH,
+            ..apache(&[])
+        };
+        let dir = Meta {
+            kind: FileKind::Dir,
+            mode: 0o700,
+            uid: 0,
+            gid: 0,
+            dev: 1,
+            ino: 3,
+        };
         assert_eq!(dac(&dir, None, &reader, X).cap, Some("CAP_DAC_READ_SEARCH"));
         assert!(!dac(&dir, None, &reader, W | X).ok);
     }
 
     fn tmp_tree(fifo_mode: u32) -> FakeView {
         let mut v = FakeView::new();
-        v.dir("/tmp", 0o1777, 0, 0).fifo("/tmp/opensips_fifo", fifo_mode, OPENSIPS, OPENSIPS_G);
+        v.dir("/tmp", 0o1777, 0, 0)
+            .fifo("/tmp/opensips_fifo", fifo_mode, OPENSIPS, OPENSIPS_G);
         v
     }
 
@@ -694,35 +798,73 @@ mod tests {
     fn protected_fifos_blocks_only_o_creat_and_only_in_sticky_dirs() {
         let v = tmp_tree(0o666);
         let c = apache(&[]);
-        let s = Sysctls { protected_fifos: 1, protected_symlinks: 1 };
+        let s = Sysctls {
+            protected_fifos: 1,
+            protected_symlinks: 1,
+        };
         let p = Path::new("/tmp/opensips_fifo");
-        assert!(matches!(Model::new(&v, Path::new("/"), &c, s).open_write(p, true), Outcome::ProtectedFifo { level: 1, .. }));
-        assert!(Model::new(&v, Path::new("/"), &c, s).open_write(p, false).allowed());
-        let off = Sysctls { protected_fifos: 0, ..s };
-        assert!(Model::new(&v, Path::new("/"), &c, off).open_write(p, true).allowed());
+        assert!(matches!(
+            Model::new(&v, Path::new("/"), &c, s).open_write(p, true),
+            Outcome::ProtectedFifo { level: 1, .. }
+        ));
+        assert!(Model::new(&v, Path::new("/"), &c, s)
+            .open_write(p, false)
+            .allowed());
+        let off = Sysctls {
+            protected_fifos: 0,
+            ..s
+        };
+        assert!(Model::new(&v, Path::new("/"), &c, off)
+            .open_write(p, true)
+            .allowed());
         // Root is not exempt.
-        let root = Creds { uid: 0, gid: 0, groups: vec![], cap_eff: cap::ALL };
-        assert!(!Model::new(&v, Path::new("/"), &root, s).open_write(p, true).allowed());
+        let root = Creds {
+            uid: 0,
+            gid: 0,
+            groups: vec![],
+            cap_eff: cap::ALL,
+        };
+        assert!(!Model::new(&v, Path::new("/"), &root, s)
+            .open_write(p, true)
+            .allowed());
         // Level 2 extends to group-writable sticky dirs.
         let mut g = FakeView::new();
-        g.dir("/srv", 0o1770, 0, OPENSIPS_G).fifo("/srv/f", 0o666, OPENSIPS, OPENSIPS_G);
+        g.dir("/srv", 0o1770, 0, OPENSIPS_G)
+            .fifo("/srv/f", 0o666, OPENSIPS, OPENSIPS_G);
         let member = apache(&[OPENSIPS_G]);
         let f = Path::new("/srv/f");
-        assert!(Model::new(&g, Path::new("/"), &member, s).open_write(f, true).allowed());
-        let two = Sysctls { protected_fifos: 2, ..s };
-        assert!(!Model::new(&g, Path::new("/"), &member, two).open_write(f, true).allowed());
+        assert!(Model::new(&g, Path::new("/"), &member, s)
+            .open_write(f, true)
+            .allowed());
+        let two = Sysctls {
+            protected_fifos: 2,
+            ..s
+        };
+        assert!(!Model::new(&g, Path::new("/"), &member, two)
+            .open_write(f, true)
+            .allowed());
         // FIFO owned by the directory owner is fine.
         let mut o = FakeView::new();
-        o.dir("/tmp", 0o1777, OPENSIPS, 0).fifo("/tmp/f", 0o666, OPENSIPS, OPENSIPS_G);
-        assert!(Model::new(&o, Path::new("/"), &c, s).open_write(Path::new("/tmp/f"), true).allowed());
+        o.dir("/tmp", 0o1777, OPENSIPS, 0)
+            .fifo("/tmp/f", 0o666, OPENSIPS, OPENSIPS_G);
+        assert!(Model::new(&o, Path::new("/"), &c, s)
+            .open_write(Path::new("/tmp/f"), true)
+            .allowed());
     }
 
     #[test]
     fn search_denied_names_the_directory() {
         let mut v = FakeView::new();
-        v.dir("/run/opensips", 0o750, OPENSIPS, OPENSIPS_G).fifo("/run/opensips/f", 0o666, OPENSIPS, OPENSIPS_G);
+        v.dir("/run/opensips", 0o750, OPENSIPS, OPENSIPS_G).fifo(
+            "/run/opensips/f",
+            0o666,
+            OPENSIPS,
+            OPENSIPS_G,
+        );
         let c = apache(&[]);
-        match Model::new(&v, Path::new("/"), &c, Sysctls::default()).open_write(Path::new("/run/opensips/f"), false) {
+        match Model::new(&v, Path::new("/"), &c, Sysctls::default())
+            .open_write(Path::new("/run/opensips/f"), false)
+        {
             Outcome::SearchDenied { dir, .. } => assert_eq!(dir, PathBuf::from("/run/opensips")),
             o => panic!("{o:?}"),
         }
@@ -732,10 +874,12 @@ mod tests {
     fn missing_with_o_creat_would_create_a_regular_file() {
         let v = tmp_tree(0o666);
         let c = apache(&[]);
-        let o = Model::new(&v, Path::new("/"), &c, Sysctls::default()).open_write(Path::new("/tmp/other"), true);
+        let o = Model::new(&v, Path::new("/"), &c, Sysctls::default())
+            .open_write(Path::new("/tmp/other"), true);
         assert!(matches!(&o, Outcome::NotFound { create: Some(d), last: true, .. } if d.ok));
         assert_eq!(o.errno(), None);
-        let o = Model::new(&v, Path::new("/"), &c, Sysctls::default()).open_write(Path::new("/tmp/other"), false);
+        let o = Model::new(&v, Path::new("/"), &c, Sysctls::default())
+            .open_write(Path::new("/tmp/other"), false);
         assert_eq!(o.errno(), Some(libc::ENOENT));
     }
 
@@ -744,9 +888,15 @@ mod tests {
         let mut v = tmp_tree(0o666);
         v.symlink("/tmp/link", "opensips_fifo", 4242);
         let c = apache(&[]);
-        let on = Sysctls { protected_fifos: 0, protected_symlinks: 1 };
+        let on = Sysctls {
+            protected_fifos: 0,
+            protected_symlinks: 1,
+        };
         let o = Model::new(&v, Path::new("/"), &c, on).open_write(Path::new("/tmp/link"), false);
-        assert!(matches!(o, Outcome::ProtectedSymlink { link_uid: 4242, .. }));
+        assert!(matches!(
+            o,
+            Outcome::ProtectedSymlink { link_uid: 4242, .. }
+        ));
         let off = Sysctls::default();
         match Model::new(&v, Path::new("/"), &c, off).open_write(Path::new("/tmp/link"), false) {
             Outcome::Allowed(t) => assert_eq!(t.path, PathBuf::from("/tmp/opensips_fifo")),
@@ -757,11 +907,24 @@ mod tests {
     #[test]
     fn evaluates_inside_another_root() {
         let mut v = FakeView::new();
-        v.magic("/proc/7/root", "/", Meta { kind: FileKind::Dir, mode: 0o755, uid: 0, gid: 0, dev: 1, ino: 2 })
-            .dir("/proc/7/root/tmp", 0o1777, 0, 0);
+        v.magic(
+            "/proc/7/root",
+            "/",
+            Meta {
+                kind: FileKind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                dev: 1,
+                ino: 2,
+            },
+        )
+        .dir("/proc/7/root/tmp", 0o1777, 0, 0);
         let c = apache(&[]);
         let o = Model::new(&v, Path::new("/proc/7/root"), &c, Sysctls::default())
             .open_write(Path::new("/tmp/opensips_fifo"), false);
-        assert!(matches!(o, Outcome::NotFound { ref path, .. } if path == Path::new("/tmp/opensips_fifo")));
+        assert!(
+            matches!(o, Outcome::NotFound { ref path, .. } if path == Path::new("/tmp/opensips_fifo"))
+        );
     }
 }

@@ -80,7 +80,10 @@ pub struct ChildProber {
 }
 
 fn join(v: &[u32]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The child's arguments for a request (after `__probe`).
@@ -109,7 +112,9 @@ pub fn parse_output(out: &str) -> Result<ProbeResult, String> {
     if line == "opened" {
         Ok(ProbeResult::Opened)
     } else if let Some(e) = line.strip_prefix("errno ") {
-        e.parse().map(ProbeResult::Errno).map_err(|_| format!("bad probe output '{line}'"))
+        e.parse()
+            .map(ProbeResult::Errno)
+            .map_err(|_| format!("bad probe output '{line}'"))
     } else if let Some(r) = line.strip_prefix("skipped ") {
         Ok(ProbeResult::Skipped(r.to_string()))
     } else if let Some(r) = line.strip_prefix("failed ") {
@@ -143,7 +148,9 @@ impl Prober for ChildProber {
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -151,7 +158,9 @@ impl Prober for ChildProber {
                 }
             }
         }
-        let out = child.wait_with_output().map_err(|e| format!("probe output: {e}"))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("probe output: {e}"))?;
         parse_output(&String::from_utf8_lossy(&out.stdout))
     }
 }
@@ -171,13 +180,17 @@ pub fn probe_here(req: &ProbeRequest) -> Result<ProbeResult, String> {
         let own = std::fs::read_link("/proc/self/ns/mnt").ok();
         let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
         if own != theirs {
-            setns(ns.as_fd(), CloneFlags::CLONE_NEWNS).map_err(|e| format!("setns(mnt of pid {pid}): {e}"))?;
+            setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
+                .map_err(|e| format!("setns(mnt of pid {pid}): {e}"))?;
         }
-        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root)).map_err(|e| format!("fchdir(root): {e}"))?;
+        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root))
+            .map_err(|e| format!("fchdir(root): {e}"))?;
         nix::unistd::chroot(".").map_err(|e| format!("chroot: {e}"))?;
         let cwd_fd = cwd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
         match cwd_fd {
-            Some(fd) if !req.path.is_absolute() => nix::unistd::fchdir(fd).map_err(|e| format!("fchdir(cwd): {e}"))?,
+            Some(fd) if !req.path.is_absolute() => {
+                nix::unistd::fchdir(fd).map_err(|e| format!("fchdir(cwd): {e}"))?
+            }
             _ => nix::unistd::chdir("/").map_err(|e| format!("chdir: {e}"))?,
         }
     }
@@ -196,11 +209,15 @@ pub fn probe_here(req: &ProbeRequest) -> Result<ProbeResult, String> {
 pub fn open_once(path: &Path, creat: bool) -> ProbeResult {
     use std::os::unix::fs::OpenOptionsExt;
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).mode(0o666);
+    opts.write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .mode(0o666);
     if creat {
         match std::fs::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return ProbeResult::Skipped("the path is missing; an O_CREAT probe would create a file".into())
+                return ProbeResult::Skipped(
+                    "the path is missing; an O_CREAT probe would create a file".into(),
+                )
             }
             _ => {
                 opts.create(true).truncate(true);
@@ -223,10 +240,17 @@ mod tests {
 
     #[test]
     fn output_round_trips() {
-        for r in [Ok(ProbeResult::Opened), Ok(ProbeResult::Errno(13)), Ok(ProbeResult::Skipped("x y".into()))] {
+        for r in [
+            Ok(ProbeResult::Opened),
+            Ok(ProbeResult::Errno(13)),
+            Ok(ProbeResult::Skipped("x y".into())),
+        ] {
             assert_eq!(parse_output(&format_output(&r)), r);
         }
-        assert_eq!(parse_output("failed setns: EPERM"), Err("setns: EPERM".into()));
+        assert_eq!(
+            parse_output("failed setns: EPERM"),
+            Err("setns: EPERM".into())
+        );
         assert!(parse_output("").is_err());
     }
 

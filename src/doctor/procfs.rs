@@ -35,7 +35,10 @@ pub struct Status {
 }
 
 fn ids(v: &str) -> Option<[u32; 4]> {
-    let n: Vec<u32> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let n: Vec<u32> = v
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     (n.len() == 4).then(|| [n[0], n[1], n[2], n[3]])
 }
 
@@ -44,7 +47,9 @@ pub fn parse_status(text: &str) -> Option<Status> {
     let mut s = Status::default();
     let (mut have_uid, mut have_gid) = (false, false);
     for line in text.lines() {
-        let Some((key, val)) = line.split_once(':') else { continue };
+        let Some((key, val)) = line.split_once(':') else {
+            continue;
+        };
         match key {
             "Name" => s.name = val.trim().to_string(),
             "PPid" => s.ppid = val.trim().parse().unwrap_or(0),
@@ -56,7 +61,12 @@ pub fn parse_status(text: &str) -> Option<Status> {
                 s.gid = ids(val)?;
                 have_gid = true;
             }
-            "Groups" => s.groups = val.split_whitespace().filter_map(|g| g.parse().ok()).collect(),
+            "Groups" => {
+                s.groups = val
+                    .split_whitespace()
+                    .filter_map(|g| g.parse().ok())
+                    .collect()
+            }
             "Umask" => s.umask = u32::from_str_radix(val.trim(), 8).ok(),
             "CapEff" => s.cap_eff = u64::from_str_radix(val.trim(), 16).unwrap_or(0),
             _ => {}
@@ -71,8 +81,13 @@ pub fn unescape_octal(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -108,7 +123,8 @@ pub struct Mount {
 impl Mount {
     /// Read-only if either the mount or the superblock options say `ro`.
     pub fn read_only(&self) -> bool {
-        self.options.split(',').any(|o| o == "ro") || self.super_options.split(',').any(|o| o == "ro")
+        self.options.split(',').any(|o| o == "ro")
+            || self.super_options.split(',').any(|o| o == "ro")
     }
 }
 
@@ -139,7 +155,8 @@ pub fn mount_for<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
     let mut best: Option<&Mount> = None;
     for m in mounts {
         if path.starts_with(&m.mount_point)
-            && best.is_none_or(|b| m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len())
+            && best
+                .map_or(true, |b| m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len())
         {
             best = Some(m);
         }
@@ -206,7 +223,9 @@ impl Process {
             .ok()
             .and_then(|l| parse_ns_link(&l.to_string_lossy()));
         let label = view.read(&base.join("attr/current")).ok().and_then(|b| {
-            let s = String::from_utf8_lossy(&b).trim_end_matches(['\0', '\n']).to_string();
+            let s = String::from_utf8_lossy(&b)
+                .trim_end_matches(['\0', '\n'])
+                .to_string();
             (!s.is_empty()).then_some(s)
         });
         Some(Process {
@@ -215,7 +234,10 @@ impl Process {
             mnt_ns,
             root_link: view.read_link(&base.join("root")).ok(),
             cwd: view.read_link(&base.join("cwd")).ok(),
-            unit: view.read_string(&base.join("cgroup")).ok().and_then(|c| parse_cgroup_unit(&c)),
+            unit: view
+                .read_string(&base.join("cgroup"))
+                .ok()
+                .and_then(|c| parse_cgroup_unit(&c)),
             label,
         })
     }
@@ -232,7 +254,12 @@ impl Process {
 pub fn list_pids(view: &dyn SystemView) -> Vec<i32> {
     let mut pids: Vec<i32> = view
         .read_dir(Path::new("/proc"))
-        .map(|names| names.iter().filter_map(|n| n.to_str()?.parse().ok()).collect())
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     pids.sort_unstable();
     pids
@@ -261,7 +288,10 @@ mod tests {
         assert_eq!(s.groups, vec![994]);
         assert_eq!(s.umask, Some(0o022));
         assert_eq!(s.cap_eff, 0);
-        let root = parse_status("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t \nCapEff:\t000001ffffffffff\n").unwrap();
+        let root = parse_status(
+            "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t \nCapEff:\t000001ffffffffff\n",
+        )
+        .unwrap();
         assert!(root.groups.is_empty());
         assert_ne!(root.cap_eff & cap::DAC_OVERRIDE, 0);
         assert!(parse_status("Name:\tx\n").is_none());
@@ -279,20 +309,29 @@ mod tests {
         assert!(!m[1].read_only());
         let t = mount_for(&m, Path::new("/tmp/opensips_fifo")).unwrap();
         assert!(t.root.to_string_lossy().contains("systemd-private-"));
-        assert_eq!(mount_for(&m, Path::new("/etc")).unwrap().mount_point, PathBuf::from("/"));
+        assert_eq!(
+            mount_for(&m, Path::new("/etc")).unwrap().mount_point,
+            PathBuf::from("/")
+        );
         assert_eq!(unescape_octal("a\\134b\\011"), b"a\\b\t");
     }
 
     #[test]
     fn cgroup_ns_and_fdinfo() {
-        assert_eq!(parse_cgroup_unit("0::/system.slice/httpd.service\n").as_deref(), Some("httpd.service"));
+        assert_eq!(
+            parse_cgroup_unit("0::/system.slice/httpd.service\n").as_deref(),
+            Some("httpd.service")
+        );
         assert_eq!(
             parse_cgroup_unit("0::/system.slice/php-fpm.service/pool\n").as_deref(),
             Some("php-fpm.service")
         );
         assert_eq!(parse_cgroup_unit("0::/user.slice\n"), None);
         assert_eq!(parse_ns_link("mnt:[4026531841]"), Some(4026531841));
-        assert_eq!(parse_fdinfo_accmode("pos:\t0\nflags:\t02104000\nmnt_id:\t1\n"), Some(0));
+        assert_eq!(
+            parse_fdinfo_accmode("pos:\t0\nflags:\t02104000\nmnt_id:\t1\n"),
+            Some(0)
+        );
         assert_eq!(parse_fdinfo_accmode("flags:\t0100001\n"), Some(1));
     }
 }

@@ -35,7 +35,11 @@ pub struct Report {
 impl Report {
     /// Records a check line.
     pub fn check(&mut self, name: impl Into<String>, status: Status, detail: impl Into<String>) {
-        self.checks.push(CheckLine { name: name.into(), status, detail: detail.into() });
+        self.checks.push(CheckLine {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+        });
     }
 
     /// Records a finding.

@@ -61,9 +61,19 @@ impl Subject {
         };
         let user = db.user_by_uid(s.uid[3]).map(|u| u.name.clone());
         Subject {
-            name: format!("{} (pid {}, user {})", s.name, p.pid, db.user_name(s.uid[3])),
+            name: format!(
+                "{} (pid {}, user {})",
+                s.name,
+                p.pid,
+                db.user_name(s.uid[3])
+            ),
             pids: vec![p.pid],
-            creds: Creds { uid: s.uid[3], gid: s.gid[3], groups: s.groups.clone(), cap_eff: s.cap_eff },
+            creds: Creds {
+                uid: s.uid[3],
+                gid: s.gid[3],
+                groups: s.groups.clone(),
+                cap_eff: s.cap_eff,
+            },
             uids: s.uid,
             gids: s.gid,
             user,
@@ -80,7 +90,9 @@ impl Subject {
 
     /// Builds a subject from the user database (`--as USER`), in the doctor's own namespace.
     pub fn from_user(name: &str, db: &UserDb, me: Option<&Process>) -> Option<Subject> {
-        let u = db.user(name).or_else(|| name.parse().ok().and_then(|uid| db.user_by_uid(uid)))?;
+        let u = db
+            .user(name)
+            .or_else(|| name.parse().ok().and_then(|uid| db.user_by_uid(uid)))?;
         let groups = db.configured_groups(u);
         Some(Subject {
             name: format!("user {}", u.name),
@@ -139,7 +151,11 @@ pub fn dedup(subjects: Vec<Subject>, db: &UserDb) -> Vec<Subject> {
         .map(|mut s| {
             if s.pids.len() > 1 {
                 let shown: Vec<String> = s.pids.iter().take(5).map(|p| p.to_string()).collect();
-                let more = if s.pids.len() > 5 { format!(" +{}", s.pids.len() - 5) } else { String::new() };
+                let more = if s.pids.len() > 5 {
+                    format!(" +{}", s.pids.len() - 5)
+                } else {
+                    String::new()
+                };
                 s.name = format!(
                     "{} (pids {}{more}, user {})",
                     s.comm.clone().unwrap_or_default(),
@@ -159,8 +175,14 @@ pub fn is_web_process(comm: &str) -> bool {
 
 /// Pids whose cgroup puts them in `unit` (`.service` appended when no suffix).
 pub fn unit_pids(view: &dyn SystemView, unit: &str) -> Vec<i32> {
-    let typed = [".service", ".scope", ".socket", ".mount", ".slice"].iter().any(|s| unit.ends_with(s));
-    let unit = if typed { unit.to_string() } else { format!("{unit}.service") };
+    let typed = [".service", ".scope", ".socket", ".mount", ".slice"]
+        .iter()
+        .any(|s| unit.ends_with(s));
+    let unit = if typed {
+        unit.to_string()
+    } else {
+        format!("{unit}.service")
+    };
     procfs::list_pids(view)
         .into_iter()
         .filter(|pid| {
@@ -227,13 +249,19 @@ pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -
             continue;
         };
         for fd in fds {
-            let Some(fd_num) = fd.to_str().and_then(|f| f.parse::<u32>().ok()) else { continue };
+            let Some(fd_num) = fd.to_str().and_then(|f| f.parse::<u32>().ok()) else {
+                continue;
+            };
             let link_path = fd_dir.join(&fd);
-            let Ok(meta) = view.stat(&link_path) else { continue };
+            let Ok(meta) = view.stat(&link_path) else {
+                continue;
+            };
             if meta.kind != FileKind::Fifo {
                 continue;
             }
-            let Ok(link) = view.read_link(&link_path) else { continue };
+            let Ok(link) = view.read_link(&link_path) else {
+                continue;
+            };
             let is_current = target.is_some_and(|t| t.dev == meta.dev && t.ino == meta.ino);
             let text = link.as_os_str().as_bytes();
             let deleted = text.strip_suffix(b" (deleted)") == Some(path_bytes);
@@ -245,7 +273,13 @@ pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -
                 .read_string(Path::new(&format!("/proc/{pid}/fdinfo/{fd_num}")))
                 .ok()
                 .and_then(|t| procfs::parse_fdinfo_accmode(&t));
-            let holder = Holder { pid, fd: fd_num, accmode, link, meta };
+            let holder = Holder {
+                pid,
+                fd: fd_num,
+                accmode,
+                link,
+                meta,
+            };
             if is_current {
                 h.current.push(holder);
             } else if deleted {
@@ -266,9 +300,22 @@ mod tests {
     #[test]
     fn holders_current_deleted_and_dedup() {
         let mut f = Fixture::new();
-        f.proc(ProcSpec { pid: 100, comm: "opensips", uid: OPENSIPS, gid: OPENSIPS_G, ..Default::default() });
-        f.proc(ProcSpec { pid: 101, comm: "opensips", uid: OPENSIPS, gid: OPENSIPS_G, ..Default::default() });
-        f.view.fifo("/tmp/opensips_fifo", 0o660, OPENSIPS, OPENSIPS_G);
+        f.proc(ProcSpec {
+            pid: 100,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ..Default::default()
+        });
+        f.proc(ProcSpec {
+            pid: 101,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ..Default::default()
+        });
+        f.view
+            .fifo("/tmp/opensips_fifo", 0o660, OPENSIPS, OPENSIPS_G);
         f.hold(100, 3, "/tmp/opensips_fifo", 0);
         f.hold_deleted(101, 4, "/tmp/opensips_fifo");
         let meta = f.view.meta("/tmp/opensips_fifo");
@@ -280,8 +327,10 @@ mod tests {
         assert_eq!(h.deleted[0].pid, 101);
         let db = f.db();
         let me = Process::read(&f.view, 1);
-        let subs: Vec<Subject> =
-            [100, 101].iter().map(|&p| Subject::from_process(&Process::read(&f.view, p).unwrap(), me.as_ref(), &db)).collect();
+        let subs: Vec<Subject> = [100, 101]
+            .iter()
+            .map(|&p| Subject::from_process(&Process::read(&f.view, p).unwrap(), me.as_ref(), &db))
+            .collect();
         let d = dedup(subs, &db);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].pids, vec![100, 101]);
@@ -292,8 +341,17 @@ mod tests {
     #[test]
     fn web_and_unit_detection() {
         let mut f = Fixture::new();
-        f.proc(ProcSpec { pid: 200, comm: "php-fpm8.2", unit: Some("php8.2-fpm.service"), ..Default::default() });
-        f.proc(ProcSpec { pid: 201, comm: "bash", ..Default::default() });
+        f.proc(ProcSpec {
+            pid: 200,
+            comm: "php-fpm8.2",
+            unit: Some("php8.2-fpm.service"),
+            ..Default::default()
+        });
+        f.proc(ProcSpec {
+            pid: 201,
+            comm: "bash",
+            ..Default::default()
+        });
         assert_eq!(web_pids(&f.view, None), vec![200]);
         assert_eq!(unit_pids(&f.view, "php8.2-fpm"), vec![200]);
         assert!(unit_pids(&f.view, "httpd").is_empty());

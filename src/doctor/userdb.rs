@@ -40,8 +40,12 @@ pub struct UserDb {
 impl UserDb {
     /// Reads `/etc/passwd` and `/etc/group` (missing files give an empty database).
     pub fn read(view: &dyn SystemView) -> UserDb {
-        let passwd = view.read_string(Path::new("/etc/passwd")).unwrap_or_default();
-        let group = view.read_string(Path::new("/etc/group")).unwrap_or_default();
+        let passwd = view
+            .read_string(Path::new("/etc/passwd"))
+            .unwrap_or_default();
+        let group = view
+            .read_string(Path::new("/etc/group"))
+            .unwrap_or_default();
         UserDb::parse(&passwd, &group)
     }
 
@@ -71,7 +75,11 @@ impl UserDb {
                 Some(Group {
                     name: f[0].to_string(),
                     gid: f[2].parse().ok()?,
-                    members: f[3].split(',').filter(|m| !m.is_empty()).map(str::to_string).collect(),
+                    members: f[3]
+                        .split(',')
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_string)
+                        .collect(),
                 })
             })
             .collect();
@@ -95,12 +103,14 @@ impl UserDb {
 
     /// A uid as `name` or the number.
     pub fn user_name(&self, uid: u32) -> String {
-        self.user_by_uid(uid).map_or_else(|| uid.to_string(), |u| u.name.clone())
+        self.user_by_uid(uid)
+            .map_or_else(|| uid.to_string(), |u| u.name.clone())
     }
 
     /// A gid as `name` or the number.
     pub fn group_name(&self, gid: u32) -> String {
-        self.group(gid).map_or_else(|| gid.to_string(), |g| g.name.clone())
+        self.group(gid)
+            .map_or_else(|| gid.to_string(), |g| g.name.clone())
     }
 
     /// The groups the database gives `user` (primary + listed memberships), as `initgroups` would.

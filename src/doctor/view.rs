@@ -170,8 +170,7 @@ impl RealView {
         if self.root == Path::new("/") {
             path.to_path_buf()
         } else {
-            self.root
-                .join(path.strip_prefix("/").unwrap_or(path))
+            self.root.join(path.strip_prefix("/").unwrap_or(path))
         }
     }
 }
@@ -250,7 +249,14 @@ impl FakeView {
         v
     }
 
-    fn insert(&mut self, path: impl AsRef<Path>, kind: FileKind, mode: u32, uid: u32, gid: u32) -> &mut FakeNode {
+    fn insert(
+        &mut self,
+        path: impl AsRef<Path>,
+        kind: FileKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> &mut FakeNode {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent() {
             if !self.nodes.contains_key(parent) {
@@ -290,7 +296,14 @@ impl FakeView {
     }
 
     /// Adds a node of any kind.
-    pub fn node(&mut self, path: impl AsRef<Path>, kind: FileKind, mode: u32, uid: u32, gid: u32) -> &mut Self {
+    pub fn node(
+        &mut self,
+        path: impl AsRef<Path>,
+        kind: FileKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> &mut Self {
         self.insert(path, kind, mode, uid, gid);
         self
     }
@@ -303,14 +316,24 @@ impl FakeView {
     }
 
     /// Adds a symlink.
-    pub fn symlink(&mut self, path: impl AsRef<Path>, target: impl Into<PathBuf>, uid: u32) -> &mut Self {
+    pub fn symlink(
+        &mut self,
+        path: impl AsRef<Path>,
+        target: impl Into<PathBuf>,
+        uid: u32,
+    ) -> &mut Self {
         let n = self.insert(path, FileKind::Symlink, 0o777, uid, uid);
         n.link = Some(target.into());
         self
     }
 
     /// Adds a `/proc` magic link: `read_link` gives `text`, `stat` gives `target`.
-    pub fn magic(&mut self, path: impl AsRef<Path>, text: impl Into<PathBuf>, target: Meta) -> &mut Self {
+    pub fn magic(
+        &mut self,
+        path: impl AsRef<Path>,
+        text: impl Into<PathBuf>,
+        target: Meta,
+    ) -> &mut Self {
         let n = self.insert(path, FileKind::Symlink, 0o777, 0, 0);
         n.link = Some(text.into());
         n.target = Some(target);
@@ -318,7 +341,12 @@ impl FakeView {
     }
 
     /// Sets an extended attribute.
-    pub fn set_xattr(&mut self, path: impl AsRef<Path>, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+    pub fn set_xattr(
+        &mut self,
+        path: impl AsRef<Path>,
+        name: &str,
+        value: impl AsRef<[u8]>,
+    ) -> &mut Self {
         self.nodes
             .get_mut(path.as_ref())
             .expect("xattr on a missing fake node")
@@ -336,7 +364,11 @@ impl FakeView {
 
     /// Changes owner and mode of an existing node.
     pub fn chmod(&mut self, path: impl AsRef<Path>, mode: u32) -> &mut Self {
-        self.nodes.get_mut(path.as_ref()).expect("chmod on a missing fake node").meta.mode = mode;
+        self.nodes
+            .get_mut(path.as_ref())
+            .expect("chmod on a missing fake node")
+            .meta
+            .mode = mode;
         self
     }
 
@@ -404,7 +436,14 @@ mod tests {
 
     #[test]
     fn mode_string_matches_ls() {
-        let m = |kind, mode| Meta { kind, mode, uid: 0, gid: 0, dev: 0, ino: 0 };
+        let m = |kind, mode| Meta {
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            dev: 0,
+            ino: 0,
+        };
         assert_eq!(m(FileKind::Fifo, 0o660).mode_string(), "prw-rw----");
         assert_eq!(m(FileKind::Dir, 0o1777).mode_string(), "drwxrwxrwt");
         assert_eq!(m(FileKind::Dir, 0o1770).mode_string(), "drwxrwx--T");
@@ -414,13 +453,21 @@ mod tests {
     #[test]
     fn fake_view_lists_and_follows() {
         let mut v = FakeView::new();
-        v.dir("/tmp", 0o1777, 0, 0).fifo("/tmp/f", 0o660, 5, 5).symlink("/tmp/l", "/tmp/f", 0);
+        v.dir("/tmp", 0o1777, 0, 0)
+            .fifo("/tmp/f", 0o660, 5, 5)
+            .symlink("/tmp/l", "/tmp/f", 0);
         let mut names = v.read_dir(Path::new("/tmp")).unwrap();
         names.sort();
         assert_eq!(names, vec![OsString::from("f"), OsString::from("l")]);
         assert_eq!(v.stat(Path::new("/tmp/l")).unwrap().kind, FileKind::Fifo);
-        assert_eq!(v.lstat(Path::new("/tmp/l")).unwrap().kind, FileKind::Symlink);
-        assert_eq!(v.lstat(Path::new("/nope")).unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(
+            v.lstat(Path::new("/tmp/l")).unwrap().kind,
+            FileKind::Symlink
+        );
+        assert_eq!(
+            v.lstat(Path::new("/nope")).unwrap_err().raw_os_error(),
+            Some(libc::ENOENT)
+        );
     }
 
     #[test]

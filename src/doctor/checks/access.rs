@@ -52,29 +52,58 @@ fn restart_hint(c: &Subject) -> String {
             [] => "log out and in again (or newgrp) so new processes get the group".to_string(),
             pids => format!(
                 "restart the processes ({}) so they get the new groups",
-                pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+                pids.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
         },
     }
 }
 
 fn creds_evidence(ctx: &Ctx<'_>, c: &Subject, f: Finding) -> Finding {
-    let groups: Vec<String> = c.creds.groups.iter().map(|g| format!("{}({g})", ctx.group(*g))).collect();
-    f.evidence("client fsuid", format!("{}({})", ctx.user(c.creds.uid), c.creds.uid))
-        .evidence("client fsgid", format!("{}({})", ctx.group(c.creds.gid), c.creds.gid))
-        .evidence(
-            if c.from_db { "client groups (from /etc/group)" } else { "client groups (kernel, /proc/PID/status)" },
-            groups.join(" "),
-        )
+    let groups: Vec<String> = c
+        .creds
+        .groups
+        .iter()
+        .map(|g| format!("{}({g})", ctx.group(*g)))
+        .collect();
+    f.evidence(
+        "client fsuid",
+        format!("{}({})", ctx.user(c.creds.uid), c.creds.uid),
+    )
+    .evidence(
+        "client fsgid",
+        format!("{}({})", ctx.group(c.creds.gid), c.creds.gid),
+    )
+    .evidence(
+        if c.from_db {
+            "client groups (from /etc/group)"
+        } else {
+            "client groups (kernel, /proc/PID/status)"
+        },
+        groups.join(" "),
+    )
 }
 
 /// Turns a group-class opportunity into `group-stale` / `group-not-member`.
-fn group_finding(ctx: &Ctx<'_>, c: &Subject, grant: &[u32], what: &str, path: &Path, meta: &Meta) -> Option<Finding> {
+fn group_finding(
+    ctx: &Ctx<'_>,
+    c: &Subject,
+    grant: &[u32],
+    what: &str,
+    path: &Path,
+    meta: &Meta,
+) -> Option<Finding> {
     if grant.is_empty() {
         return None;
     }
     let user = user_of(ctx, c);
-    let configured = ctx.db.user(&user).map(|u| ctx.db.configured_groups(u)).unwrap_or_default();
+    let configured = ctx
+        .db
+        .user(&user)
+        .map(|u| ctx.db.configured_groups(u))
+        .unwrap_or_default();
     let gname = ctx.group(grant[0]);
     if !c.from_db {
         if let Some(&g) = grant.iter().find(|g| configured.contains(g)) {
@@ -99,10 +128,16 @@ fn group_finding(ctx: &Ctx<'_>, c: &Subject, grant: &[u32], what: &str, path: &P
     let f = Finding::new(
         Code::GroupNotMember,
         Severity::Error,
-        format!("group {gname} may {what} {}, but {user} is not a member", path.display()),
+        format!(
+            "group {gname} may {what} {}, but {user} is not a member",
+            path.display()
+        ),
     )
     .subject(c.name.clone())
-    .evidence("file", format!("{} {}", path.display(), ctx.describe_meta(meta)));
+    .evidence(
+        "file",
+        format!("{} {}", path.display(), ctx.describe_meta(meta)),
+    );
     Some(creds_evidence(ctx, c, f).fix(Fix::new(
         format!("add {user} to {gname}, then restart the client (running processes keep their old groups)"),
         [format!("usermod -aG {gname} {user}"), restart_hint(c)],
@@ -118,9 +153,16 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
     let meta = &t.meta;
     let path = &t.path;
     let user = user_of(ctx, c);
-    let acl_text = t.acl.as_ref().filter(|a| a.is_extended()).map(|a| a.to_text(&|u| ctx.user(u), &|g| ctx.group(g)));
+    let acl_text = t
+        .acl
+        .as_ref()
+        .filter(|a| a.is_extended())
+        .map(|a| a.to_text(&|u| ctx.user(u), &|g| ctx.group(g)));
     let with_file = |f: Finding| {
-        let f = f.subject(c.name.clone()).evidence("file", format!("{} {}", path.display(), ctx.describe_meta(meta)));
+        let f = f.subject(c.name.clone()).evidence(
+            "file",
+            format!("{} {}", path.display(), ctx.describe_meta(meta)),
+        );
         let f = match &acl_text {
             Some(a) => f.evidence("acl", a.clone()),
             None => f,
@@ -130,8 +172,11 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
     let p = path.display();
     // acl-mask: an entry granted it, the mask took it away (or the mask-zero shortcut hid the ACL).
     if let Some(acl) = t.acl.as_ref().filter(|a| a.is_extended()) {
-        let masked = d.mask.is_some_and(|m| d.bits & d.want == d.want && m & d.want != d.want);
-        let shortcut = d.mask_zero_shortcut && acl_entry_granting(acl, meta, &c_creds(c), d.want).is_some();
+        let masked = d
+            .mask
+            .is_some_and(|m| d.bits & d.want == d.want && m & d.want != d.want);
+        let shortcut =
+            d.mask_zero_shortcut && acl_entry_granting(acl, meta, &c_creds(c), d.want).is_some();
         if masked || shortcut {
             let mask = acl.mask().unwrap_or(0);
             let msg = if shortcut {
@@ -144,7 +189,10 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
                 [format!("setfacl -m m::rw '{p}'"), format!("getfacl '{p}'")],
             ));
         }
-        if matches!(d.via, Via::AclUser(_) | Via::AclGroupNoFallThrough | Via::AclGroup(_) | Via::AclGroupObj) {
+        if matches!(
+            d.via,
+            Via::AclUser(_) | Via::AclGroupNoFallThrough | Via::AclGroup(_) | Via::AclGroupObj
+        ) {
             return with_file(Finding::new(
                 Code::AclDenied,
                 Severity::Error,
@@ -155,7 +203,14 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
     }
     let acl = t.acl.as_ref().filter(|a| a.is_extended());
     if matches!(d.via, Via::Other | Via::AclOther) {
-        if let Some(g) = group_finding(ctx, c, &granting_groups(meta, acl, d.want), what, path, meta) {
+        if let Some(g) = group_finding(
+            ctx,
+            c,
+            &granting_groups(meta, acl, d.want),
+            what,
+            path,
+            meta,
+        ) {
             return g;
         }
     }
@@ -189,7 +244,11 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
             ),
         ),
     };
-    let code = if acl.is_some() && matches!(d.via, Via::AclOther) { Code::AclDenied } else { Code::DacDenied };
+    let code = if acl.is_some() && matches!(d.via, Via::AclOther) {
+        Code::AclDenied
+    } else {
+        Code::DacDenied
+    };
     with_file(Finding::new(code, Severity::Error, msg)).fix(fix)
 }
 
@@ -198,7 +257,12 @@ fn c_creds(c: &Subject) -> crate::doctor::model::Creds {
 }
 
 /// The finding for a non-allowed outcome (None for "missing": reported by the fifo/namespace checks).
-pub fn outcome_finding(ctx: &mut Ctx<'_>, c: &Subject, o: &Outcome, kinds: &str) -> Option<Finding> {
+pub fn outcome_finding(
+    ctx: &mut Ctx<'_>,
+    c: &Subject,
+    o: &Outcome,
+    kinds: &str,
+) -> Option<Finding> {
     let user = user_of(ctx, c);
     match o {
         Outcome::Allowed(_) | Outcome::NotFound { .. } | Outcome::NotDir { .. } => None,
@@ -300,14 +364,33 @@ fn errno_of_probe(r: &ProbeResult) -> Option<Option<i32>> {
 /// Runs the check for one client.
 pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let name = format!("access {}", c.name);
-    if let Some(m) = ctx.fifo_meta.filter(|m| m.kind != crate::doctor::view::FileKind::Fifo) {
-        ctx.line(name, Status::Skipped, format!("the path is {}, not a FIFO", m.kind.describe()));
+    if let Some(m) = ctx
+        .fifo_meta
+        .filter(|m| m.kind != crate::doctor::view::FileKind::Fifo)
+    {
+        ctx.line(
+            name,
+            Status::Skipped,
+            format!("the path is {}, not a FIFO", m.kind.describe()),
+        );
         return;
     }
-    let path: PathBuf = if ctx.cfg.fifo.is_absolute() { ctx.cfg.fifo.clone() } else { c.cwd.join(&ctx.cfg.fifo) };
+    let path: PathBuf = if ctx.cfg.fifo.is_absolute() {
+        ctx.cfg.fifo.clone()
+    } else {
+        c.cwd.join(&ctx.cfg.fifo)
+    };
     let opens = ctx.opens();
-    let creat_kinds: Vec<&str> = opens.iter().filter(|o| o.creat()).map(|o| o.name()).collect();
-    let plain_kinds: Vec<&str> = opens.iter().filter(|o| !o.creat()).map(|o| o.name()).collect();
+    let creat_kinds: Vec<&str> = opens
+        .iter()
+        .filter(|o| o.creat())
+        .map(|o| o.name())
+        .collect();
+    let plain_kinds: Vec<&str> = opens
+        .iter()
+        .filter(|o| !o.creat())
+        .map(|o| o.name())
+        .collect();
     let mut evaluated: Vec<(bool, Outcome, String)> = Vec::new();
     for (creat, kinds) in [(false, &plain_kinds), (true, &creat_kinds)] {
         if kinds.is_empty() {
@@ -325,7 +408,15 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             continue;
         }
         if let Some(f) = outcome_finding(ctx, c, o, kinds) {
-            problems.push(format!("{} ({})", f.code, if *creat { "with O_CREAT" } else { "without O_CREAT" }));
+            problems.push(format!(
+                "{} ({})",
+                f.code,
+                if *creat {
+                    "with O_CREAT"
+                } else {
+                    "without O_CREAT"
+                }
+            ));
             ctx.add(f);
             if !specific {
                 reported_common = true;
@@ -345,16 +436,25 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                 path: path.clone(),
                 creat: *creat,
             };
-            let flags = if *creat { "O_WRONLY|O_CREAT|O_TRUNC|O_NONBLOCK" } else { "O_WRONLY|O_NONBLOCK" };
+            let flags = if *creat {
+                "O_WRONLY|O_CREAT|O_TRUNC|O_NONBLOCK"
+            } else {
+                "O_WRONLY|O_NONBLOCK"
+            };
             match prober.probe(&req) {
                 Err(e) => probe_notes.push(format!("probe {flags} failed: {e}")),
                 Ok(r) => {
                     probe_notes.push(format!("probe {flags}: {}", r.describe()));
-                    let Some(real) = errno_of_probe(&r) else { continue };
+                    let Some(real) = errno_of_probe(&r) else {
+                        continue;
+                    };
                     let model = o.errno();
                     if real != model {
                         let lsm = ctx.view.lstat(&ctx.cfg.selinuxfs.join("enforce")).is_ok()
-                            || ctx.view.lstat(Path::new("/sys/kernel/security/apparmor")).is_ok();
+                            || ctx
+                                .view
+                                .lstat(Path::new("/sys/kernel/security/apparmor"))
+                                .is_ok();
                         let why = match real {
                             Some(e) if e == libc::EPERM => "EPERM usually means an immutable or append-only attribute (lsattr/chattr)".to_string(),
                             Some(_) if lsm => "an LSM (SELinux/AppArmor) is active and is the usual reason; see its check".to_string(),
@@ -386,15 +486,33 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     } else if ctx.cfg.probe && !root_me {
         probe_notes.push("probe skipped: needs root".into());
     }
-    let seen_missing = evaluated.iter().all(|(_, o, _)| matches!(o, Outcome::NotFound { .. } | Outcome::NotDir { .. }));
-    let probe_text = if probe_notes.is_empty() { String::new() } else { format!("; {}", probe_notes.join("; ")) };
+    let seen_missing = evaluated
+        .iter()
+        .all(|(_, o, _)| matches!(o, Outcome::NotFound { .. } | Outcome::NotDir { .. }));
+    let probe_text = if probe_notes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", probe_notes.join("; "))
+    };
     if !problems.is_empty() {
-        ctx.line(name, Status::Problem, format!("{}{probe_text}", problems.join(", ")));
+        ctx.line(
+            name,
+            Status::Problem,
+            format!("{}{probe_text}", problems.join(", ")),
+        );
     } else if seen_missing {
-        ctx.line(name, Status::Skipped, format!("the FIFO is not visible to this client (see above){probe_text}"));
+        ctx.line(
+            name,
+            Status::Skipped,
+            format!("the FIFO is not visible to this client (see above){probe_text}"),
+        );
     } else {
         let kinds: Vec<String> = evaluated.iter().map(|(_, _, k)| k.clone()).collect();
-        ctx.line(name, Status::Ok, format!("write allowed for {}{probe_text}", kinds.join(", ")));
+        ctx.line(
+            name,
+            Status::Ok,
+            format!("write allowed for {}{probe_text}", kinds.join(", ")),
+        );
     }
     let _ = X;
 }
@@ -410,11 +528,21 @@ mod tests {
     const FIFO: &str = "/tmp/opensips_fifo";
 
     fn as_apache(f: &Fixture) -> Report {
-        run(&f.view, &f.config(FIFO, ClientSpec::User("apache".into())), None).unwrap()
+        run(
+            &f.view,
+            &f.config(FIFO, ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap()
     }
 
     fn only_error(r: &Report) -> Code {
-        let e: Vec<Code> = r.findings.iter().filter(|f| f.severity == Severity::Error).map(|f| f.code).collect();
+        let e: Vec<Code> = r
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.code)
+            .collect();
         assert_eq!(e.len(), 1, "{:#?}", r.findings);
         e[0]
     }
@@ -426,7 +554,10 @@ mod tests {
         let r = as_apache(&f);
         assert_eq!(only_error(&r), Code::GroupNotMember);
         let g = &r.findings[0];
-        assert!(g.fix.as_ref().unwrap().commands[0].contains("usermod -aG opensips apache"), "{g:?}");
+        assert!(
+            g.fix.as_ref().unwrap().commands[0].contains("usermod -aG opensips apache"),
+            "{g:?}"
+        );
     }
 
     #[test]
@@ -435,7 +566,10 @@ mod tests {
         f.server(FIFO, 0o640);
         let r = as_apache(&f);
         assert_eq!(only_error(&r), Code::DacDenied);
-        assert!(r.findings.iter().any(|x| x.message.contains("other class applies")));
+        assert!(r
+            .findings
+            .iter()
+            .any(|x| x.message.contains("other class applies")));
     }
 
     #[test]
@@ -445,8 +579,16 @@ mod tests {
         f.add_member(OPENSIPS_G, "apache");
         let r = as_apache(&f);
         assert_eq!(only_error(&r), Code::DacDenied);
-        let d = r.findings.iter().find(|x| x.code == Code::DacDenied).unwrap();
-        assert!(d.message.contains("never falls through to other"), "{}", d.message);
+        let d = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::DacDenied)
+            .unwrap();
+        assert!(
+            d.message.contains("never falls through to other"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]
@@ -454,11 +596,23 @@ mod tests {
         let mut f = Fixture::new();
         f.server(FIFO, 0o660);
         f.add_member(OPENSIPS_G, "apache");
-        f.proc(ProcSpec { pid: 700, comm: "httpd", unit: Some("httpd.service"), ..Default::default() });
+        f.proc(ProcSpec {
+            pid: 700,
+            comm: "httpd",
+            unit: Some("httpd.service"),
+            ..Default::default()
+        });
         let r = run(&f.view, &f.config(FIFO, ClientSpec::Pids(vec![700])), None).unwrap();
         assert_eq!(only_error(&r), Code::GroupStale);
-        let s = r.findings.iter().find(|x| x.code == Code::GroupStale).unwrap();
-        assert_eq!(s.fix.as_ref().unwrap().commands, vec!["systemctl restart httpd.service"]);
+        let s = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::GroupStale)
+            .unwrap();
+        assert_eq!(
+            s.fix.as_ref().unwrap().commands,
+            vec!["systemctl restart httpd.service"]
+        );
         // The same user from the database (fresh groups) is fine.
         assert!(as_apache(&f).has(Code::AccessOk));
     }
@@ -469,7 +623,13 @@ mod tests {
         f.view.set_xattr(
             FIFO,
             "system.posix_acl_access",
-            encode(&[(1, 6, u32::MAX), (2, user_perm, APACHE), (4, 6, u32::MAX), (0x10, mask, u32::MAX), (0x20, other, u32::MAX)]),
+            encode(&[
+                (1, 6, u32::MAX),
+                (2, user_perm, APACHE),
+                (4, 6, u32::MAX),
+                (0x10, mask, u32::MAX),
+                (0x20, other, u32::MAX),
+            ]),
         );
         f
     }
@@ -496,21 +656,38 @@ mod tests {
         let mut f = Fixture::new();
         f.server(FIFO, 0o666);
         f.sysctl("protected_fifos", 1);
-        f.view.file("/var/log/audit/audit.log", crate::doctor::audit::FIXTURE);
+        f.view
+            .file("/var/log/audit/audit.log", crate::doctor::audit::FIXTURE);
         let mut cfg = f.config(FIFO, ClientSpec::User("apache".into()));
         cfg.audit_logs = None;
         let r = run(&f.view, &cfg, None).unwrap();
         assert_eq!(only_error(&r), Code::ProtectedFifos);
-        let p = r.findings.iter().find(|x| x.code == Code::ProtectedFifos).unwrap();
-        assert!(p.message.contains("php, python, opensipsctl"), "{}", p.message);
-        assert!(p.evidence.iter().any(|(k, v)| k.starts_with("audit") && v.contains("sticky_create_fifo")));
+        let p = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::ProtectedFifos)
+            .unwrap();
+        assert!(
+            p.message.contains("php, python, opensipsctl"),
+            "{}",
+            p.message
+        );
+        assert!(p
+            .evidence
+            .iter()
+            .any(|(k, v)| k.starts_with("audit") && v.contains("sticky_create_fifo")));
         assert!(p.fix.as_ref().unwrap().weakens.is_some());
         // mififo opens without O_CREAT.
         let mut cfg = f.config(FIFO, ClientSpec::User("apache".into()));
         cfg.client_open = Some(ClientOpen::Mififo);
         assert!(run(&f.view, &cfg, None).unwrap().has(Code::AccessOk));
         // Root is not exempt.
-        let r = run(&f.view, &f.config(FIFO, ClientSpec::User("root".into())), None).unwrap();
+        let r = run(
+            &f.view,
+            &f.config(FIFO, ClientSpec::User("root".into())),
+            None,
+        )
+        .unwrap();
         assert!(r.has(Code::ProtectedFifos));
     }
 
@@ -519,20 +696,45 @@ mod tests {
         let mut f = Fixture::new();
         f.view.dir("/run/opensips", 0o750, OPENSIPS, OPENSIPS_G);
         f.server("/run/opensips/opensips_fifo", 0o666);
-        let r = run(&f.view, &f.config("/run/opensips/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
+        let r = run(
+            &f.view,
+            &f.config(
+                "/run/opensips/opensips_fifo",
+                ClientSpec::User("apache".into()),
+            ),
+            None,
+        )
+        .unwrap();
         assert_eq!(only_error(&r), Code::DirSearchDenied);
         assert!(r.findings[0].message.contains("/run/opensips"));
         let fix = r.findings[0].fix.as_ref().unwrap();
-        assert!(fix.commands.iter().any(|c| c.contains("usermod -aG opensips apache")), "{fix:?}");
+        assert!(
+            fix.commands
+                .iter()
+                .any(|c| c.contains("usermod -aG opensips apache")),
+            "{fix:?}"
+        );
     }
 
     #[test]
     fn capabilities_let_root_through_dac() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o600);
-        let r = run(&f.view, &f.config(FIFO, ClientSpec::User("root".into())), None).unwrap();
+        let r = run(
+            &f.view,
+            &f.config(FIFO, ClientSpec::User("root".into())),
+            None,
+        )
+        .unwrap();
         assert!(r.has(Code::AccessOk), "{:#?}", r.findings);
-        f.proc(ProcSpec { pid: 800, comm: "capless", uid: 0, gid: 0, cap: 0, ..Default::default() });
+        f.proc(ProcSpec {
+            pid: 800,
+            comm: "capless",
+            uid: 0,
+            gid: 0,
+            cap: 0,
+            ..Default::default()
+        });
         let r = run(&f.view, &f.config(FIFO, ClientSpec::Pids(vec![800])), None).unwrap();
         assert!(r.has(Code::DacDenied));
         let _ = cap::ALL;
@@ -552,10 +754,16 @@ mod tests {
         let mut cfg = f.config(FIFO, ClientSpec::User("apache".into()));
         cfg.probe = true;
         let agree = Stub(ProbeResult::Opened);
-        assert!(run(&f.view, &cfg, Some(&agree)).unwrap().has(Code::AccessOk));
+        assert!(run(&f.view, &cfg, Some(&agree))
+            .unwrap()
+            .has(Code::AccessOk));
         let denied = Stub(ProbeResult::Errno(libc::EACCES));
         let r = run(&f.view, &cfg, Some(&denied)).unwrap();
-        let d = r.findings.iter().find(|x| x.code == Code::ProbeDisagrees).unwrap();
+        let d = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::ProbeDisagrees)
+            .unwrap();
         assert_eq!(d.severity, Severity::Error);
         assert!(d.message.contains("EACCES"));
         assert!(!r.has(Code::AccessOk));

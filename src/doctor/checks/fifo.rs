@@ -23,7 +23,11 @@ fn deepest_existing(ctx: &Ctx<'_>, root: &Path, path: &Path) -> PathBuf {
 /// Runs the check.
 pub fn check(ctx: &mut Ctx<'_>) {
     let root = ctx.ref_root.clone();
-    let whose = if ctx.servers.is_empty() { "the doctor's view".to_string() } else { format!("the view of {}", ctx.servers[0].name) };
+    let whose = if ctx.servers.is_empty() {
+        "the doctor's view".to_string()
+    } else {
+        format!("the view of {}", ctx.servers[0].name)
+    };
     let shown = ctx.fifo_shown();
     let Some(meta) = ctx.fifo_meta else {
         let exists = deepest_existing(ctx, &root, &ctx.fifo.clone());
@@ -39,11 +43,17 @@ pub fn check(ctx: &mut Ctx<'_>) {
         if !near.is_empty() {
             f = f.evidence(
                 "similar names",
-                near.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                near.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             );
         }
         for h in &ctx.holders.deleted {
-            f = f.evidence(format!("pid {} fd {}", h.pid, h.fd), h.link.display().to_string());
+            f = f.evidence(
+                format!("pid {} fd {}", h.pid, h.fd),
+                h.link.display().to_string(),
+            );
         }
         f = f.evidence(
             "note",
@@ -58,7 +68,11 @@ pub fn check(ctx: &mut Ctx<'_>) {
             ],
         );
         ctx.add(f.fix(fix));
-        ctx.line("fifo exists", Status::Problem, format!("{shown}: missing ({whose})"));
+        ctx.line(
+            "fifo exists",
+            Status::Problem,
+            format!("{shown}: missing ({whose})"),
+        );
         return;
     };
     if meta.kind != FileKind::Fifo {
@@ -76,13 +90,28 @@ pub fn check(ctx: &mut Ctx<'_>) {
         .evidence("file", ctx.describe_meta(&meta))
         .fix(Fix::new(
             "remove it and restart the server so it creates the FIFO again",
-            [format!("rm -i -- '{}'", ctx.fifo.display()), "systemctl restart opensips".to_string()],
+            [
+                format!("rm -i -- '{}'", ctx.fifo.display()),
+                "systemctl restart opensips".to_string(),
+            ],
         ));
         ctx.add(f);
-        ctx.line("fifo exists", Status::Problem, format!("{shown}: {} ({})", meta.kind.describe(), ctx.describe_meta(&meta)));
+        ctx.line(
+            "fifo exists",
+            Status::Problem,
+            format!(
+                "{shown}: {} ({})",
+                meta.kind.describe(),
+                ctx.describe_meta(&meta)
+            ),
+        );
         return;
     }
-    let detail = format!("{shown}: FIFO {} (inode {})", ctx.describe_meta(&meta), meta.ino);
+    let detail = format!(
+        "{shown}: FIFO {} (inode {})",
+        ctx.describe_meta(&meta),
+        meta.ino
+    );
     ctx.line("fifo exists", Status::Ok, detail);
 }
 
@@ -95,11 +124,24 @@ mod tests {
     #[test]
     fn missing_fifo_is_an_error_with_similar_names() {
         let mut f = Fixture::new();
-        f.view.fifo("/tmp/opensips_fifo2", 0o660, OPENSIPS, OPENSIPS_G);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
-        let m = r.findings.iter().find(|x| x.code == Code::FifoMissing).unwrap();
+        f.view
+            .fifo("/tmp/opensips_fifo2", 0o660, OPENSIPS, OPENSIPS_G);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let m = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::FifoMissing)
+            .unwrap();
         assert_eq!(m.severity, Severity::Error);
-        assert!(m.evidence.iter().any(|(k, v)| k == "similar names" && v.contains("opensips_fifo2")));
+        assert!(m
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "similar names" && v.contains("opensips_fifo2")));
         assert!(!r.has(Code::AccessOk));
         assert!(!r.has(Code::NoReader), "no-reader needs an existing FIFO");
     }
@@ -107,9 +149,19 @@ mod tests {
     #[test]
     fn regular_file_is_not_a_fifo() {
         let mut f = Fixture::new();
-        f.view.node("/tmp/opensips_fifo", FileKind::Regular, 0o644, 0, 0);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
-        let m = r.findings.iter().find(|x| x.code == Code::FifoNotAFifo).unwrap();
+        f.view
+            .node("/tmp/opensips_fifo", FileKind::Regular, 0o644, 0, 0);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let m = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::FifoNotAFifo)
+            .unwrap();
         assert!(m.message.contains("regular file"));
     }
 }

@@ -17,7 +17,10 @@ fn type_of(ctx: &str) -> &str {
 }
 
 fn target(ctx: &Ctx<'_>) -> Target {
-    Target { path: ctx.fifo.as_os_str().as_bytes().to_vec(), ino: ctx.fifo_meta.map(|m| m.ino) }
+    Target {
+        path: ctx.fifo.as_os_str().as_bytes().to_vec(),
+        ino: ctx.fifo_meta.map(|m| m.ino),
+    }
 }
 
 /// SELinux.
@@ -32,7 +35,11 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
         .xattr(&Ctx::host(&ctx.ref_root, &ctx.fifo), "security.selinux")
         .ok()
         .flatten()
-        .map(|v| String::from_utf8_lossy(&v).trim_end_matches('\0').to_string());
+        .map(|v| {
+            String::from_utf8_lossy(&v)
+                .trim_end_matches('\0')
+                .to_string()
+        });
     let t = target(ctx);
     let denials = audit::selinux_denials(ctx.audit_events(), &t);
     let mode = match enforce {
@@ -44,17 +51,32 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
         let labels = format!(
             "file label {}; client labels {}",
             file_label.as_deref().unwrap_or("none"),
-            ctx.clients.iter().filter_map(|c| c.label.clone()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ")
+            ctx.clients
+                .iter()
+                .filter_map(|c| c.label.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         match enforce {
             None => {
-                let why = format!("SELinux not enabled (no {})", ctx.cfg.selinuxfs.join("enforce").display());
+                let why = format!(
+                    "SELinux not enabled (no {})",
+                    ctx.cfg.selinuxfs.join("enforce").display()
+                );
                 ctx.line("selinux", Status::Skipped, why);
             }
             Some(_) => {
                 // Known gap in the reference policy: httpd_t may not write tmp_t/var_run_t FIFOs.
-                let httpd = ctx.clients.iter().find(|c| c.label.as_deref().is_some_and(|l| type_of(l) == "httpd_t")).cloned();
-                let tmp = file_label.as_deref().is_some_and(|l| matches!(type_of(l), "tmp_t" | "var_run_t"));
+                let httpd = ctx
+                    .clients
+                    .iter()
+                    .find(|c| c.label.as_deref().is_some_and(|l| type_of(l) == "httpd_t"))
+                    .cloned();
+                let tmp = file_label
+                    .as_deref()
+                    .is_some_and(|l| matches!(type_of(l), "tmp_t" | "var_run_t"));
                 if let (Some(c), true, Some(true)) = (httpd, tmp, enforce) {
                     let fl = file_label.clone().unwrap_or_default();
                     ctx.add(
@@ -74,7 +96,11 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
                     ctx.undecided.push(c.name.clone());
                     ctx.line("selinux", Status::Problem, format!("{mode}; {labels}"));
                 } else {
-                    ctx.line("selinux", Status::Ok, format!("{mode}; no denials logged for this FIFO; {labels}"));
+                    ctx.line(
+                        "selinux",
+                        Status::Ok,
+                        format!("{mode}; no denials logged for this FIFO; {labels}"),
+                    );
                 }
             }
         }
@@ -82,21 +108,34 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
     }
     let mut by_domain: BTreeSet<(String, String)> = BTreeSet::new();
     for d in &denials {
-        by_domain.insert((type_of(&d.scontext).to_string(), type_of(&d.tcontext).to_string()));
+        by_domain.insert((
+            type_of(&d.scontext).to_string(),
+            type_of(&d.tcontext).to_string(),
+        ));
     }
     let subject = ctx
         .clients
         .iter()
-        .find(|c| denials.iter().any(|d| d.pid.is_some_and(|p| c.pids.contains(&p)) || d.comm == c.comm))
+        .find(|c| {
+            denials
+                .iter()
+                .any(|d| d.pid.is_some_and(|p| c.pids.contains(&p)) || d.comm == c.comm)
+        })
         .map(|c| c.name.clone());
     for (s, tt) in by_domain {
-        let mine: Vec<_> = denials.iter().filter(|d| type_of(&d.scontext) == s && type_of(&d.tcontext) == tt).collect();
+        let mine: Vec<_> = denials
+            .iter()
+            .filter(|d| type_of(&d.scontext) == s && type_of(&d.tcontext) == tt)
+            .collect();
         let enforced = mine.iter().any(|d| !d.permissive);
         let severity = match enforce {
             Some(true) if enforced => Severity::Error,
             _ => Severity::Warning,
         };
-        let perms: BTreeSet<&str> = mine.iter().flat_map(|d| d.perms.iter().map(String::as_str)).collect();
+        let perms: BTreeSet<&str> = mine
+            .iter()
+            .flat_map(|d| d.perms.iter().map(String::as_str))
+            .collect();
         let perms: Vec<&str> = perms.into_iter().collect();
         let state = match (enforce, enforced) {
             (Some(true), true) => "SELinux is enforcing and denied",
@@ -131,7 +170,14 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
         }
         ctx.add(f.fix(selinux_fix(&s, &tt)));
     }
-    ctx.line("selinux", Status::Problem, format!("{mode}; {} matching denial(s) in the audit log", denials.len()));
+    ctx.line(
+        "selinux",
+        Status::Problem,
+        format!(
+            "{mode}; {} matching denial(s) in the audit log",
+            denials.len()
+        ),
+    );
 }
 
 fn selinux_fix(domain: &str, ftype: &str) -> Fix {
@@ -147,20 +193,39 @@ fn selinux_fix(domain: &str, ftype: &str) -> Fix {
 
 /// AppArmor.
 pub fn check_apparmor(ctx: &mut Ctx<'_>) {
-    let enabled = ctx.view.lstat(Path::new("/sys/kernel/security/apparmor")).is_ok();
+    let enabled = ctx
+        .view
+        .lstat(Path::new("/sys/kernel/security/apparmor"))
+        .is_ok();
     let t = target(ctx);
     let denials = audit::apparmor_denials(ctx.audit_events(), &t);
     let confined: Vec<String> = ctx
         .clients
         .iter()
-        .filter_map(|c| c.label.clone().filter(|l| l.ends_with("(enforce)") || l.ends_with("(complain)")))
+        .filter_map(|c| {
+            c.label
+                .clone()
+                .filter(|l| l.ends_with("(enforce)") || l.ends_with("(complain)"))
+        })
         .collect();
     if denials.is_empty() {
         if enabled {
-            let detail = if confined.is_empty() { "no confined client".to_string() } else { format!("profiles {}", confined.join(", ")) };
-            ctx.line("apparmor", Status::Ok, format!("enabled; no denials logged for this FIFO; {detail}"));
+            let detail = if confined.is_empty() {
+                "no confined client".to_string()
+            } else {
+                format!("profiles {}", confined.join(", "))
+            };
+            ctx.line(
+                "apparmor",
+                Status::Ok,
+                format!("enabled; no denials logged for this FIFO; {detail}"),
+            );
         } else {
-            ctx.line("apparmor", Status::Skipped, "AppArmor not enabled (no /sys/kernel/security/apparmor)");
+            ctx.line(
+                "apparmor",
+                Status::Skipped,
+                "AppArmor not enabled (no /sys/kernel/security/apparmor)",
+            );
         }
         return;
     }
@@ -170,25 +235,48 @@ pub fn check_apparmor(ctx: &mut Ctx<'_>) {
         let subject = ctx
             .clients
             .iter()
-            .find(|c| mine.iter().any(|d| d.pid.is_some_and(|x| c.pids.contains(&x)) || d.comm == c.comm))
+            .find(|c| {
+                mine.iter()
+                    .any(|d| d.pid.is_some_and(|x| c.pids.contains(&x)) || d.comm == c.comm)
+            })
             .map(|c| c.name.clone());
-        let local = format!("/etc/apparmor.d/local/{}", p.trim_start_matches('/').replace('/', "."));
+        let local = format!(
+            "/etc/apparmor.d/local/{}",
+            p.trim_start_matches('/').replace('/', ".")
+        );
         let mut f = Finding::new(
             Code::ApparmorDenied,
-            if enabled { Severity::Error } else { Severity::Warning },
+            if enabled {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
             format!(
                 "AppArmor profile {p} denied {} ({}) on {}{}",
                 mine[0].operation,
                 mine[0].denied_mask,
                 ctx.fifo.display(),
-                if enabled { "" } else { " (AppArmor is not enabled now)" }
+                if enabled {
+                    ""
+                } else {
+                    " (AppArmor is not enabled now)"
+                }
             ),
         );
         if let Some(s) = subject {
             f = f.subject(s);
         }
         for d in mine.iter().take(3) {
-            f = f.evidence(format!("audit {}", d.stamp), format!("operation={} denied_mask={} pid={} comm={}", d.operation, d.denied_mask, d.pid.unwrap_or(0), d.comm.clone().unwrap_or_default()));
+            f = f.evidence(
+                format!("audit {}", d.stamp),
+                format!(
+                    "operation={} denied_mask={} pid={} comm={}",
+                    d.operation,
+                    d.denied_mask,
+                    d.pid.unwrap_or(0),
+                    d.comm.clone().unwrap_or_default()
+                ),
+            );
         }
         ctx.add(f.fix(
             Fix::new(
@@ -201,7 +289,11 @@ pub fn check_apparmor(ctx: &mut Ctx<'_>) {
             .weakens("the profile may then write this one path"),
         ));
     }
-    ctx.line("apparmor", Status::Problem, format!("{} matching denial(s) in the audit log", denials.len()));
+    ctx.line(
+        "apparmor",
+        Status::Problem,
+        format!("{} matching denial(s) in the audit log", denials.len()),
+    );
 }
 
 #[cfg(test)]
@@ -214,10 +306,16 @@ mod tests {
     fn setup(enforce: Option<&str>) -> (Fixture, Config) {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        f.view.set_xattr("/tmp/opensips_fifo", "security.selinux", "system_u:object_r:tmp_t:s0\0");
+        f.view.set_xattr(
+            "/tmp/opensips_fifo",
+            "security.selinux",
+            "system_u:object_r:tmp_t:s0\0",
+        );
         f.view.file("/var/log/audit/audit.log", FIXTURE);
         if let Some(e) = enforce {
-            f.view.file("/sys/fs/selinux/enforce", e).file("/sys/fs/selinux/booleans/httpd_unified", "0 0");
+            f.view
+                .file("/sys/fs/selinux/enforce", e)
+                .file("/sys/fs/selinux/booleans/httpd_unified", "0 0");
         }
         let mut cfg = f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into()));
         cfg.audit_logs = Some(vec![PathBuf::from("/var/log/audit/audit.log")]);
@@ -228,10 +326,21 @@ mod tests {
     fn enforcing_denial_is_an_error_with_labels() {
         let (f, cfg) = setup(Some("1"));
         let r = run(&f.view, &cfg, None).unwrap();
-        let s = r.findings.iter().find(|x| x.code == Code::SelinuxDenied).expect("selinux-denied");
+        let s = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::SelinuxDenied)
+            .expect("selinux-denied");
         assert_eq!(s.severity, Severity::Error);
-        assert!(s.message.contains("httpd_t") && s.message.contains("tmp_t"), "{}", s.message);
-        assert!(s.evidence.iter().any(|(k, v)| k == "file label" && v == "system_u:object_r:tmp_t:s0"));
+        assert!(
+            s.message.contains("httpd_t") && s.message.contains("tmp_t"),
+            "{}",
+            s.message
+        );
+        assert!(s
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "file label" && v == "system_u:object_r:tmp_t:s0"));
         assert!(s.fix.as_ref().unwrap().weakens.is_some());
     }
 
@@ -239,7 +348,11 @@ mod tests {
     fn without_selinux_the_old_denial_is_a_warning() {
         let (f, cfg) = setup(None);
         let r = run(&f.view, &cfg, None).unwrap();
-        let s = r.findings.iter().find(|x| x.code == Code::SelinuxDenied).unwrap();
+        let s = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::SelinuxDenied)
+            .unwrap();
         assert_eq!(s.severity, Severity::Warning);
     }
 
@@ -247,11 +360,28 @@ mod tests {
     fn httpd_t_on_tmp_t_without_avc_is_suspected() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        f.view.set_xattr("/tmp/opensips_fifo", "security.selinux", "system_u:object_r:tmp_t:s0\0");
+        f.view.set_xattr(
+            "/tmp/opensips_fifo",
+            "security.selinux",
+            "system_u:object_r:tmp_t:s0\0",
+        );
         f.view.file("/sys/fs/selinux/enforce", "1");
-        f.proc(ProcSpec { pid: 400, comm: "httpd", label: Some("system_u:system_r:httpd_t:s0"), ..Default::default() });
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![400])), None).unwrap();
-        assert!(r.findings.iter().any(|x| x.code == Code::SelinuxDenied && x.severity == Severity::Warning));
+        f.proc(ProcSpec {
+            pid: 400,
+            comm: "httpd",
+            label: Some("system_u:system_r:httpd_t:s0"),
+            ..Default::default()
+        });
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![400])),
+            None,
+        )
+        .unwrap();
+        assert!(r
+            .findings
+            .iter()
+            .any(|x| x.code == Code::SelinuxDenied && x.severity == Severity::Warning));
         assert!(!r.has(Code::AccessOk));
     }
 
@@ -260,7 +390,11 @@ mod tests {
         let (mut f, cfg) = setup(None);
         f.view.dir("/sys/kernel/security/apparmor", 0o755, 0, 0);
         let r = run(&f.view, &cfg, None).unwrap();
-        let a = r.findings.iter().find(|x| x.code == Code::ApparmorDenied).expect("apparmor-denied");
+        let a = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::ApparmorDenied)
+            .expect("apparmor-denied");
         assert_eq!(a.severity, Severity::Error);
         assert!(a.fix.as_ref().unwrap().commands[0].contains("usr.sbin.php-fpm"));
     }

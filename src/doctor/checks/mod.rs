@@ -110,7 +110,9 @@ impl<'a> Ctx<'a> {
                 Some(f) => f.clone(),
                 None => {
                     let mut v = vec![PathBuf::from("/var/log/audit/audit.log")];
-                    v.extend((1..=9).map(|i| PathBuf::from(format!("/var/log/audit/audit.log.{i}"))));
+                    v.extend(
+                        (1..=9).map(|i| PathBuf::from(format!("/var/log/audit/audit.log.{i}"))),
+                    );
                     v
                 }
             };
@@ -137,15 +139,26 @@ impl<'a> Ctx<'a> {
 
     /// `mode owner:group` of a meta.
     pub fn describe_meta(&self, m: &Meta) -> String {
-        format!("{} {}:{}", m.mode_string(), self.user(m.uid), self.group(m.gid))
+        format!(
+            "{} {}:{}",
+            m.mode_string(),
+            self.user(m.uid),
+            self.group(m.gid)
+        )
     }
 }
 
 /// Shows bytes as text with invisible/odd bytes escaped (`\x20` for a leading
 /// or trailing space, `\xNN` for control and non-UTF-8 bytes).
 pub fn escape_bytes(b: &[u8]) -> String {
-    let first = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let last = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(0, |p| p + 1);
+    let first = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let last = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
     let mut out = String::new();
     let s = String::from_utf8_lossy(b);
     if s.as_bytes() != b {
@@ -191,7 +204,8 @@ fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
             .collect()
     };
     let subjects = match &ctx.cfg.clients {
-        ClientSpec::User(u) => vec![Subject::from_user(u, &ctx.db, me.as_ref()).ok_or_else(|| Error::UnknownUser(u.clone()))?],
+        ClientSpec::User(u) => vec![Subject::from_user(u, &ctx.db, me.as_ref())
+            .ok_or_else(|| Error::UnknownUser(u.clone()))?],
         ClientSpec::Pids(pids) => {
             for &pid in pids {
                 if Process::read(view, pid).is_none() {
@@ -212,7 +226,12 @@ fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
             let found = from_pids(&pids, ctx);
             if !found.is_empty() {
                 found
-            } else if let Some(s) = ctx.cfg.invoking_user.as_deref().and_then(|u| Subject::from_user(u, &ctx.db, me.as_ref())) {
+            } else if let Some(s) = ctx
+                .cfg
+                .invoking_user
+                .as_deref()
+                .and_then(|u| Subject::from_user(u, &ctx.db, me.as_ref()))
+            {
                 vec![s]
             } else if let Some(m) = &me {
                 vec![Subject::from_process(m, Some(m), &ctx.db)]
@@ -233,9 +252,21 @@ fn resolve_servers(ctx: &mut Ctx<'_>) {
     let pids: Vec<i32> = if !ctx.cfg.server_pids.is_empty() {
         ctx.cfg.server_pids.clone()
     } else {
-        let mut readers: Vec<i32> = ctx.holders.current.iter().filter(|h| h.reads()).map(|h| h.pid).collect();
+        let mut readers: Vec<i32> = ctx
+            .holders
+            .current
+            .iter()
+            .filter(|h| h.reads())
+            .map(|h| h.pid)
+            .collect();
         if readers.is_empty() {
-            readers = ctx.holders.elsewhere.iter().filter(|h| h.reads()).map(|h| h.pid).collect();
+            readers = ctx
+                .holders
+                .elsewhere
+                .iter()
+                .filter(|h| h.reads())
+                .map(|h| h.pid)
+                .collect();
         }
         readers.sort_unstable();
         readers.dedup();
@@ -247,7 +278,10 @@ fn resolve_servers(ctx: &mut Ctx<'_>) {
         .map(|p| Subject::from_process(&p, me.as_ref(), &ctx.db))
         .collect();
     ctx.servers = subject::dedup(subjects, &ctx.db);
-    ctx.ref_root = ctx.servers.first().map_or_else(|| PathBuf::from("/"), |s| s.root.clone());
+    ctx.ref_root = ctx
+        .servers
+        .first()
+        .map_or_else(|| PathBuf::from("/"), |s| s.root.clone());
     ctx.fifo_meta = view.stat(&Ctx::host(&ctx.ref_root, &ctx.fifo)).ok();
     if ctx.ref_root != Path::new("/") && ctx.fifo_meta != our_meta {
         // The server lives in another mount namespace: find the holders of its inode.
@@ -256,12 +290,19 @@ fn resolve_servers(ctx: &mut Ctx<'_>) {
 }
 
 /// Runs all checks.
-pub fn run(view: &dyn SystemView, cfg: &Config, prober: Option<&dyn Prober>) -> Result<Report, Error> {
+pub fn run(
+    view: &dyn SystemView,
+    cfg: &Config,
+    prober: Option<&dyn Prober>,
+) -> Result<Report, Error> {
     let me = read_me(view, cfg);
     let fifo = if cfg.fifo.is_absolute() {
         cfg.fifo.clone()
     } else {
-        me.as_ref().and_then(|m| m.cwd.clone()).unwrap_or_else(|| PathBuf::from("/")).join(&cfg.fifo)
+        me.as_ref()
+            .and_then(|m| m.cwd.clone())
+            .unwrap_or_else(|| PathBuf::from("/"))
+            .join(&cfg.fifo)
     };
     let mut ctx = Ctx {
         view,
@@ -306,10 +347,13 @@ pub fn run(view: &dyn SystemView, cfg: &Config, prober: Option<&dyn Prober>) -> 
 fn conclude(ctx: &mut Ctx<'_>) {
     let blocked = |ctx: &Ctx<'_>, name: &str| {
         ctx.report.findings.iter().any(|f| {
-            f.severity == Severity::Error && f.subject.as_deref().is_none_or(|s| s == name)
+            f.severity == Severity::Error && f.subject.as_deref().map_or(true, |s| s == name)
         }) || ctx.undecided.iter().any(|u| u.is_empty() || u == name)
     };
-    let server = ctx.servers.first().map_or_else(|| "a reader".to_string(), |s| s.name.clone());
+    let server = ctx
+        .servers
+        .first()
+        .map_or_else(|| "a reader".to_string(), |s| s.name.clone());
     for c in ctx.clients.clone() {
         if blocked(ctx, &c.name) {
             continue;
@@ -327,7 +371,15 @@ fn conclude(ctx: &mut Ctx<'_>) {
         )
         .subject(c.name.clone())
         .evidence("uid", ctx.user(c.creds.uid))
-        .evidence("groups", c.creds.groups.iter().map(|g| ctx.group(*g)).collect::<Vec<_>>().join(","));
+        .evidence(
+            "groups",
+            c.creds
+                .groups
+                .iter()
+                .map(|g| ctx.group(*g))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         ctx.add(f);
     }
 }
@@ -339,7 +391,10 @@ mod tests {
     #[test]
     fn escapes_only_what_is_invisible() {
         assert_eq!(escape_bytes(b"/tmp/opensips_fifo"), "/tmp/opensips_fifo");
-        assert_eq!(escape_bytes(b"/tmp/opensips_fifo "), "/tmp/opensips_fifo\\x20");
+        assert_eq!(
+            escape_bytes(b"/tmp/opensips_fifo "),
+            "/tmp/opensips_fifo\\x20"
+        );
         assert_eq!(escape_bytes(b" /tmp/a b"), "\\x20/tmp/a b");
         assert_eq!(escape_bytes(b"/tmp/x\n"), "/tmp/x\\x0a");
         assert_eq!(escape_bytes(b"/tmp/\xff"), "/tmp/\\xff");

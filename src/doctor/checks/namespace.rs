@@ -17,7 +17,9 @@ pub fn private_tmp(mounts: &[Mount], path: &Path) -> Option<(Option<String>, Pat
         return None;
     }
     let root = m.root.to_string_lossy().into_owned();
-    let comp = root.split('/').find(|c| c.starts_with("systemd-private-"))?;
+    let comp = root
+        .split('/')
+        .find(|c| c.starts_with("systemd-private-"))?;
     // systemd-private-<32 hex boot id>-<unit>-<6 random>
     let rest = &comp["systemd-private-".len()..];
     let unit = rest
@@ -31,7 +33,11 @@ pub fn private_tmp(mounts: &[Mount], path: &Path) -> Option<(Option<String>, Pat
 pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let name = format!("namespace {}", c.name);
     if c.root == ctx.ref_root && (ctx.servers.is_empty() || ctx.servers[0].mnt_ns == c.mnt_ns) {
-        ctx.line(name, Status::Ok, "same mount namespace and root as the server");
+        ctx.line(
+            name,
+            Status::Ok,
+            "same mount namespace and root as the server",
+        );
         return;
     }
     let Some(ref_meta) = ctx.fifo_meta else {
@@ -41,7 +47,11 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let seen = ctx.view.stat(&Ctx::host(&c.root, &ctx.fifo));
     if let Ok(m) = &seen {
         if m.dev == ref_meta.dev && m.ino == ref_meta.ino {
-            ctx.line(name, Status::Ok, format!("other mount namespace, same FIFO (inode {})", m.ino));
+            ctx.line(
+                name,
+                Status::Ok,
+                format!("other mount namespace, same FIFO (inode {})", m.ino),
+            );
             return;
         }
     }
@@ -52,13 +62,23 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let shown = ctx.fifo_shown();
     let mounts = c
         .pid()
-        .and_then(|p| ctx.view.read_string(Path::new(&format!("/proc/{p}/mountinfo"))).ok())
+        .and_then(|p| {
+            ctx.view
+                .read_string(Path::new(&format!("/proc/{p}/mountinfo")))
+                .ok()
+        })
         .map(|t| procfs::parse_mountinfo(&t))
         .unwrap_or_default();
     let ns = |n: Option<u64>| n.map_or_else(|| "?".into(), |n| format!("mnt:[{n}]"));
-    let server_ns = ctx.servers.first().and_then(|s| s.mnt_ns).or(ctx.me.as_ref().and_then(|m| m.mnt_ns));
+    let server_ns = ctx
+        .servers
+        .first()
+        .and_then(|s| s.mnt_ns)
+        .or(ctx.me.as_ref().and_then(|m| m.mnt_ns));
     if let Some((unit, mp, root)) = private_tmp(&mounts, &ctx.fifo) {
-        let unit = unit.or_else(|| c.unit.clone()).unwrap_or_else(|| "UNIT".into());
+        let unit = unit
+            .or_else(|| c.unit.clone())
+            .unwrap_or_else(|| "UNIT".into());
         let f = Finding::new(
             Code::PrivateTmp,
             Severity::Error,
@@ -88,11 +108,23 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             .weakens(format!("PrivateTmp=false lets {unit} see (and be seen in) the shared /tmp")),
         );
         ctx.add(f);
-        ctx.line(name, Status::Problem, format!("private {} of {unit}: sees {what}", mp.display()));
+        ctx.line(
+            name,
+            Status::Problem,
+            format!("private {} of {unit}: sees {what}", mp.display()),
+        );
         return;
     }
     let covering = procfs::mount_for(&mounts, &ctx.fifo)
-        .map(|m| format!("{} on {} ({}, root {})", m.source, m.mount_point.display(), m.fstype, m.root.display()))
+        .map(|m| {
+            format!(
+                "{} on {} ({}, root {})",
+                m.source,
+                m.mount_point.display(),
+                m.fstype,
+                m.root.display()
+            )
+        })
         .unwrap_or_else(|| "unknown".into());
     let f = Finding::new(
         Code::MountNamespace,
@@ -112,7 +144,11 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         [format!("findmnt -N {} -T {}", c.pid().unwrap_or(0), ctx.fifo.display())],
     ));
     ctx.add(f);
-    ctx.line(name, Status::Problem, format!("other mount namespace: sees {what}"));
+    ctx.line(
+        name,
+        Status::Problem,
+        format!("other mount namespace: sees {what}"),
+    );
 }
 
 #[cfg(test)]
@@ -136,12 +172,32 @@ mod tests {
     fn private_tmp_client_names_the_unit() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        f.proc(ProcSpec { pid: 500, comm: "httpd", unit: Some("httpd.service"), ..Default::default() });
+        f.proc(ProcSpec {
+            pid: 500,
+            comm: "httpd",
+            unit: Some("httpd.service"),
+            ..Default::default()
+        });
         f.private_tmp(500, "httpd.service", &[]);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![500])), None).unwrap();
-        let p = r.findings.iter().find(|x| x.code == Code::PrivateTmp).expect("private-tmp");
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![500])),
+            None,
+        )
+        .unwrap();
+        let p = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::PrivateTmp)
+            .expect("private-tmp");
         assert!(p.message.contains("httpd.service"));
-        assert!(p.fix.as_ref().unwrap().commands.iter().any(|c| c.contains("PrivateTmp=false")));
+        assert!(p
+            .fix
+            .as_ref()
+            .unwrap()
+            .commands
+            .iter()
+            .any(|c| c.contains("PrivateTmp=false")));
         assert!(!r.has(Code::FifoMissing), "the FIFO exists for the server");
         assert!(!r.has(Code::AccessOk));
     }
@@ -150,9 +206,19 @@ mod tests {
     fn container_is_mount_namespace() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        f.proc(ProcSpec { pid: 600, comm: "php-fpm", ns: 4026532999, ..Default::default() });
+        f.proc(ProcSpec {
+            pid: 600,
+            comm: "php-fpm",
+            ns: 4026532999,
+            ..Default::default()
+        });
         f.view.dir("/proc/600/root/tmp", 0o1777, 0, 0);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![600])), None).unwrap();
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![600])),
+            None,
+        )
+        .unwrap();
         assert!(r.has(Code::MountNamespace), "{:#?}", r.findings);
         assert!(!r.has(Code::PrivateTmp));
     }

@@ -15,7 +15,9 @@ pub fn edit_distance(a: &[u8], b: &[u8]) -> usize {
     for (i, &ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -30,10 +32,17 @@ fn is_odd(c: u8) -> bool {
 /// within edit distance 2 of the (trimmed) name.
 pub fn near_misses(ctx: &Ctx<'_>, root: &Path, path: &[u8]) -> Vec<PathBuf> {
     let start = path.iter().position(|&c| !is_odd(c)).unwrap_or(path.len());
-    let end = path.iter().rposition(|&c| !is_odd(c)).map_or(start, |p| p + 1);
+    let end = path
+        .iter()
+        .rposition(|&c| !is_odd(c))
+        .map_or(start, |p| p + 1);
     let trimmed = Path::new(OsStr::from_bytes(&path[start..end]));
-    let (Some(parent), Some(name)) = (trimmed.parent(), trimmed.file_name()) else { return Vec::new() };
-    let Ok(entries) = ctx.view.read_dir(&Ctx::host(root, parent)) else { return Vec::new() };
+    let (Some(parent), Some(name)) = (trimmed.parent(), trimmed.file_name()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = ctx.view.read_dir(&Ctx::host(root, parent)) else {
+        return Vec::new();
+    };
     let mut out: Vec<(usize, PathBuf)> = entries
         .iter()
         .filter_map(|e| {
@@ -61,7 +70,10 @@ pub fn check(ctx: &mut Ctx<'_>) {
     }
     let shown = escape_bytes(&raw);
     if problems.is_empty() {
-        let detail = format!("\"{shown}\" ({} bytes, no whitespace or control bytes)", raw.len());
+        let detail = format!(
+            "\"{shown}\" ({} bytes, no whitespace or control bytes)",
+            raw.len()
+        );
         ctx.line("fifo path", Status::Ok, detail);
         return;
     }
@@ -90,11 +102,18 @@ pub fn check(ctx: &mut Ctx<'_>) {
         }
         None => Fix::new(
             "remove the stray bytes from the configured path (the CP does not trim after `fifo:`)",
-            ["grep -rn 'fifo' /etc/opensips /var/www 2>/dev/null | cat -A | grep -n ' \\$'".to_string()],
+            [
+                "grep -rn 'fifo' /etc/opensips /var/www 2>/dev/null | cat -A | grep -n ' \\$'"
+                    .to_string(),
+            ],
         ),
     };
     ctx.add(f.fix(fix));
-    ctx.line("fifo path", Status::Problem, format!("\"{shown}\": {}", problems.join(", ")));
+    ctx.line(
+        "fifo path",
+        Status::Problem,
+        format!("\"{shown}\": {}", problems.join(", ")),
+    );
 }
 
 #[cfg(test)]
@@ -116,10 +135,17 @@ mod tests {
         f.server("/tmp/opensips_fifo", 0o666);
         let cfg = f.config("/tmp/opensips_fifo ", ClientSpec::User("apache".into()));
         let r = run(&f.view, &cfg, None).unwrap();
-        let w = r.findings.iter().find(|x| x.code == Code::FifoPathWhitespace).expect("finding");
+        let w = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::FifoPathWhitespace)
+            .expect("finding");
         assert!(w.message.contains("trailing whitespace"));
         assert!(w.message.contains("\\x20"));
-        assert!(w.evidence.iter().any(|(k, v)| k == "existing near-miss" && v == "/tmp/opensips_fifo"));
+        assert!(w
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "existing near-miss" && v == "/tmp/opensips_fifo"));
         assert!(r.has(Code::FifoMissing));
         assert_eq!(r.exit_code(), 1);
     }
@@ -128,7 +154,12 @@ mod tests {
     fn clean_path_has_no_finding() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
         assert!(!r.has(Code::FifoPathWhitespace));
     }
 }

@@ -32,11 +32,25 @@ pub fn parse(file: &Path, text: &str) -> Vec<Setting> {
             }
             let (k, v) = l.split_once('=')?;
             let k = k.trim();
-            if !matches!(k, "open_basedir" | "php_admin_value[open_basedir]" | "php_value[open_basedir]") {
+            if !matches!(
+                k,
+                "open_basedir" | "php_admin_value[open_basedir]" | "php_value[open_basedir]"
+            ) {
                 return None;
             }
-            let v = v.split(" ;").next().unwrap_or(v).trim().trim_matches('"').trim_matches('\'').to_string();
-            Some(Setting { file: file.to_path_buf(), line: i + 1, value: v })
+            let v = v
+                .split(" ;")
+                .next()
+                .unwrap_or(v)
+                .trim()
+                .trim_matches('"')
+                .trim_matches('\'')
+                .to_string();
+            Some(Setting {
+                file: file.to_path_buf(),
+                line: i + 1,
+                value: v,
+            })
         })
         .collect()
 }
@@ -48,16 +62,27 @@ pub fn allows(value: &str, path: &Path) -> bool {
         return true;
     }
     let p = path.to_string_lossy();
-    value.split(':').filter(|e| !e.is_empty()).any(|e| p.starts_with(e))
+    value
+        .split(':')
+        .filter(|e| !e.is_empty())
+        .any(|e| p.starts_with(e))
 }
 
 fn default_files(ctx: &Ctx<'_>) -> Vec<PathBuf> {
     let v = ctx.view;
-    let mut out = vec![PathBuf::from("/etc/php.ini"), PathBuf::from("/etc/php-fpm.conf")];
+    let mut out = vec![
+        PathBuf::from("/etc/php.ini"),
+        PathBuf::from("/etc/php-fpm.conf"),
+    ];
     let list = |dir: &str, ext: &str| -> Vec<PathBuf> {
         let mut names: Vec<PathBuf> = v
             .read_dir(Path::new(dir))
-            .map(|n| n.into_iter().map(|n| Path::new(dir).join(n)).filter(|p| p.to_string_lossy().ends_with(ext)).collect())
+            .map(|n| {
+                n.into_iter()
+                    .map(|n| Path::new(dir).join(n))
+                    .filter(|p| p.to_string_lossy().ends_with(ext))
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -80,10 +105,18 @@ fn default_files(ctx: &Ctx<'_>) -> Vec<PathBuf> {
 /// Runs the check.
 pub fn check(ctx: &mut Ctx<'_>) {
     if matches!(ctx.cfg.client_open, Some(c) if c != ClientOpen::Php) {
-        ctx.line("php open_basedir", Status::Skipped, "the client is not PHP (--client-open)");
+        ctx.line(
+            "php open_basedir",
+            Status::Skipped,
+            "the client is not PHP (--client-open)",
+        );
         return;
     }
-    let files = ctx.cfg.php_ini.clone().unwrap_or_else(|| default_files(ctx));
+    let files = ctx
+        .cfg
+        .php_ini
+        .clone()
+        .unwrap_or_else(|| default_files(ctx));
     let mut read = 0;
     let mut settings = Vec::new();
     for f in &files {
@@ -93,7 +126,11 @@ pub fn check(ctx: &mut Ctx<'_>) {
         }
     }
     if read == 0 {
-        ctx.line("php open_basedir", Status::Skipped, "no php.ini or FPM pool file found");
+        ctx.line(
+            "php open_basedir",
+            Status::Skipped,
+            "no php.ini or FPM pool file found",
+        );
         return;
     }
     let reply_probe = ctx.cfg.reply_dir.join("mififo_reply");
@@ -104,14 +141,25 @@ pub fn check(ctx: &mut Ctx<'_>) {
             excluded.push(ctx.fifo.display().to_string());
         }
         if !allows(&s.value, &reply_probe) {
-            excluded.push(format!("the reply directory {}", ctx.cfg.reply_dir.display()));
+            excluded.push(format!(
+                "the reply directory {}",
+                ctx.cfg.reply_dir.display()
+            ));
         }
         if excluded.is_empty() {
             continue;
         }
         bad += 1;
-        let add = ctx.fifo.parent().map(|p| format!("{}/", p.display())).unwrap_or_default();
-        let key = if s.file.to_string_lossy().ends_with(".conf") { "php_admin_value[open_basedir]" } else { "open_basedir" };
+        let add = ctx
+            .fifo
+            .parent()
+            .map(|p| format!("{}/", p.display()))
+            .unwrap_or_default();
+        let key = if s.file.to_string_lossy().ends_with(".conf") {
+            "php_admin_value[open_basedir]"
+        } else {
+            "open_basedir"
+        };
         ctx.add(
             Finding::new(
                 Code::PhpOpenBasedir,
@@ -137,11 +185,18 @@ pub fn check(ctx: &mut Ctx<'_>) {
         let detail = if settings.is_empty() {
             format!("{read} file(s) read, open_basedir not set")
         } else {
-            format!("{} setting(s) include the FIFO and reply dir", settings.len())
+            format!(
+                "{} setting(s) include the FIFO and reply dir",
+                settings.len()
+            )
         };
         ctx.line("php open_basedir", Status::Ok, detail);
     } else {
-        ctx.line("php open_basedir", Status::Problem, format!("{bad} setting(s) exclude the FIFO or reply dir"));
+        ctx.line(
+            "php open_basedir",
+            Status::Problem,
+            format!("{bad} setting(s) exclude the FIFO or reply dir"),
+        );
     }
 }
 
@@ -163,7 +218,10 @@ mod tests {
         assert_eq!(s[1].value, "/srv");
         assert!(allows("/var/www/:/tmp/", Path::new("/tmp/opensips_fifo")));
         assert!(!allows("/var/www/", Path::new("/tmp/opensips_fifo")));
-        assert!(allows("/tmp", Path::new("/tmpx/f")), "PHP's plain prefix rule");
+        assert!(
+            allows("/tmp", Path::new("/tmpx/f")),
+            "PHP's plain prefix rule"
+        );
         assert!(allows("", Path::new("/x")));
     }
 
@@ -171,12 +229,20 @@ mod tests {
     fn basedir_excluding_the_fifo_is_an_error() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        f.view.file("/etc/php/8.2/fpm/pool.d/www.conf", "[www]\nphp_admin_value[open_basedir] = /var/www/\n");
+        f.view.file(
+            "/etc/php/8.2/fpm/pool.d/www.conf",
+            "[www]\nphp_admin_value[open_basedir] = /var/www/\n",
+        );
         let mut cfg = f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into()));
         cfg.php_ini = None;
         let r = run(&f.view, &cfg, None).unwrap();
-        let p = r.findings.iter().find(|x| x.code == crate::doctor::Code::PhpOpenBasedir).expect("php-open-basedir");
+        let p = r
+            .findings
+            .iter()
+            .find(|x| x.code == crate::doctor::Code::PhpOpenBasedir)
+            .expect("php-open-basedir");
         assert!(p.message.contains("www.conf:2"));
-        assert!(p.fix.as_ref().unwrap().commands[0].starts_with("php_admin_value[open_basedir] = /var/www/:/tmp/"));
+        assert!(p.fix.as_ref().unwrap().commands[0]
+            .starts_with("php_admin_value[open_basedir] = /var/www/:/tmp/"));
     }
 }

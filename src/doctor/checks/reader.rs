@@ -14,8 +14,15 @@ use std::path::Path;
 fn instance_of(ctx: &Ctx<'_>, pid: i32) -> String {
     let mut cur = pid;
     for _ in 0..64 {
-        let Ok(text) = ctx.view.read_string(Path::new(&format!("/proc/{cur}/status"))) else { break };
-        let Some(st) = procfs::parse_status(&text) else { break };
+        let Ok(text) = ctx
+            .view
+            .read_string(Path::new(&format!("/proc/{cur}/status")))
+        else {
+            break;
+        };
+        let Some(st) = procfs::parse_status(&text) else {
+            break;
+        };
         if st.ppid <= 1 {
             break;
         }
@@ -35,8 +42,20 @@ pub fn check(ctx: &mut Ctx<'_>) {
         return;
     };
     let shown = ctx.fifo_shown();
-    let readers: Vec<_> = ctx.holders.current.iter().filter(|h| h.reads()).cloned().collect();
-    let deleted: Vec<_> = ctx.holders.deleted.iter().filter(|h| h.reads()).cloned().collect();
+    let readers: Vec<_> = ctx
+        .holders
+        .current
+        .iter()
+        .filter(|h| h.reads())
+        .cloned()
+        .collect();
+    let deleted: Vec<_> = ctx
+        .holders
+        .deleted
+        .iter()
+        .filter(|h| h.reads())
+        .cloned()
+        .collect();
     let mut problem = false;
 
     if readers.is_empty() {
@@ -45,9 +64,17 @@ pub fn check(ctx: &mut Ctx<'_>) {
             .holders
             .current
             .iter()
-            .map(|h| format!("pid {} ({}) fd {} write-only", h.pid, comm(ctx, h.pid), h.fd))
+            .map(|h| {
+                format!(
+                    "pid {} ({}) fd {} write-only",
+                    h.pid,
+                    comm(ctx, h.pid),
+                    h.fd
+                )
+            })
             .collect();
-        let incomplete = ctx.holders.unreadable > 0 && ctx.me.as_ref().is_some_and(|m| m.status.uid[1] != 0);
+        let incomplete =
+            ctx.holders.unreadable > 0 && ctx.me.as_ref().is_some_and(|m| m.status.uid[1] != 0);
         let mut f = Finding::new(
             Code::NoReader,
             if incomplete { Severity::Warning } else { Severity::Error },
@@ -62,20 +89,29 @@ pub fn check(ctx: &mut Ctx<'_>) {
         if incomplete {
             f = f.evidence(
                 "incomplete",
-                format!("{} processes' fds were unreadable; run the doctor as root", ctx.holders.unreadable),
+                format!(
+                    "{} processes' fds were unreadable; run the doctor as root",
+                    ctx.holders.unreadable
+                ),
             );
             ctx.undecided.push(String::new());
         }
         ctx.add(f.fix(Fix::new(
             "start (or restart) the MI server so it reads the FIFO again",
-            ["systemctl restart opensips".to_string(), "journalctl -u opensips -n 50".to_string()],
+            [
+                "systemctl restart opensips".to_string(),
+                "journalctl -u opensips -n 50".to_string(),
+            ],
         )));
     }
 
     let instances: BTreeSet<String> = readers.iter().map(|h| instance_of(ctx, h.pid)).collect();
     if instances.len() > 1 {
         problem = true;
-        let who: Vec<String> = readers.iter().map(|h| format!("pid {} ({})", h.pid, comm(ctx, h.pid))).collect();
+        let who: Vec<String> = readers
+            .iter()
+            .map(|h| format!("pid {} ({})", h.pid, comm(ctx, h.pid)))
+            .collect();
         ctx.add(
             Finding::new(
                 Code::MultipleServers,
@@ -93,7 +129,15 @@ pub fn check(ctx: &mut Ctx<'_>) {
         problem = true;
         let who: Vec<String> = deleted
             .iter()
-            .map(|h| format!("pid {} ({}) fd {} -> {}", h.pid, comm(ctx, h.pid), h.fd, h.link.display()))
+            .map(|h| {
+                format!(
+                    "pid {} ({}) fd {} -> {}",
+                    h.pid,
+                    comm(ctx, h.pid),
+                    h.fd,
+                    h.link.display()
+                )
+            })
             .collect();
         let pids: Vec<String> = deleted.iter().map(|h| h.pid.to_string()).collect();
         ctx.add(
@@ -112,10 +156,21 @@ pub fn check(ctx: &mut Ctx<'_>) {
         );
     }
     if !problem {
-        let who: Vec<String> = readers.iter().map(|h| format!("pid {} ({})", h.pid, comm(ctx, h.pid))).collect();
+        let who: Vec<String> = readers
+            .iter()
+            .map(|h| format!("pid {} ({})", h.pid, comm(ctx, h.pid)))
+            .collect();
         ctx.line("reader", Status::Ok, format!("read by {}", who.join(", ")));
     } else {
-        ctx.line("reader", Status::Problem, format!("{} reader(s), {} deleted FIFO(s) of this name", readers.len(), deleted.len()));
+        ctx.line(
+            "reader",
+            Status::Problem,
+            format!(
+                "{} reader(s), {} deleted FIFO(s) of this name",
+                readers.len(),
+                deleted.len()
+            ),
+        );
     }
 }
 
@@ -127,9 +182,19 @@ mod tests {
     #[test]
     fn nobody_reads() {
         let mut f = Fixture::new();
-        f.view.fifo("/tmp/opensips_fifo", 0o666, OPENSIPS, OPENSIPS_G);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
-        let n = r.findings.iter().find(|x| x.code == Code::NoReader).unwrap();
+        f.view
+            .fifo("/tmp/opensips_fifo", 0o666, OPENSIPS, OPENSIPS_G);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let n = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::NoReader)
+            .unwrap();
         assert_eq!(n.severity, Severity::Error);
         assert_eq!(r.verdict(), Verdict::Denied);
     }
@@ -138,8 +203,17 @@ mod tests {
     fn healthy_server_gives_access_ok() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
-        assert!(r.findings.iter().all(|x| x.severity != Severity::Error), "{:#?}", r.findings);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        assert!(
+            r.findings.iter().all(|x| x.severity != Severity::Error),
+            "{:#?}",
+            r.findings
+        );
         assert!(r.has(Code::AccessOk));
         assert_eq!(r.verdict(), Verdict::Ok);
         assert_eq!(r.exit_code(), 0);
@@ -149,13 +223,39 @@ mod tests {
     fn replaced_fifo_and_two_instances() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        f.proc(ProcSpec { pid: 300, comm: "opensips", uid: OPENSIPS, gid: OPENSIPS_G, ..Default::default() });
+        f.proc(ProcSpec {
+            pid: 300,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ..Default::default()
+        });
         f.hold_deleted(300, 5, "/tmp/opensips_fifo");
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
-        let m = r.findings.iter().find(|x| x.code == Code::MultipleServers).unwrap();
-        assert!(m.evidence.iter().any(|(_, v)| v.contains("pid 300") && v.contains("(deleted)")));
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let m = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::MultipleServers)
+            .unwrap();
+        assert!(m
+            .evidence
+            .iter()
+            .any(|(_, v)| v.contains("pid 300") && v.contains("(deleted)")));
         f.hold(300, 6, "/tmp/opensips_fifo", 0);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
-        assert!(r.findings.iter().any(|x| x.code == Code::MultipleServers && x.severity == Severity::Error));
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        assert!(r
+            .findings
+            .iter()
+            .any(|x| x.code == Code::MultipleServers && x.severity == Severity::Error));
     }
 }

@@ -22,7 +22,11 @@ fn retag(mut f: Finding, code: Code, prefix: &str) -> Finding {
 /// Runs the check for one client.
 pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let name = format!("reply dir {}", c.name);
-    let dir: PathBuf = if ctx.cfg.reply_dir.is_absolute() { ctx.cfg.reply_dir.clone() } else { c.cwd.join(&ctx.cfg.reply_dir) };
+    let dir: PathBuf = if ctx.cfg.reply_dir.is_absolute() {
+        ctx.cfg.reply_dir.clone()
+    } else {
+        c.cwd.join(&ctx.cfg.reply_dir)
+    };
     let shown = dir.display().to_string();
     let mut problems: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -66,7 +70,11 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         }
         other => {
             if let Some(f) = outcome_finding(ctx, c, other, "reply") {
-                ctx.add(retag(f, Code::ReplyDirDenied, &format!("reply directory {shown}")));
+                ctx.add(retag(
+                    f,
+                    Code::ReplyDirDenied,
+                    &format!("reply directory {shown}"),
+                ));
                 problems.push("client cannot reach".into());
             }
             None
@@ -77,9 +85,16 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     if let Some(t) = &client_dir {
         let mountinfo = match c.pid() {
             Some(p) => format!("/proc/{p}/mountinfo"),
-            None => ctx.me.as_ref().map_or_else(|| "/proc/self/mountinfo".into(), |m| format!("/proc/{}/mountinfo", m.pid)),
+            None => ctx.me.as_ref().map_or_else(
+                || "/proc/self/mountinfo".into(),
+                |m| format!("/proc/{}/mountinfo", m.pid),
+            ),
         };
-        let mounts = ctx.view.read_string(Path::new(&mountinfo)).map(|t| procfs::parse_mountinfo(&t)).unwrap_or_default();
+        let mounts = ctx
+            .view
+            .read_string(Path::new(&mountinfo))
+            .map(|t| procfs::parse_mountinfo(&t))
+            .unwrap_or_default();
         if let Some(mnt) = procfs::mount_for(&mounts, &t.path).filter(|m| m.read_only()) {
             ctx.add(
                 Finding::new(
@@ -159,15 +174,30 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             if default_acl {
                 notes.push("default ACL on the reply dir overrides umask".into());
             } else {
-                let gid = if dm.mode & 0o2000 != 0 { dm.gid } else { c.creds.gid };
-                let reply = |mode: u32| Meta { kind: FileKind::Fifo, mode, uid: c.creds.uid, gid, dev: 0, ino: 0 };
+                let gid = if dm.mode & 0o2000 != 0 {
+                    dm.gid
+                } else {
+                    c.creds.gid
+                };
+                let reply = |mode: u32| Meta {
+                    kind: FileKind::Fifo,
+                    mode,
+                    uid: c.creds.uid,
+                    gid,
+                    dev: 0,
+                    ino: 0,
+                };
                 let mode = 0o666 & !c.umask;
                 let d = dac(&reply(mode), None, &s.creds, W);
                 if !d.ok && dac(&reply(0o666), None, &s.creds, W).ok {
                     // 0022/0002/0027 are ordinary and every known client (OpenSIPS-CP, python-opensips,
                     // opensipsctl) chmods its reply FIFO; an owner-only umask (066/077) is deliberate
                     // hardening that also catches helper scripts doing a bare mkfifo.
-                    let severity = if c.umask & 0o066 == 0o066 { Severity::Warning } else { Severity::Info };
+                    let severity = if c.umask & 0o066 == 0o066 {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    };
                     ctx.add(
                         Finding::new(
                             Code::Umask,
@@ -200,7 +230,10 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                     if severity == Severity::Warning {
                         problems.push("umask".into());
                     } else {
-                        notes.push(format!("umask {:04o}: bare mkfifo reply FIFOs need a chmod", c.umask));
+                        notes.push(format!(
+                            "umask {:04o}: bare mkfifo reply FIFOs need a chmod",
+                            c.umask
+                        ));
                     }
                 }
             }
@@ -209,8 +242,15 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         Err(Outcome::NotFound { .. }) => {}
         Err(o) => {
             if let Some(f) = outcome_finding(ctx, &s, &o, "reply") {
-                let f = retag(f, Code::ReplyDirDenied, &format!("the server cannot reach the reply directory {shown}"));
-                ctx.add(Finding { subject: Some(c.name.clone()), ..f });
+                let f = retag(
+                    f,
+                    Code::ReplyDirDenied,
+                    &format!("the server cannot reach the reply directory {shown}"),
+                );
+                ctx.add(Finding {
+                    subject: Some(c.name.clone()),
+                    ..f
+                });
                 problems.push("server cannot reach".into());
             }
         }
@@ -219,11 +259,23 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
 }
 
 fn finish(ctx: &mut Ctx<'_>, name: String, problems: Vec<String>, notes: Vec<String>) {
-    let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
-    if problems.is_empty() {
-        ctx.line(name, Status::Ok, format!("{} usable both ways{notes}", ctx.cfg.reply_dir.display()));
+    let notes = if notes.is_empty() {
+        String::new()
     } else {
-        ctx.line(name, Status::Problem, format!("{}{notes}", problems.join(", ")));
+        format!(" ({})", notes.join("; "))
+    };
+    if problems.is_empty() {
+        ctx.line(
+            name,
+            Status::Ok,
+            format!("{} usable both ways{notes}", ctx.cfg.reply_dir.display()),
+        );
+    } else {
+        ctx.line(
+            name,
+            Status::Problem,
+            format!("{}{notes}", problems.join(", ")),
+        );
     }
 }
 
@@ -246,8 +298,17 @@ mod tests {
         let mut f = Fixture::new();
         f.server(FIFO, 0o666);
         f.view.dir("/var/replies", 0o755, 0, 0);
-        let r = run(&f.view, &cfg(&f, ClientSpec::User("apache".into()), "/var/replies/"), None).unwrap();
-        let d = r.findings.iter().find(|x| x.code == Code::ReplyDirDenied).unwrap();
+        let r = run(
+            &f.view,
+            &cfg(&f, ClientSpec::User("apache".into()), "/var/replies/"),
+            None,
+        )
+        .unwrap();
+        let d = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::ReplyDirDenied)
+            .unwrap();
         assert!(d.message.contains("cannot create"));
     }
 
@@ -255,9 +316,20 @@ mod tests {
     fn server_cannot_reach_reply_dir() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o666);
-        f.view.dir("/srv", 0o700, APACHE, APACHE_G).dir("/srv/replies", 0o777, APACHE, APACHE_G);
-        let r = run(&f.view, &cfg(&f, ClientSpec::User("apache".into()), "/srv/replies/"), None).unwrap();
-        let d = r.findings.iter().find(|x| x.code == Code::ReplyDirDenied).expect("reply-dir-denied");
+        f.view
+            .dir("/srv", 0o700, APACHE, APACHE_G)
+            .dir("/srv/replies", 0o777, APACHE, APACHE_G);
+        let r = run(
+            &f.view,
+            &cfg(&f, ClientSpec::User("apache".into()), "/srv/replies/"),
+            None,
+        )
+        .unwrap();
+        let d = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::ReplyDirDenied)
+            .expect("reply-dir-denied");
         assert!(d.message.contains("server cannot reach"), "{}", d.message);
     }
 
@@ -265,9 +337,19 @@ mod tests {
     fn private_tmp_client_mismatches_reply_dir() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o666);
-        f.proc(ProcSpec { pid: 500, comm: "httpd", unit: Some("httpd.service"), ..Default::default() });
+        f.proc(ProcSpec {
+            pid: 500,
+            comm: "httpd",
+            unit: Some("httpd.service"),
+            ..Default::default()
+        });
         f.private_tmp(500, "httpd.service", &[]);
-        let r = run(&f.view, &cfg(&f, ClientSpec::Pids(vec![500]), "/tmp/"), None).unwrap();
+        let r = run(
+            &f.view,
+            &cfg(&f, ClientSpec::Pids(vec![500]), "/tmp/"),
+            None,
+        )
+        .unwrap();
         assert!(r.has(Code::ReplyDirMismatch), "{:#?}", r.findings);
     }
 
@@ -275,13 +357,38 @@ mod tests {
     fn umask_077_blocks_the_server() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o666);
-        f.proc(ProcSpec { pid: 900, comm: "python3", umask: 0o077, ..Default::default() });
-        let r = run(&f.view, &cfg(&f, ClientSpec::Pids(vec![900]), "/tmp/"), None).unwrap();
-        let u = r.findings.iter().find(|x| x.code == Code::Umask).expect("umask");
+        f.proc(ProcSpec {
+            pid: 900,
+            comm: "python3",
+            umask: 0o077,
+            ..Default::default()
+        });
+        let r = run(
+            &f.view,
+            &cfg(&f, ClientSpec::Pids(vec![900]), "/tmp/"),
+            None,
+        )
+        .unwrap();
+        let u = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::Umask)
+            .expect("umask");
         assert_eq!(u.severity, Severity::Warning);
         assert!(u.message.contains("prw-------"));
-        f.proc(ProcSpec { pid: 901, comm: "python3", umask: 0o000, ..Default::default() });
-        assert!(!run(&f.view, &cfg(&f, ClientSpec::Pids(vec![901]), "/tmp/"), None).unwrap().has(Code::Umask));
+        f.proc(ProcSpec {
+            pid: 901,
+            comm: "python3",
+            umask: 0o000,
+            ..Default::default()
+        });
+        assert!(!run(
+            &f.view,
+            &cfg(&f, ClientSpec::Pids(vec![901]), "/tmp/"),
+            None
+        )
+        .unwrap()
+        .has(Code::Umask));
     }
 
     #[test]
@@ -295,7 +402,12 @@ mod tests {
             mountinfo: Some("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n42 22 8:1 /srv/rodir /srv/ro ro,relatime - ext4 /dev/sda1 rw\n".into()),
             ..Default::default()
         });
-        let r = run(&f.view, &cfg(&f, ClientSpec::Pids(vec![950]), "/srv/ro/"), None).unwrap();
+        let r = run(
+            &f.view,
+            &cfg(&f, ClientSpec::Pids(vec![950]), "/srv/ro/"),
+            None,
+        )
+        .unwrap();
         assert!(r.has(Code::ReadOnlyMount), "{:#?}", r.findings);
         // Writing the existing server FIFO is still fine: no access error.
         assert!(!r.has(Code::DacDenied));

@@ -10,10 +10,32 @@ use std::fmt::Write;
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "mififo doctor: FIFO \"{}\"", r.fifo);
-    let _ = writeln!(o, "  clients: {}", if r.clients.is_empty() { "none found".into() } else { r.clients.join("; ") });
-    let _ = writeln!(o, "  servers: {}", if r.servers.is_empty() { "none found".into() } else { r.servers.join("; ") });
+    let _ = writeln!(
+        o,
+        "  clients: {}",
+        if r.clients.is_empty() {
+            "none found".into()
+        } else {
+            r.clients.join("; ")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  servers: {}",
+        if r.servers.is_empty() {
+            "none found".into()
+        } else {
+            r.servers.join("; ")
+        }
+    );
     let _ = writeln!(o);
-    let width = r.checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).min(60);
+    let width = r
+        .checks
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
     for c in &r.checks {
         let status = match c.status {
             Status::Ok => "ok",
@@ -22,12 +44,29 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(o, "  {status:<8} {:<width$}  {}", c.name, c.detail);
     }
-    let problems: Vec<_> = r.findings.iter().filter(|f| f.severity != Severity::Info).collect();
+    let problems: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
     if !problems.is_empty() {
-        let _ = writeln!(o, "\n{} problem{}:", problems.len(), if problems.len() == 1 { "" } else { "s" });
+        let _ = writeln!(
+            o,
+            "\n{} problem{}:",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
         for (i, f) in problems.iter().enumerate() {
-            let sev = if f.severity == Severity::Error { "error" } else { "warning" };
-            let who = f.subject.as_ref().map(|s| format!(" {s}:")).unwrap_or_default();
+            let sev = if f.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            };
+            let who = f
+                .subject
+                .as_ref()
+                .map(|s| format!(" {s}:"))
+                .unwrap_or_default();
             let _ = writeln!(o, "\n  {}. {sev}[{}]{who} {}", i + 1, f.code, f.message);
             for (k, v) in &f.evidence {
                 let _ = writeln!(o, "       {k}: {v}");
@@ -43,15 +82,27 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
-    let infos: Vec<_> = r.findings.iter().filter(|f| f.severity == Severity::Info).collect();
+    let infos: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Info)
+        .collect();
     if !infos.is_empty() {
         let _ = writeln!(o);
         for f in infos {
             let _ = writeln!(o, "  info[{}] {}", f.code, f.message);
         }
     }
-    let errors = r.findings.iter().filter(|f| f.severity == Severity::Error).count();
-    let warnings = r.findings.iter().filter(|f| f.severity == Severity::Warning).count();
+    let errors = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
     let verdict = match r.verdict() {
         Verdict::Ok => "ok — the clients can talk to the server".to_string(),
         Verdict::Denied => format!("denied — {errors} error(s), {warnings} warning(s); fix the numbered problems above"),
@@ -72,27 +123,47 @@ mod tests {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o660);
         f.sysctl("protected_fifos", 1);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
         let text = render(&r);
         assert!(text.contains("mififo doctor: FIFO \"/tmp/opensips_fifo\""));
         assert!(text.contains("  ok       fifo path"));
         assert!(text.contains("  problem  access user apache"));
         assert!(text.contains("  skipped  selinux"));
-        assert!(text.contains("1. error[group-not-member] user apache:"), "{text}");
+        assert!(
+            text.contains("1. error[group-not-member] user apache:"),
+            "{text}"
+        );
         assert!(text.contains("2. error[protected-fifos]"), "{text}");
         assert!(text.contains("       $ usermod -aG opensips apache"));
         assert!(text.contains("(weakens: "));
-        assert!(text.trim_end().lines().last().unwrap().starts_with("verdict: denied"));
+        assert!(text
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("verdict: denied"));
     }
 
     #[test]
     fn healthy_report_ends_ok() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
         let text = render(&r);
         assert!(text.contains("info[access-ok]"));
         assert!(!text.contains("problem"), "{text}");
-        assert!(text.trim_end().ends_with("verdict: ok — the clients can talk to the server"));
+        assert!(text
+            .trim_end()
+            .ends_with("verdict: ok — the clients can talk to the server"));
     }
 }

@@ -17,7 +17,8 @@ pub fn render(r: &Report) -> String {
         "checks": r.checks,
         "findings": r.findings,
     });
-    let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -32,7 +33,12 @@ mod tests {
     fn contract_fields() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o660);
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())), None).unwrap();
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_str(&render(&r)).unwrap();
         assert_eq!(v["verdict"], "denied");
         assert_eq!(v["exit_code"], 1);
@@ -42,6 +48,10 @@ mod tests {
         assert!(f0["message"].as_str().unwrap().contains("opensips"));
         assert!(f0["evidence"].is_object());
         assert!(f0["fix"]["commands"].is_array());
-        assert!(v["checks"].as_array().unwrap().iter().all(|c| c["status"].is_string()));
+        assert!(v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"].is_string()));
     }
 }
