@@ -339,6 +339,30 @@ mod tests {
     }
 
     #[test]
+    fn auto_detects_web_processes_and_merges_workers() {
+        use crate::doctor::{run, ClientSpec, Code};
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o666);
+        for pid in [210, 211, 212] {
+            f.proc(ProcSpec { pid, comm: "httpd", unit: Some("httpd.service"), ..Default::default() });
+        }
+        f.proc(ProcSpec { pid: 213, comm: "httpd", uid: 0, gid: 0, cap: crate::doctor::procfs::cap::ALL, ..Default::default() });
+        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::Auto), None).unwrap();
+        assert_eq!(r.clients.len(), 2, "{:?}", r.clients);
+        assert!(r.clients[0].contains("pids 210, 211, 212"), "{:?}", r.clients);
+        assert_eq!(r.findings.iter().filter(|x| x.code == Code::AccessOk).count(), 2);
+        // No web process: the invoking user.
+        let mut g = Fixture::new();
+        g.server("/tmp/opensips_fifo", 0o666);
+        let r = run(&g.view, &g.config("/tmp/opensips_fifo", ClientSpec::Auto), None).unwrap();
+        assert_eq!(r.clients, vec!["invoking user root (pid 1)".to_string()]);
+        let mut cfg = g.config("/tmp/opensips_fifo", ClientSpec::Auto);
+        cfg.invoking_user = Some("apache".into());
+        let r = run(&g.view, &cfg, None).unwrap();
+        assert_eq!(r.clients, vec!["user apache".to_string()]);
+    }
+
+    #[test]
     fn web_and_unit_detection() {
         let mut f = Fixture::new();
         f.proc(ProcSpec {

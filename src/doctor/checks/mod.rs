@@ -234,7 +234,9 @@ fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
             {
                 vec![s]
             } else if let Some(m) = &me {
-                vec![Subject::from_process(m, Some(m), &ctx.db)]
+                let mut s = Subject::from_process(m, Some(m), &ctx.db);
+                s.name = format!("invoking user {} (pid {})", ctx.db.user_name(s.creds.uid), m.pid);
+                vec![s]
             } else {
                 Vec::new()
             }
