@@ -239,9 +239,14 @@ pub struct Holders {
 }
 
 /// Scans `/proc/*/fd/*` for FIFOs that are `target` or carry `path`'s name.
+///
+/// Only fds whose link text has the FIFO's file name are `stat`ed (the cost
+/// of a run is dominated by this scan): a server that opened the same inode
+/// through a hard link of another name is not found.
 pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -> Holders {
     let mut h = Holders::default();
     let path_bytes = path.as_os_str().as_bytes();
+    let name = path_bytes.rsplit(|&b| b == b'/').next().unwrap_or(path_bytes);
     for pid in procfs::list_pids(view) {
         let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
         let Ok(fds) = view.read_dir(&fd_dir) else {
@@ -253,17 +258,23 @@ pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -
                 continue;
             };
             let link_path = fd_dir.join(&fd);
+            // readlink first: pipes, sockets and anon inodes ("pipe:[…]") and files
+            // of another name are skipped without a stat of the magic link.
+            let Ok(link) = view.read_link(&link_path) else {
+                continue;
+            };
+            let text = link.as_os_str().as_bytes();
+            let bare = text.strip_suffix(b" (deleted)").unwrap_or(text);
+            if !bare.starts_with(b"/") || bare.rsplit(|&b| b == b'/').next() != Some(name) {
+                continue;
+            }
             let Ok(meta) = view.stat(&link_path) else {
                 continue;
             };
             if meta.kind != FileKind::Fifo {
                 continue;
             }
-            let Ok(link) = view.read_link(&link_path) else {
-                continue;
-            };
             let is_current = target.is_some_and(|t| t.dev == meta.dev && t.ino == meta.ino);
-            let text = link.as_os_str().as_bytes();
             let deleted = text.strip_suffix(b" (deleted)") == Some(path_bytes);
             let same_name = text == path_bytes;
             if !(is_current || deleted || same_name) {
