@@ -33,8 +33,14 @@ fn stats(name: &str, mut d: Vec<Duration>) {
 }
 
 fn main() {
-    let extra: usize = std::env::var("MIFIFO_BENCH_PROCS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-    let dir = tempfile::Builder::new().prefix("mififo-bench-").tempdir().unwrap();
+    let extra: usize = std::env::var("MIFIFO_BENCH_PROCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let dir = tempfile::Builder::new()
+        .prefix("mififo-bench-")
+        .tempdir()
+        .unwrap();
     let fifo = dir.path().join("mi_fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     let mut kids = Kill(Vec::new());
@@ -47,17 +53,32 @@ fn main() {
             .unwrap(),
     );
     for _ in 0..extra {
-        kids.0.push(Command::new("sleep").arg("600").stdin(Stdio::null()).spawn().unwrap());
+        kids.0.push(
+            Command::new("sleep")
+                .arg("600")
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
-    let procs = std::fs::read_dir("/proc").unwrap().filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())).count();
+    let procs = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        })
+        .count();
     let fds: usize = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read_dir(e.path().join("fd")).ok())
         .map(|d| d.count())
         .sum();
-    println!("machine: {procs} processes, {fds} open fds visible; root: {}", nix::unistd::geteuid().is_root());
+    println!(
+        "machine: {procs} processes, {fds} open fds visible; root: {}",
+        nix::unistd::geteuid().is_root()
+    );
 
     let view = RealView::new("/");
     let cfg = |probe: bool| Config {
@@ -83,13 +104,19 @@ fn main() {
             .collect()
     };
     let no_probe = cfg(false);
-    stats("library run, --no-probe", time(50, &|| {
-        doctor::run(&view, &no_probe, None).unwrap();
-    }));
+    stats(
+        "library run, --no-probe",
+        time(50, &|| {
+            doctor::run(&view, &no_probe, None).unwrap();
+        }),
+    );
     let with_probe = cfg(true);
-    stats("library run, with probe (2 child processes)", time(30, &|| {
-        doctor::run(&view, &with_probe, Some(&prober)).unwrap();
-    }));
+    stats(
+        "library run, with probe (2 child processes)",
+        time(30, &|| {
+            doctor::run(&view, &with_probe, Some(&prober)).unwrap();
+        }),
+    );
     let cli = |extra: &[&str]| {
         let out = Command::new(&exe)
             .args(["doctor", "--format", "json", "--as", "nobody", "--fifo"])
@@ -99,10 +126,20 @@ fn main() {
             .unwrap();
         assert!(out.status.code().is_some_and(|c| c < 2));
     };
-    stats("CLI end to end, --no-probe", time(30, &|| cli(&["--no-probe"])));
+    stats(
+        "CLI end to end, --no-probe",
+        time(30, &|| cli(&["--no-probe"])),
+    );
     stats("CLI end to end, with probe", time(30, &|| cli(&[])));
-    stats("CLI end to end, auto-detect clients, probe", time(20, &|| {
-        let out = Command::new(&exe).args(["doctor", "--format", "json", "--fifo"]).arg(&fifo).output().unwrap();
-        assert!(out.status.code().is_some_and(|c| c < 2));
-    }));
+    stats(
+        "CLI end to end, auto-detect clients, probe",
+        time(20, &|| {
+            let out = Command::new(&exe)
+                .args(["doctor", "--format", "json", "--fifo"])
+                .arg(&fifo)
+                .output()
+                .unwrap();
+            assert!(out.status.code().is_some_and(|c| c < 2));
+        }),
+    );
 }

@@ -283,11 +283,28 @@ fn pair() -> Pair {
 #[test]
 fn the_doctor_itself_failing_exits_2() {
     let env = TestEnv::new();
-    let out = env.cmd().args(["doctor", "--as", "mififo-test-nobody-at-all", "--fifo", "/nonexistent"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args([
+            "doctor",
+            "--as",
+            "mififo-test-nobody-at-all",
+            "--fifo",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("mififo: no user 'mififo-test-nobody-at-all'"), "{err}");
-    let out = env.cmd().args(["doctor", "--pid", "999999999", "--fifo", "/nonexistent"]).output().unwrap();
+    assert!(
+        err.starts_with("mififo: no user 'mififo-test-nobody-at-all'"),
+        "{err}"
+    );
+    let out = env
+        .cmd()
+        .args(["doctor", "--pid", "999999999", "--fifo", "/nonexistent"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 

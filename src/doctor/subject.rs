@@ -246,7 +246,10 @@ pub struct Holders {
 pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -> Holders {
     let mut h = Holders::default();
     let path_bytes = path.as_os_str().as_bytes();
-    let name = path_bytes.rsplit(|&b| b == b'/').next().unwrap_or(path_bytes);
+    let name = path_bytes
+        .rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or(path_bytes);
     for pid in procfs::list_pids(view) {
         let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
         let Ok(fds) = view.read_dir(&fd_dir) else {
@@ -355,17 +358,49 @@ mod tests {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
         for pid in [210, 211, 212] {
-            f.proc(ProcSpec { pid, comm: "httpd", unit: Some("httpd.service"), ..Default::default() });
+            f.proc(ProcSpec {
+                pid,
+                comm: "httpd",
+                unit: Some("httpd.service"),
+                ..Default::default()
+            });
         }
-        f.proc(ProcSpec { pid: 213, comm: "httpd", uid: 0, gid: 0, cap: crate::doctor::procfs::cap::ALL, ..Default::default() });
-        let r = run(&f.view, &f.config("/tmp/opensips_fifo", ClientSpec::Auto), None).unwrap();
+        f.proc(ProcSpec {
+            pid: 213,
+            comm: "httpd",
+            uid: 0,
+            gid: 0,
+            cap: crate::doctor::procfs::cap::ALL,
+            ..Default::default()
+        });
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::Auto),
+            None,
+        )
+        .unwrap();
         assert_eq!(r.clients.len(), 2, "{:?}", r.clients);
-        assert!(r.clients[0].contains("pids 210, 211, 212"), "{:?}", r.clients);
-        assert_eq!(r.findings.iter().filter(|x| x.code == Code::AccessOk).count(), 2);
+        assert!(
+            r.clients[0].contains("pids 210, 211, 212"),
+            "{:?}",
+            r.clients
+        );
+        assert_eq!(
+            r.findings
+                .iter()
+                .filter(|x| x.code == Code::AccessOk)
+                .count(),
+            2
+        );
         // No web process: the invoking user.
         let mut g = Fixture::new();
         g.server("/tmp/opensips_fifo", 0o666);
-        let r = run(&g.view, &g.config("/tmp/opensips_fifo", ClientSpec::Auto), None).unwrap();
+        let r = run(
+            &g.view,
+            &g.config("/tmp/opensips_fifo", ClientSpec::Auto),
+            None,
+        )
+        .unwrap();
         assert_eq!(r.clients, vec!["invoking user root (pid 1)".to_string()]);
         let mut cfg = g.config("/tmp/opensips_fifo", ClientSpec::Auto);
         cfg.invoking_user = Some("apache".into());

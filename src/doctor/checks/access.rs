@@ -9,7 +9,7 @@ use crate::doctor::acl::{Acl, Tag};
 use crate::doctor::audit;
 use crate::doctor::code::Code;
 use crate::doctor::finding::{Finding, Fix, Severity, Status};
-use crate::doctor::model::{acl_entry_granting, rwx, Dac, Model, Outcome, Target, Via, W, X};
+use crate::doctor::model::{acl_entry_granting, rwx, Dac, Model, Outcome, Target, Via, W};
 use crate::doctor::probe::{errno_text, ProbeRequest, ProbeResult};
 use crate::doctor::subject::Subject;
 use crate::doctor::view::Meta;
@@ -138,10 +138,23 @@ fn group_finding(
         "file",
         format!("{} {}", path.display(), ctx.describe_meta(meta)),
     );
-    Some(creds_evidence(ctx, c, f).fix(Fix::new(
-        format!("add {user} to {gname}, then restart the client (running processes keep their old groups)"),
-        [format!("usermod -aG {gname} {user}"), restart_hint(c)],
-    )))
+    let fix = if grant[0] == 0 {
+        // Never suggest joining the root group: give the FIFO a dedicated group instead.
+        Fix::new(
+            format!("give the FIFO a dedicated group that {user} is in (do not add {user} to {gname})"),
+            [
+                "groupadd -f mififo && usermod -aG mififo ".to_string() + &user,
+                "modparam(\"mi_fifo\", \"fifo_group\", \"mififo\")   # opensips.cfg; then restart opensips".to_string(),
+                restart_hint(c),
+            ],
+        )
+    } else {
+        Fix::new(
+            format!("add {user} to {gname}, then restart the client (running processes keep their old groups)"),
+            [format!("usermod -aG {gname} {user}"), restart_hint(c)],
+        )
+    };
+    Some(creds_evidence(ctx, c, f).fix(fix))
 }
 
 fn via_text(ctx: &Ctx<'_>, v: Via) -> String {
@@ -176,7 +189,7 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
             .mask
             .is_some_and(|m| d.bits & d.want == d.want && m & d.want != d.want);
         let shortcut =
-            d.mask_zero_shortcut && acl_entry_granting(acl, meta, &c_creds(c), d.want).is_some();
+            d.mask_zero_shortcut && acl_entry_granting(acl, meta, &c.creds, d.want).is_some();
         if masked || shortcut {
             let mask = acl.mask().unwrap_or(0);
             let msg = if shortcut {
@@ -238,7 +251,11 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
             Fix::new(
                 format!("let {user} in through the group (durable: OpenSIPS recreates the FIFO with fifo_mode/fifo_group) or a named ACL entry"),
                 [
-                    format!("usermod -aG {} {user}", ctx.group(meta.gid)),
+                    if meta.gid == 0 {
+                        "modparam(\"mi_fifo\", \"fifo_group\", \"GROUP\")   # a group the client is in, with fifo_mode 0660".to_string()
+                    } else {
+                        format!("usermod -aG {} {user}", ctx.group(meta.gid))
+                    },
                     format!("setfacl -m u:{user}:{} '{p}'", rwx(d.want | 4)),
                 ],
             ),
@@ -250,10 +267,6 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
         Code::DacDenied
     };
     with_file(Finding::new(code, Severity::Error, msg)).fix(fix)
-}
-
-fn c_creds(c: &Subject) -> crate::doctor::model::Creds {
-    c.creds.clone()
 }
 
 /// The finding for a non-allowed outcome (None for "missing": reported by the fifo/namespace checks).
@@ -392,22 +405,25 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         .map(|o| o.name())
         .collect();
     let mut evaluated: Vec<(bool, Outcome, String)> = Vec::new();
+    let mut traces: Vec<String> = Vec::new();
     for (creat, kinds) in [(false, &plain_kinds), (true, &creat_kinds)] {
         if kinds.is_empty() {
             continue;
         }
         let mut m = Model::new(ctx.view, &c.root, &c.creds, ctx.sysctls);
         let o = m.open_write(&path, creat);
+        traces.push(m.trace.join(" → "));
         evaluated.push((creat, o, kinds.join(", ")));
     }
     let mut problems = Vec::new();
     let mut reported_common = false;
-    for (creat, o, kinds) in &evaluated {
+    for (i, (creat, o, kinds)) in evaluated.iter().enumerate() {
         let specific = matches!(o, Outcome::ProtectedFifo { .. });
         if !specific && reported_common {
             continue;
         }
         if let Some(f) = outcome_finding(ctx, c, o, kinds) {
+            let f = f.evidence("kernel steps (model)", traces[i].clone());
             problems.push(format!(
                 "{} ({})",
                 f.code,
@@ -514,7 +530,6 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             format!("write allowed for {}{probe_text}", kinds.join(", ")),
         );
     }
-    let _ = X;
 }
 
 #[cfg(test)]
@@ -522,7 +537,6 @@ mod tests {
     use crate::doctor::acl::encode;
     use crate::doctor::fixture::*;
     use crate::doctor::probe::{ProbeRequest, ProbeResult, Prober};
-    use crate::doctor::procfs::cap;
     use crate::doctor::{run, ClientOpen, ClientSpec, Code, Report, Severity};
 
     const FIFO: &str = "/tmp/opensips_fifo";
@@ -558,6 +572,33 @@ mod tests {
             g.fix.as_ref().unwrap().commands[0].contains("usermod -aG opensips apache"),
             "{g:?}"
         );
+    }
+
+    #[test]
+    fn never_suggests_joining_the_root_group() {
+        let mut f = Fixture::new();
+        f.view.fifo(FIFO, 0o660, 0, 0);
+        f.proc(ProcSpec {
+            pid: 100,
+            comm: "opensips",
+            uid: 0,
+            gid: 0,
+            cap: crate::doctor::procfs::cap::ALL,
+            ..Default::default()
+        });
+        f.hold(100, 5, FIFO, 0);
+        let r = as_apache(&f);
+        let g = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::GroupNotMember)
+            .unwrap();
+        let cmds = &g.fix.as_ref().unwrap().commands;
+        assert!(
+            cmds.iter().all(|c| !c.contains("usermod -aG root")),
+            "{cmds:?}"
+        );
+        assert!(cmds.iter().any(|c| c.contains("fifo_group")));
     }
 
     #[test]
@@ -737,7 +778,6 @@ mod tests {
         });
         let r = run(&f.view, &f.config(FIFO, ClientSpec::Pids(vec![800])), None).unwrap();
         assert!(r.has(Code::DacDenied));
-        let _ = cap::ALL;
     }
 
     struct Stub(ProbeResult);

@@ -235,7 +235,11 @@ fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
                 vec![s]
             } else if let Some(m) = &me {
                 let mut s = Subject::from_process(m, Some(m), &ctx.db);
-                s.name = format!("invoking user {} (pid {})", ctx.db.user_name(s.creds.uid), m.pid);
+                s.name = format!(
+                    "invoking user {} (pid {})",
+                    ctx.db.user_name(s.creds.uid),
+                    m.pid
+                );
                 vec![s]
             } else {
                 Vec::new()
