@@ -620,6 +620,13 @@ fn no_reader_and_replaced_fifo() {
     mkfifo(&fifo, 0o666, &p.srv);
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["no-reader"]);
+    // Two unrelated servers read it: commands are split between them.
+    {
+        let _a = reader(&p.srv, &fifo);
+        let _b = reader(&p.srv, &fifo);
+        let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+        assert_denied(code, &v, &["multiple-servers"]);
+    }
     // A server holds it; then the path is replaced (rm + mkfifo): the server holds a deleted FIFO.
     let _server = reader(&p.srv, &fifo);
     std::fs::remove_file(&fifo).unwrap();
@@ -828,4 +835,135 @@ fn read_only_reply_dir() {
         ],
     );
     assert_denied(code, &v, &["read-only-mount"]);
+}
+
+#[test]
+fn auto_detects_web_processes() {
+    if !root() {
+        return;
+    }
+    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let (env, replies) = env();
+    let p = pair();
+    let fifo = env.path("mi_fifo");
+    mkfifo(&fifo, 0o660, &p.srv);
+    p.cli.join(&p.srv.name);
+    let _server = reader(&p.srv, &fifo);
+    // Two "php-fpm" workers (a copy of sleep, so comm starts with php-fpm).
+    let fpm = env.path("php-fpm-mififo");
+    std::fs::copy("/bin/sleep", &fpm).unwrap();
+    std::fs::set_permissions(&fpm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let workers: Vec<Proc> = (0..2)
+        .map(|_| {
+            let c = Command::new("setpriv")
+                .args([
+                    format!("--reuid={}", p.cli.uid),
+                    format!("--regid={}", p.cli.gid),
+                    "--init-groups".into(),
+                ])
+                .arg(&fpm)
+                .arg("120")
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+            let w = Proc(c);
+            wait_comm(w.pid(), "php-fpm-mififo");
+            w
+        })
+        .collect();
+    let (_, v) = doctor(&env, &replies, &[&"--fifo", &fifo]);
+    let ours = v["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .find(|c| c.contains(&workers[0].pid().to_string()))
+        .unwrap_or_else(|| panic!("workers not detected: {v:#}"));
+    assert!(
+        ours.contains(&workers[1].pid().to_string()),
+        "identical workers are examined once: {ours}"
+    );
+    let ok = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "access-ok" && f["subject"] == ours.as_str());
+    assert!(ok, "{v:#}");
+}
+
+/// The cgroup2 mount point, if any.
+fn cgroup2() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if right.split(' ').next() != Some("cgroup2") {
+            return None;
+        }
+        left.split(' ').nth(4).map(PathBuf::from)
+    })
+}
+
+/// A cgroup named like a systemd unit; emptied and removed on drop.
+struct Cgroup(PathBuf);
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        if let (Ok(procs), Some(parent)) = (
+            std::fs::read_to_string(self.0.join("cgroup.procs")),
+            self.0.parent(),
+        ) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(parent.join("cgroup.procs"), pid);
+            }
+        }
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn unit_selects_the_processes_of_a_cgroup() {
+    if !root() {
+        return;
+    }
+    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let Some(root_cg) = cgroup2() else {
+        eprintln!("skipped: no cgroup2 mount");
+        return;
+    };
+    let (env, replies) = env();
+    let p = pair();
+    let fifo = env.path("mi_fifo");
+    mkfifo(&fifo, 0o660, &p.srv);
+    let _server = reader(&p.srv, &fifo);
+    let unit = format!("{}.service", p.cli.name);
+    let dir = root_cg.join(&unit);
+    if std::fs::create_dir(&dir).is_err() {
+        eprintln!("skipped: cgroup2 at {} is not writable", root_cg.display());
+        return;
+    }
+    let cg = Cgroup(dir);
+    let client = sleeper(&p.cli, |c| format!("exec {c}"));
+    std::fs::write(cg.0.join("cgroup.procs"), client.pid().to_string()).unwrap();
+    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--unit", &p.cli.name]);
+    assert_denied(code, &v, &["group-not-member"]);
+    assert!(
+        v["clients"][0]
+            .as_str()
+            .unwrap()
+            .contains(&client.pid().to_string()),
+        "{v:#}"
+    );
+    let out = env
+        .cmd()
+        .args(["doctor", "--unit", "mififo-test-no-such.service", "--fifo"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    drop(client);
 }

@@ -45,6 +45,8 @@ pub struct ProcSpec {
     pub label: Option<&'static str>,
     /// mountinfo text (default: one ext4 root).
     pub mountinfo: Option<String>,
+    /// Parent pid.
+    pub ppid: i32,
 }
 
 impl Default for ProcSpec {
@@ -61,6 +63,7 @@ impl Default for ProcSpec {
             unit: None,
             label: None,
             mountinfo: None,
+            ppid: 1,
         }
     }
 }
@@ -134,9 +137,10 @@ impl Fixture {
         let base = format!("/proc/{}", p.pid);
         let groups: Vec<String> = p.groups.iter().map(|g| g.to_string()).collect();
         let status = format!(
-            "Name:\t{}\nUmask:\t{:04o}\nPPid:\t1\nUid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{g}\t{g}\t{g}\t{g}\nGroups:\t{} \nCapEff:\t{:016x}\n",
+            "Name:\t{}\nUmask:\t{:04o}\nPPid:\t{}\nUid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{g}\t{g}\t{g}\t{g}\nGroups:\t{} \nCapEff:\t{:016x}\n",
             p.comm,
             p.umask,
+            p.ppid,
             groups.join(" "),
             p.cap,
             u = p.uid,

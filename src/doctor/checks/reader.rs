@@ -10,25 +10,29 @@ use crate::doctor::view::FileKind;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// The ancestor just below pid 1 (or the unit) that groups a server's processes.
-fn instance_of(ctx: &Ctx<'_>, pid: i32) -> String {
+/// The server instance a reader belongs to: the topmost ancestor with the same
+/// name (an OpenSIPS main process and its forked MI child are one instance;
+/// two servers started from the same shell or supervisor are two).
+fn instance_of(ctx: &Ctx<'_>, pid: i32) -> i32 {
+    let status = |p: i32| {
+        ctx.view
+            .read_string(Path::new(&format!("/proc/{p}/status")))
+            .ok()
+            .and_then(|t| procfs::parse_status(&t))
+    };
+    let Some(me) = status(pid) else { return pid };
     let mut cur = pid;
+    let mut parent = me.ppid;
     for _ in 0..64 {
-        let Ok(text) = ctx
-            .view
-            .read_string(Path::new(&format!("/proc/{cur}/status")))
-        else {
-            break;
-        };
-        let Some(st) = procfs::parse_status(&text) else {
-            break;
-        };
-        if st.ppid <= 1 {
-            break;
+        match status(parent) {
+            Some(st) if parent > 1 && st.name == me.name => {
+                cur = parent;
+                parent = st.ppid;
+            }
+            _ => break,
         }
-        cur = st.ppid;
     }
-    format!("pid {cur}")
+    cur
 }
 
 fn comm(ctx: &Ctx<'_>, pid: i32) -> String {
@@ -105,7 +109,7 @@ pub fn check(ctx: &mut Ctx<'_>) {
         )));
     }
 
-    let instances: BTreeSet<String> = readers.iter().map(|h| instance_of(ctx, h.pid)).collect();
+    let instances: BTreeSet<i32> = readers.iter().map(|h| instance_of(ctx, h.pid)).collect();
     if instances.len() > 1 {
         problem = true;
         let who: Vec<String> = readers
@@ -217,6 +221,28 @@ mod tests {
         assert!(r.has(Code::AccessOk));
         assert_eq!(r.verdict(), Verdict::Ok);
         assert_eq!(r.exit_code(), 0);
+    }
+
+    #[test]
+    fn a_forked_child_of_the_same_server_is_one_instance() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o666);
+        f.proc(ProcSpec {
+            pid: 150,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ppid: 100,
+            ..Default::default()
+        });
+        f.hold(150, 5, "/tmp/opensips_fifo", 0);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        assert!(!r.has(Code::MultipleServers), "{:#?}", r.findings);
     }
 
     #[test]
