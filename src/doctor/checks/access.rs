@@ -49,13 +49,13 @@ fn restart_hint(c: &Subject) -> String {
     match &c.unit {
         Some(u) if u.ends_with(".service") => format!("systemctl restart {u}"),
         _ => match c.pids.as_slice() {
-            [] => "log out and in again (or newgrp) so new processes get the group".to_string(),
+            [] => "# then log in again (or run newgrp) so new processes get the group".to_string(),
             pids => format!(
-                "restart the processes ({}) so they get the new groups",
+                "ps -o pid,unit,args -p {}   # restart the service these processes belong to",
                 pids.iter()
                     .map(|p| p.to_string())
                     .collect::<Vec<_>>()
-                    .join(" ")
+                    .join(",")
             ),
         },
     }
