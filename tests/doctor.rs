@@ -505,7 +505,10 @@ fn private_tmp_client() {
     let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
     let (env, replies) = env();
     // The FIFO must be under /tmp whatever TMPDIR says.
-    let shared = tempfile::Builder::new().prefix("mififo-test-").tempdir_in("/tmp").unwrap();
+    let shared = tempfile::Builder::new()
+        .prefix("mififo-test-")
+        .tempdir_in("/tmp")
+        .unwrap();
     std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let p = pair();
     let fifo = shared.path().join("mi_fifo");

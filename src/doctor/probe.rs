@@ -212,17 +212,24 @@ pub fn open_once(path: &Path, creat: bool) -> ProbeResult {
     opts.write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .mode(0o666);
-    if creat {
-        match std::fs::symlink_metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return ProbeResult::Skipped(
-                    "the path is missing; an O_CREAT probe would create a file".into(),
-                )
-            }
-            _ => {
-                opts.create(true).truncate(true);
-            }
+    // Only ever open a FIFO: O_TRUNC would truncate a regular file, and opening a
+    // device can have side effects. (Follows symlinks, as open(2) does.)
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && creat => {
+            return ProbeResult::Skipped(
+                "the path is missing; an O_CREAT probe would create a file".into(),
+            )
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return ProbeResult::Errno(e.raw_os_error().unwrap_or(libc::ENOENT))
+        }
+        Ok(m) if !std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) => {
+            return ProbeResult::Skipped("the path is not a FIFO; not opening it".into())
+        }
+        _ => {}
+    }
+    if creat {
+        opts.create(true).truncate(true);
     }
     match opts.open(path) {
         Ok(f) => {
@@ -280,5 +287,9 @@ mod tests {
         assert!(matches!(open_once(&missing, true), ProbeResult::Skipped(_)));
         assert!(!missing.exists());
         assert_eq!(open_once(&missing, false), ProbeResult::Errno(libc::ENOENT));
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "keep").unwrap();
+        assert!(matches!(open_once(&plain, true), ProbeResult::Skipped(_)));
+        assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep");
     }
 }
