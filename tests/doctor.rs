@@ -969,3 +969,59 @@ fn unit_selects_the_processes_of_a_cgroup() {
     assert_eq!(out.status.code(), Some(2));
     drop(client);
 }
+
+#[test]
+fn server_config_fifo_name_and_reply_dir() {
+    if !root() {
+        return;
+    }
+    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let (env, replies) = env();
+    let p = pair();
+    let fifo = env.path("mi_fifo");
+    mkfifo(&fifo, 0o666, &p.srv);
+    let cfg = env.path("opensips.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "loadmodule \"mi_fifo.so\"\nmodparam(\"mi_fifo\", \"fifo_name\", \"{}\")\nmodparam(\"mi_fifo\", \"reply_dir\", \"/run/mififo-test-elsewhere/\")\n",
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    // A stand-in server named "opensips" (comm of a script is its file name) started with -f CFG.
+    let bin = env.path("opensips");
+    std::fs::write(&bin, "#!/bin/sh\nexec 3<>\"$3\"\nsleep 120\n").unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let child = Command::new("setpriv")
+        .args([
+            format!("--reuid={}", p.srv.uid),
+            format!("--regid={}", p.srv.gid),
+            "--init-groups".into(),
+        ])
+        .arg(&bin)
+        .arg("-f")
+        .arg(&cfg)
+        .arg(&fifo)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Proc(child);
+    wait_comm(server.pid(), "opensips");
+    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    assert_denied(code, &v, &["reply-dir-mismatch"]);
+    assert!(finding(&v, "reply-dir-mismatch")["message"]
+        .as_str()
+        .unwrap()
+        .contains("/run/mififo-test-elsewhere/"));
+    // The client names another path: the server's configured fifo_name is shown.
+    let wrong = env.path("old_fifo");
+    let (code, v) = doctor(&env, &replies, &[&"--fifo", &wrong, &"--as", &p.cli.name]);
+    assert_eq!(code, 1);
+    let m = finding(&v, "fifo-missing");
+    assert_eq!(
+        m["fix"]["commands"][0],
+        format!("mififo doctor --fifo '{}'", fifo.display()),
+        "{m:#}"
+    );
+}

@@ -49,6 +49,19 @@ pub fn check(ctx: &mut Ctx<'_>) {
                     .join(", "),
             );
         }
+        let mut other_names = Vec::new();
+        for sc in &ctx.server_cfgs {
+            let name = sc.fifo_name.clone().unwrap_or_else(|| "(default)".into());
+            f = f.evidence(
+                format!("{} pid {} configured fifo_name", sc.comm, sc.pid),
+                format!("{} ({})", name.display(), sc.cfg.display()),
+            );
+            if let Some(n) = &sc.fifo_name {
+                if n != &ctx.fifo {
+                    other_names.push(n.clone());
+                }
+            }
+        }
         for h in &ctx.holders.deleted {
             f = f.evidence(
                 format!("pid {} fd {}", h.pid, h.fd),
@@ -59,14 +72,20 @@ pub fn check(ctx: &mut Ctx<'_>) {
             "note",
             "a PHP/Python client (O_CREAT) would now create a regular file there and hang or lose its commands",
         );
-        let fix = Fix::new(
-            "start the MI server (it creates the FIFO), and check that client and server use the same path",
-            [
-                "systemctl restart opensips".to_string(),
-                "grep -n 'fifo_name' /etc/opensips/opensips.cfg".to_string(),
-                format!("ls -la {}", exists.display()),
-            ],
-        );
+        let fix = match other_names.first() {
+            Some(n) => Fix::new(
+                format!("the running server uses {}: point the client there (or change fifo_name)", n.display()),
+                [format!("mififo doctor --fifo '{}'", n.display())],
+            ),
+            None => Fix::new(
+                "start the MI server (it creates the FIFO), and check that client and server use the same path",
+                [
+                    "systemctl restart opensips".to_string(),
+                    "grep -n 'fifo_name' /etc/opensips/opensips.cfg".to_string(),
+                    format!("ls -la {}", exists.display()),
+                ],
+            ),
+        };
         ctx.add(f.fix(fix));
         ctx.line(
             "fifo exists",
@@ -144,6 +163,49 @@ mod tests {
             .any(|(k, v)| k == "similar names" && v.contains("opensips_fifo2")));
         assert!(!r.has(Code::AccessOk));
         assert!(!r.has(Code::NoReader), "no-reader needs an existing FIFO");
+    }
+
+    #[test]
+    fn missing_fifo_names_the_running_servers_fifo_name() {
+        let mut f = Fixture::new();
+        f.proc(ProcSpec {
+            pid: 100,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ..Default::default()
+        });
+        f.view
+            .file(
+                "/proc/100/cmdline",
+                "/usr/sbin/opensips\0-f\0/etc/opensips/test.cfg\0",
+            )
+            .file(
+                "/proc/100/root/etc/opensips/test.cfg",
+                "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")\n",
+            );
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let m = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::FifoMissing)
+            .unwrap();
+        assert!(
+            m.evidence
+                .iter()
+                .any(|(k, v)| k == "opensips pid 100 configured fifo_name"
+                    && v.starts_with("/run/opensips/opensips_fifo")),
+            "{m:#?}"
+        );
+        assert_eq!(
+            m.fix.as_ref().unwrap().commands,
+            vec!["mififo doctor --fifo '/run/opensips/opensips_fifo'"]
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod path;
 pub mod php;
 pub mod reader;
 pub mod reply;
+pub mod servercfg;
 
 use super::audit::{self, Event};
 use super::code::Code;
@@ -63,6 +64,8 @@ pub struct Ctx<'a> {
     pub holders: Holders,
     /// Audit events (lazily read).
     pub audit: Option<Vec<Event>>,
+    /// Settings of running OpenSIPS/Kamailio instances.
+    pub server_cfgs: Vec<servercfg::ServerCfg>,
     /// Subjects (or "" for global) whose outcome is undecided: no `access-ok`.
     pub undecided: Vec<String>,
     /// The report being built.
@@ -324,12 +327,14 @@ pub fn run(
         fifo_meta: None,
         holders: Holders::default(),
         audit: None,
+        server_cfgs: Vec::new(),
         undecided: Vec::new(),
         report: Report::default(),
     };
     ctx.report.fifo = ctx.fifo_shown();
     resolve_clients(&mut ctx)?;
     resolve_servers(&mut ctx);
+    ctx.server_cfgs = servercfg::read(&ctx);
     ctx.report.clients = ctx.clients.iter().map(|c| c.name.clone()).collect();
     ctx.report.servers = ctx.servers.iter().map(|c| c.name.clone()).collect();
 

@@ -10,10 +10,11 @@ use crate::doctor::view::FileKind;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// The server instance a reader belongs to: the topmost ancestor with the same
-/// name (an OpenSIPS main process and its forked MI child are one instance;
-/// two servers started from the same shell or supervisor are two).
-fn instance_of(ctx: &Ctx<'_>, pid: i32) -> i32 {
+/// The server instance a reader belongs to: the topmost ancestor that has the
+/// same name or also reads the FIFO (an OpenSIPS main process and its forked
+/// MI child, or a child that inherited the fd, are one instance; two servers
+/// started from the same shell or supervisor are two).
+fn instance_of(ctx: &Ctx<'_>, pid: i32, readers: &[i32]) -> i32 {
     let status = |p: i32| {
         ctx.view
             .read_string(Path::new(&format!("/proc/{p}/status")))
@@ -25,7 +26,7 @@ fn instance_of(ctx: &Ctx<'_>, pid: i32) -> i32 {
     let mut parent = me.ppid;
     for _ in 0..64 {
         match status(parent) {
-            Some(st) if parent > 1 && st.name == me.name => {
+            Some(st) if parent > 1 && (st.name == me.name || readers.contains(&parent)) => {
                 cur = parent;
                 parent = st.ppid;
             }
@@ -109,7 +110,11 @@ pub fn check(ctx: &mut Ctx<'_>) {
         )));
     }
 
-    let instances: BTreeSet<i32> = readers.iter().map(|h| instance_of(ctx, h.pid)).collect();
+    let reader_pids: Vec<i32> = readers.iter().map(|h| h.pid).collect();
+    let instances: BTreeSet<i32> = readers
+        .iter()
+        .map(|h| instance_of(ctx, h.pid, &reader_pids))
+        .collect();
     if instances.len() > 1 {
         problem = true;
         let who: Vec<String> = readers

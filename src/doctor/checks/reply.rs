@@ -120,7 +120,43 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         }
     }
 
-    // 3. The server's side.
+    // 3. The server's side. First its configured reply directory (OpenSIPS and
+    // Kamailio default to /tmp/).
+    let mine: Vec<_> = ctx
+        .server_cfgs
+        .iter()
+        .filter(|sc| sc.fifo_name.as_deref() == Some(ctx.fifo.as_path()))
+        .cloned()
+        .collect();
+    for sc in mine {
+        let theirs = sc
+            .reply_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/tmp/"));
+        if !super::servercfg::same_dir(&theirs, &dir) {
+            ctx.add(
+                Finding::new(
+                    Code::ReplyDirMismatch,
+                    Severity::Error,
+                    format!(
+                        "{} pid {} writes replies into {} (reply_dir in {}), but the client creates its reply FIFOs in {shown}: the server never finds them and the client waits forever",
+                        sc.comm,
+                        sc.pid,
+                        theirs.display(),
+                        sc.cfg.display()
+                    ),
+                )
+                .subject(c.name.clone())
+                .evidence("server reply_dir", theirs.display().to_string())
+                .evidence("client reply dir", shown.clone())
+                .fix(Fix::new(
+                    "make both use the same directory",
+                    [format!("mififo doctor --reply-dir '{}'   # and configure the client with it", theirs.display())],
+                )),
+            );
+            problems.push("server reply_dir differs".into());
+        }
+    }
     let Some(s) = ctx.servers.first().cloned() else {
         notes.push("server side skipped: no server found".into());
         finish(ctx, name, problems, notes);
@@ -351,6 +387,39 @@ mod tests {
         )
         .unwrap();
         assert!(r.has(Code::ReplyDirMismatch), "{:#?}", r.findings);
+    }
+
+    #[test]
+    fn configured_reply_dir_differs() {
+        let mut f = Fixture::new();
+        f.server(FIFO, 0o666);
+        f.view
+            .file("/proc/100/cmdline", "opensips\0")
+            .file(
+                "/proc/100/root/etc/opensips/opensips.cfg",
+                "modparam(\"mi_fifo\", \"fifo_name\", \"/tmp/opensips_fifo\")\nmodparam(\"mi_fifo\", \"reply_dir\", \"/run/opensips/\")\n",
+            );
+        let r = run(
+            &f.view,
+            &cfg(&f, ClientSpec::User("apache".into()), "/tmp/"),
+            None,
+        )
+        .unwrap();
+        let m = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::ReplyDirMismatch)
+            .expect("mismatch");
+        assert!(m.message.contains("/run/opensips/"), "{}", m.message);
+        assert!(!run(
+            &f.view,
+            &cfg(&f, ClientSpec::User("apache".into()), "/run/opensips"),
+            None
+        )
+        .unwrap()
+        .findings
+        .iter()
+        .any(|x| x.code == Code::ReplyDirMismatch && x.message.contains("reply_dir in")));
     }
 
     #[test]
