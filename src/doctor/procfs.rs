@@ -266,6 +266,14 @@ pub fn list_pids(view: &dyn SystemView) -> Vec<i32> {
     pids
 }
 
+/// `(pid, comm)` of every process, read once per run.
+pub fn comms(view: &dyn SystemView) -> Vec<(i32, String)> {
+    list_pids(view)
+        .into_iter()
+        .filter_map(|p| Some((p, comm(view, p)?)))
+        .collect()
+}
+
 /// `/proc/PID/comm` without the newline.
 pub fn comm(view: &dyn SystemView, pid: i32) -> Option<String> {
     view.read_string(Path::new(&format!("/proc/{pid}/comm")))

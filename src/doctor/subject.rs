@@ -194,12 +194,12 @@ pub fn unit_pids(view: &dyn SystemView, unit: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Detected web/PHP processes.
-pub fn web_pids(view: &dyn SystemView, exclude: Option<i32>) -> Vec<i32> {
-    procfs::list_pids(view)
-        .into_iter()
-        .filter(|&p| Some(p) != exclude)
-        .filter(|&p| procfs::comm(view, p).is_some_and(|c| is_web_process(&c)))
+/// Detected web/PHP processes among `(pid, comm)` pairs.
+pub fn web_pids(comms: &[(i32, String)], exclude: Option<i32>) -> Vec<i32> {
+    comms
+        .iter()
+        .filter(|(p, c)| Some(*p) != exclude && is_web_process(c))
+        .map(|(p, _)| *p)
         .collect()
 }
 
@@ -422,7 +422,7 @@ mod tests {
             comm: "bash",
             ..Default::default()
         });
-        assert_eq!(web_pids(&f.view, None), vec![200]);
+        assert_eq!(web_pids(&procfs::comms(&f.view), None), vec![200]);
         assert_eq!(unit_pids(&f.view, "php8.2-fpm"), vec![200]);
         assert!(unit_pids(&f.view, "httpd").is_empty());
     }

@@ -64,6 +64,8 @@ pub struct Ctx<'a> {
     pub holders: Holders,
     /// Audit events (lazily read).
     pub audit: Option<Vec<Event>>,
+    /// `(pid, comm)` of every process.
+    pub comms: Vec<(i32, String)>,
     /// Settings of running OpenSIPS/Kamailio instances.
     pub server_cfgs: Vec<servercfg::ServerCfg>,
     /// Subjects (or "" for global) whose outcome is undecided: no `access-ok`.
@@ -225,7 +227,7 @@ fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
             from_pids(&pids, ctx)
         }
         ClientSpec::Auto => {
-            let pids = subject::web_pids(view, me.as_ref().map(|m| m.pid));
+            let pids = subject::web_pids(&ctx.comms, me.as_ref().map(|m| m.pid));
             let found = from_pids(&pids, ctx);
             if !found.is_empty() {
                 found
@@ -327,6 +329,7 @@ pub fn run(
         fifo_meta: None,
         holders: Holders::default(),
         audit: None,
+        comms: super::procfs::comms(view),
         server_cfgs: Vec::new(),
         undecided: Vec::new(),
         report: Report::default(),

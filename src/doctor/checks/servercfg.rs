@@ -6,7 +6,6 @@
 //! preprocessing are not followed.
 
 use super::Ctx;
-use crate::doctor::procfs;
 use std::path::{Path, PathBuf};
 
 /// One instance's MI FIFO settings.
@@ -54,10 +53,8 @@ pub fn parse(text: &str) -> (Option<PathBuf>, Option<PathBuf>) {
 /// (children with the same name and config are skipped).
 pub fn read(ctx: &Ctx<'_>) -> Vec<ServerCfg> {
     let mut out: Vec<ServerCfg> = Vec::new();
-    for pid in procfs::list_pids(ctx.view) {
-        let Some(comm) = procfs::comm(ctx.view, pid) else {
-            continue;
-        };
+    for (pid, comm) in &ctx.comms {
+        let (pid, comm) = (*pid, comm.clone());
         if comm != "opensips" && comm != "kamailio" {
             continue;
         }
