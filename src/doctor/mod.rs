@@ -24,6 +24,7 @@ pub mod procfs;
 pub mod render;
 pub mod report;
 pub mod subject;
+pub mod unitfile;
 pub mod userdb;
 pub mod view;
 

@@ -33,10 +33,55 @@ pub fn private_tmp(mounts: &[Mount], path: &Path) -> Option<(Option<String>, Pat
 pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let name = format!("namespace {}", c.name);
     if c.root == ctx.ref_root && (ctx.servers.is_empty() || ctx.servers[0].mnt_ns == c.mnt_ns) {
+        let whom = if ctx.servers.is_empty() {
+            "the doctor (no server found)"
+        } else {
+            "the server"
+        };
+        // Configured but not (yet) in effect: the next restart hides /tmp from the client.
+        let pending = c
+            .unit
+            .as_ref()
+            .filter(|_| ctx.fifo.starts_with("/tmp") || ctx.fifo.starts_with("/var/tmp"))
+            .and_then(|u| {
+                crate::doctor::unitfile::private_tmp(ctx.view, u)
+                    .filter(|s| s.value)
+                    .map(|s| (u.clone(), s))
+            });
+        if let Some((unit, s)) = pending {
+            ctx.add(
+                Finding::new(
+                    Code::PrivateTmp,
+                    Severity::Warning,
+                    format!(
+                        "{} still shares /tmp with the server, but {unit} is configured with PrivateTmp (at {}): after its next restart it will no longer see {}",
+                        c.name,
+                        s.source,
+                        ctx.fifo_shown()
+                    ),
+                )
+                .subject(c.name.clone())
+                .evidence("configured", s.source.clone())
+                .fix(Fix::new(
+                    "move the FIFO out of /tmp before restarting (or turn PrivateTmp off for the unit)",
+                    [
+                        "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")   # opensips.cfg".to_string(),
+                        format!("systemctl edit {unit}   # add: [Service] PrivateTmp=false"),
+                    ],
+                )
+                .weakens(format!("PrivateTmp=false lets {unit} see the shared /tmp"))),
+            );
+            ctx.line(
+                name,
+                Status::Problem,
+                format!("same mount namespace as {whom}, but PrivateTmp is configured for {unit}"),
+            );
+            return;
+        }
         ctx.line(
             name,
             Status::Ok,
-            "same mount namespace and root as the server",
+            format!("same mount namespace and root as {whom}"),
         );
         return;
     }
@@ -79,7 +124,8 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         let unit = unit
             .or_else(|| c.unit.clone())
             .unwrap_or_else(|| "UNIT".into());
-        let f = Finding::new(
+        let configured = crate::doctor::unitfile::private_tmp(ctx.view, &unit);
+        let mut f = Finding::new(
             Code::PrivateTmp,
             Severity::Error,
             format!(
@@ -93,8 +139,22 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         .evidence("unit", unit.clone())
         .evidence("client mount namespace", ns(c.mnt_ns))
         .evidence("server mount namespace", ns(server_ns))
-        .evidence(format!("{} mounted from", mp.display()), root.display().to_string())
-        .fix(
+        .evidence(format!("{} mounted from", mp.display()), root.display().to_string());
+        if let Some(s) = &configured {
+            f = f.evidence(
+                "configured",
+                format!(
+                    "{} at {}",
+                    if s.value {
+                        "PrivateTmp=yes"
+                    } else {
+                        "PrivateTmp=no (not yet restarted?)"
+                    },
+                    s.source
+                ),
+            );
+        }
+        let f = f.fix(
             Fix::new(
                 format!(
                     "best: put the FIFO outside /tmp (fixes PrivateTmp and protected_fifos at once) and point the client at it; OpenSIPS-CP hard-codes its reply dir /tmp/, so for CP only turning PrivateTmp off for {unit} helps"
@@ -200,6 +260,35 @@ mod tests {
             .any(|c| c.contains("PrivateTmp=false")));
         assert!(!r.has(Code::FifoMissing), "the FIFO exists for the server");
         assert!(!r.has(Code::AccessOk));
+    }
+
+    #[test]
+    fn configured_but_not_yet_active_private_tmp_warns() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o666);
+        f.proc(ProcSpec {
+            pid: 510,
+            comm: "php-fpm",
+            unit: Some("php-fpm.service"),
+            ..Default::default()
+        });
+        f.view.file(
+            "/etc/systemd/system/php-fpm.service.d/hardening.conf",
+            "[Service]\nPrivateTmp=yes\n",
+        );
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![510])),
+            None,
+        )
+        .unwrap();
+        let p = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::PrivateTmp)
+            .expect("private-tmp warning");
+        assert_eq!(p.severity, crate::doctor::Severity::Warning);
+        assert!(p.message.contains("next restart"));
     }
 
     #[test]
