@@ -181,14 +181,26 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
 }
 
 fn selinux_fix(domain: &str, ftype: &str) -> Fix {
+    let mut commands = vec![
+        "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")   # a dedicated dir you can label".to_string(),
+    ];
+    if domain == "httpd_t" {
+        // The reference policy lets httpd_t manage httpd_tmpfs_t FIFOs (untested for this use).
+        commands.push(
+            "semanage fcontext -a -t httpd_tmpfs_t '/run/opensips(/.*)?' && restorecon -Rv /run/opensips   # label option, untested"
+                .to_string(),
+        );
+    }
+    commands.push(format!(
+        "ausearch -m AVC -ts recent --raw | grep {domain} | audit2allow -M mififo_fifo && semodule -i mififo_fifo.pp"
+    ));
     Fix::new(
-        "best: a FIFO directory with its own type that the client domain may write; quick: a local policy module for exactly this access",
-        [
-            "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")   # a dedicated dir you can label".to_string(),
-            format!("ausearch -m AVC -ts recent --raw | grep {domain} | audit2allow -M mififo_fifo && semodule -i mififo_fifo.pp"),
-        ],
+        "best: a FIFO directory with its own label that the client domain may write; quick: a local policy module for exactly this access",
+        commands,
     )
-    .weakens(format!("the audit2allow module lets every {domain} process write every {ftype} FIFO, not just this one"))
+    .weakens(format!(
+        "the audit2allow module lets every {domain} process write every {ftype} FIFO, not just this one; the label option lets {domain} manage every FIFO in that directory"
+    ))
 }
 
 /// AppArmor.
