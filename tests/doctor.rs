@@ -340,6 +340,28 @@ fn healthy_setup_is_access_ok() {
             .contains("probe O_WRONLY|O_NONBLOCK: opened"),
         "{access}"
     );
+    // The human report says the same.
+    let out = env
+        .cmd()
+        .args(["doctor", "--as", &p.cli.name, "--fifo"])
+        .arg(&fifo)
+        .arg("--reply-dir")
+        .arg(format!("{}/", replies.display()))
+        .arg("--php-ini")
+        .arg(env.path("none"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("info[access-ok]"), "{text}");
+    assert!(
+        text.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("verdict: ok"),
+        "{text}"
+    );
 }
 
 #[test]
