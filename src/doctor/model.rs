@@ -655,6 +655,37 @@ impl<'a> Model<'a> {
     }
 }
 
+/// `stat(2)` of `path` as seen from `root` (a host path such as
+/// `/proc/PID/root`), resolving symlinks against that root. The kernel would
+/// resolve an absolute symlink met under `/proc/PID/root/…` against the
+/// *doctor's* root (`/var/run -> /run` in a container would land on the host's
+/// `/run`), so other roots are walked here instead. Returns the resolved path
+/// (in the subject's namespace) with the metadata.
+///
+/// # Errors
+/// `ENOENT`, `ENOTDIR`, `ELOOP` or the underlying error.
+pub fn stat_in(view: &dyn SystemView, root: &Path, path: &Path) -> io::Result<(PathBuf, Meta)> {
+    if root == Path::new("/") {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let host = Path::new("/").join(rel);
+        return view.stat(&host).map(|m| (path.to_path_buf(), m));
+    }
+    let all = Creds {
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+        cap_eff: cap::ALL,
+    };
+    let mut m = Model::new(view, root, &all, Sysctls::default());
+    match m.resolve(path, true) {
+        Ok(t) => Ok((t.path, t.meta)),
+        Err(o) => Err(io::Error::from_raw_os_error(match o {
+            Outcome::Io { errno, .. } => errno,
+            other => other.errno().unwrap_or(libc::EIO),
+        })),
+    }
+}
+
 /// Pushes the components of `path` onto a stack (last component at the bottom).
 fn push_components(todo: &mut Vec<OsString>, path: &Path) {
     let comps: Vec<OsString> = path
@@ -902,6 +933,33 @@ mod tests {
             Outcome::Allowed(t) => assert_eq!(t.path, PathBuf::from("/tmp/opensips_fifo")),
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn stat_in_resolves_absolute_links_in_the_subjects_root() {
+        let dir = Meta {
+            kind: FileKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            dev: 1,
+            ino: 2,
+        };
+        let mut v = FakeView::new();
+        v.magic("/proc/7/root", "/", dir)
+            .dir("/proc/7/root/run/opensips", 0o755, 0, 0)
+            .fifo("/proc/7/root/run/opensips/f", 0o660, 0, 0)
+            .symlink("/proc/7/root/var/run", "/run", 0);
+        let (p, m) = stat_in(
+            &v,
+            Path::new("/proc/7/root"),
+            Path::new("/var/run/opensips/f"),
+        )
+        .unwrap();
+        assert_eq!(p, PathBuf::from("/run/opensips/f"));
+        assert_eq!(m.kind, FileKind::Fifo);
+        let e = stat_in(&v, Path::new("/proc/7/root"), Path::new("/var/run/nope")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
     }
 
     #[test]

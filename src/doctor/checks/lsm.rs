@@ -32,7 +32,14 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
         .map(|s| s.trim() == "1");
     let file_label = ctx
         .view
-        .xattr(&Ctx::host(&ctx.ref_root, &ctx.fifo), "security.selinux")
+        .xattr(
+            &Ctx::host(
+                &ctx.ref_root,
+                &crate::doctor::model::stat_in(ctx.view, &ctx.ref_root, &ctx.fifo)
+                    .map_or_else(|_| ctx.fifo.clone(), |(p, _)| p),
+            ),
+            "security.selinux",
+        )
         .ok()
         .flatten()
         .map(|v| {

@@ -293,7 +293,9 @@ fn resolve_servers(ctx: &mut Ctx<'_>) {
         .servers
         .first()
         .map_or_else(|| PathBuf::from("/"), |s| s.root.clone());
-    ctx.fifo_meta = view.stat(&Ctx::host(&ctx.ref_root, &ctx.fifo)).ok();
+    ctx.fifo_meta = super::model::stat_in(view, &ctx.ref_root, &ctx.fifo)
+        .ok()
+        .map(|(_, m)| m);
     if ctx.ref_root != Path::new("/") && ctx.fifo_meta != our_meta {
         // The server lives in another mount namespace: find the holders of its inode.
         ctx.holders = subject::scan_holders(view, &ctx.fifo, ctx.fifo_meta.as_ref());

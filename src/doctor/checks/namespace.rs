@@ -89,7 +89,7 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         ctx.line(name, Status::Skipped, "no FIFO at the path to compare");
         return;
     };
-    let seen = ctx.view.stat(&Ctx::host(&c.root, &ctx.fifo));
+    let seen = crate::doctor::model::stat_in(ctx.view, &c.root, &ctx.fifo).map(|(_, m)| m);
     if let Ok(m) = &seen {
         if m.dev == ref_meta.dev && m.ino == ref_meta.ino {
             ctx.line(

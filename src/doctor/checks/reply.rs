@@ -162,8 +162,12 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         finish(ctx, name, problems, notes);
         return;
     };
-    let in_client = ctx.view.stat(&Ctx::host(&c.root, &dir));
-    let in_server = ctx.view.stat(&Ctx::host(&s.root, &dir));
+    let in_client = crate::doctor::model::stat_in(ctx.view, &c.root, &dir);
+    let in_server = crate::doctor::model::stat_in(ctx.view, &s.root, &dir).map(|(_, m)| m);
+    let (client_dir_path, in_client) = match in_client {
+        Ok((p, m)) => (p, Ok(m)),
+        Err(e) => (dir.clone(), Err(e)),
+    };
     match (&in_client, &in_server) {
         (Ok(a), Ok(b)) if a.dev == b.dev && a.ino == b.ino => {}
         (Ok(a), b) => {
@@ -203,7 +207,10 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             };
             let default_acl = ctx
                 .view
-                .xattr(&Ctx::host(&c.root, &dir), "system.posix_acl_default")
+                .xattr(
+                    &Ctx::host(&c.root, &client_dir_path),
+                    "system.posix_acl_default",
+                )
                 .ok()
                 .flatten()
                 .is_some();
