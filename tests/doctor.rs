@@ -92,12 +92,15 @@ impl User {
 impl Drop for User {
     fn drop(&mut self) {
         let _g = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-        for _ in 0..50 {
-            if Command::new("userdel")
-                .arg(&self.name)
+        for i in 0..50 {
+            // After 2 s, force: a straggler process must not leak the account.
+            let force = if i >= 20 { "-f" } else { "--" };
+            let ok = Command::new("userdel")
+                .args([force, &self.name])
+                .stderr(Stdio::null())
                 .status()
-                .is_ok_and(|s| s.success())
-            {
+                .is_ok_and(|s| s.success());
+            if ok {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -1019,7 +1022,9 @@ fn server_config_fifo_name_and_reply_dir() {
     .unwrap();
     // A stand-in server named "opensips" (comm of a script is its file name) started with -f CFG.
     let bin = env.path("opensips");
-    std::fs::write(&bin, "#!/bin/sh\nexec 3<>\"$3\"\nsleep 120\n").unwrap();
+    // `read` is a builtin: no child process outlives the kill (a leftover `sleep` would keep
+    // the user busy and make userdel fail).
+    std::fs::write(&bin, "#!/bin/sh\nexec 3<>\"$3\"\nread -r _\n").unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let child = Command::new("setpriv")
         .args([
@@ -1031,7 +1036,7 @@ fn server_config_fifo_name_and_reply_dir() {
         .arg("-f")
         .arg(&cfg)
         .arg(&fifo)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .spawn()
         .unwrap();
     let server = Proc(child);
