@@ -5,11 +5,9 @@
 //! - [`framing`]: the `:reply_name:{json}` stream splitter used by the server.
 //! - [`print`](mod@print): cJSON-compatible compact and pretty printers for replies.
 //! - [`text`]: the OpenSIPS 1.x/2.x line protocol (requests and replies).
-//! - [`kamailio`]: the Kamailio `jsonrpcs` FIFO dialect (bare JSON with `reply_name`).
 
 pub mod framing;
 pub mod jsonrpc;
-pub mod kamailio;
 pub mod print;
 pub mod reply_name;
 pub mod text;
