@@ -47,6 +47,9 @@ pub enum Command {
     Completions(man::CompletionsArgs),
     /// Print the man page (roff).
     Man(man::ManArgs),
+    /// Internal: the doctor's probe child (enters a namespace, takes ids, opens once).
+    #[command(name = "__probe", hide = true)]
+    Probe(doctor::ProbeArgs),
 }
 
 /// Entry point called by `main.rs`.
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Completions(a) => man::completions(a),
         Command::Man(a) => man::man(a),
+        Command::Probe(a) => doctor::probe(a),
     };
     match result {
         Ok(code) => code,
