@@ -222,15 +222,19 @@ fn server_killed_under_load_clients_fail_fast_then_restart_serves() {
     let _ = server.child.take().unwrap().wait();
     // Requests in flight time out (their deadline), new ones are refused at
     // once: the FIFO is still there but nothing reads it.
+    // (`wait_for` panics if the clients stop making progress.)
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_millis(300));
+    load.wait_for(LOAD as u64 + 100);
     let seen = load.stop();
     assert!(
         t0.elapsed() < timeout + Duration::from_secs(10),
         "a client hung past its timeout"
     );
+    // Only the requests in flight at the kill (one per client) may end
+    // otherwise: at their deadline, or with an empty reply when the server
+    // had opened their reply FIFO and died before writing.
     assert_eq!(seen.misrouted, 0, "{seen:?}");
-    assert_eq!(seen.other, 0, "{seen:?}");
+    assert!(seen.timeouts + seen.other <= LOAD as u64, "{seen:?}");
     assert!(
         seen.no_server > 0,
         "nobody noticed the dead server: {seen:?}"
