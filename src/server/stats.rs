@@ -44,6 +44,15 @@ impl Stat {
         format!("{}:{}", self.module, self.name)
     }
 
+    /// `self.full_name() == full`, without allocating (on every request's path).
+    pub fn is_named(&self, full: &str) -> bool {
+        let (m, n) = (self.module.as_str(), self.name.as_str());
+        full.len() == m.len() + 1 + n.len()
+            && full.starts_with(m)
+            && full.as_bytes()[m.len()] == b':'
+            && full.ends_with(n)
+    }
+
     /// Does one `get_statistics` item (`all`, `module:`, `name`, `module:name`) select this stat?
     pub fn selected_by(&self, item: &str) -> bool {
         if item == "all" {
@@ -106,7 +115,7 @@ impl Stats {
     /// Adds `delta` to an integer statistic (no-op for unknown names).
     pub fn add(&self, full: &str, delta: i64) {
         let mut v = self.lock();
-        if let Some(s) = v.iter_mut().find(|s| s.full_name() == full) {
+        if let Some(s) = v.iter_mut().find(|s| s.is_named(full)) {
             let cur = s.value.as_i64().unwrap_or(0);
             s.value = cur.saturating_add(delta).into();
         }
@@ -157,10 +166,13 @@ mod tests {
         s.register("dialog:active_dialogs", 3.into(), false);
         s.register("core:rcv_requests", 7.into(), true);
         s.add(names::REQUESTS, 2);
+        s.add("core:rcv_request", 100); // a prefix of a name is not that name
+        s.add("ore:rcv_requests", 100); // nor a suffix
         let got = s.select(&["mififo:".into(), "rcv_requests".into()]);
         assert_eq!(got[0].full_name(), names::REQUESTS);
         assert_eq!(got[0].value, 2.into());
         assert_eq!(got.last().unwrap().full_name(), "core:rcv_requests");
+        assert_eq!(got.last().unwrap().value, 7.into());
         let got = s.select(&[
             "rcv_requests".into(),
             "mififo:requests".into(),
