@@ -52,7 +52,11 @@ pub enum Command {
 /// Entry point called by `main.rs`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose, cli.quiet, matches!(cli.command, Command::Serve(_) | Command::Gateway(_)));
+    logging::init(
+        cli.verbose,
+        cli.quiet,
+        matches!(cli.command, Command::Serve(_) | Command::Gateway(_)),
+    );
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Call(a) => call::run(a),
