@@ -95,31 +95,63 @@ pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let man = Man::new(cmd.clone())
         .source(&source)
         .manual("mififo manual");
-    let mut text = Vec::new();
-    man.render_title(&mut text)?;
-    man.render_name_section(&mut text)?;
-    man.render_synopsis_section(&mut text)?;
-    man.render_description_section(&mut text)?;
-    man.render_options_section(&mut text)?;
-    man.render_subcommands_section(&mut text)?;
-    main_page_sections(&cmd).to_writer(&mut text)?;
-    man.render_version_section(&mut text)?;
-    pages.push((man.get_filename(), text));
+    let mut page = Page::default();
+    page.add(|w| man.render_title(w))?;
+    page.add(|w| man.render_name_section(w))?;
+    page.add(|w| man.render_synopsis_section(w))?;
+    page.add(|w| man.render_description_section(w))?;
+    page.add(|w| man.render_options_section(w))?;
+    page.add(|w| man.render_subcommands_section(w))?;
+    page.add(|w| main_page_sections(&cmd).to_writer(w))?;
+    page.add(|w| man.render_version_section(w))?;
+    pages.push((man.get_filename(), page.0));
 
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let man = Man::new(sub.clone())
             .source(&source)
             .manual("mififo manual");
-        let mut text = Vec::new();
-        man.render_title(&mut text)?;
-        man.render_name_section(&mut text)?;
-        man.render_synopsis_section(&mut text)?;
-        man.render_description_section(&mut text)?;
-        man.render_options_section(&mut text)?;
-        sub_page_sections(&cmd, sub).to_writer(&mut text)?;
-        pages.push((man.get_filename(), text));
+        let mut page = Page::default();
+        page.add(|w| man.render_title(w))?;
+        page.add(|w| man.render_name_section(w))?;
+        page.add(|w| man.render_synopsis_section(w))?;
+        page.add(|w| man.render_description_section(w))?;
+        page.add(|w| man.render_options_section(w))?;
+        page.add(|w| sub_page_sections(&cmd, sub).to_writer(w))?;
+        pages.push((man.get_filename(), page.0));
     }
     Ok(pages)
+}
+
+/// A page assembled from separately rendered sections. Each rendering starts
+/// with the same two-line roff preamble (the apostrophe string); keep one.
+#[derive(Default)]
+struct Page(Vec<u8>);
+
+impl Page {
+    fn add(
+        &mut self,
+        render: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut chunk = Vec::new();
+        render(&mut chunk)?;
+        if self.0.is_empty() {
+            self.0 = chunk;
+            return Ok(());
+        }
+        let preamble_end = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(1)
+            .map_or(0, |(i, _)| i + 1);
+        let body = if self.0.starts_with(&chunk[..preamble_end]) {
+            &chunk[preamble_end..]
+        } else {
+            &chunk[..]
+        };
+        self.0.extend_from_slice(body);
+        Ok(())
+    }
 }
 
 /// Exit codes shared by every subcommand (the contract in README "Exit codes").

@@ -45,7 +45,7 @@ pub enum Command {
     Bench(bench::Args),
     /// Print a shell completion script.
     Completions(man::CompletionsArgs),
-    /// Print the man page (roff).
+    /// Print the man pages (roff), or write them all with --out.
     Man(man::ManArgs),
 }
 
