@@ -204,13 +204,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 /// Files read or created.
 const FILES: &[(&str, &str)] = &[
     (
-        "~/.opensips-cli.cfg",
-        "opensips-cli configuration of the invoking user: fifo_file and fifo_reply_dir are \
-         honoured (below flags and environment).",
-    ),
-    (
-        "/etc/opensips/opensips-cli.cfg",
-        "System-wide opensips-cli configuration, read when the user has none.",
+        "~/.opensips-cli.cfg, /etc/opensips-cli.cfg, /etc/opensips/opensips-cli.cfg",
+        "opensips-cli configuration: the first that exists is read (or the file given with \
+         --config). fifo_file, fifo_file_fallback and fifo_reply_dir of [default] (or of the \
+         instance chosen with --instance) are honoured, below flags and environment.",
     ),
     (
         "/run/opensips/opensips_fifo, /var/run/opensips/opensips_fifo, /tmp/opensips_fifo",

@@ -407,3 +407,81 @@ fn closed_stdout_ends_quietly() {
         );
     }
 }
+
+#[test]
+fn a_bad_mififo_log_is_reported_not_fatal() {
+    let env = TestEnv::new();
+    let out = env
+        .cmd()
+        .env("MIFIFO_LOG", "mififo=loud")
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ignoring MIFIFO_LOG: 'mififo=loud'"), "{err}");
+    // -q silences the warning level entirely, and MIFIFO_LOG is not read.
+    let out = env
+        .cmd()
+        .env("MIFIFO_LOG", "mififo=loud")
+        .args(["-qq", "man"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn logs_to_the_journal_carry_syslog_priorities() {
+    // systemd sets JOURNAL_STREAM=DEV:INODE of the stream it connected to
+    // stderr; imitate it with a file, whose device and inode we know.
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    let log = env.path("stderr");
+    let file = std::fs::File::create(&log).unwrap();
+    let meta = file.metadata().unwrap();
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    let status = env
+        .cmd()
+        .env("MIFIFO_LOG", "mififo=loud")
+        .env("JOURNAL_STREAM", &stream)
+        .arg("man")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("<4>ignoring MIFIFO_LOG"),
+        "no warning priority prefix: {text:?}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in the journal: {text:?}"
+    );
+
+    // A JOURNAL_STREAM that names another stream (inherited by a child whose
+    // stderr was redirected) is ignored.
+    let other = env.path("other");
+    let file = std::fs::File::create(&other).unwrap();
+    let status = env
+        .cmd()
+        .env("MIFIFO_LOG", "mififo=loud")
+        .env("JOURNAL_STREAM", &stream)
+        .arg("man")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&other).unwrap();
+    assert!(!text.starts_with('<') && text.contains("WARN"), "{text:?}");
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes off a terminal: {text:?}"
+    );
+}
