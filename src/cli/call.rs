@@ -1,12 +1,252 @@
-//! `mififo call`. TODO: owned by a helper.
+//! `mififo call`: send one MI command, print the reply, exit with a code that
+//! says what happened (0 ok, 1 server error, 2 usage/local, 3 no server,
+//! 4 permission denied, 5 timeout; 128+N when killed by signal N).
 
+use mififo::client::{params, render, Client, ClientConfig, Error, ErrorKind, Reply, ReplyKind};
+use mififo::config::{self, Overrides, Source};
+use mififo::proto::jsonrpc::{Outcome, Request};
+use mififo::proto::Dialect;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Options of `mififo call`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_long_help = "\
+Parameters:
+  key=value      named, string value
+  key:=JSON      named, raw JSON value (numbers, arrays, objects, null)
+  value          positional, string value
+  get_statistics dialog: tm:   sends [[\"dialog:\",\"tm:\"]] as opensips-cli does
+
+Defaults (flag > environment > opensips-cli config > built-in):
+  --fifo       OPENSIPS_MI_FIFO_FILE, fifo_file, first existing of /run/opensips/opensips_fifo,
+               /var/run/opensips/opensips_fifo, /tmp/opensips_fifo (OPENSIPS_MI_FIFO_FALLBACK honoured)
+  --reply-dir  OPENSIPS_MI_FIFO_REPLY_DIR, fifo_reply_dir, /tmp/
+
+Exit codes: 0 ok, 1 the server answered with an error, 2 usage or local error,
+3 no server (missing FIFO, nothing reads it), 4 permission denied, 5 timeout.")]
+pub struct Args {
+    /// The MI command (OpenSIPS `uptime`, `get_statistics`; Kamailio `core.uptime`).
+    #[arg(value_name = "METHOD")]
+    pub method: String,
+    /// Parameters: key=value, key:=JSON, or positional values.
+    #[arg(value_name = "PARAM", allow_negative_numbers = true)]
+    pub param: Vec<String>,
+    /// The whole params value as JSON (an array or an object), instead of PARAMs.
+    #[arg(long = "params", value_name = "JSON", conflicts_with = "param")]
+    pub params_json: Option<String>,
+    /// The server's MI FIFO.
+    #[arg(long, value_name = "PATH")]
+    pub fifo: Option<PathBuf>,
+    /// Where to create the reply FIFO; must be the server's reply directory.
+    #[arg(long, value_name = "DIR")]
+    pub reply_dir: Option<PathBuf>,
+    /// opensips-cli config file to read instead of the usual ones.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// opensips-cli config section (instance) to use.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Give up after this long (500ms, 2s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
+    pub timeout: Duration,
+    /// Wire dialect: OpenSIPS 3.x/4.x, OpenSIPS 1.x/2.x, or Kamailio jsonrpcs.
+    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    pub dialect: Dialect,
+    /// Print the reply bytes exactly as received.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+    /// Print the whole JSON-RPC response, not only its result.
+    #[arg(long)]
+    pub json: bool,
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+    /// Send the request without an id (a JSON-RPC notification: no reply body).
+    #[arg(long)]
+    pub notification: bool,
+    /// Send requests larger than PIPE_BUF (4096 bytes) although concurrent writers may interleave.
+    #[arg(long)]
+    pub allow_large: bool,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
 
 /// Runs `mififo call`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'call' is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.json && args.dialect == Dialect::Text {
+        anyhow::bail!(
+            "--json needs a JSON dialect; the text dialect has no JSON response (use --raw)"
+        );
+    }
+    let params = params::build(&args.method, &args.param, args.params_json.as_deref())?;
+    let over = Overrides {
+        fifo: args.fifo.clone(),
+        reply_dir: args.reply_dir.clone(),
+        config: args.config.clone(),
+        instance: args.instance.clone(),
+    };
+    let resolved = config::resolve(&over, &config::Environment::from_process())?;
+    tracing::info!(
+        fifo = %resolved.fifo.value.display(), fifo_from = %resolved.fifo.source,
+        reply_dir = %resolved.reply_dir.value.display(), reply_dir_from = %resolved.reply_dir.source,
+        "using"
+    );
+    let client = Client::new(ClientConfig {
+        fifo: resolved.fifo.value.clone(),
+        reply_dir: resolved.reply_dir.value.clone(),
+        timeout: args.timeout,
+        dialect: args.dialect,
+        allow_large: args.allow_large,
+    });
+    let id =
+        (!args.notification).then(|| serde_json::Value::from(fastrand::u32(1..=i32::MAX as u32)));
+    let request = Request::new(args.method.clone(), params, id);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcome = rt.block_on(send_or_signal(&client, &request))?;
+    let result = match outcome {
+        Ended::Signal(name, code) => {
+            super::report_error(&anyhow::anyhow!(
+                "interrupted by {name}; reply FIFO removed"
+            ));
+            return Ok(ExitCode::from(code));
+        }
+        Ended::Done(r) => r,
+    };
+    match result {
+        Ok(reply) => print_reply(&args, &reply),
+        Err(err) => {
+            super::report_error(&anyhow::anyhow!("{err}"));
+            if let Some(hint) = hint(&err, &resolved) {
+                super::report_error(&anyhow::anyhow!("{hint}"));
+            }
+            Ok(ExitCode::from(err.kind().exit_code()))
+        }
+    }
+}
+
+enum Ended {
+    Done(Result<Reply, Error>),
+    Signal(&'static str, u8),
+}
+
+/// Sends, unless SIGINT/SIGTERM/SIGHUP arrives first; then the exchange
+/// future is dropped, which unlinks the reply FIFO before we exit.
+async fn send_or_signal(client: &Client, request: &Request) -> std::io::Result<Ended> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(tokio::select! {
+        r = client.send(request) => Ended::Done(r),
+        _ = int.recv() => Ended::Signal("SIGINT", 130),
+        _ = term.recv() => Ended::Signal("SIGTERM", 143),
+        _ = hup.recv() => Ended::Signal("SIGHUP", 129),
+    })
+}
+
+/// A second line for errors where the configuration is the likely culprit.
+fn hint(err: &Error, resolved: &config::Resolved) -> Option<String> {
+    match err.kind() {
+        ErrorKind::NoServer => {
+            let mut s = format!("the FIFO path came from {}", resolved.fifo.source);
+            if resolved.fifo.source == Source::Default || resolved.tried.len() > 1 {
+                let tried: Vec<String> = resolved
+                    .tried
+                    .iter()
+                    .map(|p| format!("'{}'", p.display()))
+                    .collect();
+                s.push_str(&format!(" (tried {})", tried.join(", ")));
+            }
+            s.push_str("; set --fifo or OPENSIPS_MI_FIFO_FILE to the server's FIFO");
+            Some(s)
+        }
+        ErrorKind::Timeout => Some(format!(
+            "the reply directory came from {}",
+            resolved.reply_dir.source
+        )),
+        _ => None,
+    }
+}
+
+fn colour_enabled(when: ColorWhen) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+        }
+    }
+}
+
+fn print_reply(args: &Args, reply: &Reply) -> anyhow::Result<ExitCode> {
+    let failed = reply.is_error(args.dialect);
+    let code = ExitCode::from(if failed { 1 } else { 0 });
+    let mut out = std::io::stdout().lock();
+    if args.raw {
+        out.write_all(&reply.raw)?;
+        out.flush()?;
+        return Ok(code);
+    }
+    let colour = colour_enabled(args.color);
+    let method = &args.method;
+    match &reply.kind {
+        ReplyKind::Json(resp) => {
+            if args.json {
+                let whole: serde_json::Value = serde_json::from_slice(&reply.raw)?;
+                writeln!(out, "{}", render::pretty(&whole, colour))?;
+            }
+            match &resp.outcome {
+                Outcome::Result(v) => {
+                    if !args.json {
+                        writeln!(out, "{}", render::pretty(v, colour))?;
+                    }
+                }
+                Outcome::Error(e) => {
+                    super::report_error(&anyhow::anyhow!("'{method}' failed: {e}"));
+                }
+            }
+        }
+        ReplyKind::Empty => {
+            if !args.notification && args.dialect != Dialect::Text {
+                super::report_error(&anyhow::anyhow!(
+                    "'{method}': the server closed the reply FIFO without writing anything"
+                ));
+                return Ok(ExitCode::from(1));
+            }
+        }
+        ReplyKind::Text(t) if args.dialect == Dialect::Text => {
+            let (status, body) = t.split_once('\n').unwrap_or((t.as_str(), ""));
+            if failed {
+                super::report_error(&anyhow::anyhow!("'{method}' failed: {status}"));
+            }
+            let body = body.trim_end_matches('\n');
+            if !body.is_empty() {
+                writeln!(out, "{body}")?;
+            }
+        }
+        ReplyKind::Text(t) => {
+            super::report_error(&anyhow::anyhow!(
+                "'{method}': the server replied with plain text instead of JSON: '{}'",
+                t.trim_end()
+            ));
+        }
+    }
+    out.flush()?;
+    Ok(code)
 }

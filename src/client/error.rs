@@ -1,0 +1,232 @@
+//! Client errors: each names the operation, the path and the cause, and maps
+//! to one [`ErrorKind`] (and so to one `mififo call` exit code).
+
+use crate::proto::reply_name::ReplyNameError;
+use crate::proto::PIPE_BUF;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Coarse class of an [`Error`]; `mififo call` maps it to its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No server: the FIFO is missing, not a FIFO, or nothing reads it (exit 3).
+    NoServer,
+    /// The kernel refused an open or create (exit 4).
+    PermissionDenied,
+    /// The server did not take the request or did not answer in time (exit 5).
+    Timeout,
+    /// Anything else on our side: bad request, I/O error, reply dir problems (exit 2).
+    Local,
+}
+
+impl ErrorKind {
+    /// The `mififo call` exit code for this kind.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Local => 2,
+            ErrorKind::NoServer => 3,
+            ErrorKind::PermissionDenied => 4,
+            ErrorKind::Timeout => 5,
+        }
+    }
+}
+
+/// Where a timeout happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutStage {
+    /// The server FIFO stayed full: the server is not reading requests.
+    Send,
+    /// The request was sent but no writer ever opened the reply FIFO.
+    NoReply,
+    /// A writer opened the reply FIFO but did not close it in time.
+    PartialReply {
+        /// Bytes received before the deadline.
+        received: usize,
+    },
+}
+
+/// Why an exchange with an MI server failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server FIFO does not exist.
+    #[error("server FIFO '{}' does not exist: the server is not running or uses another path (its fifo_name)", path.display())]
+    Missing {
+        /// The server FIFO path.
+        path: PathBuf,
+    },
+    /// `ENXIO`: the FIFO exists and we may write it, but no process reads it.
+    #[error("server FIFO '{}' exists but nothing reads it: the server is not running or the FIFO is stale", path.display())]
+    NoReader {
+        /// The server FIFO path.
+        path: PathBuf,
+    },
+    /// Something other than a FIFO is at the server path.
+    #[error("'{}' is not a FIFO but {what}: no MI server listens there", path.display())]
+    NotFifo {
+        /// The path.
+        path: PathBuf,
+        /// What was found, e.g. `a regular file`.
+        what: &'static str,
+    },
+    /// `EACCES`/`EPERM` opening the server FIFO or creating the reply FIFO.
+    #[error("permission denied: cannot {op} '{}': {source}; run 'mififo doctor --fifo {}' to see why", path.display(), fifo.display())]
+    PermissionDenied {
+        /// What we tried, e.g. `open the server FIFO`.
+        op: &'static str,
+        /// The path the kernel refused.
+        path: PathBuf,
+        /// The server FIFO (for the doctor hint).
+        fifo: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The deadline passed.
+    #[error("{}", timeout_message(fifo, reply_path, reply_dir, *timeout, *stage))]
+    Timeout {
+        /// The server FIFO.
+        fifo: PathBuf,
+        /// The reply FIFO we waited on.
+        reply_path: PathBuf,
+        /// The reply directory we used.
+        reply_dir: PathBuf,
+        /// The configured timeout.
+        timeout: Duration,
+        /// Where it happened.
+        stage: TimeoutStage,
+    },
+    /// The request does not fit in one atomic write.
+    #[error("request is {len} bytes, more than PIPE_BUF ({PIPE_BUF}): it cannot be written atomically, so concurrent clients could interleave with it and the server may lose it; shorten it or pass --allow-large")]
+    TooLarge {
+        /// Encoded request size including the framing.
+        len: usize,
+    },
+    /// The reply name or path is refused by the server's rules.
+    #[error("cannot use reply directory '{}': {source}", dir.display())]
+    ReplyName {
+        /// The reply directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: ReplyNameError,
+    },
+    /// The request cannot be expressed in the chosen dialect.
+    #[error("cannot encode the request for the {dialect} dialect: {reason}")]
+    Encode {
+        /// The dialect.
+        dialect: crate::proto::Dialect,
+        /// Why.
+        reason: String,
+    },
+    /// Another I/O failure.
+    #[error("cannot {op} '{}': {source}", path.display())]
+    Io {
+        /// What we tried.
+        op: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The coarse class (and exit code) of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Missing { .. } | Error::NoReader { .. } | Error::NotFifo { .. } => {
+                ErrorKind::NoServer
+            }
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::TooLarge { .. }
+            | Error::ReplyName { .. }
+            | Error::Encode { .. }
+            | Error::Io { .. } => ErrorKind::Local,
+        }
+    }
+}
+
+/// `1.5s`, `500ms`, `2m` — the way durations are written on our command line.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        format!("{}µs", d.as_micros())
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+fn timeout_message(
+    fifo: &std::path::Path,
+    reply_path: &std::path::Path,
+    reply_dir: &std::path::Path,
+    timeout: Duration,
+    stage: TimeoutStage,
+) -> String {
+    let t = format_duration(timeout);
+    match stage {
+        TimeoutStage::Send => format!(
+            "timed out after {t} writing to '{}': the FIFO stayed full, so the server is not reading requests (hung or overloaded)",
+            fifo.display()
+        ),
+        TimeoutStage::NoReply => format!(
+            "timed out after {t}: no reply from '{}' — nothing opened the reply FIFO '{}'. The server's reply directory \
+             (OpenSIPS mi_fifo reply_dir, Kamailio jsonrpcs fifo_reply_dir) must be '{}'; if it differs, pass --reply-dir. \
+             Otherwise the server is busy, dropped the request, or cannot write there (try 'mififo doctor --fifo {}')",
+            fifo.display(),
+            reply_path.display(),
+            reply_dir.display(),
+            fifo.display()
+        ),
+        TimeoutStage::PartialReply { received } => format!(
+            "timed out after {t}: the server started replying on '{}' ({received} bytes) but never finished",
+            reply_path.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_the_command_line() {
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn kinds_map_to_exit_codes() {
+        let e = Error::NoReader { path: "/x".into() };
+        assert_eq!(e.kind().exit_code(), 3);
+        let e = Error::TooLarge { len: 5000 };
+        assert_eq!(e.kind().exit_code(), 2);
+        assert!(e.to_string().contains("--allow-large"));
+    }
+
+    #[test]
+    fn timeout_names_the_reply_dir() {
+        let e = Error::Timeout {
+            fifo: "/run/opensips/opensips_fifo".into(),
+            reply_path: "/tmp/x".into(),
+            reply_dir: "/tmp/".into(),
+            timeout: Duration::from_secs(10),
+            stage: TimeoutStage::NoReply,
+        };
+        let s = e.to_string();
+        assert!(s.contains("reply directory"), "{s}");
+        assert!(s.contains("'/tmp/'"), "{s}");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+}

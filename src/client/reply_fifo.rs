@@ -1,0 +1,330 @@
+//! The client's reply FIFO: created with the least rights that let the
+//! server's user write it, opened for reading before the request is sent,
+//! read to EOF with a deadline, and unlinked whatever happens.
+//!
+//! Access, in order of preference:
+//! 1. the server FIFO's owner is us → mode `0600`, nothing else;
+//! 2. otherwise `0600` plus a POSIX ACL entry `user:<owner>:-w-` (written as the
+//!    `system.posix_acl_access` xattr; the mode then reads `0620` because the
+//!    group bits show the ACL mask, while the owning group itself gets nothing);
+//! 3. file systems without ACLs → mode `0622` (anyone may write, nobody else may read).
+
+use super::error::{Error, TimeoutStage};
+use crate::fifo::FifoGuard;
+use nix::sys::stat::Mode;
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use tokio::net::unix::pipe;
+use tokio::time::Instant;
+
+/// Name of the xattr holding a file's access ACL.
+pub const ACL_XATTR: &str = "system.posix_acl_access";
+
+/// How the reply FIFO was made writable for the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyAccess {
+    /// Mode 0600: the server runs as our uid (or as root).
+    OwnerOnly,
+    /// Mode 0600 + ACL `user:UID:-w-`.
+    Acl(u32),
+    /// Mode 0622: no ACL support on the reply directory's file system.
+    WorldWritable,
+}
+
+/// An open, guarded reply FIFO.
+#[derive(Debug)]
+pub struct ReplyFifo {
+    receiver: pipe::Receiver,
+    guard: FifoGuard,
+    access: ReplyAccess,
+}
+
+impl ReplyFifo {
+    /// Creates the FIFO at `path`, makes it writable for `writer_uid`, and
+    /// opens it non-blocking for reading. `fifo` is only used in errors.
+    pub fn create(path: &Path, writer_uid: u32, fifo: &Path) -> Result<ReplyFifo, Error> {
+        let dir =
+            crate::proto::reply_name::normalize_reply_dir(path.parent().unwrap_or(Path::new("/")));
+        if let Err(errno) = nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)) {
+            let source = io::Error::from(errno);
+            return Err(match errno {
+                nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => Error::PermissionDenied {
+                    op: "create the reply FIFO in",
+                    path: dir,
+                    fifo: fifo.to_path_buf(),
+                    source,
+                },
+                nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => Error::Io {
+                    op: "create the reply FIFO in",
+                    path: dir,
+                    source,
+                },
+                _ => Error::Io {
+                    op: "create the reply FIFO",
+                    path: path.to_path_buf(),
+                    source,
+                },
+            });
+        }
+        // From here on every return path unlinks it (the guard checks the inode).
+        let guard = FifoGuard::new(path);
+        let io_err = |op: &'static str| {
+            let p = path.to_path_buf();
+            move |source: io::Error| Error::Io {
+                op,
+                path: p,
+                source,
+            }
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(io_err("open the reply FIFO"))?;
+        let meta = file.metadata().map_err(io_err("stat the reply FIFO"))?;
+        if guard.dev_ino() != Some((meta.dev(), meta.ino())) {
+            return Err(Error::Io {
+                op: "open the reply FIFO (it was replaced after creation)",
+                path: path.to_path_buf(),
+                source: io::Error::from(io::ErrorKind::AlreadyExists),
+            });
+        }
+        let access =
+            grant_access(&file, writer_uid).map_err(io_err("set the reply FIFO's rights"))?;
+        let receiver = pipe::Receiver::from_file(file).map_err(io_err("watch the reply FIFO"))?;
+        tracing::debug!(path = %path.display(), ?access, "reply FIFO ready");
+        Ok(ReplyFifo {
+            receiver,
+            guard,
+            access,
+        })
+    }
+
+    /// How the server was given write access.
+    pub fn access(&self) -> ReplyAccess {
+        self.access
+    }
+
+    /// The FIFO's path.
+    pub fn path(&self) -> &Path {
+        self.guard.path()
+    }
+
+    /// Reads until a writer appeared and closed the FIFO, or `deadline`.
+    ///
+    /// Linux FIFO semantics (protocol reference §7): before any writer
+    /// connected, `read` returns 0 without meaning end-of-reply and `poll`
+    /// reports nothing; once a writer connected and left, `POLLHUP` stays set.
+    /// So a 0-byte read counts as EOF only while `POLLHUP` is reported.
+    pub async fn read_reply(
+        &self,
+        deadline: Instant,
+        timeout_error: impl Fn(TimeoutStage) -> Error,
+    ) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let ready = tokio::time::timeout_at(deadline, self.receiver.readable()).await;
+            let stage = if out.is_empty() {
+                TimeoutStage::NoReply
+            } else {
+                TimeoutStage::PartialReply {
+                    received: out.len(),
+                }
+            };
+            match ready {
+                Err(_) => return Err(timeout_error(stage)),
+                Ok(Err(e)) => {
+                    return Err(Error::Io {
+                        op: "wait for the reply on",
+                        path: self.path().to_path_buf(),
+                        source: e,
+                    })
+                }
+                Ok(Ok(())) => {}
+            }
+            loop {
+                match self.receiver.try_read(&mut buf) {
+                    Ok(0) => {
+                        if self.writer_gone() {
+                            return Ok(out);
+                        }
+                        // No writer has connected yet: not the end of anything.
+                        break;
+                    }
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(Error::Io {
+                            op: "read the reply from",
+                            path: self.path().to_path_buf(),
+                            source: e,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when a writer has connected and closed (`POLLHUP` without data).
+    fn writer_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&self.receiver),
+            PollFlags::POLLIN,
+        )];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP)),
+            Err(_) => false,
+        }
+    }
+}
+
+/// Applies the least rights that let `writer_uid` write the FIFO open as `file`.
+fn grant_access(file: &std::fs::File, writer_uid: u32) -> io::Result<ReplyAccess> {
+    use xattr::FileExt;
+    // Explicit chmod: the umask must not decide (0600 even under umask 0).
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if writer_uid == me || writer_uid == 0 {
+        // A default ACL on the reply dir may have added entries: drop them.
+        match file.remove_xattr(ACL_XATTR) {
+            Ok(()) => {}
+            Err(e) if is_no_acl(&e) => {}
+            Err(e) => return Err(e),
+        }
+        return Ok(ReplyAccess::OwnerOnly);
+    }
+    match file.set_xattr(ACL_XATTR, &acl_owner_plus_writer(writer_uid)) {
+        Ok(()) => Ok(ReplyAccess::Acl(writer_uid)),
+        Err(e) if is_unsupported(&e) => {
+            file.set_permissions(std::fs::Permissions::from_mode(0o622))?;
+            Ok(ReplyAccess::WorldWritable)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP))
+}
+
+fn is_no_acl(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENODATA) | Some(libc::EOPNOTSUPP)
+    )
+}
+
+/// `system.posix_acl_access` value: `user::rw-`, `user:UID:-w-`, `group::---`,
+/// `mask::-w-`, `other::---` (linux-fifo-access.md §3.9 layout).
+pub fn acl_owner_plus_writer(uid: u32) -> Vec<u8> {
+    const UNDEFINED: u32 = u32::MAX;
+    let entries: [(u16, u16, u32); 5] = [
+        (0x01, 6, UNDEFINED), // USER_OBJ rw-
+        (0x02, 2, uid),       // USER uid -w-
+        (0x04, 0, UNDEFINED), // GROUP_OBJ ---
+        (0x10, 2, UNDEFINED), // MASK -w-
+        (0x20, 0, UNDEFINED), // OTHER ---
+    ];
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&perm.to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
+}
+
+/// The reply path for `name` in `reply_dir`, checked against the server's rules.
+pub fn path_for(reply_dir: &Path, name: &str) -> Result<PathBuf, Error> {
+    crate::proto::reply_name::reply_path(reply_dir, name.as_bytes()).map_err(|source| {
+        Error::ReplyName {
+            dir: reply_dir.to_path_buf(),
+            source,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acl_bytes_match_setfacl() {
+        // setfacl -m u:995:-w- then mask -w-, group ---, other --- (layout of §3.9).
+        let hex: String = acl_owner_plus_writer(995)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "02000000\
+             01000600ffffffff\
+             02000200e3030000\
+             04000000ffffffff\
+             10000200ffffffff\
+             20000000ffffffff"
+        );
+    }
+
+    #[tokio::test]
+    async fn created_private_then_unlinked_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r");
+        let me = nix::unistd::geteuid().as_raw();
+        let r = ReplyFifo::create(&p, me, Path::new("/x")).unwrap();
+        assert_eq!(r.access(), ReplyAccess::OwnerOnly);
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o600);
+        drop(r);
+        assert!(!p.exists());
+    }
+
+    #[tokio::test]
+    async fn other_writer_gets_an_acl_entry_or_the_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r");
+        let r = ReplyFifo::create(&p, 4242, Path::new("/x")).unwrap();
+        let mode = std::fs::symlink_metadata(&p).unwrap().mode() & 0o7777;
+        match r.access() {
+            ReplyAccess::Acl(4242) => {
+                assert_eq!(mode, 0o620, "group bits show the ACL mask");
+                let got = xattr::get(&p, ACL_XATTR).unwrap().unwrap();
+                assert_eq!(got, acl_owner_plus_writer(4242));
+            }
+            ReplyAccess::WorldWritable => assert_eq!(mode, 0o622),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn zero_byte_read_before_any_writer_is_not_eof() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r");
+        let me = nix::unistd::geteuid().as_raw();
+        let r = ReplyFifo::create(&p, me, Path::new("/x")).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_millis(200);
+        let e = r
+            .read_reply(deadline, |stage| Error::Timeout {
+                fifo: "/x".into(),
+                reply_path: p.clone(),
+                reply_dir: dir.path().into(),
+                timeout: std::time::Duration::from_millis(200),
+                stage,
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Timeout {
+                stage: TimeoutStage::NoReply,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,219 @@
+//! Client side of the three dialects: request bytes out, reply bytes classified.
+//!
+//! - JSON (OpenSIPS 3.x/4.x): `:reply_name:` + compact JSON-RPC, no trailing LF.
+//! - Text (OpenSIPS 1.x/2.x): `:method:reply_name\n` + one line per argument + `\n`.
+//! - Kamailio `jsonrpcs`: the JSON-RPC object with a `"reply_name"` member, then `\n`.
+
+use super::{Error, ReplyKind};
+use crate::proto::jsonrpc::{Params, Request, Response};
+use crate::proto::Dialect;
+use serde_json::Value;
+
+/// The bytes to write to the server FIFO for `request`, replying to `reply_name`.
+pub fn encode(dialect: Dialect, reply_name: &str, request: &Request) -> Result<Vec<u8>, Error> {
+    match dialect {
+        Dialect::Json => Ok(format!(":{reply_name}:{}", request.to_json()).into_bytes()),
+        Dialect::Kamailio => {
+            let mut v = request.to_value();
+            if let Value::Object(m) = &mut v {
+                // Keep `id` last for readability in server logs: re-insert it after reply_name.
+                let id = m.shift_remove("id");
+                m.insert("reply_name".into(), Value::String(reply_name.into()));
+                if let Some(id) = id {
+                    m.insert("id".into(), id);
+                }
+            }
+            let mut s = v.to_string();
+            s.push('\n');
+            Ok(s.into_bytes())
+        }
+        Dialect::Text => encode_text(reply_name, request),
+    }
+}
+
+fn encode_text(reply_name: &str, request: &Request) -> Result<Vec<u8>, Error> {
+    let bad = |reason: String| Error::Encode {
+        dialect: Dialect::Text,
+        reason,
+    };
+    let m = &request.method;
+    if m.is_empty() || m.bytes().any(|b| b == b':' || b.is_ascii_whitespace()) {
+        return Err(bad(format!(
+            "method '{m}' must be non-empty without ':' or white space"
+        )));
+    }
+    let mut out = format!(":{m}:{reply_name}\n");
+    let mut line = |name: Option<&str>, v: &Value| -> Result<(), Error> {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            Value::Bool(_) | Value::Number(_) => v.to_string(),
+            Value::Array(_) | Value::Object(_) => {
+                return Err(bad(format!(
+                "nested value {v} has no text-protocol form (arrays are sent one element per line)"
+            )))
+            }
+        };
+        if let Some(n) = name {
+            if n.is_empty() || n.contains("::") || n.contains(['\n', '\r', '"']) {
+                return Err(bad(format!("argument name '{n}' cannot be sent")));
+            }
+            out.push_str(n);
+            out.push_str("::");
+        }
+        out.push_str(&text_value(&text));
+        out.push('\n');
+        Ok(())
+    };
+    let mut each = |name: Option<&str>, v: &Value| -> Result<(), Error> {
+        match v {
+            // `get_statistics dialog: tm:` is sent as one argument line per statistic.
+            Value::Array(items) => items.iter().try_for_each(|i| line(name, i)),
+            _ => line(name, v),
+        }
+    };
+    match &request.params {
+        Params::None => {}
+        Params::Positional(vs) => vs.iter().try_for_each(|v| each(None, v))?,
+        Params::Named(m) => m.iter().try_for_each(|(k, v)| each(Some(k), v))?,
+    }
+    out.push('\n');
+    Ok(out.into_bytes())
+}
+
+/// A value as one argument line: bare when the 1.x parser reads it back
+/// unchanged, otherwise quoted (`"…"` with `\"`; only `\"` is an escape there).
+fn text_value(s: &str) -> String {
+    let needs_quotes =
+        s.is_empty() || s.contains(['"', '\n', '\r']) || s.contains("::") || s.trim() != s;
+    if needs_quotes {
+        format!("\"{}\"", s.replace('"', "\\\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Classifies reply bytes for `dialect`.
+pub fn decode(dialect: Dialect, raw: &[u8]) -> ReplyKind {
+    if raw.is_empty() {
+        return ReplyKind::Empty;
+    }
+    match dialect {
+        Dialect::Text => ReplyKind::Text(String::from_utf8_lossy(raw).into_owned()),
+        Dialect::Json | Dialect::Kamailio => match serde_json::from_slice::<Value>(raw) {
+            Ok(v @ Value::Object(_)) => ReplyKind::Json(Response::from_value(&v)),
+            // Plain-text engine errors (`failed to print response`), truncated JSON, garbage.
+            _ => ReplyKind::Text(String::from_utf8_lossy(raw).into_owned()),
+        },
+    }
+}
+
+/// The status line of a text-dialect reply: `200 OK` → `(200, "OK")`.
+pub fn text_status(body: &str) -> Option<(u16, &str)> {
+    let first = body.lines().next()?;
+    let (code, reason) = first.split_once(' ').unwrap_or((first, ""));
+    if code.len() != 3 {
+        return None;
+    }
+    Some((code.parse().ok()?, reason.trim_end_matches('\r')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::jsonrpc::Outcome;
+    use serde_json::json;
+
+    fn req(method: &str, params: Params) -> Request {
+        Request::new(method, params, Some(json!(7)))
+    }
+
+    #[test]
+    fn json_framing_is_colon_name_colon_compact_json() {
+        let r = req("uptime", Params::None);
+        let b = encode(Dialect::Json, "r1", &r).unwrap();
+        assert_eq!(b, br#":r1:{"jsonrpc":"2.0","method":"uptime","id":7}"#);
+    }
+
+    #[test]
+    fn kamailio_carries_reply_name_inside() {
+        let r = req("core.psx", Params::Positional(vec![json!(1)]));
+        let b = encode(Dialect::Kamailio, "r1", &r).unwrap();
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "{\"jsonrpc\":\"2.0\",\"method\":\"core.psx\",\"params\":[1],\"reply_name\":\"r1\",\"id\":7}\n"
+        );
+    }
+
+    #[test]
+    fn text_sends_one_line_per_argument_and_quotes_when_needed() {
+        let r = req(
+            "get_statistics",
+            Params::Positional(vec![json!(["dialog:", "tm:"])]),
+        );
+        assert_eq!(
+            encode(Dialect::Text, "r1", &r).unwrap(),
+            b":get_statistics:r1\ndialog:\ntm:\n\n"
+        );
+        let r = req(
+            "t",
+            Params::Named(
+                json!({"a": "x y", "b": " lead", "c": "q\"uote", "d": ""})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        );
+        assert_eq!(
+            String::from_utf8(encode(Dialect::Text, "r", &r).unwrap()).unwrap(),
+            ":t:r\na::x y\nb::\" lead\"\nc::\"q\\\"uote\"\nd::\"\"\n\n"
+        );
+        assert!(encode(Dialect::Text, "r", &req("a:b", Params::None)).is_err());
+        let nested = req("x", Params::Positional(vec![json!({"a": 1})]));
+        assert!(matches!(
+            encode(Dialect::Text, "r", &nested),
+            Err(Error::Encode { .. })
+        ));
+    }
+
+    #[test]
+    fn replies_are_classified() {
+        assert!(matches!(decode(Dialect::Json, b""), ReplyKind::Empty));
+        match decode(Dialect::Json, b"failed to print response") {
+            ReplyKind::Text(t) => assert_eq!(t, "failed to print response"),
+            other => panic!("{other:?}"),
+        }
+        let pretty =
+            b"{\n\t\"jsonrpc\":\t\"2.0\",\n\t\"result\":\t{\n\t\t\"a\":\t1\n\t},\n\t\"id\":\t7\n}";
+        match decode(Dialect::Json, pretty) {
+            ReplyKind::Json(r) => assert_eq!(r.outcome, Outcome::Result(json!({"a": 1}))),
+            other => panic!("{other:?}"),
+        }
+        match decode(
+            Dialect::Kamailio,
+            br#"{"jsonrpc":"2.0","error":{"code":500,"message":"Method Not Found"},"id":7}"#,
+        ) {
+            ReplyKind::Json(r) => assert!(matches!(r.outcome, Outcome::Error(e) if e.code == 500)),
+            other => panic!("{other:?}"),
+        }
+        // Truncated JSON followed by the engine error is text, not a crash.
+        assert!(matches!(
+            decode(
+                Dialect::Json,
+                br#"{"jsonrpc":"2.0","result":"abcfailed to print response"#
+            ),
+            ReplyKind::Text(_)
+        ));
+    }
+
+    #[test]
+    fn text_status_line() {
+        assert_eq!(text_status("200 OK\nx:: 1\n\n"), Some((200, "OK")));
+        assert_eq!(
+            text_status("500 command 'foo' not available\n"),
+            Some((500, "command 'foo' not available"))
+        );
+        assert_eq!(text_status("200 \n"), Some((200, "")));
+        assert_eq!(text_status("garbage"), None);
+    }
+}

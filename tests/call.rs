@@ -1,1 +1,0 @@
-//! Integration tests for call (filled in by its owner).

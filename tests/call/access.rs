@@ -1,0 +1,300 @@
+//! Root-only access tests: permission denied (client dropped to `nobody` with
+//! `setpriv`), `fs.protected_fifos=1`, and the reply FIFO's ACL letting a
+//! server running as another user write the reply.
+
+use super::fake::{self, count_entries, echo, entries_with_prefix, Act, Fake, FakeOpts};
+use crate::util::{bin, have_tool, is_root, require, TestEnv};
+use mififo::proto::Dialect;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+const NOBODY: u32 = 65534;
+
+/// Serialises the tests that change the host-global `fs.protected_fifos`.
+static SYSCTL: Mutex<()> = Mutex::new(());
+
+fn root_and(tool: &str) -> bool {
+    require(&format!("root and {tool}"), is_root() && have_tool(tool))
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `mififo call …` as uid/gid `nobody` with no supplementary groups.
+fn call_as_nobody(env: &TestEnv, args: &[&str]) -> Output {
+    let mut c = Command::new("setpriv");
+    c.args([
+        &format!("--reuid={NOBODY}"),
+        &format!("--regid={NOBODY}"),
+        "--clear-groups",
+    ])
+    .arg(bin())
+    .arg("call")
+    .args(args)
+    .env_clear()
+    .env("PATH", "/usr/bin:/bin")
+    .env("NO_COLOR", "1")
+    .env("HOME", env.dir.path())
+    .stdin(Stdio::null());
+    c.output().unwrap()
+}
+
+/// A temp env whose top dir others may traverse, plus a sticky 1777 `replies/`.
+fn shared_env() -> (TestEnv, String) {
+    let env = TestEnv::new();
+    chmod(env.dir.path(), 0o755);
+    let replies = env.path("replies");
+    std::fs::create_dir(&replies).unwrap();
+    chmod(&replies, 0o1777);
+    (env, format!("{}/", replies.display()))
+}
+
+#[test]
+fn exit_4_when_the_fifo_denies_the_client() {
+    if !root_and("setpriv") {
+        return;
+    }
+    let (env, replies) = shared_env();
+    let _srv = Fake::start(
+        &env.fifo(),
+        fake::opts(Dialect::Json, Path::new(&replies)),
+        echo,
+    );
+    chmod(&env.fifo(), 0o600); // root:root rw-------
+    let fifo = env.fifo().display().to_string();
+    let o = call_as_nobody(&env, &["--fifo", &fifo, "--reply-dir", &replies, "uptime"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("permission denied") && err.contains(&format!("mififo doctor --fifo {fifo}")),
+        "{err}"
+    );
+    assert_eq!(
+        count_entries(Path::new(&replies)),
+        0,
+        "no reply FIFO made for a refused open"
+    );
+
+    // Allowed to write the FIFO, but not to create anything in the reply dir.
+    chmod(&env.fifo(), 0o666);
+    let closed = env.path("closed");
+    std::fs::create_dir(&closed).unwrap();
+    chmod(&closed, 0o755);
+    let o = call_as_nobody(
+        &env,
+        &[
+            "--fifo",
+            &fifo,
+            "--reply-dir",
+            &closed.display().to_string(),
+            "uptime",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("cannot create the reply FIFO in"), "{err}");
+
+    // And with both allowed, nobody gets an answer (control).
+    let o = call_as_nobody(&env, &["--fifo", &fifo, "--reply-dir", &replies, "uptime"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The server FIFO's owner is the server's user: the reply FIFO (owned by
+/// root, mode 0600) gets an ACL entry for it, and a writer with that fsuid
+/// can deliver the reply. Without the entry (control) it cannot.
+#[test]
+fn reply_fifo_acl_lets_the_server_user_write() {
+    if !root_and("setpriv") {
+        return;
+    }
+    let env = TestEnv::new();
+    chmod(env.dir.path(), 0o755);
+    let opts = FakeOpts {
+        dialect: Dialect::Json,
+        reply_dir: env.dir.path().to_path_buf(),
+        writer_fsuid: Some(NOBODY),
+    };
+    let _srv = Fake::start(&env.fifo(), opts, echo);
+    let fifo = env.fifo().display().to_string();
+    let run = |timeout: &str| {
+        env.cmd()
+            .args([
+                "call",
+                "--fifo",
+                &fifo,
+                "--reply-dir",
+                &env.reply_dir(),
+                "--timeout",
+                timeout,
+                "uptime",
+            ])
+            .output()
+            .unwrap()
+    };
+    // Control first: FIFO owned by root → reply FIFO 0600 only → nobody cannot write.
+    let o = run("1500ms");
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // FIFO owned by nobody → ACL user:nobody:-w- → the reply arrives.
+    nix::unistd::chown(&env.fifo(), Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    let o = run("30s");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(entries_with_prefix(env.dir.path(), "mififo_reply_").is_empty());
+}
+
+/// Restores `fs.protected_fifos` on drop, even when the test fails.
+struct ProtectedFifos {
+    old: String,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+const SYSCTL_PATH: &str = "/proc/sys/fs/protected_fifos";
+
+impl ProtectedFifos {
+    fn set(value: &str) -> ProtectedFifos {
+        let lock = SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
+        let old = std::fs::read_to_string(SYSCTL_PATH)
+            .unwrap()
+            .trim()
+            .to_string();
+        std::fs::write(SYSCTL_PATH, value).unwrap();
+        ProtectedFifos { old, _lock: lock }
+    }
+}
+
+impl Drop for ProtectedFifos {
+    fn drop(&mut self) {
+        let _ = std::fs::write(SYSCTL_PATH, &self.old);
+    }
+}
+
+/// A FIFO owned by another user in a sticky world-writable dir: an `O_CREAT`
+/// open (what Python's `open(f, "w")`, PHP's `fopen` and shell `>` do) is
+/// denied even to root; `mififo call` opens without `O_CREAT` and succeeds.
+#[test]
+fn protected_fifos_denies_o_creat_but_not_mififo_call() {
+    if !require(
+        "root and writable fs.protected_fifos",
+        is_root() && std::fs::metadata(SYSCTL_PATH).is_ok_and(|m| !m.permissions().readonly()),
+    ) {
+        return;
+    }
+    let (env, replies) = shared_env();
+    let sticky = env.path("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    chmod(&sticky, 0o1777);
+    let fifo = sticky.join("opensips_fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    chmod(&fifo, 0o666);
+    nix::unistd::chown(&fifo, Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    let opts = FakeOpts {
+        dialect: Dialect::Json,
+        reply_dir: replies.clone().into(),
+        writer_fsuid: Some(NOBODY),
+    };
+    let _srv = Fake::start(&fifo, opts, echo);
+
+    let _guard = ProtectedFifos::set("1");
+    let creat = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo);
+    assert_eq!(
+        creat.map(|_| ()).unwrap_err().raw_os_error(),
+        Some(libc::EACCES),
+        "the setup must make an O_CREAT open fail"
+    );
+    let o = env
+        .cmd()
+        .arg("call")
+        .arg("--fifo")
+        .arg(&fifo)
+        .args(["--reply-dir", &replies, "uptime"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("uptime"));
+
+    // python-opensips's client, for contrast, fails on the same FIFO.
+    let py = ["opensips-mi", "/tmp/pyvenv/bin/opensips-mi"]
+        .into_iter()
+        .find(|t| have_tool(t) || Path::new(t).exists());
+    if let Some(py) = py {
+        let o = Command::new(py)
+            .args(["-f", &fifo.display().to_string(), "-fd", &replies, "uptime"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir(env.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            all.contains("Permission denied") || all.contains("Could not access"),
+            "python-opensips: {all}"
+        );
+    }
+    assert!(entries_with_prefix(Path::new(&replies), "mififo_reply_").is_empty());
+}
+
+/// A non-root client timing out in a shared sticky reply dir removes its FIFO.
+#[test]
+fn timeout_as_nobody_leaves_the_shared_reply_dir_clean() {
+    if !root_and("setpriv") {
+        return;
+    }
+    let (env, replies) = shared_env();
+    let _srv = Fake::start(
+        &env.fifo(),
+        fake::opts(Dialect::Json, Path::new(&replies)),
+        |_| Act::Silent,
+    );
+    chmod(&env.fifo(), 0o666);
+    let fifo = env.fifo().display().to_string();
+    let o = call_as_nobody(
+        &env,
+        &[
+            "--fifo",
+            &fifo,
+            "--reply-dir",
+            &replies,
+            "--timeout",
+            "300ms",
+            "uptime",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(count_entries(Path::new(&replies)), 0);
+}

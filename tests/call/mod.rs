@@ -1,0 +1,14 @@
+//! `mififo call` and the library client (`mififo::client`).
+//!
+//! - [`fake`]: in-process fake servers that misbehave on purpose.
+//! - [`library`]: the client API against fake servers: dialects, reply shapes,
+//!   timeouts, cleanup, concurrency, reply FIFO rights.
+//! - [`cli`]: the binary: exit codes, parameters, output, signals.
+//! - [`access`]: root-only: permission denied, `fs.protected_fifos`, another writer uid.
+//! - [`kamailio`]: interop with a real Kamailio `jsonrpcs` FIFO.
+
+mod access;
+mod cli;
+mod fake;
+mod kamailio;
+mod library;
