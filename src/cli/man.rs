@@ -9,6 +9,7 @@
 use anyhow::Context as _;
 use clap::CommandFactory;
 use clap_mangen::Man;
+use mififo::config;
 use roff::{bold, italic, roman, Inline, Roff};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -185,16 +186,16 @@ const ENVIRONMENT: &[(&str, &str)] = &[
          Ignored when -v or -q is given.",
     ),
     (
-        "OPENSIPS_MI_FIFO_FILE",
+        config::ENV_FIFO,
         "The server FIFO, as python-opensips and opensips-cli use it. Overrides the \
          configuration file; overridden by --fifo.",
     ),
     (
-        "OPENSIPS_MI_FIFO_FALLBACK",
+        config::ENV_FALLBACK,
         "A second FIFO path tried when the first does not exist (python-opensips).",
     ),
     (
-        "OPENSIPS_MI_FIFO_REPLY_DIR",
+        config::ENV_REPLY_DIR,
         "Where clients create their reply FIFOs. Must be the server's reply_dir. \
          Overridden by --reply-dir.",
     ),
@@ -316,4 +317,36 @@ fn see_also(roff: &mut Roff, cmd: &clap::Command, this: Option<&str>) {
         roman(" (install.md, config.md, troubleshooting.md)."),
     ]);
     roff.text(refs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files_text() -> String {
+        FILES.iter().map(|(t, d)| format!("{t} {d}\n")).collect()
+    }
+
+    #[test]
+    fn files_section_names_the_resolvers_defaults() {
+        let text = files_text();
+        for fifo in config::DEFAULT_FIFOS {
+            assert!(text.contains(fifo), "FILES lacks the default FIFO {fifo}");
+        }
+        assert!(text.contains(config::DEFAULT_REPLY_DIR));
+    }
+
+    #[test]
+    fn pages_cover_every_visible_subcommand() {
+        let pages = pages().unwrap();
+        let cmd = super::super::Cli::command();
+        let subs = cmd.get_subcommands().filter(|s| !s.is_hide_set()).count();
+        assert_eq!(pages.len(), subs + 1);
+        assert_eq!(pages[0].0, "mififo.1");
+        for (name, text) in &pages {
+            let text = String::from_utf8_lossy(text);
+            assert_eq!(text.matches(".TH ").count(), 1, "{name}: one title");
+            assert!(text.contains(".SH \"SEE ALSO\""), "{name}: no SEE ALSO");
+        }
+    }
 }
