@@ -25,7 +25,7 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 if ! cargo deb --version >/dev/null 2>&1; then
-    cargo install cargo-deb --locked
+    cargo install cargo-deb --locked --version "^3"
 fi
 cargo deb --version
 
@@ -71,7 +71,9 @@ subcommands=$(/usr/bin/mififo --help |
     sed -n '/^Commands:/,/^$/p' | awk 'NR>1 && $1 != "help" && NF {print $1}')
 [ -n "$subcommands" ] || fail "no subcommands found in mififo --help"
 for page in mififo $(for s in $subcommands; do echo "mififo-$s"; done); do
-    file=$(man -w "$page") || fail "man -w $page found nothing"
+    file=$(man -w "$page") ||
+        fail "man -w $page found nothing$(grep -qs 'path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg.d/* &&
+            echo ' (dpkg excludes /usr/share/man here: see /etc/dpkg/dpkg.cfg.d/)')"
     echo "man page: $file"
     zcat "$file" | grep -q '^\.TH' || fail "$file is not a man page"
 done
