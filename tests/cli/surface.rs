@@ -258,7 +258,8 @@ fn man_pages_render_without_groff_warnings() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let out = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
+            // -k: preconv, as man(1) does, so UTF-8 help text is fine.
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
             .arg(&path)
             .output()
             .unwrap();

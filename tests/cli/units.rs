@@ -240,7 +240,9 @@ fn serve_unit_command_line_serves_an_unprivileged_fifo_that_root_can_call() {
         &bin_str(),
     ])
     .args(&argv[1..])
-    .env_remove("MIFIFO_LOG")
+    // systemd starts services with a clean environment.
+    .env_clear()
+    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     .stdin(std::process::Stdio::null())
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::piped());
