@@ -78,6 +78,34 @@ fn units_pass_systemd_analyze_verify() {
 }
 
 #[test]
+fn systemd_analyze_verify_does_catch_mistakes_here() {
+    // Guards the test above: in a container without systemd as PID 1, verify
+    // must still load units and complain about a bad one, not pass silently.
+    if !require("systemd-analyze", have_tool("systemd-analyze")) {
+        return;
+    }
+    let env = TestEnv::new();
+    for (name, mistake) in [
+        ("typo.service", "ProtectSytem=strict"),
+        ("badexec.service", "ExecStart=/nonexistent/mififo serve"),
+        ("badvalue.service", "RestrictAddressFamilies=AF_NOPE"),
+    ] {
+        let text = unit_text(GATEWAY_UNIT).replace("/usr/bin/mififo", &bin_str());
+        let text = text.replace("[Service]\n", &format!("[Service]\n{mistake}\n"));
+        std::fs::write(env.path(name), text).unwrap();
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(env.path(name))
+            .output()
+            .unwrap();
+        assert!(
+            !out.stderr.is_empty() || !out.status.success(),
+            "systemd-analyze verify accepted '{mistake}' silently"
+        );
+    }
+}
+
+#[test]
 fn serve_unit_keeps_its_fifo_under_run_and_reachable() {
     let s = service_settings(SERVE_UNIT);
     assert_eq!(setting(&s, "RuntimeDirectory").as_deref(), Some("mififo"));
