@@ -339,3 +339,93 @@ fn serve_unit_command_line_serves_an_unprivileged_fifo_that_root_can_call() {
     assert!(status.success(), "server exit {status}: {stderr}");
     assert!(!fifo.exists(), "the FIFO was left behind");
 }
+
+#[test]
+fn gateway_unit_command_line_relays_as_an_unprivileged_group_member() {
+    // What `systemctl start mififo-gateway` runs, minus systemd: the unit's
+    // ExecStart with its settings passed as environment variables (as
+    // /etc/default/mififo-gateway does), under UMask=, as a user who may write
+    // the FIFO only through its group. Then one HTTP JSON-RPC request through
+    // it. Depends on serve and gateway having landed.
+    if !require(
+        "root and setpriv (to run the gateway as another user)",
+        is_root() && have_tool("setpriv"),
+    ) {
+        return;
+    }
+    use std::io::{BufRead, Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let user = super::TestUser::new("gw");
+    // The temp dir plays /tmp: sticky and world-writable, the reply dir of both.
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let _server = env.serve(&["--group", &user.name, "--mode", "0660"]);
+
+    let mut vars = environment(GATEWAY_UNIT);
+    vars.insert("MIFIFO_GATEWAY_LISTEN".into(), "127.0.0.1:0".into());
+    let argv = exec_argv(GATEWAY_UNIT, "", &vars);
+    let umask = setting(&service_settings(GATEWAY_UNIT), "UMask").unwrap();
+    let mut child = Command::new("setpriv")
+        .args([
+            &format!("--reuid={}", user.uid),
+            &format!("--regid={}", user.gid),
+            "--init-groups",
+            "--",
+            "sh",
+            "-c",
+            &format!("umask {umask}; exec \"$@\""),
+            "sh",
+            &bin_str(),
+        ])
+        .args(&argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("OPENSIPS_MI_FIFO_FILE", env.fifo())
+        .env("OPENSIPS_MI_FIFO_REPLY_DIR", env.reply_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let gateway = crate::util::Server {
+        child: Some(child),
+        fifo: PathBuf::new(),
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("gateway did not say where it listens: {line:?}"));
+    let (addr, path) = url.split_once('/').unwrap();
+
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"uptime"}"#;
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains(r#""result""#) && response.contains(r#""id":7"#),
+        "{response}"
+    );
+    drop(gateway);
+    // Nothing left behind in the shared reply dir but the server's FIFO.
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "mi_fifo")
+        .collect();
+    assert!(left.is_empty(), "left in the reply dir: {left:?}");
+}
