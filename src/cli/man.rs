@@ -256,6 +256,26 @@ fn sub_page_sections(cmd: &clap::Command, sub: &clap::Command) -> Roff {
         roff.text([roman(after.to_string())]);
         roff.control("fi", []);
     }
+    let unit = match name {
+        "serve" => Some(
+            "mififo-serve@.service: systemctl enable --now mififo-serve@NAME serves \
+             /run/mififo/NAME (user and group mififo, mode 0660); settings in \
+             /etc/mififo/NAME.env.",
+        ),
+        "gateway" => Some(
+            "mififo-gateway.service: systemctl enable --now mififo-gateway; settings in \
+             /etc/default/mififo-gateway (listen address, OPENSIPS_MI_FIFO_FILE, ...).",
+        ),
+        _ => None,
+    };
+    if let Some(unit) = unit {
+        roff.control("SH", ["SYSTEMD"]);
+        roff.text([roman(unit)]);
+        roff.text([roman(
+            "Why the FIFO lives under /run and the units have no PrivateTmp=: see \
+             /usr/share/doc/mififo/install.md.",
+        )]);
+    }
     if matches!(name, "call" | "doctor" | "gateway" | "bench") {
         roff.control("SH", ["CONFIGURATION"]);
         roff.text([roman(
