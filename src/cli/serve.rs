@@ -1,12 +1,147 @@
-//! `mififo serve`. TODO: owned by a helper.
+//! `mififo serve`: options → [`ServeConfig`] → [`mififo::server::run`] on a tokio runtime.
 
+use anyhow::Context as _;
+use mififo::fifo::acl;
+use mififo::proto::Dialect;
+use mififo::server::commands_file::CommandsFile;
+use mififo::server::{resolve_group, Credentials, ServeConfig};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Options of `mififo serve`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_long_help = "Examples:\n  \
+    mififo serve                                   # /tmp/opensips_fifo, replies in /tmp/\n  \
+    mififo serve --commands fixtures/opensips-3.x-core-dialog.json\n  \
+    sudo mififo serve --fifo /run/opensips/opensips_fifo --user opensips --acl u:www-data:rw\n\n\
+    Stop with SIGTERM/SIGINT or the MI command 'kill'; SIGHUP recreates the FIFO.")]
+pub struct Args {
+    /// The MI FIFO to create and serve (OpenSIPS ≥ 3.1 default).
+    #[arg(long, value_name = "PATH", default_value = "/tmp/opensips_fifo")]
+    pub fifo: PathBuf,
+    /// Permission bits of the FIFO, octal, applied with chmod (the umask never matters).
+    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = parse_mode)]
+    pub mode: u32,
+    /// Owner of the FIFO (name or uid); as root, also the user the server drops to.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Group of the FIFO (name or gid); with --user also the primary group after the drop.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Extra ACL entry on the FIFO, e.g. u:apache:rw or g:web:rw (repeatable; mask computed).
+    #[arg(long = "acl", value_name = "ENTRY")]
+    pub acl: Vec<String>,
+    /// Directory of the clients' reply FIFOs (a missing trailing '/' is added).
+    #[arg(long, value_name = "DIR", default_value = "/tmp/")]
+    pub reply_dir: PathBuf,
+    /// Protocol: json (OpenSIPS 3.x/4.x) or text (1.x/2.x).
+    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    pub dialect: Dialect,
+    /// JSON file with extra methods and statistics (see docs/serve.md).
+    #[arg(long, value_name = "FILE")]
+    pub commands: Option<PathBuf>,
+    /// Tab-indented JSON replies, as OpenSIPS with pretty_printing=1.
+    #[arg(long)]
+    pub pretty: bool,
+    /// Write the server's pid to this file (removed on exit).
+    #[arg(long, value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
+    /// Replace a non-FIFO found at --fifo (a FIFO with a live reader is never taken over).
+    #[arg(long)]
+    pub force: bool,
+    /// Requests handled at the same time.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_in_flight: usize,
+    /// Seconds allowed for writing one reply.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub reply_timeout: f64,
+}
 
-/// Runs `mififo serve`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'serve' is not implemented yet")
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o7777 => Ok(m),
+        _ => Err(format!("'{s}' is not an octal mode like 0660")),
+    }
+}
+
+impl Args {
+    /// Validates the options into a [`ServeConfig`].
+    fn into_config(self) -> anyhow::Result<ServeConfig> {
+        if self.dialect == Dialect::Kamailio {
+            anyhow::bail!(
+                "serve speaks --dialect json (OpenSIPS 3.x/4.x) or text (1.x/2.x); \
+                 'kamailio' is client-only (mififo call --dialect kamailio)"
+            );
+        }
+        let mut cfg = ServeConfig::new(&self.fifo);
+        cfg.fifo.mode = self.mode;
+        cfg.fifo.force = self.force;
+        let group = self
+            .group
+            .as_deref()
+            .map(resolve_group)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("invalid --group")?;
+        cfg.fifo.group = group;
+        if let Some(user) = &self.user {
+            let creds = Credentials::resolve(user, group)
+                .map_err(anyhow::Error::msg)
+                .context("invalid --user")?;
+            cfg.fifo.owner = Some(creds.uid);
+            cfg.fifo.group = Some(creds.gid);
+            let me = nix::unistd::geteuid();
+            if me.is_root() {
+                if !creds.uid.is_root() {
+                    cfg.drop_to = Some(creds);
+                }
+            } else if me != creds.uid {
+                anyhow::bail!(
+                    "--user '{user}' needs root: only root can give the FIFO to another user \
+                     and switch to it (running as uid {me})"
+                );
+            }
+        }
+        for entry in &self.acl {
+            cfg.fifo.acl.push(acl::parse_spec(entry)?);
+        }
+        cfg.reply_dir = self.reply_dir;
+        cfg.dialect = self.dialect;
+        cfg.pretty = self.pretty;
+        cfg.pidfile = self.pidfile;
+        if let Some(path) = &self.commands {
+            cfg.commands = Some(CommandsFile::load(path)?);
+        }
+        cfg.max_in_flight = self.max_in_flight.max(1);
+        if !(self.reply_timeout.is_finite() && self.reply_timeout > 0.0) {
+            anyhow::bail!("--reply-timeout must be a positive number of seconds");
+        }
+        cfg.reply_timeout = Duration::from_secs_f64(self.reply_timeout);
+        Ok(cfg)
+    }
+}
+
+/// Runs `mififo serve` until SIGTERM/SIGINT or the `kill` command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = args.into_config()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        mififo::server::run(cfg, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

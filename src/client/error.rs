@@ -83,7 +83,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The deadline passed.
-    #[error("{}", timeout_message(fifo, reply_path, reply_dir, *timeout, *stage))]
+    #[error("{}", timeout_message(fifo, reply_path, reply_dir, *timeout, *stage, *server_gone))]
     Timeout {
         /// The server FIFO.
         fifo: PathBuf,
@@ -95,6 +95,9 @@ pub enum Error {
         timeout: Duration,
         /// Where it happened.
         stage: TimeoutStage,
+        /// Nothing read the server FIFO any more when the deadline passed
+        /// (the server exited while we waited).
+        server_gone: bool,
     },
     /// The request does not fit in one atomic write.
     #[error("request is {len} bytes, more than PIPE_BUF ({PIPE_BUF}): it cannot be written atomically, so concurrent clients could interleave with it and the server may lose it; shorten it or pass --allow-large")]
@@ -171,8 +174,15 @@ fn timeout_message(
     reply_dir: &std::path::Path,
     timeout: Duration,
     stage: TimeoutStage,
+    server_gone: bool,
 ) -> String {
     let t = format_duration(timeout);
+    if server_gone {
+        return format!(
+            "timed out after {t}: the server stopped reading '{}' while we waited for the reply (it exited or was restarted)",
+            fifo.display()
+        );
+    }
     match stage {
         TimeoutStage::Send => format!(
             "timed out after {t} writing to '{}': the FIFO stayed full, so the server is not reading requests (hung or overloaded)",
@@ -223,6 +233,7 @@ mod tests {
             reply_dir: "/tmp/".into(),
             timeout: Duration::from_secs(10),
             stage: TimeoutStage::NoReply,
+            server_gone: false,
         };
         let s = e.to_string();
         assert!(s.contains("reply directory"), "{s}");

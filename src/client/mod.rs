@@ -131,8 +131,7 @@ impl Client {
         let cfg = &*self.cfg;
         let deadline = Instant::now() + cfg.timeout;
         let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
-        let name = reply_name::generate();
-        let reply_path = reply_fifo::path_for(&reply_dir, &name)?;
+        let (name, reply_path) = reply_fifo::unique_name(&reply_dir)?;
         let bytes = wire::encode(cfg.dialect, &name, request)?;
         if bytes.len() > PIPE_BUF && !cfg.allow_large {
             return Err(Error::TooLarge { len: bytes.len() });
@@ -146,6 +145,7 @@ impl Client {
             reply_dir: reply_dir.clone(),
             timeout: cfg.timeout,
             stage,
+            server_gone: stage == TimeoutStage::NoReply && !has_reader(&cfg.fifo),
         };
         write_request(&sender, &bytes, &cfg.fifo, deadline, &timeout_error).await?;
         drop(sender);
@@ -186,6 +186,15 @@ fn open_server_fifo(path: &Path) -> Result<(pipe::Sender, u32), Error> {
         source,
     })?;
     Ok((sender, meta.uid()))
+}
+
+/// True when something reads `path` (a non-blocking write open succeeds).
+fn has_reader(path: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .is_ok()
 }
 
 fn classify_open_error(path: &Path, source: io::Error) -> Error {

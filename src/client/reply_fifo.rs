@@ -151,6 +151,9 @@ impl ReplyFifo {
                             return Ok(out);
                         }
                         // No writer has connected yet: not the end of anything.
+                        // The readiness that woke us stays set after a 0-byte
+                        // read, so pause instead of spinning on it.
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                         break;
                     }
                     Ok(n) => out.extend_from_slice(&buf[..n]),
@@ -240,6 +243,25 @@ pub fn acl_owner_plus_writer(uid: u32) -> Vec<u8> {
     v
 }
 
+/// A fresh reply name and its path in `reply_dir`. The usual name is
+/// `mififo_reply_<pid>_<random>`; when a long reply directory would push the
+/// path past OpenSIPS's 128-byte limit, a short `mr<pid>_<random>` is used.
+pub fn unique_name(reply_dir: &Path) -> Result<(String, PathBuf), Error> {
+    let name = crate::proto::reply_name::generate();
+    match path_for(reply_dir, &name) {
+        Ok(p) => Ok((name, p)),
+        Err(Error::ReplyName {
+            source: crate::proto::reply_name::ReplyNameError::TooLong { .. },
+            ..
+        }) => {
+            let short = format!("mr{:x}_{:08x}", std::process::id(), fastrand::u32(..));
+            let p = path_for(reply_dir, &short)?;
+            Ok((short, p))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The reply path for `name` in `reply_dir`, checked against the server's rules.
 pub fn path_for(reply_dir: &Path, name: &str) -> Result<PathBuf, Error> {
     crate::proto::reply_name::reply_path(reply_dir, name.as_bytes()).map_err(|source| {
@@ -253,6 +275,22 @@ pub fn path_for(reply_dir: &Path, name: &str) -> Result<PathBuf, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_reply_dirs_get_short_names_until_nothing_fits() {
+        let (n, p) = unique_name(Path::new("/tmp/")).unwrap();
+        assert!(n.starts_with("mififo_reply_"), "{n}");
+        assert_eq!(p, Path::new("/tmp/").join(&n));
+        let long = format!("/{}/", "d".repeat(100));
+        let (n, p) = unique_name(Path::new(&long)).unwrap();
+        assert!(n.starts_with("mr"), "{n}");
+        assert!(p.as_os_str().len() < 128);
+        let too_long = format!("/{}/", "d".repeat(120));
+        assert!(matches!(
+            unique_name(Path::new(&too_long)),
+            Err(Error::ReplyName { .. })
+        ));
+    }
 
     #[test]
     fn acl_bytes_match_setfacl() {
@@ -316,6 +354,7 @@ mod tests {
                 reply_dir: dir.path().into(),
                 timeout: std::time::Duration::from_millis(200),
                 stage,
+                server_gone: false,
             })
             .await
             .unwrap_err();

@@ -61,7 +61,7 @@ fn encode_text(reply_name: &str, request: &Request) -> Result<Vec<u8>, Error> {
             out.push_str(n);
             out.push_str("::");
         }
-        out.push_str(&text_value(&text));
+        out.push_str(&text_value(&text).map_err(bad)?);
         out.push('\n');
         Ok(())
     };
@@ -83,14 +83,26 @@ fn encode_text(reply_name: &str, request: &Request) -> Result<Vec<u8>, Error> {
 
 /// A value as one argument line: bare when the 1.x parser reads it back
 /// unchanged, otherwise quoted (`"…"` with `\"`; only `\"` is an escape there).
-fn text_value(s: &str) -> String {
+/// Two values have no form at all: one with an empty line inside (the server
+/// takes the empty line as the end of the request) and a quoted one ending
+/// in a backslash (its closing quote would read as `\"`).
+fn text_value(s: &str) -> Result<String, String> {
     let needs_quotes =
         s.is_empty() || s.contains(['"', '\n', '\r']) || s.contains("::") || s.trim() != s;
-    if needs_quotes {
-        format!("\"{}\"", s.replace('"', "\\\""))
-    } else {
-        s.to_string()
+    if !needs_quotes {
+        return Ok(s.to_string());
     }
+    if s.contains("\n\n") || s.contains("\n\r\n") {
+        return Err(format!(
+            "value {s:?} contains an empty line, which ends a text-protocol request"
+        ));
+    }
+    if s.ends_with('\\') {
+        return Err(format!(
+            "value {s:?} needs quotes but ends with a backslash, which would escape the closing quote"
+        ));
+    }
+    Ok(format!("\"{}\"", s.replace('"', "\\\"")))
 }
 
 /// Classifies reply bytes for `dialect`.
@@ -169,6 +181,16 @@ mod tests {
             ":t:r\na::x y\nb::\" lead\"\nc::\"q\\\"uote\"\nd::\"\"\n\n"
         );
         assert!(encode(Dialect::Text, "r", &req("a:b", Params::None)).is_err());
+        for unsendable in ["a\n\nb", " ends in backslash\\"] {
+            let r = req("t", Params::Positional(vec![json!(unsendable)]));
+            assert!(
+                matches!(encode(Dialect::Text, "r", &r), Err(Error::Encode { .. })),
+                "{unsendable:?}"
+            );
+        }
+        // A bare value may end in a backslash (no quotes to escape).
+        let r = req("t", Params::Positional(vec![json!("C:\\")]));
+        assert_eq!(encode(Dialect::Text, "r", &r).unwrap(), b":t:r\nC:\\\n\n");
         let nested = req("x", Params::Positional(vec![json!({"a": 1})]));
         assert!(matches!(
             encode(Dialect::Text, "r", &nested),

@@ -1,1 +1,293 @@
-//! TODO: owned by a helper.
+//! Opening a client's reply FIFO the way OpenSIPS does, and refusing anything
+//! a hostile client could use to make the server write elsewhere.
+//!
+//! OpenSIPS (`mi_open_reply_pipe`, `mi_fifo_check`): `open(O_WRONLY|O_NONBLOCK)`,
+//! on ENXIO (no reader yet) 4 more tries 80 ms apart, then `fstat` must say
+//! FIFO with one link, `lstat` must not be a symlink and must be the same
+//! device and inode. We do the same checks, plus an `lstat` *before* opening
+//! (a regular file, a symlink or a hard link is never opened at all, so
+//! not even an EOF reaches whoever reads the target) and `O_NOFOLLOW`. The
+//! retries sleep asynchronously, so one slow client does not block the others
+//! (OpenSIPS blocks its whole MI process for ~320 ms).
+//!
+//! Writes stay non-blocking and have a deadline: a client that keeps its reply
+//! FIFO open without reading only loses its own reply.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
+
+/// Extra attempts after the first ENXIO (`FIFO_REPLY_RETRIES`).
+pub const RETRIES: u32 = 4;
+/// Pause between attempts (`FIFO_REPLY_WAIT`).
+pub const RETRY_WAIT: Duration = Duration::from_millis(80);
+
+/// Why a reply could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// Nobody opened the reply FIFO for reading within the retry window.
+    #[error("no client at '{path}' (nobody read the reply FIFO within {} ms)", RETRY_WAIT.as_millis() * u128::from(RETRIES))]
+    NoClient {
+        /// The reply path.
+        path: PathBuf,
+    },
+    /// `open` or `lstat` failed (ENOENT, EACCES…).
+    #[error("cannot open reply FIFO '{path}': {source}")]
+    Open {
+        /// The reply path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is unsafe to write: not a FIFO, a symlink, hard-linked, or swapped.
+    #[error("refusing to write reply to '{path}': {reason}")]
+    Unsafe {
+        /// The reply path.
+        path: PathBuf,
+        /// `is a symbolic link`, `is a regular file, not a FIFO`, …
+        reason: String,
+    },
+    /// The reply could not be written in time.
+    #[error(
+        "writing the reply to '{path}' timed out after {timeout:?} (the client does not read)"
+    )]
+    Timeout {
+        /// The reply path.
+        path: PathBuf,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// A write failed (EPIPE: the client went away).
+    #[error("cannot write reply to '{path}': {source}")]
+    Write {
+        /// The reply path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An open, verified reply FIFO.
+#[derive(Debug)]
+pub struct ReplyFifo {
+    sender: pipe::Sender,
+    path: PathBuf,
+}
+
+fn check_lstat(path: &Path) -> Result<std::fs::Metadata, ReplyError> {
+    let m = std::fs::symlink_metadata(path).map_err(|source| ReplyError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let unsafe_ = |reason: String| ReplyError::Unsafe {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let ft = m.file_type();
+    if ft.is_symlink() {
+        return Err(unsafe_("it is a symbolic link".into()));
+    }
+    if !ft.is_fifo() {
+        return Err(unsafe_(format!(
+            "it is a {}, not a FIFO",
+            super::create::kind_name(ft)
+        )));
+    }
+    if m.nlink() > 1 {
+        return Err(unsafe_(format!("it is hard-linked {} times", m.nlink())));
+    }
+    Ok(m)
+}
+
+/// One open attempt with all checks; `Ok(None)` on ENXIO (no reader yet).
+///
+/// # Errors
+/// [`ReplyError::Open`] or [`ReplyError::Unsafe`].
+pub fn open_once(path: &Path) -> Result<Option<std::fs::File>, ReplyError> {
+    check_lstat(path)?;
+    let file = match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(ReplyError::Unsafe {
+                path: path.to_path_buf(),
+                reason: "it is a symbolic link".into(),
+            })
+        }
+        Err(source) => {
+            return Err(ReplyError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let unsafe_ = |reason: String| ReplyError::Unsafe {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let f = file.metadata().map_err(|source| ReplyError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !f.file_type().is_fifo() {
+        return Err(unsafe_("the opened file is not a FIFO".into()));
+    }
+    if f.nlink() > 1 {
+        return Err(unsafe_(format!("it is hard-linked {} times", f.nlink())));
+    }
+    let l = check_lstat(path)?;
+    if (l.dev(), l.ino()) != (f.dev(), f.ino()) {
+        return Err(unsafe_("the path changed while it was being opened".into()));
+    }
+    Ok(Some(file))
+}
+
+impl ReplyFifo {
+    /// Opens and verifies `path`, retrying ENXIO like OpenSIPS (5 attempts, 80 ms apart).
+    ///
+    /// # Errors
+    /// [`ReplyError::NoClient`] after the retries, or the first other failure.
+    pub async fn open(path: &Path) -> Result<ReplyFifo, ReplyError> {
+        for attempt in 0..=RETRIES {
+            if let Some(file) = open_once(path)? {
+                let sender = pipe::Sender::from_file(file).map_err(|source| ReplyError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                return Ok(ReplyFifo {
+                    sender,
+                    path: path.to_path_buf(),
+                });
+            }
+            if attempt < RETRIES {
+                tokio::time::sleep(RETRY_WAIT).await;
+            }
+        }
+        Err(ReplyError::NoClient {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The reply path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes all of `bytes` within `timeout`, then closes (EOF = end of reply).
+    ///
+    /// # Errors
+    /// [`ReplyError::Timeout`] or [`ReplyError::Write`].
+    pub async fn write_and_close(
+        mut self,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> Result<(), ReplyError> {
+        let path = self.path.clone();
+        match tokio::time::timeout(timeout, self.sender.write_all(bytes)).await {
+            Err(_) => Err(ReplyError::Timeout { path, timeout }),
+            Ok(Err(source)) => Err(ReplyError::Write { path, source }),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::stat::Mode;
+
+    fn fifo(p: &Path) {
+        nix::unistd::mkfifo(p, Mode::from_bits_truncate(0o600)).unwrap();
+    }
+
+    fn reader(p: &Path) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(p)
+            .unwrap()
+    }
+
+    #[test]
+    fn refuses_hostile_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target");
+        std::fs::write(&target, b"precious").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(matches!(open_once(&link), Err(ReplyError::Unsafe { .. })));
+        assert!(matches!(open_once(&target), Err(ReplyError::Unsafe { .. })));
+        // Symlink to a FIFO with a reader: still refused.
+        let f = d.path().join("f");
+        fifo(&f);
+        let _r = reader(&f);
+        let flink = d.path().join("flink");
+        std::os::unix::fs::symlink(&f, &flink).unwrap();
+        assert!(matches!(open_once(&flink), Err(ReplyError::Unsafe { .. })));
+        // Hard-linked FIFO.
+        let hard = d.path().join("hard");
+        std::fs::hard_link(&f, &hard).unwrap();
+        assert!(matches!(open_once(&hard), Err(ReplyError::Unsafe { .. })));
+        std::fs::remove_file(&hard).unwrap();
+        assert!(open_once(&f).unwrap().is_some());
+        assert!(matches!(
+            open_once(&d.path().join("missing")),
+            Err(ReplyError::Open { .. })
+        ));
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    }
+
+    #[tokio::test]
+    async fn retries_then_gives_up_without_a_reader() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        fifo(&f);
+        assert!(matches!(
+            ReplyFifo::open(&f).await,
+            Err(ReplyError::NoClient { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_reader_arriving_within_the_window_gets_the_reply() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        fifo(&f);
+        let f2 = f.clone();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut r = std::fs::File::open(&f2).unwrap();
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut r, &mut s).unwrap();
+            s
+        });
+        let w = ReplyFifo::open(&f).await.unwrap();
+        w.write_and_close(b"hello", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(late.join().unwrap(), "hello");
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_never_reads_times_out() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        fifo(&f);
+        let _r = reader(&f);
+        let w = ReplyFifo::open(&f).await.unwrap();
+        let big = vec![b'x'; 1 << 20];
+        assert!(matches!(
+            w.write_and_close(&big, Duration::from_millis(200)).await,
+            Err(ReplyError::Timeout { .. })
+        ));
+    }
+}

@@ -3,7 +3,7 @@
 //! server running as another user write the reply.
 
 use super::fake::{self, count_entries, echo, entries_with_prefix, Act, Fake, FakeOpts};
-use crate::util::{bin, have_tool, is_root, require, TestEnv};
+use crate::util::{bin, find_tool, have_tool, is_root, require, TestEnv};
 use mififo::proto::Dialect;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -239,10 +239,9 @@ fn protected_fifos_denies_o_creat_but_not_mififo_call() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("uptime"));
 
     // python-opensips's client, for contrast, fails on the same FIFO.
-    let py = ["opensips-mi", "/tmp/pyvenv/bin/opensips-mi"]
-        .into_iter()
-        .find(|t| have_tool(t) || Path::new(t).exists());
-    if let Some(py) = py {
+    let py = find_tool("opensips-mi");
+    if require("opensips-mi (PyPI opensips)", py.is_some()) {
+        let py = py.unwrap();
         let o = Command::new(py)
             .args(["-f", &fifo.display().to_string(), "-fd", &replies, "uptime"])
             .env_clear()

@@ -421,3 +421,41 @@ fn signals_remove_the_reply_fifo() {
         );
     }
 }
+
+#[test]
+fn fallback_fifo_and_explicit_config_instance() {
+    let env = TestEnv::new();
+    let _srv = fake(&env, Dialect::Json, echo);
+    // python-opensips: a missing OPENSIPS_MI_FIFO_FILE falls back to OPENSIPS_MI_FIFO_FALLBACK.
+    let mut c = env.cmd();
+    c.arg("call")
+        .args(["--reply-dir", &env.reply_dir()])
+        .env("OPENSIPS_MI_FIFO_FILE", env.path("missing"))
+        .env("OPENSIPS_MI_FIFO_FALLBACK", env.fifo());
+    let o = run(c, &["uptime"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // --config + --instance pick a section; [default] supplies the reply dir.
+    let cfg = env.path("cli.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[default]\nfifo_reply_dir = {}\nfifo_file = {}\n\n[lab]\nfifo_file = {}\n",
+            env.reply_dir(),
+            env.path("wrong").display(),
+            env.fifo().display()
+        ),
+    )
+    .unwrap();
+    let mut c = env.cmd();
+    c.arg("call")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--instance", "lab"]);
+    let o = run(c, &["uptime"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut c = env.cmd();
+    c.arg("call").arg("--config").arg(&cfg);
+    let o = run(c, &["uptime"]);
+    assert_eq!(code(&o), 3, "[default] names the wrong FIFO");
+    assert!(stderr(&o).contains("cli.cfg (fifo_file)"), "{}", stderr(&o));
+}

@@ -103,7 +103,10 @@ impl Fake {
                     match file.read(&mut chunk) {
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(2));
+                            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+                            use std::os::fd::AsFd;
+                            let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+                            let _ = poll(&mut fds, PollTimeout::from(20u8));
                             continue;
                         }
                         Err(e) => panic!("fake server read: {e}"),

@@ -395,3 +395,29 @@ async fn writer_holding_the_fifo_open_is_waited_for() {
     let r = c.call("uptime", Params::None).await.unwrap();
     assert_eq!(r.kind, ReplyKind::Empty);
 }
+
+#[tokio::test]
+async fn server_exiting_during_the_wait_is_named_in_the_timeout() {
+    let env = TestEnv::new();
+    let srv = fake(&env, Dialect::Json, |_| Act::Silent);
+    let c = client(&env, Dialect::Json, Duration::from_millis(1500));
+    let task = tokio::spawn(async move { c.call("uptime", Params::None).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.count() == 0 {
+        assert!(Instant::now() < deadline, "request never arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(srv); // the server goes away with our request
+    let e = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Timeout {
+                server_gone: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("stopped reading"), "{e}");
+}

@@ -6,9 +6,11 @@
 //! - [`cli`]: the binary: exit codes, parameters, output, signals.
 //! - [`access`]: root-only: permission denied, `fs.protected_fifos`, another writer uid.
 //! - [`kamailio`]: interop with a real Kamailio `jsonrpcs` FIFO.
+//! - [`latency`]: side-by-side latency with python-opensips (ignored; a measurement).
 
 mod access;
 mod cli;
 mod fake;
 mod kamailio;
+mod latency;
 mod library;

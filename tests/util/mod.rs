@@ -38,6 +38,16 @@ pub fn have_tool(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The absolute path of `tool` on PATH, if any (for commands run with a cleared PATH).
+pub fn find_tool(tool: &str) -> Option<PathBuf> {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .ok()?;
+    let p = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && p.starts_with('/')).then(|| PathBuf::from(p))
+}
+
 /// A temporary directory with helpers to run `mififo` inside it.
 pub struct TestEnv {
     /// The directory; removed on drop.

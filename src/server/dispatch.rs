@@ -1,0 +1,250 @@
+//! One framed request → one reply, for both dialects.
+//!
+//! The order is OpenSIPS's: check the reply name, open the reply FIFO (with
+//! the retry window), and only then run the command — a command whose client
+//! cannot receive the answer is not run. Each request runs in its own task,
+//! so waiting for a slow client or a slow command never holds up the others.
+
+use super::stats::{names, Stats};
+use super::Executor;
+use crate::fifo::reply::ReplyFifo;
+use crate::proto::framing::Frame;
+use crate::proto::jsonrpc::{code, Outcome, Params, Request, Response, RpcError};
+use crate::proto::text::{self, TextRequest};
+use crate::proto::{print, reply_name};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every request task needs.
+pub struct Shared {
+    /// Runs the commands.
+    pub executor: Arc<dyn Executor>,
+    /// The statistics store.
+    pub stats: Arc<Stats>,
+    /// Reply FIFO directory.
+    pub reply_dir: PathBuf,
+    /// Pretty JSON replies.
+    pub pretty: bool,
+    /// Deadline for writing one reply.
+    pub reply_timeout: Duration,
+    /// The reassembly cap (for the too-large message).
+    pub buffer_cap: usize,
+}
+
+fn show(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+impl Shared {
+    /// Resolves the reply path, or logs and counts the drop.
+    fn reply_path(&self, name: &[u8]) -> Option<PathBuf> {
+        match reply_name::reply_path(&self.reply_dir, name) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!("dropping request: {e}");
+                self.stats.add(names::DROPPED, 1);
+                None
+            }
+        }
+    }
+
+    /// Opens the reply FIFO, or logs and counts the drop.
+    async fn open(&self, path: &std::path::Path) -> Option<ReplyFifo> {
+        match ReplyFifo::open(path).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!("command not run: {e}");
+                self.stats.add(names::DROPPED, 1);
+                None
+            }
+        }
+    }
+
+    async fn write(&self, reply: ReplyFifo, bytes: &[u8]) {
+        if let Err(e) = reply.write_and_close(bytes, self.reply_timeout).await {
+            tracing::warn!("{e}");
+            self.stats.add(names::DROPPED, 1);
+        }
+    }
+
+    /// Handles one JSON-dialect frame (not `Garbage`, which the reader logs).
+    pub async fn json_frame(&self, frame: Frame) {
+        match frame {
+            Frame::Request { reply_name, body } => self.json_request(reply_name, body).await,
+            Frame::Unparseable { reply_name, error } => {
+                tracing::warn!(reply = %show(&reply_name), "cannot parse command: {error}");
+                self.json_error(&reply_name, RpcError::parse_error()).await;
+            }
+            Frame::TooLarge {
+                reply_name,
+                buffered,
+            } => {
+                tracing::warn!(
+                    reply = %show(&reply_name),
+                    "discarding a request larger than {} bytes ({buffered} buffered); skipping the rest of it",
+                    self.buffer_cap
+                );
+                let e = RpcError::with_data(
+                    code::INVALID_REQUEST,
+                    "Invalid Request",
+                    format!("request larger than {} bytes", self.buffer_cap),
+                );
+                self.json_error(&reply_name, e).await;
+            }
+            Frame::Garbage { .. } => {}
+        }
+    }
+
+    /// An error reply with `"id":null` for a frame that has no usable request.
+    async fn json_error(&self, name: &[u8], e: RpcError) {
+        self.stats.add(names::REQUESTS, 1);
+        self.stats.add(names::ERRORS, 1);
+        if name.is_empty() {
+            return;
+        }
+        let Some(path) = self.reply_path(name) else {
+            return;
+        };
+        let Some(reply) = self.open(&path).await else {
+            return;
+        };
+        let resp = Response {
+            outcome: Outcome::Error(e),
+            id: Value::Null,
+        };
+        self.write(
+            reply,
+            print::print(&resp.to_value(), self.pretty).as_bytes(),
+        )
+        .await;
+    }
+
+    async fn json_request(&self, name: Vec<u8>, body: Value) {
+        self.stats.add(names::REQUESTS, 1);
+        let parsed = Request::from_value(&body);
+        if name.is_empty() {
+            // `::{…}`: run, reply to nobody (OpenSIPS does the same).
+            if let Ok(req) = parsed {
+                let out = self.executor.execute(&req).await;
+                if matches!(out, Outcome::Error(_)) {
+                    self.stats.add(names::ERRORS, 1);
+                }
+            }
+            return;
+        }
+        let Some(path) = self.reply_path(&name) else {
+            return;
+        };
+        let Some(reply) = self.open(&path).await else {
+            return;
+        };
+        let (outcome, id, notification) = match parsed {
+            Ok(req) => {
+                let out = self.executor.execute(&req).await;
+                (out, req.id.clone().unwrap_or(Value::Null), req.id.is_none())
+            }
+            // Unusable id types (object, array, bool) get id null: OpenSIPS
+            // answers them with the plain text `failed to print response`.
+            Err(inv) => (
+                Outcome::Error(RpcError::invalid_request()),
+                inv.reply_id.unwrap_or(Value::Null),
+                false,
+            ),
+        };
+        if let Outcome::Error(e) = &outcome {
+            self.stats.add(names::ERRORS, 1);
+            tracing::debug!(reply = %show(&name), "error reply: {e}");
+        }
+        if notification {
+            // Opened, nothing written, closed: the client sees EOF at once.
+            drop(reply);
+            return;
+        }
+        let resp = Response { outcome, id };
+        self.write(
+            reply,
+            print::print(&resp.to_value(), self.pretty).as_bytes(),
+        )
+        .await;
+    }
+
+    /// Handles one text-dialect request.
+    pub async fn text_request(&self, tr: TextRequest) {
+        self.stats.add(names::REQUESTS, 1);
+        if tr.reply_name.is_empty() {
+            // 1.x/2.x: the reply FIFO is mandatory; without it the command is not run.
+            tracing::warn!(command = %tr.command, "dropping request without a reply FIFO name");
+            self.stats.add(names::DROPPED, 1);
+            return;
+        }
+        let Some(path) = self.reply_path(&tr.reply_name) else {
+            return;
+        };
+        let Some(reply) = self.open(&path).await else {
+            return;
+        };
+        let bytes = self.text_answer(&tr).await;
+        if !bytes.starts_with("200 ") {
+            self.stats.add(names::ERRORS, 1);
+        }
+        self.write(reply, bytes.as_bytes()).await;
+    }
+
+    async fn text_answer(&self, tr: &TextRequest) -> String {
+        let cmd = &tr.command;
+        let args = match &tr.args {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(command = %cmd, "argument parse error: {e}");
+                return text::parse_error(cmd);
+            }
+        };
+        let params = if args.is_empty() {
+            Params::None
+        } else if let Some(p) = self.executor.array_param(cmd) {
+            let items = args
+                .iter()
+                .map(|a| Value::String(a.value.clone()))
+                .collect();
+            Params::Named(Map::from_iter([(p, Value::Array(items))]))
+        } else if args.iter().all(|a| a.name.is_some()) {
+            Params::Named(
+                args.iter()
+                    .map(|a| {
+                        (
+                            a.name.clone().unwrap_or_default(),
+                            Value::String(a.value.clone()),
+                        )
+                    })
+                    .collect(),
+            )
+        } else {
+            Params::Positional(
+                args.iter()
+                    .map(|a| Value::String(a.value.clone()))
+                    .collect(),
+            )
+        };
+        let req = Request::new(cmd.clone(), params, Some(Value::Null));
+        match self.executor.execute(&req).await {
+            Outcome::Result(v) => text::write_tree(200, "OK", &text::tree_from_result(&v), "\t"),
+            Outcome::Error(e) => match e.code {
+                code::METHOD_NOT_FOUND => text::not_available(cmd),
+                code::SERVER_ERROR => text::failed(cmd),
+                code::INVALID_PARAMS => {
+                    let reason = match e.data.as_ref().and_then(Value::as_str) {
+                        Some(super::params::TOO_FEW_OR_MANY) | None => {
+                            "Too few or too many arguments".to_string()
+                        }
+                        Some(d) => d.to_string(),
+                    };
+                    text::write_tree(400, &reason, &[], "\t")
+                }
+                c if c > 0 => text::write_tree(c, &e.message, &[], "\t"),
+                _ => text::write_tree(500, &e.message, &[], "\t"),
+            },
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The server loop: one reader, a bounded set of request tasks, a timer that
+//! recreates the FIFO, and signal handling.
+//!
+//! Why this shape: a FIFO has no per-client connection — every writer shares
+//! one byte stream — so one task reads and frames, and each request gets its
+//! own task (bounded by a semaphore) that waits for its client's reply FIFO,
+//! runs the command and writes with a deadline. A queue between the two gives
+//! backpressure: when `max_in_flight` requests are stuck on slow clients, the
+//! reader stops reading and writers block in the kernel, instead of memory
+//! growing without bound.
+
+use super::command::{Builtin, Context};
+use super::dispatch::Shared;
+use super::pidfile::Pidfile;
+use super::stats::{names, Stats};
+use super::{Error, Executor, ServeConfig};
+use crate::fifo::create::{self, FifoSpec, ServerFifo};
+use crate::fifo::FifoGuard;
+use crate::proto::framing::{Frame, Framer};
+use crate::proto::text::{TextFrame, TextFramer, TextRequest};
+use crate::proto::{reply_name, Dialect};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::future::Future;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use tokio::net::unix::pipe;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// The FIFO currently served.
+struct Live {
+    rx: pipe::Receiver,
+    _writer: File,
+    guard: FifoGuard,
+}
+
+impl Live {
+    fn new(f: ServerFifo) -> Result<Live, Error> {
+        let rx = pipe::Receiver::from_file(f.reader).map_err(|source| Error::Io {
+            op: "register the FIFO with the runtime".into(),
+            source,
+        })?;
+        Ok(Live {
+            rx,
+            _writer: f.writer,
+            guard: f.guard,
+        })
+    }
+}
+
+enum Work {
+    Json(Frame),
+    Text(TextRequest),
+}
+
+enum Framers {
+    Json(Framer),
+    Text(TextFramer),
+}
+
+impl Framers {
+    fn push(&mut self, data: &[u8]) {
+        match self {
+            Framers::Json(f) => f.push(data),
+            Framers::Text(f) => f.push(data),
+        }
+    }
+
+    /// Next request to run; garbage is logged and counted here.
+    fn next(&mut self, stats: &Stats) -> Option<Work> {
+        loop {
+            match self {
+                Framers::Json(f) => match f.next_frame()? {
+                    Frame::Garbage { len, sample } => {
+                        tracing::warn!("discarding {len} bytes that do not start a request (\":name:{{json}}\"): {sample:?}");
+                        stats.add(names::GARBAGE_BYTES, len as i64);
+                    }
+                    frame => return Some(Work::Json(frame)),
+                },
+                Framers::Text(f) => match f.next_frame()? {
+                    TextFrame::Discarded { len, reason } => {
+                        tracing::warn!("discarding {len} bytes: {reason}");
+                        stats.add(names::GARBAGE_BYTES, len as i64);
+                    }
+                    TextFrame::Request(r) => return Some(Work::Text(r)),
+                },
+            }
+        }
+    }
+
+    /// Gives up on a stalled partial request (see `Framer::flush`).
+    fn flush(&mut self, stats: &Stats) -> Option<Work> {
+        match self {
+            Framers::Json(f) => match f.flush()? {
+                Frame::Garbage { len, sample } => {
+                    tracing::warn!("discarding {len} bytes of an incomplete request: {sample:?}");
+                    stats.add(names::GARBAGE_BYTES, len as i64);
+                    None
+                }
+                frame => Some(Work::Json(frame)),
+            },
+            Framers::Text(f) => {
+                if let Some(TextFrame::Discarded { len, reason }) = f.flush() {
+                    tracing::warn!("discarding {len} bytes: {reason}");
+                    stats.add(names::GARBAGE_BYTES, len as i64);
+                }
+                None
+            }
+        }
+    }
+
+    fn buffered(&self) -> bool {
+        match self {
+            Framers::Json(f) => f.pending(),
+            Framers::Text(f) => f.buffered() > 0,
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Framers::Json(f) => f.reset(),
+            Framers::Text(f) => f.reset(),
+        }
+    }
+}
+
+fn io_err(op: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        op: op.to_string(),
+        source,
+    }
+}
+
+/// Serves until `shutdown` completes, SIGTERM/SIGINT arrive (when the caller
+/// maps them to `shutdown`), or the `kill` command runs. The FIFO is unlinked
+/// on return (if it is still ours) and the pid file removed.
+///
+/// # Errors
+/// Start-up failures ([`Error`]); once serving, problems are logged instead.
+pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    if cfg.dialect == Dialect::Kamailio {
+        return Err(Error::Dialect(cfg.dialect));
+    }
+    let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
+    if !reply_dir.is_dir() {
+        return Err(Error::ReplyDir(reply_dir));
+    }
+    let fifo = create::create(&cfg.fifo)?;
+    let pidfile = match &cfg.pidfile {
+        Some(p) => Some(Pidfile::write(p).map_err(|source| Error::Pidfile {
+            path: p.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let respec = recreation_spec(&cfg);
+    if let Some(c) = &cfg.drop_to {
+        c.apply().map_err(|reason| Error::Privileges {
+            user: c.name.clone(),
+            reason,
+        })?;
+        tracing::info!(
+            uid = c.uid.as_raw(),
+            gid = c.gid.as_raw(),
+            "dropped privileges to '{}'",
+            c.name
+        );
+    }
+    let mut live = Live::new(fifo)?;
+    let stats = Arc::new(Stats::with_server_counters());
+    let ctx = Arc::new(Context::new(stats.clone()));
+    let mut kill_rx = ctx.shutdown.subscribe();
+    let executor: Arc<dyn Executor> = match &cfg.executor {
+        Some(e) => e.clone(),
+        None => Arc::new(Builtin::new(ctx.clone(), cfg.commands.as_ref())),
+    };
+    let shared = Arc::new(Shared {
+        executor,
+        stats: stats.clone(),
+        reply_dir: reply_dir.clone(),
+        pretty: cfg.pretty,
+        reply_timeout: cfg.reply_timeout,
+        buffer_cap: cfg.buffer_cap,
+    });
+    let mut framers = match cfg.dialect {
+        Dialect::Text => Framers::Text(TextFramer::new(cfg.buffer_cap)),
+        _ => Framers::Json(Framer::new(cfg.buffer_cap)),
+    };
+    let mut hup = signal(SignalKind::hangup()).map_err(io_err("install the SIGHUP handler"))?;
+    let mut tick = tokio::time::interval(cfg.check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let max = cfg.max_in_flight.max(1);
+    let sem = Arc::new(Semaphore::new(max));
+    let mut queue: VecDeque<Work> = VecDeque::new();
+    let mut tasks = JoinSet::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut last_recreate_error = String::new();
+    let mut last_data = tokio::time::Instant::now();
+    tracing::info!(
+        fifo = %cfg.fifo.path.display(),
+        reply_dir = %reply_dir.display(),
+        dialect = %cfg.dialect,
+        pid = std::process::id(),
+        "serving"
+    );
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                tracing::info!("shutting down");
+                break;
+            }
+            r = kill_rx.changed() => {
+                if r.is_err() || *kill_rx.borrow() {
+                    break;
+                }
+            }
+            _ = hup.recv() => {
+                tracing::info!(path = %respec.path.display(), "SIGHUP: forcefully replacing the FIFO");
+                recreate(&mut live, &respec, true, &mut framers, &mut queue, &stats, &mut last_recreate_error);
+            }
+            _ = tick.tick() => {
+                if !still_ours(&live.guard) {
+                    recreate(&mut live, &respec, false, &mut framers, &mut queue, &stats, &mut last_recreate_error);
+                }
+            }
+            r = live.rx.readable(), if queue.len() < max => {
+                if let Err(e) = r {
+                    tracing::error!("waiting for FIFO data: {e}");
+                    continue;
+                }
+                match live.rx.try_read(&mut buf) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        last_data = tokio::time::Instant::now();
+                        framers.push(&buf[..n]);
+                        while let Some(w) = framers.next(&stats) {
+                            queue.push_back(w);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => tracing::error!("reading the FIFO: {e}"),
+                }
+            }
+            _ = tokio::time::sleep_until(last_data + cfg.partial_timeout), if framers.buffered() => {
+                if let Some(w) = framers.flush(&stats) {
+                    queue.push_back(w);
+                }
+            }
+            permit = sem.clone().acquire_owned(), if !queue.is_empty() => {
+                let Ok(permit) = permit else { break };
+                let Some(work) = queue.pop_front() else { continue };
+                let shared = shared.clone();
+                stats.add(names::IN_FLIGHT, 1);
+                tasks.spawn(async move {
+                    match work {
+                        Work::Json(f) => shared.json_frame(f).await,
+                        Work::Text(t) => shared.text_request(t).await,
+                    }
+                    shared.stats.add(names::IN_FLIGHT, -1);
+                    drop(permit);
+                });
+            }
+            Some(res) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(e) = res {
+                    tracing::error!("request task failed: {e}");
+                }
+            }
+        }
+    }
+    if !queue.is_empty() {
+        tracing::warn!("{} queued requests not handled at shutdown", queue.len());
+    }
+    // Let running requests finish their replies (the `kill` reply among them).
+    let grace =
+        cfg.reply_timeout + crate::fifo::reply::RETRY_WAIT * (crate::fifo::reply::RETRIES + 1);
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            "{} requests still running at shutdown; abandoned",
+            tasks.len()
+        );
+        tasks.shutdown().await;
+    }
+    let path = live.guard.path().to_path_buf();
+    drop(live);
+    drop(pidfile);
+    tracing::info!(path = %path.display(), "stopped");
+    Ok(())
+}
+
+/// The spec used to recreate the FIFO after privileges were dropped: an
+/// owner or group equal to what the process now runs as needs no `chown`.
+fn recreation_spec(cfg: &ServeConfig) -> FifoSpec {
+    let mut spec = cfg.fifo.clone();
+    if let Some(c) = &cfg.drop_to {
+        if spec.owner == Some(c.uid) {
+            spec.owner = None;
+        }
+        if spec.group == Some(c.gid) {
+            spec.group = None;
+        }
+    }
+    spec
+}
+
+fn still_ours(guard: &FifoGuard) -> bool {
+    match (std::fs::symlink_metadata(guard.path()), guard.dev_ino()) {
+        (Ok(m), Some(ours)) => (m.dev(), m.ino()) == ours,
+        _ => false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn recreate(
+    live: &mut Live,
+    spec: &FifoSpec,
+    forced: bool,
+    framers: &mut Framers,
+    queue: &mut VecDeque<Work>,
+    stats: &Stats,
+    last_error: &mut String,
+) {
+    if forced && still_ours(&live.guard) {
+        if let Err(e) = std::fs::remove_file(&spec.path) {
+            tracing::warn!(path = %spec.path.display(), "cannot remove the FIFO: {e}");
+            return;
+        }
+    }
+    match create::recreate(spec) {
+        Ok(f) => {
+            let new = match Live::new(f) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return;
+                }
+            };
+            // Requests already written to the old FIFO are still served.
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = live.rx.try_read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                framers.push(&buf[..n]);
+            }
+            while let Some(w) = framers.next(stats) {
+                queue.push_back(w);
+            }
+            framers.reset();
+            // The old guard no longer matches the path, so dropping it unlinks nothing.
+            *live = new;
+            last_error.clear();
+            tracing::info!(path = %spec.path.display(), "FIFO recreated");
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            if *last_error != msg {
+                tracing::warn!("cannot recreate the FIFO: {msg}");
+                *last_error = msg;
+            }
+        }
+    }
+}

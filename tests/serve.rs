@@ -1,1 +1,0 @@
-//! Integration tests for serve (filled in by its owner).

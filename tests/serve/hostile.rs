@@ -1,0 +1,178 @@
+//! Reply paths a hostile client could use to make the server write elsewhere,
+//! and clients that never open or never drain their reply FIFO.
+
+use super::*;
+use crate::util::read_reply;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+fn send(env: &TestEnv, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.fifo())
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+/// Waits until `mififo:dropped` reached `n` (the server handled the bad request).
+fn wait_dropped(env: &TestEnv, n: i64) {
+    let deadline = std::time::Instant::now() + HANG;
+    while stat(env, "mififo:dropped") < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "request was not dropped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const KILL: &str = r#"{"jsonrpc":"2.0","method":"log_level","params":[4],"id":1}"#;
+
+#[test]
+fn symlinks_regular_files_and_hard_links_get_nothing_written_and_nothing_run() {
+    let env = TestEnv::new();
+    let _s = env.serve(&[]);
+    let precious = env.path("precious");
+    std::fs::write(&precious, b"keep me").unwrap();
+    // Symlink to a regular file.
+    std::os::unix::fs::symlink(&precious, env.path("link")).unwrap();
+    // Regular file named like a reply FIFO.
+    std::fs::write(env.path("plain"), b"plain").unwrap();
+    // Symlink to a FIFO that has a reader (the reader must get nothing).
+    let target = env.path("target");
+    nix::unistd::mkfifo(&target, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut target_r = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&target)
+        .unwrap();
+    std::os::unix::fs::symlink(&target, env.path("fifolink")).unwrap();
+    // Hard link to that FIFO.
+    std::fs::hard_link(&target, env.path("hard")).unwrap();
+
+    for (i, name) in ["link", "plain", "fifolink", "hard"].iter().enumerate() {
+        send(&env, format!(":{name}:{KILL}").as_bytes());
+        wait_dropped(&env, i as i64 + 1);
+    }
+    assert_eq!(std::fs::read(&precious).unwrap(), b"keep me");
+    assert_eq!(std::fs::read(env.path("plain")).unwrap(), b"plain");
+    assert!(std::fs::symlink_metadata(env.path("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let got = read_reply(&mut target_r, Duration::from_millis(300));
+    assert!(got.is_none(), "nothing was written to the FIFO: {got:?}");
+    // The command was not run (log_level still 3).
+    assert_eq!(
+        result(&env, "log_level", None)["Processes"][0]["Log level"],
+        3
+    );
+}
+
+#[test]
+fn forbidden_and_too_long_names_are_dropped() {
+    let env = TestEnv::new();
+    let _s = env.serve(&[]);
+    let long = "a".repeat(120);
+    for (i, name) in ["../x", "a.b", "a\\b", long.as_str()].iter().enumerate() {
+        send(&env, format!(":{name}:{KILL}").as_bytes());
+        wait_dropped(&env, i as i64 + 1);
+    }
+    assert_eq!(
+        result(&env, "log_level", None)["Processes"][0]["Log level"],
+        3
+    );
+    assert!(!env.dir.path().parent().unwrap().join("x").exists());
+}
+
+#[test]
+fn a_client_that_never_opens_its_reply_fifo_does_not_block_others() {
+    let env = TestEnv::new();
+    let _s = env.serve(&[]);
+    nix::unistd::mkfifo(
+        &env.path("never"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    for _ in 0..10 {
+        send(&env, format!(":never:{KILL}").as_bytes());
+    }
+    // Ten requests wait in their 320 ms windows concurrently; this one is served.
+    assert_eq!(
+        call_raw(&env, "reset_all_statistics", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+    wait_dropped(&env, 10);
+    assert_eq!(
+        result(&env, "log_level", None)["Processes"][0]["Log level"],
+        3,
+        "commands of unreachable clients are not run"
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_or_a_slow_command_does_not_stall_others() {
+    let env = TestEnv::new();
+    let big = "x".repeat(300_000);
+    let cmds = commands_file(
+        &env,
+        &format!(
+            r#"{{"commands":{{"big":{{"result":"{big}"}},"slow":{{"delay_ms":60000,"result":"late"}}}}}}"#
+        ),
+    );
+    // A 60 s reply deadline: the stuck write below lasts far longer than the
+    // generous hang timeout of the other requests.
+    let _s = env.serve(&["--commands", &cmds, "--reply-timeout", "60"]);
+    // Opens its reply FIFO, never reads: the 300 KB write blocks once the pipe is full.
+    let p = env.path("stuck");
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let _stuck = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&p)
+        .unwrap();
+    send(&env, br#":stuck:{"jsonrpc":"2.0","method":"big","id":1}"#);
+    // A command that takes a minute.
+    nix::unistd::mkfifo(
+        &env.path("slowr"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let _slow = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(env.path("slowr"))
+        .unwrap();
+    send(&env, br#":slowr:{"jsonrpc":"2.0","method":"slow","id":1}"#);
+    // Wait until both are in flight, then others must still be served.
+    let deadline = std::time::Instant::now() + HANG;
+    while stat(&env, "mififo:in_flight") < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stuck requests not in flight"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            call_raw(&env, "reset_all_statistics", None),
+            r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+        );
+    }
+}
+
+#[test]
+fn a_large_reply_arrives_complete_in_one_open() {
+    let env = TestEnv::new();
+    let big = "y".repeat(200_000);
+    let cmds = commands_file(
+        &env,
+        &format!(r#"{{"commands":{{"big":{{"result":"{big}"}}}}}}"#),
+    );
+    let _s = env.serve(&["--commands", &cmds]);
+    assert_eq!(
+        call_raw(&env, "big", None),
+        format!(r#"{{"jsonrpc":"2.0","result":"{big}","id":1}}"#)
+    );
+}

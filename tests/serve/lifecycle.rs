@@ -1,0 +1,257 @@
+//! Start-up policy, recreation, signals, pid file, `kill`.
+
+use super::*;
+use crate::util::has_reader;
+use nix::sys::signal::Signal;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::process::Stdio;
+use std::time::Instant;
+
+fn ino(p: &Path) -> Option<u64> {
+    std::fs::symlink_metadata(p).ok().map(|m| m.ino())
+}
+
+/// Waits until `fifo` is a FIFO with a reader and inode != `old`.
+fn wait_recreated(fifo: &Path, old: Option<u64>) {
+    let deadline = Instant::now() + HANG;
+    loop {
+        let m = std::fs::symlink_metadata(fifo);
+        if let Ok(m) = m {
+            if m.file_type().is_fifo() && Some(m.ino()) != old && has_reader(fifo) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "FIFO not recreated");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn serve_output(env: &TestEnv, args: &[&str]) -> (Option<i32>, String) {
+    let out = env
+        .cmd()
+        .arg("serve")
+        .arg("--fifo")
+        .arg(env.fifo())
+        .arg("--reply-dir")
+        .arg(env.reply_dir())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn deleted_fifo_is_recreated_by_the_timer() {
+    let env = TestEnv::new();
+    let _s = env.serve(&[]);
+    std::fs::remove_file(env.fifo()).unwrap();
+    wait_recreated(&env.fifo(), None);
+    assert_eq!(
+        call_raw(&env, "reset_all_statistics", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+}
+
+#[test]
+fn replaced_fifo_is_recreated() {
+    let env = TestEnv::new();
+    let _s = env.serve(&[]);
+    // By a regular file.
+    std::fs::remove_file(env.fifo()).unwrap();
+    std::fs::write(env.fifo(), b"x").unwrap();
+    wait_recreated(&env.fifo(), None);
+    // By a FIFO nobody reads (kept alive under another name so its inode
+    // number cannot be reused by the recreated FIFO).
+    std::fs::remove_file(env.fifo()).unwrap();
+    nix::unistd::mkfifo(&env.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::hard_link(env.fifo(), env.path("stale")).unwrap();
+    let stale = ino(&env.fifo());
+    wait_recreated(&env.fifo(), stale);
+    assert_eq!(
+        call_raw(&env, "reset_all_statistics", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+}
+
+#[test]
+fn sighup_replaces_the_fifo() {
+    let env = TestEnv::new();
+    let s = env.serve(&["--mode", "0640"]);
+    // Keep the old inode alive so a new one cannot reuse its number.
+    let keep = env.path("old");
+    std::fs::hard_link(env.fifo(), &keep).unwrap();
+    let old = ino(&env.fifo());
+    s.signal(Signal::SIGHUP);
+    wait_recreated(&env.fifo(), old);
+    let m = std::fs::metadata(env.fifo()).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+    assert_eq!(
+        call_raw(&env, "reset_all_statistics", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+}
+
+#[test]
+fn sigterm_and_sigint_unlink_the_fifo_and_the_pidfile() {
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        let env = TestEnv::new();
+        let pidfile = env.path("serve.pid");
+        let mut s = env.serve(&["--pidfile", pidfile.to_str().unwrap()]);
+        assert_eq!(
+            std::fs::read_to_string(&pidfile).unwrap(),
+            format!("{}\n", s.pid())
+        );
+        s.signal(sig);
+        let (status, err) = s.wait_exit(HANG);
+        assert!(status.success(), "{sig}: {status} {err}");
+        assert!(!env.fifo().exists(), "{sig}: FIFO left behind");
+        assert!(!pidfile.exists(), "{sig}: pid file left behind");
+    }
+}
+
+#[test]
+fn kill_command_replies_then_stops_cleanly() {
+    let env = TestEnv::new();
+    let mut s = env.serve(&[]);
+    assert_eq!(
+        call_raw(&env, "kill", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+    let (status, _) = s.wait_exit(HANG);
+    assert!(status.success());
+    assert!(!env.fifo().exists());
+}
+
+#[test]
+fn a_second_instance_is_refused_naming_the_first() {
+    let env = TestEnv::new();
+    let s = env.serve(&[]);
+    let (code, err) = serve_output(&env, &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("another instance is serving"), "{err}");
+    assert!(err.contains(&format!("pid {}", s.pid())), "{err}");
+    // The first one still serves.
+    assert_eq!(
+        call_raw(&env, "reset_all_statistics", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+}
+
+#[test]
+fn stale_fifo_is_replaced_and_other_files_need_force() {
+    let env = TestEnv::new();
+    nix::unistd::mkfifo(&env.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    drop(env.serve(&[]));
+    std::fs::write(env.fifo(), b"important").unwrap();
+    let (code, err) = serve_output(&env, &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("is a regular file, not a FIFO") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(env.fifo()).unwrap(), b"important");
+    let _s = env.serve(&["--force"]);
+    // `serve` returns once a writer can open the path, which a regular file
+    // also allows: wait for the FIFO itself.
+    wait_recreated(&env.fifo(), None);
+}
+
+#[test]
+fn startup_errors_are_clear() {
+    let env = TestEnv::new();
+    let out = env
+        .cmd()
+        .args(["serve", "--fifo"])
+        .arg(env.path("no/such/dir/fifo"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("mififo: cannot create FIFO") && err.contains("does not exist"),
+        "{err}"
+    );
+    let (code, err) = serve_output(&env, &["--dialect", "kamailio"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("'kamailio' is client-only"), "{err}");
+    let (code, err) = serve_output(&env, &["--mode", "999"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("octal"), "{err}");
+    let (code, err) = serve_output(&env, &["--acl", "u:root"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("invalid ACL entry 'u:root'"), "{err}");
+    let out = env
+        .cmd()
+        .args(["serve", "--fifo"])
+        .arg(env.fifo())
+        .args(["--reply-dir"])
+        .arg(env.path("nodir"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reply directory"));
+    assert!(!env.fifo().exists());
+}
+
+#[test]
+fn mode_is_exact_whatever_the_umask() {
+    let env = TestEnv::new();
+    // umask 077 would turn a plain mkfifo(0666) into 0600.
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 077; exec '{}' serve --fifo '{}' --reply-dir '{}' --mode 0666",
+            crate::util::bin().display(),
+            env.fifo().display(),
+            env.reply_dir()
+        ))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut s = crate::util::Server {
+        child: Some(child),
+        fifo: env.fifo(),
+    };
+    s.wait_ready(HANG);
+    assert_eq!(
+        std::fs::metadata(env.fifo()).unwrap().permissions().mode() & 0o7777,
+        0o666
+    );
+    drop(s);
+    let _s = env.serve(&[]);
+    assert_eq!(
+        std::fs::metadata(env.fifo()).unwrap().permissions().mode() & 0o7777,
+        0o660,
+        "default mode"
+    );
+}
+
+#[test]
+fn reply_dir_without_trailing_slash_works() {
+    let env = TestEnv::new();
+    let child = env
+        .cmd()
+        .arg("serve")
+        .arg("--fifo")
+        .arg(env.fifo())
+        .arg("--reply-dir")
+        .arg(env.dir.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut s = crate::util::Server {
+        child: Some(child),
+        fifo: env.fifo(),
+    };
+    s.wait_ready(HANG);
+    assert_eq!(
+        call_raw(&env, "reset_all_statistics", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+}

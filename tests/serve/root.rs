@@ -1,0 +1,257 @@
+//! Root only (CI is root): ownership, mode and ACL exactly as asked, compared
+//! with what `stat`/`getfacl` show for a reference FIFO made by the standard
+//! tools; privilege drop. Test users and groups are named `mififo-test-*` and
+//! removed by a guard even when the test fails.
+
+use super::*;
+use crate::util::{have_tool, is_root, require};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
+
+/// A throw-away system user (and a group of the same name), removed on drop.
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+fn run_retry(cmd: &str, args: &[&str]) {
+    // useradd/groupadd fail while a parallel test holds /etc/passwd's lock.
+    for _ in 0..50 {
+        let st = Command::new(cmd).args(args).output().unwrap();
+        if st.status.success() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{cmd} {args:?} kept failing");
+}
+
+impl TestUser {
+    fn new(extra_group: Option<&str>) -> TestUser {
+        let name = format!("mififo-test-{:06x}", fastrand::u32(..0xffffff));
+        let mut args = vec![
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+        ];
+        let groups;
+        if let Some(g) = extra_group {
+            groups = g.to_string();
+            args.extend(["--groups", &groups]);
+        }
+        args.push(&name);
+        run_retry("useradd", &args);
+        let u = nix::unistd::User::from_name(&name)
+            .unwrap()
+            .expect("user exists");
+        TestUser {
+            name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        run_retry("userdel", &[&self.name]);
+        // --user-group groups go with the user; remove a leftover if any.
+        let _ = Command::new("groupdel").arg(&self.name).output();
+    }
+}
+
+/// A throw-away group, removed on drop.
+struct TestGroup {
+    name: String,
+    gid: u32,
+}
+
+impl TestGroup {
+    fn new() -> TestGroup {
+        let name = format!("mififo-test-g{:06x}", fastrand::u32(..0xffffff));
+        run_retry("groupadd", &["--system", &name]);
+        let g = nix::unistd::Group::from_name(&name)
+            .unwrap()
+            .expect("group exists");
+        TestGroup {
+            name,
+            gid: g.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestGroup {
+    fn drop(&mut self) {
+        run_retry("groupdel", &[&self.name]);
+    }
+}
+
+fn root_env() -> Option<TestEnv> {
+    if !require("root (ownership, ACL and privilege tests)", is_root()) {
+        return None;
+    }
+    let env = TestEnv::new();
+    // The dropped server must reach the FIFO's directory and the reply dir.
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    Some(env)
+}
+
+fn out(cmd: &str, args: &[&str]) -> String {
+    let o = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn user_group_and_mode_are_exactly_as_asked() {
+    let Some(env) = root_env() else { return };
+    let user = TestUser::new(None);
+    let group = TestGroup::new();
+    let _s = env.serve(&[
+        "--user",
+        &user.name,
+        "--group",
+        &group.name,
+        "--mode",
+        "0640",
+    ]);
+    let fifo = env.fifo();
+    let f = fifo.to_str().unwrap();
+    assert_eq!(
+        out("stat", &["-c", "%U %G %a %F", f]).trim(),
+        format!("{} {} 640 fifo", user.name, group.name)
+    );
+    let m = std::fs::metadata(&fifo).unwrap();
+    assert_eq!((m.uid(), m.gid()), (user.uid, group.gid));
+    // Numeric ids work too; --user alone gives the user's primary group.
+    drop(_s);
+    let _s = env.serve(&["--user", &user.uid.to_string()]);
+    let m = std::fs::metadata(&fifo).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.mode() & 0o7777),
+        (user.uid, user.gid, 0o660)
+    );
+}
+
+#[test]
+fn acl_entries_match_setfacl() {
+    let Some(env) = root_env() else { return };
+    if !require(
+        "getfacl/setfacl (package acl)",
+        have_tool("getfacl") && have_tool("setfacl"),
+    ) {
+        return;
+    }
+    let user = TestUser::new(None);
+    let group = TestGroup::new();
+    for mode in ["0600", "0660", "0604"] {
+        let _s = env.serve(&[
+            "--mode",
+            mode,
+            "--acl",
+            &format!("u:{}:rw", user.name),
+            "--acl",
+            &format!("g:{}:r", group.name),
+        ]);
+        let reference = env.path("reference");
+        let _ = std::fs::remove_file(&reference);
+        let r = reference.to_str().unwrap();
+        out("mkfifo", &["-m", mode, r]);
+        out(
+            "setfacl",
+            &["-m", &format!("u:{}:rw,g:{}:r", user.name, group.name), r],
+        );
+        let ours = out("getfacl", &["-c", "-p", env.fifo().to_str().unwrap()]);
+        let theirs = out("getfacl", &["-c", "-p", r]);
+        assert_eq!(ours, theirs, "mode {mode}");
+        assert!(ours.contains(&format!("user:{}:rw-", user.name)), "{ours}");
+        assert!(ours.contains("mask::rw-"), "{ours}");
+        assert_eq!(
+            out("stat", &["-c", "%a", env.fifo().to_str().unwrap()]),
+            out("stat", &["-c", "%a", r]),
+            "mode {mode}: the mask shows in the group bits"
+        );
+        // Our parser reads back what the kernel stored.
+        let acl = mififo::fifo::acl::read(&env.fifo())
+            .unwrap()
+            .expect("an ACL");
+        assert_eq!(acl.get(mififo::fifo::acl::Tag::User(user.uid)), Some(6));
+        assert_eq!(acl.get(mififo::fifo::acl::Tag::Group(group.gid)), Some(4));
+    }
+}
+
+#[test]
+fn privileges_are_dropped_to_the_user_and_its_groups() {
+    let Some(env) = root_env() else { return };
+    let group = TestGroup::new();
+    let user = TestUser::new(Some(&group.name));
+    let s = env.serve(&["--user", &user.name]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap()
+            .split_whitespace()
+            .map(|x| x.parse::<u32>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(field("Uid:"), vec![user.uid; 4]);
+    assert_eq!(field("Gid:"), vec![user.gid; 4]);
+    let groups = field("Groups:");
+    assert!(
+        groups.contains(&group.gid) && groups.contains(&user.gid),
+        "{groups:?}"
+    );
+    assert!(!groups.contains(&0), "root group kept: {groups:?}");
+    // Replies are written with the user's rights: a root-only reply FIFO gets
+    // nothing (the server gives up after its 320 ms window), one the user may
+    // write gets the reply.
+    let ask = |mode: u32| {
+        let name = format!("r{mode:o}");
+        let reply = env.path(&name);
+        let _ = std::fs::remove_file(&reply);
+        nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        std::fs::set_permissions(&reply, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut r = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&reply)
+            .unwrap();
+        std::io::Write::write_all(
+            &mut std::fs::OpenOptions::new().write(true).open(env.fifo()).unwrap(),
+            format!(r#":{name}:{{"jsonrpc":"2.0","method":"get_statistics","params":[["mififo:dropped"]],"id":1}}"#).as_bytes(),
+        )
+        .unwrap();
+        crate::util::read_reply(&mut r, Duration::from_secs(3))
+    };
+    assert_eq!(ask(0o600), None, "root-only reply FIFO must be refused");
+    assert_eq!(
+        String::from_utf8(ask(0o666).expect("a reply")).unwrap(),
+        r#"{"jsonrpc":"2.0","result":{"mififo:dropped":1},"id":1}"#
+    );
+    // …and the FIFO is recreated as the user after deletion.
+    std::fs::remove_file(env.fifo()).unwrap();
+    let deadline = std::time::Instant::now() + HANG;
+    loop {
+        if crate::util::has_reader(&env.fifo()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not recreated");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let m = std::fs::metadata(env.fifo()).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.mode() & 0o7777),
+        (user.uid, user.gid, 0o660)
+    );
+}
+
+use std::os::unix::fs::OpenOptionsExt;

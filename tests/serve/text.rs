@@ -1,0 +1,109 @@
+//! The OpenSIPS 1.x/2.x line dialect (`--dialect text`).
+
+use super::*;
+
+fn text(env: &TestEnv, request: &str) -> String {
+    exchange(env, "tr", request.as_bytes()).expect("a reply")
+}
+
+#[test]
+fn core_commands_in_1x_format() {
+    let env = TestEnv::new();
+    let s = env.serve(&["--dialect", "text", "--commands", &dialog_fixture()]);
+    let up = text(&env, ":uptime:tr\n\n");
+    assert!(up.starts_with("200 OK\nNow:: "), "{up:?}");
+    assert!(
+        up.contains("\nUp since:: ") && up.ends_with(" [sec]\n\n"),
+        "{up:?}"
+    );
+    assert_eq!(
+        text(&env, ":ps:tr\n\n"),
+        format!("200 OK\nProcess::  ID=0 PID={} Type=MI FIFO\n\n", s.pid())
+    );
+    let which = text(&env, ":which:tr\n\n");
+    assert!(
+        which.starts_with("200 OK\nget_statistics\nlist_statistics\n"),
+        "{which:?}"
+    );
+    assert!(
+        which.ends_with("dlg_list\ndlg_end_dlg\nprofile_get_size\n\n"),
+        "{which:?}"
+    );
+    assert_eq!(
+        text(
+            &env,
+            ":get_statistics:tr\ndialog:active_dialogs\nshmem:fragments\n\n"
+        ),
+        "200 OK\ndialog:active_dialogs:: 1\nshmem:fragments:: 37\n\n"
+    );
+    assert_eq!(text(&env, ":reset_all_statistics:tr\n\n"), "200 OK\n\n");
+    assert_eq!(
+        text(&env, ":log_level:tr\nlevel:: 2\n\n"),
+        "200 OK\nNew global log level:: 2\n\n"
+    );
+    assert_eq!(
+        text(&env, ":log_level:tr\n\"4\"\n\n"),
+        "200 OK\nNew global log level:: 4\n\n"
+    );
+    assert_eq!(
+        text(&env, ":dlg_list:tr\ncallid:: \"abc@host\"\n\n"),
+        "200 OK\nDialog:: \n\tID:: 1234.5678\n\tstate:: 4\n\tcallid:: abc@host\n\tfrom_uri:: sip:a@x\n\tto_uri:: sip:b@y\n\n"
+    );
+}
+
+#[test]
+fn error_lines_are_exact() {
+    let env = TestEnv::new();
+    let _s = env.serve(&["--dialect", "text", "--commands", &dialog_fixture()]);
+    assert_eq!(
+        text(&env, ":nosuch:tr\n\n"),
+        "500 command 'nosuch' not available\n"
+    );
+    assert_eq!(
+        text(&env, ":log_level:tr\nbad\"quote\n\n"),
+        "400 Parse error in command 'log_level'\n"
+    );
+    assert_eq!(
+        text(&env, ":get_statistics:tr\nnosuch:\n\n"),
+        "404 Statistics Not Found\n\n"
+    );
+    assert_eq!(
+        text(&env, ":get_statistics:tr\n\n"),
+        "400 Too few or too many arguments\n\n"
+    );
+    assert_eq!(
+        text(&env, ":log_level:tr\n1\n2\n3\n\n"),
+        "400 Too few or too many arguments\n\n"
+    );
+    assert_eq!(
+        text(&env, ":dlg_list:tr\nabc@host\n\n"),
+        "400 Command only supports named parameters\n\n"
+    );
+    assert_eq!(
+        text(&env, ":dlg_list:tr\ncallid::nosuch\n\n"),
+        "404 No such dialog\n\n"
+    );
+}
+
+#[test]
+fn garbage_lines_resync_on_the_empty_line() {
+    let env = TestEnv::new();
+    let _s = env.serve(&["--dialect", "text"]);
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.fifo())
+        .unwrap();
+    std::io::Write::write_all(&mut w, b"garbage line\nmore\n\n\xff\xfe\n\n").unwrap();
+    drop(w);
+    assert!(text(&env, ":ps:tr\n\n").starts_with("200 OK\nProcess::  ID=0 "));
+    assert!(stat_text(&env) > 10);
+}
+
+fn stat_text(env: &TestEnv) -> i64 {
+    let r = text(env, ":get_statistics:tr\nmififo:garbage_bytes\n\n");
+    r.trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{r:?}"))
+}
