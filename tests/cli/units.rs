@@ -388,7 +388,7 @@ fn gateway_unit_command_line_relays_as_an_unprivileged_group_member() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let gateway = crate::util::Server {
+    let mut gateway = crate::util::Server {
         child: Some(child),
         fifo: PathBuf::new(),
     };
@@ -396,10 +396,10 @@ fn gateway_unit_command_line_relays_as_an_unprivileged_group_member() {
     std::io::BufReader::new(stdout)
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("gateway did not say where it listens: {line:?}"));
+    let Some(url) = line.trim().strip_prefix("listening on http://") else {
+        let (status, stderr) = gateway.wait_exit(std::time::Duration::from_secs(10));
+        panic!("gateway did not say where it listens ({line:?}); it exited {status}: {stderr}");
+    };
     let (addr, path) = url.split_once('/').unwrap();
 
     let body = r#"{"jsonrpc":"2.0","id":7,"method":"uptime"}"#;
