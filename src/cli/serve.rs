@@ -56,6 +56,14 @@ pub struct Args {
     /// Seconds allowed for writing one reply.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub reply_timeout: f64,
+    /// Answer by relaying every request to this HTTP JSON-RPC MI (OpenSIPS mi_http or
+    /// mififo gateway), e.g. http://127.0.0.1:8888/mi (see docs/gateway.md).
+    #[arg(long, value_name = "URL", conflicts_with = "commands")]
+    pub forward: Option<String>,
+    /// Time allowed for one forwarded request (e.g. 500ms, 10s).
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = mififo::config::parse_duration)]
+    pub forward_timeout: Duration,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -119,6 +127,10 @@ impl Args {
             anyhow::bail!("--reply-timeout must be a positive number of seconds");
         }
         cfg.reply_timeout = Duration::from_secs_f64(self.reply_timeout);
+        if let Some(url) = &self.forward {
+            let forwarder = mififo::server::forward::Forwarder::new(url, self.forward_timeout)?;
+            cfg.executor = Some(std::sync::Arc::new(forwarder));
+        }
         Ok(cfg)
     }
 }

@@ -8,11 +8,13 @@
 //! - [`commands_file`]: `--commands FILE` canned methods and statistics.
 //! - [`params`]: OpenSIPS's parameter recipes and typed access.
 //! - [`stats`]: the statistics store (the server counts itself in it).
+//! - [`forward`]: `serve --forward URL`, an [`Executor`] relaying to an HTTP JSON-RPC MI.
 //! - `privileges`: the `--user` drop; `pidfile`: `--pidfile`.
 
 pub mod command;
 pub mod commands_file;
 mod dispatch;
+pub mod forward;
 pub mod params;
 mod pidfile;
 mod privileges;

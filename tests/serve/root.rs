@@ -193,7 +193,16 @@ fn privileges_are_dropped_to_the_user_and_its_groups() {
     let group = TestGroup::new();
     let user = TestUser::new(Some(&group.name));
     let s = env.serve(&["--user", &user.name]);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    // The FIFO gets its reader before the drop (it is created as root), so
+    // wait for the drop to show in /proc instead of reading it once.
+    let read_status = || std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut status = read_status();
+    while status.lines().any(|l| l.starts_with("Uid:\t0\t")) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        status = read_status();
+    }
     let field = |k: &str| {
         status
             .lines()

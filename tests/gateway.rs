@@ -1,1 +1,0 @@
-//! Integration tests for gateway (filled in by its owner).

@@ -1,0 +1,190 @@
+//! `mififo gateway` and `serve --forward`: plain HTTP clients, curl and
+//! opensips-cli (HTTP mode) against the gateway in front of `mififo serve`;
+//! the documented error statuses; chaining; network namespaces (root).
+
+mod forward;
+mod http;
+mod netns;
+
+use crate::util::{self, TestEnv};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `mififo gateway`; SIGTERM (then SIGKILL) on drop.
+pub struct Gateway {
+    child: Option<Child>,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// `http://ADDR/PATH` as printed by the gateway.
+    pub url: String,
+    log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `mififo gateway --listen 127.0.0.1:0 --fifo FIFO --reply-dir DIR ARGS…`.
+    pub fn start(env: &TestEnv, fifo: &Path, args: &[&str]) -> Gateway {
+        let mut cmd = env.cmd();
+        cmd.arg("gateway")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--fifo")
+            .arg(fifo)
+            .arg("--reply-dir")
+            .arg(env.reply_dir())
+            .args(args);
+        Self::spawn(env, cmd)
+    }
+
+    /// Spawns a prepared `mififo gateway` command and waits for its URL line.
+    pub fn spawn(env: &TestEnv, mut cmd: Command) -> Gateway {
+        let log = env.path(&format!("gateway-{}.log", fastrand_suffix()));
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn mififo gateway");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        let Some(url) = line
+            .trim()
+            .strip_prefix("listening on ")
+            .map(str::to_string)
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "gateway did not start (stdout {line:?}); stderr: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        let hostport = url
+            .strip_prefix("http://")
+            .and_then(|r| r.split('/').next())
+            .unwrap();
+        Gateway {
+            child: Some(child),
+            addr: hostport.parse().unwrap(),
+            url,
+            log,
+        }
+    }
+
+    /// The gateway's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, wait; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("gateway did not stop on SIGTERM; stderr: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let mut c = self.child.take().unwrap();
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn fastrand_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A FIFO with a reader that never answers: requests are accepted, replies never come.
+pub struct SilentFifo {
+    /// The FIFO's path.
+    pub path: PathBuf,
+    _reader: std::fs::File,
+}
+
+impl SilentFifo {
+    /// Creates `env/name` and holds it open read-write.
+    pub fn new(env: &TestEnv, name: &str) -> SilentFifo {
+        let path = env.path(name);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        SilentFifo {
+            path,
+            _reader: reader,
+        }
+    }
+}
+
+/// FIFOs in `dir` other than `keep` — leaked reply FIFOs.
+pub fn stray_fifos(dir: &Path, keep: &[&Path]) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_fifo()))
+        .map(|e| e.path())
+        .filter(|p| !keep.iter().any(|k| k == p))
+        .collect()
+}
+
+/// The JSON-RPC error code of a reply body.
+pub fn error_code(body: &[u8]) -> i64 {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)));
+    v["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no error code: {v}"))
+}
+
+/// The opensips-cli binary of the local venv or CI's `.ci/venv` (on PATH).
+pub fn opensips_cli() -> Option<PathBuf> {
+    let local = PathBuf::from("/tmp/pyvenv/bin/opensips-cli");
+    if local.exists() {
+        return Some(local);
+    }
+    util::have_tool("opensips-cli").then(|| PathBuf::from("opensips-cli"))
+}
