@@ -11,11 +11,15 @@
 //! - [`config`]: where the FIFO and reply directory come from (flag > env > config file > default).
 //! - [`doctor`]: `mififo doctor` — explains why a process cannot talk to the FIFO.
 //! - [`gateway`]: `mififo gateway` — HTTP JSON-RPC ⇄ FIFO bridge.
-//! - [`bench`]: `mififo bench` — load generator and measurements.
-//! - [`sys`]: the only module allowed to use `unsafe` (raw syscalls).
+//! - [`bench`](mod@bench): `mififo bench` — load generator and measurements.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) only parses arguments, sets up
 //! logging and maps results to exit codes.
+//!
+//! There is no `unsafe` code: every system call goes through `nix`, `xattr`
+//! or the standard library (the crate denies `unsafe_code`). The doctor's
+//! probe, which must enter another mount namespace from a single-threaded
+//! process, re-executes the binary (`mififo __probe`) instead of forking.
 
 pub mod bench;
 pub mod client;
@@ -25,5 +29,3 @@ pub mod fifo;
 pub mod gateway;
 pub mod proto;
 pub mod server;
-#[allow(unsafe_code)]
-pub mod sys;

@@ -1,12 +1,180 @@
-//! `mififo doctor`. TODO: owned by a helper.
+//! `mififo doctor`: explain why a client cannot talk to the MI FIFO. Thin:
+//! flags → [`mififo::doctor::Config`] → report → renderer → exit code
+//! (0 no error finding, 1 at least one, 2 the doctor itself failed).
+//! Also the hidden `__probe` subcommand the doctor re-executes itself as.
 
+use anyhow::Context;
+use mififo::doctor::{
+    self, probe, render, view::RealView, view::SystemView, ClientOpen, ClientSpec,
+};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Check lines, numbered problems with fixes, a verdict.
+    Human,
+    /// One JSON object: verdict, checks, findings.
+    Json,
+}
 
 /// Options of `mififo doctor`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_long_help = "Exit status: 0 no error found, 1 at least one error finding, 2 the doctor failed.\n\
+Finding codes and what they mean: docs/doctor.md."
+)]
+pub struct Args {
+    /// Examine USER: its credentials from /etc/passwd and /etc/group, in the doctor's own namespaces.
+    #[arg(long = "as", value_name = "USER", conflicts_with_all = ["pid", "unit"])]
+    pub as_user: Option<String>,
+    /// Examine running process PID exactly (groups, umask, capabilities, namespace, label); repeatable.
+    #[arg(long, value_name = "PID", conflicts_with = "unit")]
+    pub pid: Vec<i32>,
+    /// Examine the processes of a systemd unit (found through /proc/*/cgroup).
+    #[arg(long, value_name = "NAME")]
+    pub unit: Option<String>,
+    /// The MI FIFO, byte for byte (no trimming). Default: the first existing of the usual paths.
+    #[arg(long, value_name = "PATH")]
+    pub fifo: Option<PathBuf>,
+    /// The server process (default: the processes reading the FIFO); repeatable.
+    #[arg(long = "server-pid", value_name = "PID")]
+    pub server_pid: Vec<i32>,
+    /// Directory where the client creates its reply FIFOs.
+    #[arg(long, value_name = "DIR", default_value = "/tmp/")]
+    pub reply_dir: PathBuf,
+    /// How the client opens the FIFO (default: judge all and say which are affected).
+    #[arg(long, value_enum, value_name = "CLIENT")]
+    pub client_open: Option<ClientOpen>,
+    /// Audit log to search for SELinux/AppArmor/protected_fifos denials (repeatable;
+    /// default /var/log/audit/audit.log and its rotations).
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Vec<PathBuf>,
+    /// php.ini or FPM pool file to check for open_basedir (repeatable; default: the usual locations).
+    #[arg(long, value_name = "PATH")]
+    pub php_ini: Vec<PathBuf>,
+    /// Do not run the probe (a real open with the client's identity in a child process; root only).
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Read the system under this directory instead of / (for offline analysis; disables the probe).
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+    /// Where selinuxfs is mounted.
+    #[arg(long, value_name = "DIR", default_value = "/sys/fs/selinux")]
+    pub selinuxfs: PathBuf,
+}
+
+/// The FIFO paths tried when `--fifo` is not given, in order.
+pub const FALLBACK_FIFOS: [&str; 3] = [
+    "/run/opensips/opensips_fifo",
+    "/var/run/opensips/opensips_fifo",
+    "/tmp/opensips_fifo",
+];
+
+/// The default FIFO: the first fallback that exists, else the first.
+/// (To be switched to the shared `config` resolver once it lands, so
+/// `doctor` and `call` agree on the default.)
+pub fn default_fifo_path(view: &dyn SystemView) -> PathBuf {
+    FALLBACK_FIFOS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| view.lstat(p).is_ok())
+        .unwrap_or_else(|| PathBuf::from(FALLBACK_FIFOS[0]))
+}
 
 /// Runs `mififo doctor`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'doctor' is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let view = RealView::new(args.sysroot.clone().unwrap_or_else(|| PathBuf::from("/")));
+    let clients = if let Some(u) = args.as_user {
+        ClientSpec::User(u)
+    } else if !args.pid.is_empty() {
+        ClientSpec::Pids(args.pid)
+    } else if let Some(u) = args.unit {
+        ClientSpec::Unit(u)
+    } else {
+        ClientSpec::Auto
+    };
+    let cfg = doctor::Config {
+        fifo: args.fifo.unwrap_or_else(|| default_fifo_path(&view)),
+        clients,
+        server_pids: args.server_pid,
+        reply_dir: args.reply_dir,
+        client_open: args.client_open,
+        audit_logs: (!args.audit_log.is_empty()).then_some(args.audit_log),
+        php_ini: (!args.php_ini.is_empty()).then_some(args.php_ini),
+        probe: !args.no_probe && args.sysroot.is_none(),
+        selinuxfs: args.selinuxfs,
+        self_pid: if args.sysroot.is_some() {
+            Some(0)
+        } else {
+            Some(std::process::id() as i32)
+        },
+        invoking_user: std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()),
+    };
+    let prober = probe::ChildProber {
+        exe: std::env::current_exe().context("cannot find the mififo binary for the probe")?,
+    };
+    let report = doctor::run(&view, &cfg, Some(&prober))?;
+    let text = match args.format {
+        Format::Human => render::human::render(&report),
+        Format::Json => render::json::render(&report),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Arguments of the hidden `mififo __probe` (the doctor's child process).
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// Enter this process's mount namespace and root.
+    #[arg(long)]
+    pub pid: Option<i32>,
+    /// ruid,euid,suid,fsuid.
+    #[arg(long, value_delimiter = ',')]
+    pub uids: Vec<u32>,
+    /// rgid,egid,sgid,fsgid.
+    #[arg(long, value_delimiter = ',')]
+    pub gids: Vec<u32>,
+    /// Supplementary groups (comma-separated, may be empty).
+    #[arg(long, default_value = "")]
+    pub groups: String,
+    /// Open with O_CREAT|O_TRUNC.
+    #[arg(long)]
+    pub creat: bool,
+    /// The path in the client's namespace.
+    #[arg(long)]
+    pub path: PathBuf,
+}
+
+/// Runs the probe child: one result line on stdout, exit 0.
+pub fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    let four = |v: &[u32], what: &str| -> anyhow::Result<[u32; 4]> {
+        v.try_into()
+            .map_err(|_| anyhow::anyhow!("--{what} needs 4 comma-separated ids"))
+    };
+    let groups = args
+        .groups
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(|g| g.parse::<u32>().with_context(|| format!("bad group '{g}'")))
+        .collect::<anyhow::Result<Vec<u32>>>()?;
+    let req = probe::ProbeRequest {
+        pid: args.pid,
+        uids: four(&args.uids, "uids")?,
+        gids: four(&args.gids, "gids")?,
+        groups,
+        path: args.path,
+        creat: args.creat,
+    };
+    let line = probe::format_output(&probe::probe_here(&req));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    Ok(ExitCode::SUCCESS)
 }

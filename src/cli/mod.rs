@@ -48,6 +48,9 @@ pub enum Command {
     Completions(man::CompletionsArgs),
     /// Print the man pages (roff), or write them all with --out.
     Man(man::ManArgs),
+    /// Internal: the doctor's probe child (enters a namespace, takes ids, opens once).
+    #[command(name = "__probe", hide = true)]
+    Probe(doctor::ProbeArgs),
 }
 
 /// Entry point called by `main.rs`.
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Completions(a) => man::completions(a),
         Command::Man(a) => man::man(a),
+        Command::Probe(a) => doctor::probe(a),
     };
     match result {
         Ok(code) => code,

@@ -210,7 +210,7 @@ fn classify_open_error(path: &Path, source: io::Error) -> Error {
                 _ => Error::NoReader { path },
             }
         }
-        Some(libc::ENOENT) => Error::Missing { path },
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::Missing { path },
         Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied {
             op: "open the server FIFO",
             fifo: path.clone(),

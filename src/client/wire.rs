@@ -55,7 +55,12 @@ fn encode_text(reply_name: &str, request: &Request) -> Result<Vec<u8>, Error> {
             }
         };
         if let Some(n) = name {
-            if n.is_empty() || n.contains("::") || n.contains(['\n', '\r', '"']) {
+            if n.is_empty()
+                || n.contains("::")
+                || n.contains(['\n', '\r', '"'])
+                || n.ends_with(':')
+                || n.trim() != n
+            {
                 return Err(bad(format!("argument name '{n}' cannot be sent")));
             }
             out.push_str(n);
@@ -237,5 +242,97 @@ mod tests {
         );
         assert_eq!(text_status("200 \n"), Some((200, "")));
         assert_eq!(text_status("garbage"), None);
+    }
+
+    /// Contract with the server side of this crate: whatever the client
+    /// encodes, the server's framers read back unchanged.
+    mod contract {
+        use super::*;
+        use crate::proto::framing::{Frame, Framer, DEFAULT_CAP};
+        use crate::proto::text::{TextFrame, TextFramer, DEFAULT_CAP as TEXT_CAP};
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof!["[ -~]{0,12}", "[ -~\\n\\r\\t]{0,12}", "\\PC{0,8}",]
+        }
+
+        proptest! {
+            #[test]
+            fn json_requests_survive_the_server_framer(
+                method in "[a-z_:.]{1,20}",
+                vals in proptest::collection::vec(value(), 0..4),
+                id in any::<i32>(),
+            ) {
+                let params = if vals.is_empty() {
+                    Params::None
+                } else {
+                    Params::Positional(vals.into_iter().map(Value::String).collect())
+                };
+                let req = Request::new(method, params, Some(json!(id)));
+                let mut f = Framer::new(DEFAULT_CAP);
+                f.push(&encode(Dialect::Json, "r1", &req).unwrap());
+                match f.next_frame() {
+                    Some(Frame::Request { reply_name, body }) => {
+                        prop_assert_eq!(reply_name, b"r1".to_vec());
+                        prop_assert_eq!(Request::from_value(&body).unwrap(), req);
+                    }
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+
+            #[test]
+            fn text_arguments_survive_the_server_parser(
+                vals in proptest::collection::vec(value(), 0..4),
+                names in proptest::collection::vec(proptest::option::of("[a-z_][a-z_:. ]{0,5}"), 4),
+            ) {
+                // Mixed named/positional lines are legal in the text protocol.
+                let mut m = serde_json::Map::new();
+                let positional: Vec<Value> = vals.iter().cloned().map(Value::String).collect();
+                for (v, n) in vals.iter().zip(&names) {
+                    if let Some(n) = n {
+                        m.insert(n.clone(), Value::String(v.clone()));
+                    }
+                }
+                for params in [Params::Positional(positional), Params::Named(m)] {
+                    let expected: Vec<(Option<String>, String)> = match &params {
+                        Params::Positional(v) => v.iter().map(|x| (None, x.as_str().unwrap().to_string())).collect(),
+                        Params::Named(m) => m.iter().map(|(k, x)| (Some(k.clone()), x.as_str().unwrap().to_string())).collect(),
+                        Params::None => unreachable!(),
+                    };
+                    let req = Request::new("cmd", params, None);
+                    let bytes = match encode(Dialect::Text, "r1", &req) {
+                        Ok(b) => b,
+                        // Refused values are exactly the documented unsendable ones.
+                        Err(Error::Encode { reason, .. }) => {
+                            prop_assert!(
+                                reason.contains("empty line")
+                                    || reason.contains("backslash")
+                                    || reason.contains("argument name"),
+                                "{}", reason
+                            );
+                            continue;
+                        }
+                        Err(e) => return Err(TestCaseError::fail(e.to_string())),
+                    };
+                    let mut f = TextFramer::new(TEXT_CAP);
+                    f.push(&bytes);
+                    match f.next_frame() {
+                        Some(TextFrame::Request(r)) => {
+                            prop_assert_eq!(&r.command, "cmd");
+                            prop_assert_eq!(r.reply_name, b"r1".to_vec());
+                            let got: Vec<(Option<String>, String)> = r
+                                .args
+                                .map_err(TestCaseError::fail)?
+                                .into_iter()
+                                .map(|a| (a.name, a.value))
+                                .collect();
+                            prop_assert_eq!(got, expected);
+                        }
+                        other => prop_assert!(false, "{:?}", other),
+                    }
+                    prop_assert!(f.next_frame().is_none(), "one request, nothing left over");
+                }
+            }
+        }
     }
 }

@@ -3,13 +3,11 @@
 //! - [`reply_name`]: reply FIFO naming rules shared by every dialect.
 //! - [`jsonrpc`]: OpenSIPS 3.x/4.x JSON-RPC request/response types and error codes.
 //! - [`framing`]: the `:reply_name:{json}` stream splitter used by the server.
-//! - [`print`]: cJSON-compatible compact and pretty printers for replies.
+//! - [`print`](mod@print): cJSON-compatible compact and pretty printers for replies.
 //! - [`text`]: the OpenSIPS 1.x/2.x line protocol (requests and replies).
-//! - [`kamailio`]: the Kamailio `jsonrpcs` FIFO dialect (bare JSON with `reply_name`).
 
 pub mod framing;
 pub mod jsonrpc;
-pub mod kamailio;
 pub mod print;
 pub mod reply_name;
 pub mod text;

@@ -24,7 +24,7 @@ fn chmod(p: &Path, mode: u32) {
 }
 
 /// `mififo call …` as uid/gid `nobody` with no supplementary groups.
-fn call_as_nobody(env: &TestEnv, args: &[&str]) -> Output {
+pub(super) fn call_as_nobody(env: &TestEnv, args: &[&str]) -> Output {
     let mut c = Command::new("setpriv");
     c.args([
         &format!("--reuid={NOBODY}"),

@@ -4,11 +4,11 @@
 //! `MIFIFO_BENCH_BIN` may point at a release build of `mififo`.
 
 use super::fake::{self, echo, Fake};
-use crate::util::{bin, TestEnv};
+use crate::util::{bin, Server, TestEnv};
 use mififo::client::{Client, ClientConfig};
 use mififo::proto::jsonrpc::Params;
 use mififo::proto::Dialect;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,17 +47,45 @@ fn latency_against_python_opensips() {
         eprintln!("python-opensips not found");
         return;
     };
-    let env = TestEnv::new();
-    let _srv = Fake::start(&env.fifo(), fake::opts(Dialect::Json, env.dir.path()), echo);
-    let fifo = env.fifo().display().to_string();
-    let dir = env.reply_dir();
     let mififo = std::env::var_os("MIFIFO_BENCH_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(bin);
+    eprintln!("mififo binary: {}", mififo.display());
+
+    let env = TestEnv::new();
+    let srv = Fake::start(&env.fifo(), fake::opts(Dialect::Json, env.dir.path()), echo);
+    measure("fake echo server", &env, &py, &mififo);
+    drop(srv);
+
+    // The real server, from the same binary.
+    let env = TestEnv::new();
+    let child = env
+        .cmd()
+        .env_remove("MIFIFO_LOG")
+        .args(["-q", "serve", "--fifo"])
+        .arg(env.fifo())
+        .arg("--reply-dir")
+        .arg(env.reply_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child: Some(child),
+        fifo: env.fifo(),
+    };
+    server.wait_ready(Duration::from_secs(20));
+    measure("mififo serve", &env, &py, &mififo);
+}
+
+fn measure(label: &str, env: &TestEnv, py: &Path, mififo: &Path) {
+    let fifo = env.fifo().display().to_string();
+    let dir = env.reply_dir();
     let n = 40;
 
     // One process per command, as admins and scripts use both tools.
-    let mut ours = Command::new(&mififo);
+    let mut ours = Command::new(mififo);
     ours.args(["call", "--fifo", &fifo, "--reply-dir", &dir, "uptime"]);
     let mut theirs = Command::new(py.join("opensips-mi"));
     theirs
@@ -112,7 +140,7 @@ fn latency_against_python_opensips() {
     let mean = |v: &[Duration]| v.iter().sum::<Duration>() / v.len() as u32;
     let slow = |v: &[Duration]| v.iter().filter(|d| **d > Duration::from_millis(50)).count();
     let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
-    eprintln!("mififo binary: {}", mififo.display());
+    eprintln!("== {label}");
     eprintln!(
         "CLI median of {n} runs: mififo call {}  opensips-mi {}  ratio {:.1}x",
         show(cli_ours),

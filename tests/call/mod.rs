@@ -6,6 +6,7 @@
 //! - [`cli`]: the binary: exit codes, parameters, output, signals.
 //! - [`access`]: root-only: permission denied, `fs.protected_fifos`, another writer uid.
 //! - [`kamailio`]: interop with a real Kamailio `jsonrpcs` FIFO.
+//! - [`serve`]: against the real `mififo serve`, both dialects, slow commands, privilege drop.
 //! - [`latency`]: side-by-side latency with python-opensips (ignored; a measurement).
 
 mod access;
@@ -14,3 +15,4 @@ mod fake;
 mod kamailio;
 mod latency;
 mod library;
+mod serve;

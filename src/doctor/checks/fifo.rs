@@ -1,0 +1,229 @@
+//! What is at the path, in the server's view (or ours when no server is
+//! found): `fifo-missing` and `fifo-not-a-fifo`.
+
+use super::path::near_misses;
+use super::Ctx;
+use crate::doctor::code::Code;
+use crate::doctor::finding::{Finding, Fix, Severity, Status};
+use crate::doctor::view::FileKind;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// The deepest existing ancestor of `path` in `root`.
+fn deepest_existing(ctx: &Ctx<'_>, root: &Path, path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    while p.pop() {
+        if ctx.view.lstat(&Ctx::host(root, &p)).is_ok() {
+            return p;
+        }
+    }
+    PathBuf::from("/")
+}
+
+/// Runs the check.
+pub fn check(ctx: &mut Ctx<'_>) {
+    let root = ctx.ref_root.clone();
+    let whose = if ctx.servers.is_empty() {
+        "the doctor's view".to_string()
+    } else {
+        format!("the view of {}", ctx.servers[0].name)
+    };
+    let shown = ctx.fifo_shown();
+    let Some(meta) = ctx.fifo_meta else {
+        let exists = deepest_existing(ctx, &root, &ctx.fifo.clone());
+        let near = near_misses(ctx, &root, ctx.fifo.as_os_str().as_bytes());
+        let mut f = Finding::new(
+            Code::FifoMissing,
+            Severity::Error,
+            format!(
+                "nothing exists at {shown} ({whose}): the server is not running, uses another fifo_name, or the FIFO was removed (tmp cleaner, another instance's shutdown)"
+            ),
+        )
+        .evidence("deepest existing directory", exists.display().to_string());
+        if !near.is_empty() {
+            f = f.evidence(
+                "similar names",
+                near.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+        let mut other_names = Vec::new();
+        for sc in &ctx.server_cfgs {
+            let name = sc.fifo_name.clone().unwrap_or_else(|| "(default)".into());
+            f = f.evidence(
+                format!("{} pid {} configured fifo_name", sc.comm, sc.pid),
+                format!("{} ({})", name.display(), sc.cfg.display()),
+            );
+            if let Some(n) = &sc.fifo_name {
+                if n != &ctx.fifo {
+                    other_names.push(n.clone());
+                }
+            }
+        }
+        for h in &ctx.holders.deleted {
+            f = f.evidence(
+                format!("pid {} fd {}", h.pid, h.fd),
+                h.link.display().to_string(),
+            );
+        }
+        f = f.evidence(
+            "note",
+            "a PHP/Python client (O_CREAT) would now create a regular file there and hang or lose its commands",
+        );
+        let fix = match other_names.first() {
+            Some(n) => Fix::new(
+                format!("the running server uses {}: point the client there (or change fifo_name)", n.display()),
+                [format!("mififo doctor --fifo '{}'", n.display())],
+            ),
+            None => Fix::new(
+                "start the MI server (it creates the FIFO), and check that client and server use the same path",
+                [
+                    "systemctl restart opensips".to_string(),
+                    "grep -n 'fifo_name' /etc/opensips/opensips.cfg".to_string(),
+                    format!("ls -la {}", exists.display()),
+                ],
+            ),
+        };
+        ctx.add(f.fix(fix));
+        ctx.line(
+            "fifo exists",
+            Status::Problem,
+            format!("{shown}: missing ({whose})"),
+        );
+        return;
+    };
+    if meta.kind != FileKind::Fifo {
+        let why = match meta.kind {
+            FileKind::Regular => "writes \"succeed\" but nothing reads them: usually an O_CREAT client (PHP, Python, shell `>`) created it after the FIFO was removed",
+            FileKind::Socket => "opening a socket gives ENXIO: the server may use mi_datagram/a UNIX socket, not mi_fifo",
+            FileKind::Dir => "the path is a directory",
+            _ => "the MI FIFO must be a FIFO",
+        };
+        let f = Finding::new(
+            Code::FifoNotAFifo,
+            Severity::Error,
+            format!("{shown} is {}, not a FIFO; {why}", meta.kind.describe()),
+        )
+        .evidence("file", ctx.describe_meta(&meta))
+        .fix(Fix::new(
+            "remove it and restart the server so it creates the FIFO again",
+            [
+                format!("rm -i -- '{}'", ctx.fifo.display()),
+                "systemctl restart opensips".to_string(),
+            ],
+        ));
+        ctx.add(f);
+        ctx.line(
+            "fifo exists",
+            Status::Problem,
+            format!(
+                "{shown}: {} ({})",
+                meta.kind.describe(),
+                ctx.describe_meta(&meta)
+            ),
+        );
+        return;
+    }
+    let detail = format!(
+        "{shown}: FIFO {} (inode {})",
+        ctx.describe_meta(&meta),
+        meta.ino
+    );
+    ctx.line("fifo exists", Status::Ok, detail);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::doctor::fixture::*;
+    use crate::doctor::view::FileKind;
+    use crate::doctor::{run, ClientSpec, Code, Severity};
+
+    #[test]
+    fn missing_fifo_is_an_error_with_similar_names() {
+        let mut f = Fixture::new();
+        f.view
+            .fifo("/tmp/opensips_fifo2", 0o660, OPENSIPS, OPENSIPS_G);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let m = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::FifoMissing)
+            .unwrap();
+        assert_eq!(m.severity, Severity::Error);
+        assert!(m
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "similar names" && v.contains("opensips_fifo2")));
+        assert!(!r.has(Code::AccessOk));
+        assert!(!r.has(Code::NoReader), "no-reader needs an existing FIFO");
+    }
+
+    #[test]
+    fn missing_fifo_names_the_running_servers_fifo_name() {
+        let mut f = Fixture::new();
+        f.proc(ProcSpec {
+            pid: 100,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ..Default::default()
+        });
+        f.view
+            .file(
+                "/proc/100/cmdline",
+                "/usr/sbin/opensips\0-f\0/etc/opensips/test.cfg\0",
+            )
+            .file(
+                "/proc/100/root/etc/opensips/test.cfg",
+                "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")\n",
+            );
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let m = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::FifoMissing)
+            .unwrap();
+        assert!(
+            m.evidence
+                .iter()
+                .any(|(k, v)| k == "opensips pid 100 configured fifo_name"
+                    && v.starts_with("/run/opensips/opensips_fifo")),
+            "{m:#?}"
+        );
+        assert_eq!(
+            m.fix.as_ref().unwrap().commands,
+            vec!["mififo doctor --fifo '/run/opensips/opensips_fifo'"]
+        );
+    }
+
+    #[test]
+    fn regular_file_is_not_a_fifo() {
+        let mut f = Fixture::new();
+        f.view
+            .node("/tmp/opensips_fifo", FileKind::Regular, 0o644, 0, 0);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let m = r
+            .findings
+            .iter()
+            .find(|x| x.code == Code::FifoNotAFifo)
+            .unwrap();
+        assert!(m.message.contains("regular file"));
+    }
+}

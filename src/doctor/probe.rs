@@ -1,0 +1,295 @@
+//! The empirical probe: a real `open()` of the FIFO with the client's exact
+//! identity, to confirm the model.
+//!
+//! It runs in a freshly spawned, single-threaded child (`mififo __probe …`,
+//! see `src/cli/doctor.rs`), because `setns(CLONE_NEWNS)` fails in a
+//! multi-threaded process and credentials must not change in the doctor
+//! itself. The child enters the client's mount namespace and root, takes its
+//! groups and real/effective/saved/fs ids, and opens the path with the
+//! client's flags plus `O_NONBLOCK` — never for reading (that could steal an
+//! MI command). `O_CREAT` is only used when the path already exists, so the
+//! probe never creates a file. Capabilities are not replayed: a root client
+//! keeps all of root's.
+
+use nix::errno::Errno;
+use nix::unistd::{Gid, Uid};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// Enter this process's mount namespace and root (`None`: stay in ours).
+    pub pid: Option<i32>,
+    /// Real, effective, saved, fs uid.
+    pub uids: [u32; 4],
+    /// Real, effective, saved, fs gid.
+    pub gids: [u32; 4],
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// The path, in the client's namespace.
+    pub path: PathBuf,
+    /// Add `O_CREAT|O_TRUNC`.
+    pub creat: bool,
+}
+
+/// What the open did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// Opened: allowed and a reader is present.
+    Opened,
+    /// Failed with this errno (`ENXIO`: allowed, no reader).
+    Errno(i32),
+    /// Not attempted (reason).
+    Skipped(String),
+}
+
+impl ProbeResult {
+    /// Text for evidence, e.g. `EACCES (Permission denied)`.
+    pub fn describe(&self) -> String {
+        match self {
+            ProbeResult::Opened => "opened (allowed, a reader is present)".into(),
+            ProbeResult::Errno(e) => errno_text(*e),
+            ProbeResult::Skipped(r) => format!("skipped: {r}"),
+        }
+    }
+}
+
+/// `EACCES (Permission denied)`.
+pub fn errno_text(e: i32) -> String {
+    let en = Errno::from_raw(e);
+    format!("{en:?} ({})", en.desc())
+}
+
+/// Runs probes (a child process in production, a stub in tests).
+pub trait Prober: Sync {
+    /// Runs one probe.
+    ///
+    /// # Errors
+    /// A message when the probe itself could not run.
+    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, String>;
+}
+
+/// Spawns `EXE __probe ARGS` and reads one result line.
+#[derive(Debug, Clone)]
+pub struct ChildProber {
+    /// The `mififo` binary.
+    pub exe: PathBuf,
+}
+
+fn join(v: &[u32]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The child's arguments for a request (after `__probe`).
+pub fn to_args(req: &ProbeRequest) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(p) = req.pid {
+        a.push("--pid".into());
+        a.push(p.to_string().into());
+    }
+    a.push("--uids".into());
+    a.push(join(&req.uids).into());
+    a.push("--gids".into());
+    a.push(join(&req.gids).into());
+    a.push(format!("--groups={}", join(&req.groups)).into());
+    if req.creat {
+        a.push("--creat".into());
+    }
+    a.push("--path".into());
+    a.push(req.path.clone().into_os_string());
+    a
+}
+
+/// Parses the child's output line.
+pub fn parse_output(out: &str) -> Result<ProbeResult, String> {
+    let line = out.lines().next().unwrap_or("").trim();
+    if line == "opened" {
+        Ok(ProbeResult::Opened)
+    } else if let Some(e) = line.strip_prefix("errno ") {
+        e.parse()
+            .map(ProbeResult::Errno)
+            .map_err(|_| format!("bad probe output '{line}'"))
+    } else if let Some(r) = line.strip_prefix("skipped ") {
+        Ok(ProbeResult::Skipped(r.to_string()))
+    } else if let Some(r) = line.strip_prefix("failed ") {
+        Err(r.to_string())
+    } else {
+        Err(format!("bad probe output '{line}'"))
+    }
+}
+
+/// Formats a result as the child's output line.
+pub fn format_output(r: &Result<ProbeResult, String>) -> String {
+    match r {
+        Ok(ProbeResult::Opened) => "opened".into(),
+        Ok(ProbeResult::Errno(e)) => format!("errno {e}"),
+        Ok(ProbeResult::Skipped(s)) => format!("skipped {s}"),
+        Err(e) => format!("failed {e}"),
+    }
+}
+
+impl Prober for ChildProber {
+    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, String> {
+        let mut child = Command::new(&self.exe)
+            .arg("__probe")
+            .args(to_args(req))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("probe did not finish within 5 s".into());
+                }
+            }
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("probe output: {e}"))?;
+        parse_output(&String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+/// The child's work: enter the namespace, become the client, open, close.
+/// Must run in a single-threaded process (the `__probe` subcommand).
+///
+/// # Errors
+/// A message naming the step that failed (setns, chroot, setgroups, …).
+pub fn probe_here(req: &ProbeRequest) -> Result<ProbeResult, String> {
+    use nix::sched::{setns, CloneFlags};
+    if let Some(pid) = req.pid {
+        let open_dir = |p: String| std::fs::File::open(&p).map_err(|e| format!("open '{p}': {e}"));
+        let ns = open_dir(format!("/proc/{pid}/ns/mnt"))?;
+        let root = open_dir(format!("/proc/{pid}/root"))?;
+        let cwd = open_dir(format!("/proc/{pid}/cwd")).ok();
+        let own = std::fs::read_link("/proc/self/ns/mnt").ok();
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+        if own != theirs {
+            setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
+                .map_err(|e| format!("setns(mnt of pid {pid}): {e}"))?;
+        }
+        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root))
+            .map_err(|e| format!("fchdir(root): {e}"))?;
+        nix::unistd::chroot(".").map_err(|e| format!("chroot: {e}"))?;
+        let cwd_fd = cwd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+        match cwd_fd {
+            Some(fd) if !req.path.is_absolute() => {
+                nix::unistd::fchdir(fd).map_err(|e| format!("fchdir(cwd): {e}"))?
+            }
+            _ => nix::unistd::chdir("/").map_err(|e| format!("chdir: {e}"))?,
+        }
+    }
+    let groups: Vec<Gid> = req.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    nix::unistd::setgroups(&groups).map_err(|e| format!("setgroups: {e}"))?;
+    let [rg, eg, sg, fg] = req.gids.map(Gid::from_raw);
+    nix::unistd::setresgid(rg, eg, sg).map_err(|e| format!("setresgid: {e}"))?;
+    nix::unistd::setfsgid(fg);
+    let [ru, eu, su, fu] = req.uids.map(Uid::from_raw);
+    nix::unistd::setresuid(ru, eu, su).map_err(|e| format!("setresuid: {e}"))?;
+    nix::unistd::setfsuid(fu);
+    Ok(open_once(&req.path, req.creat))
+}
+
+/// Opens `path` for writing (never reading) with `O_NONBLOCK`, closes it at once.
+pub fn open_once(path: &Path, creat: bool) -> ProbeResult {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .mode(0o666);
+    // Only ever open a FIFO: O_TRUNC would truncate a regular file, and opening a
+    // device can have side effects. (Follows symlinks, as open(2) does.)
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && creat => {
+            return ProbeResult::Skipped(
+                "the path is missing; an O_CREAT probe would create a file".into(),
+            )
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return ProbeResult::Errno(e.raw_os_error().unwrap_or(libc::ENOENT))
+        }
+        Ok(m) if !std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) => {
+            return ProbeResult::Skipped("the path is not a FIFO; not opening it".into())
+        }
+        _ => {}
+    }
+    if creat {
+        opts.create(true).truncate(true);
+    }
+    match opts.open(path) {
+        Ok(f) => {
+            drop(f);
+            ProbeResult::Opened
+        }
+        Err(e) => ProbeResult::Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::stat::Mode;
+
+    #[test]
+    fn output_round_trips() {
+        for r in [
+            Ok(ProbeResult::Opened),
+            Ok(ProbeResult::Errno(13)),
+            Ok(ProbeResult::Skipped("x y".into())),
+        ] {
+            assert_eq!(parse_output(&format_output(&r)), r);
+        }
+        assert_eq!(
+            parse_output("failed setns: EPERM"),
+            Err("setns: EPERM".into())
+        );
+        assert!(parse_output("").is_err());
+    }
+
+    #[test]
+    fn args_keep_the_path_bytes() {
+        let req = ProbeRequest {
+            pid: Some(7),
+            uids: [1, 2, 3, 4],
+            gids: [5, 6, 7, 8],
+            groups: vec![],
+            path: PathBuf::from(" /tmp/x "),
+            creat: true,
+        };
+        let a = to_args(&req);
+        assert_eq!(a.last().unwrap(), " /tmp/x ");
+        assert!(a.contains(&"--groups=".into()));
+        assert!(a.contains(&"--creat".into()));
+    }
+
+    #[test]
+    fn open_once_reports_enxio_without_a_reader_and_never_creates() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        nix::unistd::mkfifo(&f, Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(open_once(&f, false), ProbeResult::Errno(libc::ENXIO));
+        let missing = d.path().join("missing");
+        assert!(matches!(open_once(&missing, true), ProbeResult::Skipped(_)));
+        assert!(!missing.exists());
+        assert_eq!(open_once(&missing, false), ProbeResult::Errno(libc::ENOENT));
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "keep").unwrap();
+        assert!(matches!(open_once(&plain, true), ProbeResult::Skipped(_)));
+        assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep");
+    }
+}

@@ -1,0 +1,169 @@
+//! Human report: one line per check (ok / problem / skipped with reason),
+//! then the numbered problems with evidence and pasteable fixes, then
+//! confirmations, then a one-line verdict.
+
+use crate::doctor::finding::{Severity, Status};
+use crate::doctor::report::{Report, Verdict};
+use std::fmt::Write;
+
+/// Renders the report as text.
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "mififo doctor: FIFO \"{}\"", r.fifo);
+    let _ = writeln!(
+        o,
+        "  clients: {}",
+        if r.clients.is_empty() {
+            "none found".into()
+        } else {
+            r.clients.join("; ")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  servers: {}",
+        if r.servers.is_empty() {
+            "none found".into()
+        } else {
+            r.servers.join("; ")
+        }
+    );
+    let _ = writeln!(o);
+    let width = r
+        .checks
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
+    for c in &r.checks {
+        let status = match c.status {
+            Status::Ok => "ok",
+            Status::Problem => "problem",
+            Status::Skipped => "skipped",
+        };
+        let _ = writeln!(o, "  {status:<8} {:<width$}  {}", c.name, c.detail);
+    }
+    let problems: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
+    if !problems.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{} problem{}:",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        for (i, f) in problems.iter().enumerate() {
+            let sev = if f.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            };
+            let who = f
+                .subject
+                .as_ref()
+                .map(|s| format!(" {s}:"))
+                .unwrap_or_default();
+            let _ = writeln!(o, "\n  {}. {sev}[{}]{who} {}", i + 1, f.code, f.message);
+            for (k, v) in &f.evidence {
+                let _ = writeln!(o, "       {k}: {v}");
+            }
+            if let Some(fix) = &f.fix {
+                let _ = writeln!(o, "     fix: {}", fix.summary);
+                for c in &fix.commands {
+                    let _ = writeln!(o, "       $ {c}");
+                }
+                if let Some(w) = &fix.weakens {
+                    let _ = writeln!(o, "       (weakens: {w})");
+                }
+            }
+        }
+    }
+    let infos: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Info)
+        .collect();
+    if !infos.is_empty() {
+        let _ = writeln!(o);
+        for f in infos {
+            let _ = writeln!(o, "  info[{}] {}", f.code, f.message);
+        }
+    }
+    let errors = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
+    let verdict = match r.verdict() {
+        Verdict::Ok => "ok — the clients can talk to the server".to_string(),
+        Verdict::Denied => format!("denied — {errors} error(s), {warnings} warning(s); fix the numbered problems above"),
+        Verdict::Unknown => format!("unknown — no error found, but not everything could be confirmed ({warnings} warning(s))"),
+    };
+    let _ = writeln!(o, "\nverdict: {verdict}");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::fixture::*;
+    use crate::doctor::{run, ClientSpec};
+
+    #[test]
+    fn numbered_problems_fixes_and_verdict() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o660);
+        f.sysctl("protected_fifos", 1);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let text = render(&r);
+        assert!(text.contains("mififo doctor: FIFO \"/tmp/opensips_fifo\""));
+        assert!(text.contains("  ok       fifo path"));
+        assert!(text.contains("  problem  access user apache"));
+        assert!(text.contains("  skipped  selinux"));
+        assert!(
+            text.contains("1. error[group-not-member] user apache:"),
+            "{text}"
+        );
+        assert!(text.contains("2. error[protected-fifos]"), "{text}");
+        assert!(text.contains("       $ usermod -aG opensips apache"));
+        assert!(text.contains("(weakens: "));
+        assert!(text
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("verdict: denied"));
+    }
+
+    #[test]
+    fn healthy_report_ends_ok() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o666);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let text = render(&r);
+        assert!(text.contains("info[access-ok]"));
+        assert!(!text.contains("problem"), "{text}");
+        assert!(text
+            .trim_end()
+            .ends_with("verdict: ok — the clients can talk to the server"));
+    }
+}

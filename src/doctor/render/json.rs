@@ -1,0 +1,57 @@
+//! JSON report: one object with `verdict` (`ok`, `denied`, `unknown`),
+//! `exit_code`, `fifo`, `clients`, `servers`, `checks` and `findings`
+//! (`code`, `severity`, `subject`?, `message`, `evidence` {key: value},
+//! `fix` {summary, commands, weakens?} or null).
+
+use crate::doctor::report::Report;
+use serde_json::json;
+
+/// Renders the report as one pretty JSON object (with a trailing newline).
+pub fn render(r: &Report) -> String {
+    let v = json!({
+        "verdict": r.verdict(),
+        "exit_code": r.exit_code(),
+        "fifo": r.fifo,
+        "clients": r.clients,
+        "servers": r.servers,
+        "checks": r.checks,
+        "findings": r.findings,
+    });
+    let mut s =
+        serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::fixture::*;
+    use crate::doctor::{run, ClientSpec};
+
+    #[test]
+    fn contract_fields() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o660);
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
+            None,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&render(&r)).unwrap();
+        assert_eq!(v["verdict"], "denied");
+        assert_eq!(v["exit_code"], 1);
+        let f0 = &v["findings"][0];
+        assert_eq!(f0["code"], "group-not-member");
+        assert_eq!(f0["severity"], "error");
+        assert!(f0["message"].as_str().unwrap().contains("opensips"));
+        assert!(f0["evidence"].is_object());
+        assert!(f0["fix"]["commands"].is_array());
+        assert!(v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"].is_string()));
+    }
+}

@@ -1,0 +1,429 @@
+//! Who is examined: the clients (`--as`, `--pid`, `--unit`, or detected web
+//! processes) and the servers (`--server-pid`, or the processes holding the
+//! FIFO open, found through `/proc/*/fd`). Processes with identical
+//! credentials, namespace and label are examined once.
+
+use super::model::Creds;
+use super::procfs::{self, cap, Process};
+use super::userdb::UserDb;
+use super::view::{FileKind, Meta, SystemView};
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// A client or server as the kernel sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// Display name, e.g. `httpd (pids 10, 11)` or `user apache`.
+    pub name: String,
+    /// Pids sharing this identity (empty for `--as`).
+    pub pids: Vec<i32>,
+    /// Permission credentials.
+    pub creds: Creds,
+    /// Real, effective, saved, fs uid (for the probe).
+    pub uids: [u32; 4],
+    /// Real, effective, saved, fs gid (for the probe).
+    pub gids: [u32; 4],
+    /// User name, when known.
+    pub user: Option<String>,
+    /// umask (0022 when unknown).
+    pub umask: u32,
+    /// Host path of its root: `/` or `/proc/PID/root`.
+    pub root: PathBuf,
+    /// Mount namespace inode.
+    pub mnt_ns: Option<u64>,
+    /// systemd unit.
+    pub unit: Option<String>,
+    /// Security label.
+    pub label: Option<String>,
+    /// comm.
+    pub comm: Option<String>,
+    /// Working directory in its namespace.
+    pub cwd: PathBuf,
+    /// Built from the user database (`--as`), not a running process.
+    pub from_db: bool,
+}
+
+impl Subject {
+    /// The representative pid.
+    pub fn pid(&self) -> Option<i32> {
+        self.pids.first().copied()
+    }
+
+    /// Builds a subject from a running process.
+    pub fn from_process(p: &Process, me: Option<&Process>, db: &UserDb) -> Subject {
+        let s = &p.status;
+        let same_ns = me.is_some_and(|m| m.mnt_ns.is_some() && m.mnt_ns == p.mnt_ns);
+        let root = if same_ns && p.root_link.as_deref() == Some(Path::new("/")) {
+            PathBuf::from("/")
+        } else {
+            PathBuf::from(format!("/proc/{}/root", p.pid))
+        };
+        let user = db.user_by_uid(s.uid[3]).map(|u| u.name.clone());
+        Subject {
+            name: format!(
+                "{} (pid {}, user {})",
+                s.name,
+                p.pid,
+                db.user_name(s.uid[3])
+            ),
+            pids: vec![p.pid],
+            creds: Creds {
+                uid: s.uid[3],
+                gid: s.gid[3],
+                groups: s.groups.clone(),
+                cap_eff: s.cap_eff,
+            },
+            uids: s.uid,
+            gids: s.gid,
+            user,
+            umask: s.umask.unwrap_or(0o022),
+            root,
+            mnt_ns: p.mnt_ns,
+            unit: p.unit.clone(),
+            label: p.label.clone(),
+            comm: Some(s.name.clone()),
+            cwd: p.cwd.clone().unwrap_or_else(|| PathBuf::from("/")),
+            from_db: false,
+        }
+    }
+
+    /// Builds a subject from the user database (`--as USER`), in the doctor's own namespace.
+    pub fn from_user(name: &str, db: &UserDb, me: Option<&Process>) -> Option<Subject> {
+        let u = db
+            .user(name)
+            .or_else(|| name.parse().ok().and_then(|uid| db.user_by_uid(uid)))?;
+        let groups = db.configured_groups(u);
+        Some(Subject {
+            name: format!("user {}", u.name),
+            pids: Vec::new(),
+            creds: Creds {
+                uid: u.uid,
+                gid: u.gid,
+                groups,
+                cap_eff: if u.uid == 0 { cap::ALL } else { 0 },
+            },
+            uids: [u.uid; 4],
+            gids: [u.gid; 4],
+            user: Some(u.name.clone()),
+            umask: 0o022,
+            root: PathBuf::from("/"),
+            mnt_ns: me.and_then(|m| m.mnt_ns),
+            unit: None,
+            label: None,
+            comm: None,
+            cwd: PathBuf::from("/"),
+            from_db: true,
+        })
+    }
+
+    fn identity(&self) -> impl std::fmt::Debug + '_ {
+        (
+            &self.creds.uid,
+            &self.creds.gid,
+            &self.creds.groups,
+            &self.creds.cap_eff,
+            &self.mnt_ns,
+            &self.label,
+            &self.umask,
+            &self.comm,
+        )
+    }
+}
+
+/// Merges processes with the same identity, naming them together.
+pub fn dedup(subjects: Vec<Subject>, db: &UserDb) -> Vec<Subject> {
+    let mut groups: BTreeMap<_, Subject> = BTreeMap::new();
+    let mut order = Vec::new();
+    for s in subjects {
+        let key = format!("{:?}", s.identity());
+        match groups.get_mut(&key) {
+            Some(g) => g.pids.extend(s.pids),
+            None => {
+                order.push(key.clone());
+                groups.insert(key, s);
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|k| groups.remove(&k))
+        .map(|mut s| {
+            if s.pids.len() > 1 {
+                let shown: Vec<String> = s.pids.iter().take(5).map(|p| p.to_string()).collect();
+                let more = if s.pids.len() > 5 {
+                    format!(" +{}", s.pids.len() - 5)
+                } else {
+                    String::new()
+                };
+                s.name = format!(
+                    "{} (pids {}{more}, user {})",
+                    s.comm.clone().unwrap_or_default(),
+                    shown.join(", "),
+                    db.user_name(s.creds.uid)
+                );
+            }
+            s
+        })
+        .collect()
+}
+
+/// Process names detected as MI clients when no client is given.
+pub fn is_web_process(comm: &str) -> bool {
+    matches!(comm, "httpd" | "apache2" | "nginx") || comm.starts_with("php-fpm")
+}
+
+/// Pids whose cgroup puts them in `unit` (`.service` appended when no suffix).
+pub fn unit_pids(view: &dyn SystemView, unit: &str) -> Vec<i32> {
+    let typed = [".service", ".scope", ".socket", ".mount", ".slice"]
+        .iter()
+        .any(|s| unit.ends_with(s));
+    let unit = if typed {
+        unit.to_string()
+    } else {
+        format!("{unit}.service")
+    };
+    procfs::list_pids(view)
+        .into_iter()
+        .filter(|pid| {
+            view.read_string(Path::new(&format!("/proc/{pid}/cgroup")))
+                .ok()
+                .and_then(|c| procfs::parse_cgroup_unit(&c))
+                .is_some_and(|u| u == unit)
+        })
+        .collect()
+}
+
+/// Detected web/PHP processes among `(pid, comm)` pairs.
+pub fn web_pids(comms: &[(i32, String)], exclude: Option<i32>) -> Vec<i32> {
+    comms
+        .iter()
+        .filter(|(p, c)| Some(*p) != exclude && is_web_process(c))
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+/// A process holding a FIFO open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Pid.
+    pub pid: i32,
+    /// Fd number.
+    pub fd: u32,
+    /// Access mode (0 RDONLY, 1 WRONLY, 2 RDWR), when readable.
+    pub accmode: Option<u32>,
+    /// The link text (path in the holder's namespace, maybe ` (deleted)`).
+    pub link: PathBuf,
+    /// The FIFO's identity.
+    pub meta: Meta,
+}
+
+impl Holder {
+    /// Holds it open for reading.
+    pub fn reads(&self) -> bool {
+        matches!(self.accmode, Some(0 | 2) | None)
+    }
+}
+
+/// Processes holding FIFOs related to the path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holders {
+    /// Hold the inode now at the path.
+    pub current: Vec<Holder>,
+    /// Hold a deleted FIFO that had the same path.
+    pub deleted: Vec<Holder>,
+    /// Hold a FIFO of the same path name but another inode (another mount namespace).
+    pub elsewhere: Vec<Holder>,
+    /// Processes whose fds could not be read (permission).
+    pub unreadable: usize,
+}
+
+/// Scans `/proc/*/fd/*` for FIFOs that are `target` or carry `path`'s name.
+///
+/// Only fds whose link text has the FIFO's file name are `stat`ed (the cost
+/// of a run is dominated by this scan): a server that opened the same inode
+/// through a hard link of another name is not found.
+pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -> Holders {
+    let mut h = Holders::default();
+    let path_bytes = path.as_os_str().as_bytes();
+    let name = path_bytes
+        .rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or(path_bytes);
+    for pid in procfs::list_pids(view) {
+        let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
+        let Ok(fds) = view.read_dir(&fd_dir) else {
+            h.unreadable += 1;
+            continue;
+        };
+        for fd in fds {
+            let Some(fd_num) = fd.to_str().and_then(|f| f.parse::<u32>().ok()) else {
+                continue;
+            };
+            let link_path = fd_dir.join(&fd);
+            // readlink first: pipes, sockets and anon inodes ("pipe:[…]") and files
+            // of another name are skipped without a stat of the magic link.
+            let Ok(link) = view.read_link(&link_path) else {
+                continue;
+            };
+            let text = link.as_os_str().as_bytes();
+            let bare = text.strip_suffix(b" (deleted)").unwrap_or(text);
+            if !bare.starts_with(b"/") || bare.rsplit(|&b| b == b'/').next() != Some(name) {
+                continue;
+            }
+            let Ok(meta) = view.stat(&link_path) else {
+                continue;
+            };
+            if meta.kind != FileKind::Fifo {
+                continue;
+            }
+            let is_current = target.is_some_and(|t| t.dev == meta.dev && t.ino == meta.ino);
+            let deleted = text.strip_suffix(b" (deleted)") == Some(path_bytes);
+            let same_name = text == path_bytes;
+            if !(is_current || deleted || same_name) {
+                continue;
+            }
+            let accmode = view
+                .read_string(Path::new(&format!("/proc/{pid}/fdinfo/{fd_num}")))
+                .ok()
+                .and_then(|t| procfs::parse_fdinfo_accmode(&t));
+            let holder = Holder {
+                pid,
+                fd: fd_num,
+                accmode,
+                link,
+                meta,
+            };
+            if is_current {
+                h.current.push(holder);
+            } else if deleted {
+                h.deleted.push(holder);
+            } else {
+                h.elsewhere.push(holder);
+            }
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::*;
+    use super::*;
+
+    #[test]
+    fn holders_current_deleted_and_dedup() {
+        let mut f = Fixture::new();
+        f.proc(ProcSpec {
+            pid: 100,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ..Default::default()
+        });
+        f.proc(ProcSpec {
+            pid: 101,
+            comm: "opensips",
+            uid: OPENSIPS,
+            gid: OPENSIPS_G,
+            ..Default::default()
+        });
+        f.view
+            .fifo("/tmp/opensips_fifo", 0o660, OPENSIPS, OPENSIPS_G);
+        f.hold(100, 3, "/tmp/opensips_fifo", 0);
+        f.hold_deleted(101, 4, "/tmp/opensips_fifo");
+        let meta = f.view.meta("/tmp/opensips_fifo");
+        let h = scan_holders(&f.view, Path::new("/tmp/opensips_fifo"), Some(&meta));
+        assert_eq!(h.current.len(), 1);
+        assert_eq!(h.current[0].pid, 100);
+        assert!(h.current[0].reads());
+        assert_eq!(h.deleted.len(), 1);
+        assert_eq!(h.deleted[0].pid, 101);
+        let db = f.db();
+        let me = Process::read(&f.view, 1);
+        let subs: Vec<Subject> = [100, 101]
+            .iter()
+            .map(|&p| Subject::from_process(&Process::read(&f.view, p).unwrap(), me.as_ref(), &db))
+            .collect();
+        let d = dedup(subs, &db);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].pids, vec![100, 101]);
+        assert_eq!(d[0].root, PathBuf::from("/"));
+        assert!(d[0].name.contains("pids 100, 101"));
+    }
+
+    #[test]
+    fn auto_detects_web_processes_and_merges_workers() {
+        use crate::doctor::{run, ClientSpec, Code};
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o666);
+        for pid in [210, 211, 212] {
+            f.proc(ProcSpec {
+                pid,
+                comm: "httpd",
+                unit: Some("httpd.service"),
+                ..Default::default()
+            });
+        }
+        f.proc(ProcSpec {
+            pid: 213,
+            comm: "httpd",
+            uid: 0,
+            gid: 0,
+            cap: crate::doctor::procfs::cap::ALL,
+            ..Default::default()
+        });
+        let r = run(
+            &f.view,
+            &f.config("/tmp/opensips_fifo", ClientSpec::Auto),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.clients.len(), 2, "{:?}", r.clients);
+        assert!(
+            r.clients[0].contains("pids 210, 211, 212"),
+            "{:?}",
+            r.clients
+        );
+        assert_eq!(
+            r.findings
+                .iter()
+                .filter(|x| x.code == Code::AccessOk)
+                .count(),
+            2
+        );
+        // No web process: the invoking user.
+        let mut g = Fixture::new();
+        g.server("/tmp/opensips_fifo", 0o666);
+        let r = run(
+            &g.view,
+            &g.config("/tmp/opensips_fifo", ClientSpec::Auto),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.clients, vec!["invoking user root (pid 1)".to_string()]);
+        let mut cfg = g.config("/tmp/opensips_fifo", ClientSpec::Auto);
+        cfg.invoking_user = Some("apache".into());
+        let r = run(&g.view, &cfg, None).unwrap();
+        assert_eq!(r.clients, vec!["user apache".to_string()]);
+    }
+
+    #[test]
+    fn web_and_unit_detection() {
+        let mut f = Fixture::new();
+        f.proc(ProcSpec {
+            pid: 200,
+            comm: "php-fpm8.2",
+            unit: Some("php8.2-fpm.service"),
+            ..Default::default()
+        });
+        f.proc(ProcSpec {
+            pid: 201,
+            comm: "bash",
+            ..Default::default()
+        });
+        assert_eq!(web_pids(&procfs::comms(&f.view), None), vec![200]);
+        assert_eq!(unit_pids(&f.view, "php8.2-fpm"), vec![200]);
+        assert!(unit_pids(&f.view, "httpd").is_empty());
+    }
+}

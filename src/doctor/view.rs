@@ -1,0 +1,482 @@
+//! The one door to the system: every read the doctor makes (`/proc`, `/sys`,
+//! `/etc`, xattrs, audit logs, the FIFO's directories) goes through
+//! [`SystemView`].
+//!
+//! [`RealView`] reads the live system, optionally under a `--sysroot`;
+//! [`FakeView`] is an in-memory tree for unit tests, so every check runs
+//! without root, SELinux or namespaces. Paths given to a view are absolute
+//! paths *as the doctor sees them*: another process's view of `/tmp/x` is
+//! reached through `/proc/PID/root/tmp/x`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// File type, from `st_mode & S_IFMT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// `p`
+    Fifo,
+    /// `d`
+    Dir,
+    /// `-`
+    Regular,
+    /// `l`
+    Symlink,
+    /// `s`
+    Socket,
+    /// `c`
+    Char,
+    /// `b`
+    Block,
+}
+
+impl FileKind {
+    /// The `ls -l` type letter.
+    pub fn letter(self) -> char {
+        match self {
+            FileKind::Fifo => 'p',
+            FileKind::Dir => 'd',
+            FileKind::Regular => '-',
+            FileKind::Symlink => 'l',
+            FileKind::Socket => 's',
+            FileKind::Char => 'c',
+            FileKind::Block => 'b',
+        }
+    }
+
+    /// A word for messages ("a regular file").
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileKind::Fifo => "a FIFO",
+            FileKind::Dir => "a directory",
+            FileKind::Regular => "a regular file",
+            FileKind::Symlink => "a symbolic link",
+            FileKind::Socket => "a UNIX socket",
+            FileKind::Char => "a character device",
+            FileKind::Block => "a block device",
+        }
+    }
+}
+
+/// The parts of `struct stat` the doctor uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// File type.
+    pub kind: FileKind,
+    /// Permission bits including setuid/setgid/sticky (`mode & 0o7777`).
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+}
+
+impl Meta {
+    /// `ls -l` style mode string, e.g. `prw-rw----`.
+    pub fn mode_string(&self) -> String {
+        let mut s = String::with_capacity(10);
+        s.push(self.kind.letter());
+        let m = self.mode;
+        let trio = |shift: u32, special: bool, lower: char, upper: char| {
+            let bits = (m >> shift) & 7;
+            let mut t = String::new();
+            t.push(if bits & 4 != 0 { 'r' } else { '-' });
+            t.push(if bits & 2 != 0 { 'w' } else { '-' });
+            t.push(match (bits & 1 != 0, special) {
+                (true, true) => lower,
+                (false, true) => upper,
+                (true, false) => 'x',
+                (false, false) => '-',
+            });
+            t
+        };
+        s.push_str(&trio(6, m & 0o4000 != 0, 's', 'S'));
+        s.push_str(&trio(3, m & 0o2000 != 0, 's', 'S'));
+        s.push_str(&trio(0, m & 0o1000 != 0, 't', 'T'));
+        s
+    }
+
+    fn from_std(md: &std::fs::Metadata) -> Meta {
+        let ft = md.file_type();
+        let kind = if ft.is_fifo() {
+            FileKind::Fifo
+        } else if ft.is_dir() {
+            FileKind::Dir
+        } else if ft.is_symlink() {
+            FileKind::Symlink
+        } else if ft.is_socket() {
+            FileKind::Socket
+        } else if ft.is_char_device() {
+            FileKind::Char
+        } else if ft.is_block_device() {
+            FileKind::Block
+        } else {
+            FileKind::Regular
+        };
+        Meta {
+            kind,
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            dev: md.dev(),
+            ino: md.ino(),
+        }
+    }
+}
+
+/// Read-only access to the system.
+pub trait SystemView: Sync {
+    /// `lstat(2)`.
+    fn lstat(&self, path: &Path) -> io::Result<Meta>;
+    /// `stat(2)` (follows symlinks, including `/proc` magic links).
+    fn stat(&self, path: &Path) -> io::Result<Meta>;
+    /// Whole file contents.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// `readlink(2)`.
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
+    /// Entry names of a directory (no `.`/`..`), unsorted.
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
+    /// An extended attribute of the path itself (not following a final symlink);
+    /// `Ok(None)` when it is absent.
+    fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>>;
+
+    /// Contents as (lossy) UTF-8.
+    fn read_string(&self, path: &Path) -> io::Result<String> {
+        self.read(path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+}
+
+/// The live system, seen from `root` (normally `/`).
+#[derive(Debug, Clone)]
+pub struct RealView {
+    root: PathBuf,
+}
+
+impl RealView {
+    /// A view rooted at `root` (`/` for the live system, or a `--sysroot`).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RealView { root: root.into() }
+    }
+
+    fn real(&self, path: &Path) -> PathBuf {
+        if self.root == Path::new("/") {
+            path.to_path_buf()
+        } else {
+            self.root.join(path.strip_prefix("/").unwrap_or(path))
+        }
+    }
+}
+
+impl SystemView for RealView {
+    fn lstat(&self, path: &Path) -> io::Result<Meta> {
+        std::fs::symlink_metadata(self.real(path)).map(|m| Meta::from_std(&m))
+    }
+    fn stat(&self, path: &Path) -> io::Result<Meta> {
+        std::fs::metadata(self.real(path)).map(|m| Meta::from_std(&m))
+    }
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(self.real(path))
+    }
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::read_link(self.real(path))
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        std::fs::read_dir(self.real(path))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect()
+    }
+    fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+        match xattr::get(self.real(path), name) {
+            Ok(v) => Ok(v),
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// One entry of a [`FakeView`].
+#[derive(Debug, Clone)]
+pub struct FakeNode {
+    /// What `lstat` returns.
+    pub meta: Meta,
+    /// File contents (for `read`).
+    pub content: Vec<u8>,
+    /// Link text (for `read_link`) when this is a symlink or a `/proc` magic link.
+    pub link: Option<PathBuf>,
+    /// What `stat` returns for a link whose target is not in the tree
+    /// (e.g. `/proc/PID/fd/N` pointing at a deleted FIFO).
+    pub target: Option<Meta>,
+    /// Extended attributes.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+/// An in-memory file tree standing in for the system in unit tests.
+///
+/// Paths are literal keys: intermediate symlinks are not followed (the
+/// doctor's own path walk resolves them with `lstat`/`read_link`).
+#[derive(Debug, Clone)]
+pub struct FakeView {
+    nodes: BTreeMap<PathBuf, FakeNode>,
+    next_ino: u64,
+}
+
+impl Default for FakeView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn enoent() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOENT)
+}
+
+impl FakeView {
+    /// A tree holding only `/` (`drwxr-xr-x root root`).
+    pub fn new() -> Self {
+        let mut v = FakeView {
+            nodes: BTreeMap::new(),
+            next_ino: 2,
+        };
+        v.insert("/", FileKind::Dir, 0o755, 0, 0);
+        v
+    }
+
+    fn insert(
+        &mut self,
+        path: impl AsRef<Path>,
+        kind: FileKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> &mut FakeNode {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent() {
+            if !self.nodes.contains_key(parent) {
+                self.insert(parent, FileKind::Dir, 0o755, 0, 0);
+            }
+        }
+        self.next_ino += 1;
+        let meta = Meta {
+            kind,
+            mode,
+            uid,
+            gid,
+            dev: 1,
+            ino: self.next_ino,
+        };
+        let node = FakeNode {
+            meta,
+            content: Vec::new(),
+            link: None,
+            target: None,
+            xattrs: BTreeMap::new(),
+        };
+        self.nodes.insert(path.clone(), node);
+        self.nodes.get_mut(&path).expect("just inserted")
+    }
+
+    /// Adds (or replaces) a directory.
+    pub fn dir(&mut self, path: impl AsRef<Path>, mode: u32, uid: u32, gid: u32) -> &mut Self {
+        self.insert(path, FileKind::Dir, mode, uid, gid);
+        self
+    }
+
+    /// Adds a FIFO.
+    pub fn fifo(&mut self, path: impl AsRef<Path>, mode: u32, uid: u32, gid: u32) -> &mut Self {
+        self.insert(path, FileKind::Fifo, mode, uid, gid);
+        self
+    }
+
+    /// Adds a node of any kind.
+    pub fn node(
+        &mut self,
+        path: impl AsRef<Path>,
+        kind: FileKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> &mut Self {
+        self.insert(path, kind, mode, uid, gid);
+        self
+    }
+
+    /// Adds a regular file (0644 root) with contents.
+    pub fn file(&mut self, path: impl AsRef<Path>, content: impl AsRef<[u8]>) -> &mut Self {
+        let n = self.insert(path, FileKind::Regular, 0o644, 0, 0);
+        n.content = content.as_ref().to_vec();
+        self
+    }
+
+    /// Adds a symlink.
+    pub fn symlink(
+        &mut self,
+        path: impl AsRef<Path>,
+        target: impl Into<PathBuf>,
+        uid: u32,
+    ) -> &mut Self {
+        let n = self.insert(path, FileKind::Symlink, 0o777, uid, uid);
+        n.link = Some(target.into());
+        self
+    }
+
+    /// Adds a `/proc` magic link: `read_link` gives `text`, `stat` gives `target`.
+    pub fn magic(
+        &mut self,
+        path: impl AsRef<Path>,
+        text: impl Into<PathBuf>,
+        target: Meta,
+    ) -> &mut Self {
+        let n = self.insert(path, FileKind::Symlink, 0o777, 0, 0);
+        n.link = Some(text.into());
+        n.target = Some(target);
+        self
+    }
+
+    /// Sets an extended attribute.
+    pub fn set_xattr(
+        &mut self,
+        path: impl AsRef<Path>,
+        name: &str,
+        value: impl AsRef<[u8]>,
+    ) -> &mut Self {
+        self.nodes
+            .get_mut(path.as_ref())
+            .expect("xattr on a missing fake node")
+            .xattrs
+            .insert(name.to_string(), value.as_ref().to_vec());
+        self
+    }
+
+    /// Removes a node (and everything below it).
+    pub fn remove(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        let p = path.as_ref();
+        self.nodes.retain(|k, _| !k.starts_with(p));
+        self
+    }
+
+    /// Changes owner and mode of an existing node.
+    pub fn chmod(&mut self, path: impl AsRef<Path>, mode: u32) -> &mut Self {
+        self.nodes
+            .get_mut(path.as_ref())
+            .expect("chmod on a missing fake node")
+            .meta
+            .mode = mode;
+        self
+    }
+
+    /// The `lstat` of a node (panics when missing).
+    pub fn meta(&self, path: impl AsRef<Path>) -> Meta {
+        self.nodes[path.as_ref()].meta
+    }
+
+    fn get(&self, path: &Path) -> io::Result<&FakeNode> {
+        self.nodes.get(path).ok_or_else(enoent)
+    }
+}
+
+impl SystemView for FakeView {
+    fn lstat(&self, path: &Path) -> io::Result<Meta> {
+        self.get(path).map(|n| n.meta)
+    }
+    fn stat(&self, path: &Path) -> io::Result<Meta> {
+        let mut n = self.get(path)?;
+        for _ in 0..40 {
+            if let Some(t) = n.target {
+                return Ok(t);
+            }
+            match &n.link {
+                Some(l) if l.is_absolute() => n = self.get(l)?,
+                Some(l) => n = self.get(&path.parent().unwrap_or(Path::new("/")).join(l))?,
+                None => return Ok(n.meta),
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::ELOOP))
+    }
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let n = self.get(path)?;
+        if n.meta.kind == FileKind::Dir {
+            return Err(io::Error::from_raw_os_error(libc::EISDIR));
+        }
+        Ok(n.content.clone())
+    }
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        self.get(path)?
+            .link
+            .clone()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        let n = self.get(path)?;
+        if n.meta.kind != FileKind::Dir {
+            return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        Ok(self
+            .nodes
+            .keys()
+            .filter(|k| k.parent() == Some(path) && k.as_path() != path)
+            .filter_map(|k| k.file_name().map(|f| f.to_os_string()))
+            .collect())
+    }
+    fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.get(path)?.xattrs.get(name).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_string_matches_ls() {
+        let m = |kind, mode| Meta {
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            dev: 0,
+            ino: 0,
+        };
+        assert_eq!(m(FileKind::Fifo, 0o660).mode_string(), "prw-rw----");
+        assert_eq!(m(FileKind::Dir, 0o1777).mode_string(), "drwxrwxrwt");
+        assert_eq!(m(FileKind::Dir, 0o1770).mode_string(), "drwxrwx--T");
+        assert_eq!(m(FileKind::Dir, 0o2750).mode_string(), "drwxr-s---");
+    }
+
+    #[test]
+    fn fake_view_lists_and_follows() {
+        let mut v = FakeView::new();
+        v.dir("/tmp", 0o1777, 0, 0)
+            .fifo("/tmp/f", 0o660, 5, 5)
+            .symlink("/tmp/l", "/tmp/f", 0);
+        let mut names = v.read_dir(Path::new("/tmp")).unwrap();
+        names.sort();
+        assert_eq!(names, vec![OsString::from("f"), OsString::from("l")]);
+        assert_eq!(v.stat(Path::new("/tmp/l")).unwrap().kind, FileKind::Fifo);
+        assert_eq!(
+            v.lstat(Path::new("/tmp/l")).unwrap().kind,
+            FileKind::Symlink
+        );
+        assert_eq!(
+            v.lstat(Path::new("/nope")).unwrap_err().raw_os_error(),
+            Some(libc::ENOENT)
+        );
+    }
+
+    #[test]
+    fn real_view_sees_this_file_under_a_sysroot() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/group"), "x:x:1:\n").unwrap();
+        let v = RealView::new(dir.path());
+        assert_eq!(v.read_string(Path::new("/etc/group")).unwrap(), "x:x:1:\n");
+        assert_eq!(v.stat(Path::new("/etc")).unwrap().kind, FileKind::Dir);
+    }
+}
