@@ -4,20 +4,14 @@
 //! verdict. Users, processes, mounts and sysctls are undone by Drop guards,
 //! also when a test fails.
 
+use crate::util::root::{protected_fifos_stable, ProtectedFifos, TestUser};
 use crate::util::{self, TestEnv};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
-
-/// Tests that change `fs.protected_fifos` take it for writing; every other
-/// doctor test takes it for reading, so none sees a half-changed sysctl.
-static SYSCTL: RwLock<()> = RwLock::new(());
-/// Serializes our own useradd/usermod/userdel calls (other modules retry on the lock).
-static USERDB: Mutex<()> = Mutex::new(());
 
 fn root() -> bool {
     util::require("root (users, chown, namespaces)", util::is_root())
@@ -30,86 +24,6 @@ fn run_ok(cmd: &mut Command) {
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Runs a user-database command, retrying while /etc/passwd is locked by a parallel test.
-fn userdb(args: &[&str]) -> std::process::Output {
-    let _g = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-    let mut last = None;
-    for _ in 0..50 {
-        let out = Command::new(args[0])
-            .args(&args[1..])
-            .output()
-            .expect("user database tool");
-        if out.status.success() {
-            return out;
-        }
-        last = Some(out);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = last.unwrap();
-    panic!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A system user (with its own group) that is deleted on drop.
-struct User {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl User {
-    fn new() -> User {
-        let name = format!(
-            "mififo-test-{}",
-            (0..6).map(|_| fastrand::lowercase()).collect::<String>()
-        );
-        userdb(&[
-            "useradd",
-            "-r",
-            "-M",
-            "-U",
-            "-s",
-            "/usr/sbin/nologin",
-            &name,
-        ]);
-        let id = |flag: &str| -> u32 {
-            let out = Command::new("id").args([flag, &name]).output().unwrap();
-            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-        };
-        User {
-            uid: id("-u"),
-            gid: id("-g"),
-            name,
-        }
-    }
-
-    fn join(&self, group: &str) {
-        userdb(&["usermod", "-aG", group, &self.name]);
-    }
-}
-
-impl Drop for User {
-    fn drop(&mut self) {
-        let _g = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-        for i in 0..50 {
-            // After 2 s, force: a straggler process must not leak the account.
-            let force = if i >= 20 { "-f" } else { "--" };
-            let ok = Command::new("userdel")
-                .args([force, &self.name])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("groupdel")
-            .arg(&self.name)
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 /// A spawned process, killed on drop.
@@ -142,7 +56,7 @@ fn wait_comm(pid: i32, comm: &str) {
 
 /// `sleep 120` as `user` with its database groups (init-groups); `wrap` puts
 /// shell code around the command (`exec {cmd}` at least).
-fn sleeper(user: &User, wrap: impl Fn(&str) -> String) -> Proc {
+fn sleeper(user: &TestUser, wrap: impl Fn(&str) -> String) -> Proc {
     let cmd = format!(
         "setpriv --reuid={} --regid={} --init-groups sleep 120",
         user.uid, user.gid
@@ -159,7 +73,7 @@ fn sleeper(user: &User, wrap: impl Fn(&str) -> String) -> Proc {
 }
 
 /// A server stand-in: holds `fifo` open read-write (a reader that never sees EOF) as `user`.
-fn reader(user: &User, fifo: &Path) -> Proc {
+fn reader(user: &TestUser, fifo: &Path) -> Proc {
     let child = Command::new("setpriv")
         .args([
             format!("--reuid={}", user.uid),
@@ -176,13 +90,13 @@ fn reader(user: &User, fifo: &Path) -> Proc {
     p
 }
 
-fn mkfifo(path: &Path, mode: u32, owner: &User) {
+fn mkfifo(path: &Path, mode: u32, owner: &TestUser) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid)).unwrap();
 }
 
-fn mkdir(path: &Path, mode: u32, owner: Option<&User>) {
+fn mkdir(path: &Path, mode: u32, owner: Option<&TestUser>) {
     std::fs::create_dir_all(path).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     if let Some(o) = owner {
@@ -272,14 +186,14 @@ fn assert_denied(code: i32, v: &Value, expected: &[&str]) {
 }
 
 struct Pair {
-    srv: User,
-    cli: User,
+    srv: TestUser,
+    cli: TestUser,
 }
 
 fn pair() -> Pair {
     Pair {
-        srv: User::new(),
-        cli: User::new(),
+        srv: TestUser::new(),
+        cli: TestUser::new(),
     }
 }
 
@@ -316,7 +230,7 @@ fn healthy_setup_is_access_ok() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -372,7 +286,7 @@ fn not_in_group_and_group_class_before_other() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -401,7 +315,7 @@ fn stale_group_process() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -427,7 +341,7 @@ fn acl_mask_and_acl_denied() {
     if !root() || !util::require("setfacl", util::have_tool("setfacl")) {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -460,29 +374,11 @@ fn acl_mask_and_acl_denied() {
     assert_denied(code, &v, &["acl-denied"]);
 }
 
-/// Sets fs.protected_fifos and restores the old value on drop.
-struct SysctlGuard(String);
-
-impl SysctlGuard {
-    fn set(value: &str) -> SysctlGuard {
-        let old = std::fs::read_to_string("/proc/sys/fs/protected_fifos").unwrap();
-        std::fs::write("/proc/sys/fs/protected_fifos", value).unwrap();
-        SysctlGuard(old)
-    }
-}
-
-impl Drop for SysctlGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::write("/proc/sys/fs/protected_fifos", self.0.trim());
-    }
-}
-
 #[test]
 fn protected_fifos_blocks_o_creat_clients() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.write().unwrap_or_else(|e| e.into_inner());
     let (env, replies) = env();
     let p = pair();
     let sticky = env.path("sticky");
@@ -490,7 +386,7 @@ fn protected_fifos_blocks_o_creat_clients() {
     let fifo = sticky.join("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
-    let _guard = SysctlGuard::set("1");
+    let _sysctl = ProtectedFifos::set("1");
     let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
     assert_denied(code, &v, &["protected-fifos"]);
     let f = finding(&v, "protected-fifos");
@@ -527,7 +423,7 @@ fn private_tmp_client() {
     if !root() || !util::require("unshare", util::have_tool("unshare")) {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     // The FIFO must be under /tmp whatever TMPDIR says.
     let shared = tempfile::Builder::new()
@@ -590,7 +486,7 @@ fn other_mount_namespace() {
     if !root() || !util::require("unshare", util::have_tool("unshare")) {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let dir = env.path("run");
@@ -619,7 +515,7 @@ fn directory_without_search_permission() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let dir = env.path("private");
@@ -640,7 +536,7 @@ fn no_reader_and_replaced_fifo() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -669,7 +565,7 @@ fn whitespace_missing_and_not_a_fifo() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -693,7 +589,7 @@ fn selinux_label_and_audit_log() {
     if !root() || !util::require("setfattr", util::have_tool("setfattr")) {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("opensips_fifo");
@@ -745,7 +641,7 @@ fn php_open_basedir() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -781,7 +677,7 @@ fn reply_dir_the_server_cannot_use() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -832,7 +728,7 @@ fn read_only_reply_dir() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -869,7 +765,7 @@ fn auto_detects_web_processes() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -957,7 +853,7 @@ fn unit_selects_the_processes_of_a_cgroup() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let Some(root_cg) = cgroup2() else {
         eprintln!("skipped: no cgroup2 mount");
         return;
@@ -1006,7 +902,7 @@ fn server_config_fifo_name_and_reply_dir() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");

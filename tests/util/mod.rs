@@ -1,6 +1,8 @@
 //! Test harness shared by every integration module (after fd's `TestEnv`).
 #![allow(dead_code)]
 
+pub mod root;
+
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
