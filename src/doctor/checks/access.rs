@@ -5,14 +5,14 @@
 //! the probe, whose disagreement with the model is reported as such.
 
 use super::Ctx;
-use crate::doctor::acl::{Acl, Tag};
 use crate::doctor::audit;
 use crate::doctor::code::Code;
 use crate::doctor::finding::{Finding, Fix, Severity, Status};
-use crate::doctor::model::{acl_entry_granting, rwx, Dac, Model, Outcome, Target, Via, W};
+use crate::doctor::model::{acl_entry_granting, Dac, Model, Outcome, Target, Via, W};
 use crate::doctor::probe::{errno_text, ProbeRequest, ProbeResult};
 use crate::doctor::subject::Subject;
 use crate::doctor::view::Meta;
+use crate::fifo::acl::{perm_text, Acl, Tag};
 use std::path::{Path, PathBuf};
 
 /// Groups whose membership would grant `want` on the file.
@@ -193,9 +193,9 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
         if masked || shortcut {
             let mask = acl.mask().unwrap_or(0);
             let msg = if shortcut {
-                format!("an ACL entry gives {user} {} on {p}, but the ACL mask is --- (the mode's group bits are 0), so the kernel ignores the ACL entirely and uses the plain mode bits", rwx(d.want))
+                format!("an ACL entry gives {user} {} on {p}, but the ACL mask is --- (the mode's group bits are 0), so the kernel ignores the ACL entirely and uses the plain mode bits", perm_text(d.want))
             } else {
-                format!("{} grants {} on {p}, but the ACL mask {} removes it (getfacl shows #effective:{})", via_text(ctx, d.via), rwx(d.bits), rwx(mask), rwx(d.bits & mask))
+                format!("{} grants {} on {p}, but the ACL mask {} removes it (getfacl shows #effective:{})", via_text(ctx, d.via), perm_text(d.bits), perm_text(mask), perm_text(d.bits & mask))
             };
             return with_file(Finding::new(Code::AclMask, Severity::Error, msg)).fix(Fix::new(
                 "restore the mask: chmod rewrites the mask from the mode's group bits (so chmod 600 silently revokes named ACL entries)",
@@ -209,9 +209,9 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
             return with_file(Finding::new(
                 Code::AclDenied,
                 Severity::Error,
-                format!("{} on {p} applies to {user} and lacks {} (a matching entry stops the walk: other:: is not consulted)", via_text(ctx, d.via), rwx(d.want)),
+                format!("{} on {p} applies to {user} and lacks {} (a matching entry stops the walk: other:: is not consulted)", via_text(ctx, d.via), perm_text(d.want)),
             ))
-            .fix(Fix::new(format!("grant {user} {} with an ACL entry", rwx(d.want)), [format!("setfacl -m u:{user}:{} '{p}'", rwx(d.want | 4))]));
+            .fix(Fix::new(format!("grant {user} {} with an ACL entry", perm_text(d.want)), [format!("setfacl -m u:{user}:{} '{p}'", perm_text(d.want | 4))]));
         }
     }
     let acl = t.acl.as_ref().filter(|a| a.is_extended());
@@ -229,24 +229,24 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
     }
     let (msg, fix) = match d.via {
         Via::Owner => (
-            format!("owner class applies ({user} owns {p}) and the owner bits {} lack {}", rwx(d.bits), rwx(d.want)),
+            format!("owner class applies ({user} owns {p}) and the owner bits {} lack {}", perm_text(d.bits), perm_text(d.want)),
             Fix::new("give the owner the bit", [format!("chmod u+{} '{p}'", if d.want & W != 0 { "w" } else { "x" })]),
         ),
         Via::Group if d.other_would_grant => (
             format!(
                 "group class applies ({user} is in group {}), so the group bits {} decide and lack {}; the other bits {} would allow, but the kernel never falls through to other",
-                ctx.group(meta.gid), rwx(d.bits), rwx(d.want), rwx((meta.mode & 7) as u8)
+                ctx.group(meta.gid), perm_text(d.bits), perm_text(d.want), perm_text((meta.mode & 7) as u8)
             ),
             Fix::new("give the group the bit (or take the user out of the group)", [format!("chmod g+{} '{p}'", if d.want & W != 0 { "w" } else { "x" })]),
         ),
         Via::Group => (
-            format!("group class applies ({user} is in group {}) and the group bits {} lack {}", ctx.group(meta.gid), rwx(d.bits), rwx(d.want)),
+            format!("group class applies ({user} is in group {}) and the group bits {} lack {}", ctx.group(meta.gid), perm_text(d.bits), perm_text(d.want)),
             Fix::new("give the group the bit", [format!("chmod g+{} '{p}'", if d.want & W != 0 { "w" } else { "x" })]),
         ),
         _ => (
             format!(
                 "other class applies ({user} is neither the owner {} nor in group {}) and the other bits {} lack {}",
-                ctx.user(meta.uid), ctx.group(meta.gid), rwx((meta.mode & 7) as u8), rwx(d.want)
+                ctx.user(meta.uid), ctx.group(meta.gid), perm_text((meta.mode & 7) as u8), perm_text(d.want)
             ),
             Fix::new(
                 format!("let {user} in through the group (durable: OpenSIPS recreates the FIFO with fifo_mode/fifo_group) or a named ACL entry"),
@@ -256,7 +256,7 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
                     } else {
                         format!("usermod -aG {} {user}", ctx.group(meta.gid))
                     },
-                    format!("setfacl -m u:{user}:{} '{p}'", rwx(d.want | 4)),
+                    format!("setfacl -m u:{user}:{} '{p}'", perm_text(d.want | 4)),
                 ],
             ),
         ),
@@ -534,10 +534,10 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
 
 #[cfg(test)]
 mod tests {
-    use crate::doctor::acl::encode;
     use crate::doctor::fixture::*;
     use crate::doctor::probe::{ProbeRequest, ProbeResult, Prober};
     use crate::doctor::{run, ClientOpen, ClientSpec, Code, Report, Severity};
+    use crate::fifo::acl::{encode_raw as encode, XATTR_ACCESS};
 
     const FIFO: &str = "/tmp/opensips_fifo";
 
@@ -663,7 +663,7 @@ mod tests {
         f.server(FIFO, mode);
         f.view.set_xattr(
             FIFO,
-            "system.posix_acl_access",
+            XATTR_ACCESS,
             encode(&[
                 (1, 6, u32::MAX),
                 (2, user_perm, APACHE),
