@@ -286,7 +286,7 @@ pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -
             let accmode = view
                 .read_string(Path::new(&format!("/proc/{pid}/fdinfo/{fd_num}")))
                 .ok()
-                .and_then(|t| procfs::parse_fdinfo_accmode(&t));
+                .and_then(|t| crate::fifo::holders::fdinfo_accmode(&t));
             let holder = Holder {
                 pid,
                 fd: fd_num,
