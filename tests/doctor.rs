@@ -954,3 +954,80 @@ fn server_config_fifo_name_and_reply_dir() {
         "{m:#}"
     );
 }
+
+/// Without `--fifo`/`--reply-dir` the doctor examines what `mififo call` would
+/// use: environment over opensips-cli config over defaults; a flag wins.
+#[test]
+fn defaults_are_resolved_like_call() {
+    let env = TestEnv::new();
+    let replies = env.path("replies");
+    std::fs::create_dir(&replies).unwrap();
+    std::fs::create_dir(env.path("env_replies")).unwrap();
+    let cfg = env.path("cli.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[default]\nfifo_file = {}\nfifo_reply_dir = {}/\n",
+            env.path("cfg_fifo").display(),
+            replies.display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str], vars: &[(&str, PathBuf)]| -> Value {
+        let mut cmd = env.cmd();
+        cmd.args(["doctor", "--format", "json", "--as", "root", "--no-probe"])
+            .arg("--audit-log")
+            .arg(env.path("no-audit.log"))
+            .arg("--php-ini")
+            .arg(env.path("no-php.ini"))
+            .args(extra);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let reply_check = |v: &Value| -> String {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"].as_str().unwrap().starts_with("reply dir"))
+            .map(|c| c["detail"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no reply dir check in {v:#}"))
+    };
+    let cfg_arg = cfg.to_str().unwrap();
+    // The config file gives both.
+    let v = run(&["--config", cfg_arg], &[]);
+    assert_eq!(v["fifo"], env.path("cfg_fifo").to_str().unwrap());
+    assert!(
+        reply_check(&v).starts_with(&format!("{}/", replies.display())),
+        "{v:#}"
+    );
+    assert_eq!(codes(&v)[0], "fifo-missing", "{v:#}");
+    // The environment beats the config file.
+    let v = run(
+        &["--config", cfg_arg],
+        &[
+            ("OPENSIPS_MI_FIFO_FILE", env.path("env_fifo")),
+            ("OPENSIPS_MI_FIFO_REPLY_DIR", env.path("env_replies")),
+        ],
+    );
+    assert_eq!(v["fifo"], env.path("env_fifo").to_str().unwrap());
+    assert!(
+        reply_check(&v).contains(env.path("env_replies").to_str().unwrap()),
+        "{v:#}"
+    );
+    // The flag beats both, byte for byte (trailing space kept).
+    let flagged = format!("{} ", env.path("flag_fifo").display());
+    let v = run(
+        &["--config", cfg_arg, "--fifo", &flagged],
+        &[("OPENSIPS_MI_FIFO_FILE", env.path("env_fifo"))],
+    );
+    // (The report escapes the space it kept.)
+    assert_eq!(
+        v["fifo"],
+        format!("{}\\x20", env.path("flag_fifo").display())
+    );
+}
