@@ -4,7 +4,7 @@
 use super::procfs::cap;
 use super::userdb::UserDb;
 use super::view::{FakeView, FileKind, Meta};
-use super::{ClientSpec, Config};
+use super::{ClientSpec, Config, Report};
 use std::path::PathBuf;
 
 /// apache uid (as in the reference's audit fixture).
@@ -261,6 +261,16 @@ impl Fixture {
             self_pid: Some(SELF_PID),
             ..Config::default()
         }
+    }
+
+    /// Runs the doctor on this fixture with `cfg` (no prober); panics if it fails.
+    pub fn run(&self, cfg: &Config) -> Report {
+        crate::doctor::run(&self.view, cfg, None).expect("the doctor runs")
+    }
+
+    /// Runs the doctor for `fifo` as the user `apache`.
+    pub fn as_apache(&self, fifo: &str) -> Report {
+        self.run(&self.config(fifo, ClientSpec::User("apache".into())))
     }
 
     /// A healthy opensips server (pid 100) reading `path` (mode 0660, opensips:opensips).

@@ -373,12 +373,7 @@ mod tests {
             cap: crate::doctor::procfs::cap::ALL,
             ..Default::default()
         });
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::Auto),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&f.config("/tmp/opensips_fifo", ClientSpec::Auto));
         assert_eq!(r.clients.len(), 2, "{:?}", r.clients);
         assert!(
             r.clients[0].contains("pids 210, 211, 212"),

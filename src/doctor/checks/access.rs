@@ -541,15 +541,6 @@ mod tests {
 
     const FIFO: &str = "/tmp/opensips_fifo";
 
-    fn as_apache(f: &Fixture) -> Report {
-        run(
-            &f.view,
-            &f.config(FIFO, ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap()
-    }
-
     fn only_error(r: &Report) -> Code {
         let e: Vec<Code> = r
             .findings
@@ -565,7 +556,7 @@ mod tests {
     fn other_class_without_group_is_group_not_member() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o660);
-        let r = as_apache(&f);
+        let r = f.as_apache(FIFO);
         assert_eq!(only_error(&r), Code::GroupNotMember);
         let g = &r.findings[0];
         assert!(
@@ -587,12 +578,8 @@ mod tests {
             ..Default::default()
         });
         f.hold(100, 5, FIFO, 0);
-        let r = as_apache(&f);
-        let g = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::GroupNotMember)
-            .unwrap();
+        let r = f.as_apache(FIFO);
+        let g = r.finding(Code::GroupNotMember).unwrap();
         let cmds = &g.fix.as_ref().unwrap().commands;
         assert!(
             cmds.iter().all(|c| !c.contains("usermod -aG root")),
@@ -605,7 +592,7 @@ mod tests {
     fn other_class_when_group_cannot_help_is_dac_denied() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o640);
-        let r = as_apache(&f);
+        let r = f.as_apache(FIFO);
         assert_eq!(only_error(&r), Code::DacDenied);
         assert!(r
             .findings
@@ -618,13 +605,9 @@ mod tests {
         let mut f = Fixture::new();
         f.server(FIFO, 0o606);
         f.add_member(OPENSIPS_G, "apache");
-        let r = as_apache(&f);
+        let r = f.as_apache(FIFO);
         assert_eq!(only_error(&r), Code::DacDenied);
-        let d = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::DacDenied)
-            .unwrap();
+        let d = r.finding(Code::DacDenied).unwrap();
         assert!(
             d.message.contains("never falls through to other"),
             "{}",
@@ -643,19 +626,15 @@ mod tests {
             unit: Some("httpd.service"),
             ..Default::default()
         });
-        let r = run(&f.view, &f.config(FIFO, ClientSpec::Pids(vec![700])), None).unwrap();
+        let r = f.run(&f.config(FIFO, ClientSpec::Pids(vec![700])));
         assert_eq!(only_error(&r), Code::GroupStale);
-        let s = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::GroupStale)
-            .unwrap();
+        let s = r.finding(Code::GroupStale).unwrap();
         assert_eq!(
             s.fix.as_ref().unwrap().commands,
             vec!["systemctl restart httpd.service"]
         );
         // The same user from the database (fresh groups) is fine.
-        assert!(as_apache(&f).has(Code::AccessOk));
+        assert!(f.as_apache(FIFO).has(Code::AccessOk));
     }
 
     fn with_acl(mode: u32, mask: u8, other: u8, user_perm: u8) -> Fixture {
@@ -677,19 +656,19 @@ mod tests {
 
     #[test]
     fn acl_cases_from_the_reference() {
-        assert!(as_apache(&with_acl(0o660, 6, 0, 6)).has(Code::AccessOk));
+        assert!(with_acl(0o660, 6, 0, 6).as_apache(FIFO).has(Code::AccessOk));
         // chmod 600 → mask --- → shortcut → acl-mask.
-        let r = as_apache(&with_acl(0o600, 0, 0, 6));
+        let r = with_acl(0o600, 0, 0, 6).as_apache(FIFO);
         assert_eq!(only_error(&r), Code::AclMask);
         assert!(r.findings[0].message.contains("ignores the ACL"));
         // mask r-- → the named entry is masked → acl-mask.
-        let r = as_apache(&with_acl(0o646, 4, 6, 6));
+        let r = with_acl(0o646, 4, 6, 6).as_apache(FIFO);
         assert_eq!(only_error(&r), Code::AclMask);
         // named entry r-- with a full mask → acl-denied.
-        let r = as_apache(&with_acl(0o660, 6, 6, 4));
+        let r = with_acl(0o660, 6, 6, 4).as_apache(FIFO);
         assert_eq!(only_error(&r), Code::AclDenied);
         // mask-zero shortcut with other rw- → allowed.
-        assert!(as_apache(&with_acl(0o606, 0, 6, 6)).has(Code::AccessOk));
+        assert!(with_acl(0o606, 0, 6, 6).as_apache(FIFO).has(Code::AccessOk));
     }
 
     #[test]
@@ -701,13 +680,9 @@ mod tests {
             .file("/var/log/audit/audit.log", crate::doctor::audit::FIXTURE);
         let mut cfg = f.config(FIFO, ClientSpec::User("apache".into()));
         cfg.audit_logs = None;
-        let r = run(&f.view, &cfg, None).unwrap();
+        let r = f.run(&cfg);
         assert_eq!(only_error(&r), Code::ProtectedFifos);
-        let p = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::ProtectedFifos)
-            .unwrap();
+        let p = r.finding(Code::ProtectedFifos).unwrap();
         assert!(
             p.message.contains("php, python, opensipsctl"),
             "{}",
@@ -721,14 +696,9 @@ mod tests {
         // mififo opens without O_CREAT.
         let mut cfg = f.config(FIFO, ClientSpec::User("apache".into()));
         cfg.client_open = Some(ClientOpen::Mififo);
-        assert!(run(&f.view, &cfg, None).unwrap().has(Code::AccessOk));
+        assert!(f.run(&cfg).has(Code::AccessOk));
         // Root is not exempt.
-        let r = run(
-            &f.view,
-            &f.config(FIFO, ClientSpec::User("root".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&f.config(FIFO, ClientSpec::User("root".into())));
         assert!(r.has(Code::ProtectedFifos));
     }
 
@@ -761,12 +731,7 @@ mod tests {
     fn capabilities_let_root_through_dac() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o600);
-        let r = run(
-            &f.view,
-            &f.config(FIFO, ClientSpec::User("root".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&f.config(FIFO, ClientSpec::User("root".into())));
         assert!(r.has(Code::AccessOk), "{:#?}", r.findings);
         f.proc(ProcSpec {
             pid: 800,
@@ -776,7 +741,7 @@ mod tests {
             cap: 0,
             ..Default::default()
         });
-        let r = run(&f.view, &f.config(FIFO, ClientSpec::Pids(vec![800])), None).unwrap();
+        let r = f.run(&f.config(FIFO, ClientSpec::Pids(vec![800])));
         assert!(r.has(Code::DacDenied));
     }
 
@@ -799,11 +764,7 @@ mod tests {
             .has(Code::AccessOk));
         let denied = Stub(ProbeResult::Errno(libc::EACCES));
         let r = run(&f.view, &cfg, Some(&denied)).unwrap();
-        let d = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::ProbeDisagrees)
-            .unwrap();
+        let d = r.finding(Code::ProbeDisagrees).unwrap();
         assert_eq!(d.severity, Severity::Error);
         assert!(d.message.contains("EACCES"));
         assert!(!r.has(Code::AccessOk));
