@@ -273,16 +273,21 @@ impl Fixture {
         self.run(&self.config(fifo, ClientSpec::User("apache".into())))
     }
 
-    /// A healthy opensips server (pid 100) reading `path` (mode 0660, opensips:opensips).
-    pub fn server(&mut self, path: &str, mode: u32) -> &mut Self {
-        self.view.fifo(path, mode, OPENSIPS, OPENSIPS_G);
+    /// A process `opensips` running as opensips:opensips (no open FIFO).
+    pub fn opensips(&mut self, pid: i32) -> &mut Self {
         self.proc(ProcSpec {
-            pid: 100,
+            pid,
             comm: "opensips",
             uid: OPENSIPS,
             gid: OPENSIPS_G,
             ..Default::default()
-        });
+        })
+    }
+
+    /// A healthy opensips server (pid 100) reading `path` (mode 0660, opensips:opensips).
+    pub fn server(&mut self, path: &str, mode: u32) -> &mut Self {
+        self.view.fifo(path, mode, OPENSIPS, OPENSIPS_G);
+        self.opensips(100);
         self.hold(100, 5, path, 0).hold(100, 6, path, 1)
     }
 }

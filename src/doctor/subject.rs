@@ -314,20 +314,8 @@ mod tests {
     #[test]
     fn holders_current_deleted_and_dedup() {
         let mut f = Fixture::new();
-        f.proc(ProcSpec {
-            pid: 100,
-            comm: "opensips",
-            uid: OPENSIPS,
-            gid: OPENSIPS_G,
-            ..Default::default()
-        });
-        f.proc(ProcSpec {
-            pid: 101,
-            comm: "opensips",
-            uid: OPENSIPS,
-            gid: OPENSIPS_G,
-            ..Default::default()
-        });
+        f.opensips(100);
+        f.opensips(101);
         f.view
             .fifo("/tmp/opensips_fifo", 0o660, OPENSIPS, OPENSIPS_G);
         f.hold(100, 3, "/tmp/opensips_fifo", 0);

@@ -159,13 +159,7 @@ mod tests {
     #[test]
     fn missing_fifo_names_the_running_servers_fifo_name() {
         let mut f = Fixture::new();
-        f.proc(ProcSpec {
-            pid: 100,
-            comm: "opensips",
-            uid: OPENSIPS,
-            gid: OPENSIPS_G,
-            ..Default::default()
-        });
+        f.opensips(100);
         f.view
             .file(
                 "/proc/100/cmdline",

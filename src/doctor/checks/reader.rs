@@ -235,13 +235,7 @@ mod tests {
     fn replaced_fifo_and_two_instances() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        f.proc(ProcSpec {
-            pid: 300,
-            comm: "opensips",
-            uid: OPENSIPS,
-            gid: OPENSIPS_G,
-            ..Default::default()
-        });
+        f.opensips(300);
         f.hold_deleted(300, 5, "/tmp/opensips_fifo");
         let r = f.as_apache("/tmp/opensips_fifo");
         let m = r.finding(Code::MultipleServers).unwrap();
