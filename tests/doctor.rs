@@ -145,6 +145,11 @@ fn doctor(env: &TestEnv, replies: &Path, args: &[&dyn AsRef<OsStr>]) -> (i32, Va
     (code, v)
 }
 
+/// `doctor(… --fifo FIFO --as USER)`.
+fn doctor_as(env: &TestEnv, replies: &Path, fifo: &Path, user: &str) -> (i32, Value) {
+    doctor(env, replies, &[&"--fifo", &fifo, &"--as", &user])
+}
+
 fn codes(v: &Value) -> Vec<String> {
     v["findings"]
         .as_array()
@@ -237,7 +242,7 @@ fn healthy_setup_is_access_ok() {
     mkfifo(&fifo, 0o660, &p.srv);
     p.cli.join(&p.srv.name);
     let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert!(errors(&v).is_empty(), "{v:#}");
     assert!(codes(&v).contains(&"access-ok".to_string()), "{v:#}");
     assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
@@ -292,7 +297,7 @@ fn not_in_group_and_group_class_before_other() {
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o660, &p.srv);
     let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["group-not-member"]);
     let f = finding(&v, "group-not-member");
     assert!(f["fix"]["commands"][0]
@@ -302,7 +307,7 @@ fn not_in_group_and_group_class_before_other() {
     // 0606 with the client in the owning group: group bits apply, other is never consulted.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o606)).unwrap();
     p.cli.join(&p.srv.name);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["dac-denied"]);
     assert!(finding(&v, "dac-denied")["message"]
         .as_str()
@@ -332,7 +337,7 @@ fn stale_group_process() {
     // The probe replayed the process's real (stale) groups and was refused too.
     assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
     // A fresh login of the same user is fine.
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_eq!(code, 0, "{v:#}");
 }
 
@@ -353,11 +358,11 @@ fn acl_mask_and_acl_denied() {
             .arg(format!("u:{}:rw-", p.cli.name))
             .arg(&fifo),
     );
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_eq!(code, 0, "named ACL entry grants: {v:#}");
     // chmod 600 rewrites the mask to ---: the kernel skips the ACL.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["acl-mask"]);
     assert!(finding(&v, "acl-mask")["fix"]["commands"][0]
         .as_str()
@@ -370,7 +375,7 @@ fn acl_mask_and_acl_denied() {
             .arg(format!("u:{}:r--,m::rw-", p.cli.name))
             .arg(&fifo),
     );
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["acl-denied"]);
 }
 
@@ -387,7 +392,7 @@ fn protected_fifos_blocks_o_creat_clients() {
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let _sysctl = ProtectedFifos::set("1");
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["protected-fifos"]);
     let f = finding(&v, "protected-fifos");
     assert!(f["message"]
@@ -523,7 +528,7 @@ fn directory_without_search_permission() {
     let fifo = dir.join("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["dir-search-denied"]);
     assert!(finding(&v, "dir-search-denied")["message"]
         .as_str()
@@ -541,20 +546,20 @@ fn no_reader_and_replaced_fifo() {
     let p = pair();
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["no-reader"]);
     // Two unrelated servers read it: commands are split between them.
     {
         let _a = reader(&p.srv, &fifo);
         let _b = reader(&p.srv, &fifo);
-        let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+        let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
         assert_denied(code, &v, &["multiple-servers"]);
     }
     // A server holds it; then the path is replaced (rm + mkfifo): the server holds a deleted FIFO.
     let _server = reader(&p.srv, &fifo);
     std::fs::remove_file(&fifo).unwrap();
     mkfifo(&fifo, 0o666, &p.srv);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["no-reader"]);
     let m = finding(&v, "multiple-servers");
     assert!(m.to_string().contains("(deleted)"), "{m:#}");
@@ -572,7 +577,7 @@ fn whitespace_missing_and_not_a_fifo() {
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let spaced = PathBuf::from(format!("{} ", fifo.display()));
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &spaced, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &spaced, &p.cli.name);
     assert_denied(code, &v, &["fifo-path-whitespace", "fifo-missing"]);
     assert_eq!(
         finding(&v, "fifo-path-whitespace")["evidence"]["existing near-miss"],
@@ -580,7 +585,7 @@ fn whitespace_missing_and_not_a_fifo() {
     );
     let plain = env.path("plain");
     std::fs::write(&plain, "").unwrap();
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &plain, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &plain, &p.cli.name);
     assert_denied(code, &v, &["fifo-not-a-fifo"]);
 }
 
@@ -937,7 +942,7 @@ fn server_config_fifo_name_and_reply_dir() {
         .unwrap();
     let server = Proc(child);
     wait_comm(server.pid(), "opensips");
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["reply-dir-mismatch"]);
     assert!(finding(&v, "reply-dir-mismatch")["message"]
         .as_str()
@@ -945,7 +950,7 @@ fn server_config_fifo_name_and_reply_dir() {
         .contains("/run/mififo-test-elsewhere/"));
     // The client names another path: the server's configured fifo_name is shown.
     let wrong = env.path("old_fifo");
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &wrong, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &wrong, &p.cli.name);
     assert_eq!(code, 1);
     let m = finding(&v, "fifo-missing");
     assert_eq!(
