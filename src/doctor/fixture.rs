@@ -74,6 +74,16 @@ pub struct Fixture {
     pub view: FakeView,
 }
 
+/// The stat of `/` (`drwxr-xr-x root root`, inode 2) as `/proc/PID/root` etc. resolve to.
+pub const ROOT_DIR: Meta = Meta {
+    kind: FileKind::Dir,
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    dev: 1,
+    ino: 2,
+};
+
 const ROOT_MOUNTINFO: &str = "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n";
 
 impl Fixture {
@@ -146,14 +156,6 @@ impl Fixture {
             u = p.uid,
             g = p.gid
         );
-        let root_meta = Meta {
-            kind: FileKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            dev: 1,
-            ino: 2,
-        };
         self.view
             .file(format!("{base}/status"), status)
             .file(format!("{base}/comm"), format!("{}\n", p.comm))
@@ -170,10 +172,10 @@ impl Fixture {
             .magic(
                 format!("{base}/ns/mnt"),
                 format!("mnt:[{}]", p.ns),
-                root_meta,
+                ROOT_DIR,
             )
-            .magic(format!("{base}/root"), "/", root_meta)
-            .magic(format!("{base}/cwd"), "/", root_meta)
+            .magic(format!("{base}/root"), "/", ROOT_DIR)
+            .magic(format!("{base}/cwd"), "/", ROOT_DIR)
             .dir(format!("{base}/fd"), 0o500, p.uid, p.gid)
             .dir(format!("{base}/fdinfo"), 0o500, p.uid, p.gid);
         if let Some(l) = p.label {
@@ -188,16 +190,8 @@ impl Fixture {
     /// under `/proc/PID/root`; other directories are copied from `dirs`.
     pub fn private_tmp(&mut self, pid: i32, unit: &str, dirs: &[&str]) -> &mut Self {
         let base = format!("/proc/{pid}");
-        let root_meta = Meta {
-            kind: FileKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            dev: 1,
-            ino: 2,
-        };
         self.view
-            .magic(format!("{base}/ns/mnt"), "mnt:[4026532177]", root_meta)
+            .magic(format!("{base}/ns/mnt"), "mnt:[4026532177]", ROOT_DIR)
             .file(
                 format!("{base}/mountinfo"),
                 format!(

@@ -693,6 +693,7 @@ fn push_components(todo: &mut Vec<OsString>, path: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixture::ROOT_DIR;
     use super::super::view::FakeView;
     use super::*;
     use crate::fifo::acl::encode_raw as encode;
@@ -928,14 +929,7 @@ mod tests {
 
     #[test]
     fn stat_in_resolves_absolute_links_in_the_subjects_root() {
-        let dir = Meta {
-            kind: FileKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            dev: 1,
-            ino: 2,
-        };
+        let dir = ROOT_DIR;
         let mut v = FakeView::new();
         v.magic("/proc/7/root", "/", dir)
             .dir("/proc/7/root/run/opensips", 0o755, 0, 0)
@@ -956,19 +950,8 @@ mod tests {
     #[test]
     fn evaluates_inside_another_root() {
         let mut v = FakeView::new();
-        v.magic(
-            "/proc/7/root",
-            "/",
-            Meta {
-                kind: FileKind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-                dev: 1,
-                ino: 2,
-            },
-        )
-        .dir("/proc/7/root/tmp", 0o1777, 0, 0);
+        v.magic("/proc/7/root", "/", ROOT_DIR)
+            .dir("/proc/7/root/tmp", 0o1777, 0, 0);
         let c = apache(&[]);
         let o = Model::new(&v, Path::new("/proc/7/root"), &c, Sysctls::default())
             .open_write(Path::new("/tmp/opensips_fifo"), false);
