@@ -5,6 +5,7 @@
 
 mod bench;
 mod call;
+mod common;
 mod doctor;
 mod gateway;
 mod logging;
