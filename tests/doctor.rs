@@ -4,20 +4,14 @@
 //! verdict. Users, processes, mounts and sysctls are undone by Drop guards,
 //! also when a test fails.
 
+use crate::util::root::{protected_fifos_stable, ProtectedFifos, TestUser};
 use crate::util::{self, TestEnv};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
-
-/// Tests that change `fs.protected_fifos` take it for writing; every other
-/// doctor test takes it for reading, so none sees a half-changed sysctl.
-static SYSCTL: RwLock<()> = RwLock::new(());
-/// Serializes our own useradd/usermod/userdel calls (other modules retry on the lock).
-static USERDB: Mutex<()> = Mutex::new(());
 
 fn root() -> bool {
     util::require("root (users, chown, namespaces)", util::is_root())
@@ -30,86 +24,6 @@ fn run_ok(cmd: &mut Command) {
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Runs a user-database command, retrying while /etc/passwd is locked by a parallel test.
-fn userdb(args: &[&str]) -> std::process::Output {
-    let _g = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-    let mut last = None;
-    for _ in 0..50 {
-        let out = Command::new(args[0])
-            .args(&args[1..])
-            .output()
-            .expect("user database tool");
-        if out.status.success() {
-            return out;
-        }
-        last = Some(out);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = last.unwrap();
-    panic!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A system user (with its own group) that is deleted on drop.
-struct User {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl User {
-    fn new() -> User {
-        let name = format!(
-            "mififo-test-{}",
-            (0..6).map(|_| fastrand::lowercase()).collect::<String>()
-        );
-        userdb(&[
-            "useradd",
-            "-r",
-            "-M",
-            "-U",
-            "-s",
-            "/usr/sbin/nologin",
-            &name,
-        ]);
-        let id = |flag: &str| -> u32 {
-            let out = Command::new("id").args([flag, &name]).output().unwrap();
-            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-        };
-        User {
-            uid: id("-u"),
-            gid: id("-g"),
-            name,
-        }
-    }
-
-    fn join(&self, group: &str) {
-        userdb(&["usermod", "-aG", group, &self.name]);
-    }
-}
-
-impl Drop for User {
-    fn drop(&mut self) {
-        let _g = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-        for i in 0..50 {
-            // After 2 s, force: a straggler process must not leak the account.
-            let force = if i >= 20 { "-f" } else { "--" };
-            let ok = Command::new("userdel")
-                .args([force, &self.name])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("groupdel")
-            .arg(&self.name)
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 /// A spawned process, killed on drop.
@@ -142,7 +56,7 @@ fn wait_comm(pid: i32, comm: &str) {
 
 /// `sleep 120` as `user` with its database groups (init-groups); `wrap` puts
 /// shell code around the command (`exec {cmd}` at least).
-fn sleeper(user: &User, wrap: impl Fn(&str) -> String) -> Proc {
+fn sleeper(user: &TestUser, wrap: impl Fn(&str) -> String) -> Proc {
     let cmd = format!(
         "setpriv --reuid={} --regid={} --init-groups sleep 120",
         user.uid, user.gid
@@ -159,7 +73,7 @@ fn sleeper(user: &User, wrap: impl Fn(&str) -> String) -> Proc {
 }
 
 /// A server stand-in: holds `fifo` open read-write (a reader that never sees EOF) as `user`.
-fn reader(user: &User, fifo: &Path) -> Proc {
+fn reader(user: &TestUser, fifo: &Path) -> Proc {
     let child = Command::new("setpriv")
         .args([
             format!("--reuid={}", user.uid),
@@ -176,13 +90,13 @@ fn reader(user: &User, fifo: &Path) -> Proc {
     p
 }
 
-fn mkfifo(path: &Path, mode: u32, owner: &User) {
+fn mkfifo(path: &Path, mode: u32, owner: &TestUser) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid)).unwrap();
 }
 
-fn mkdir(path: &Path, mode: u32, owner: Option<&User>) {
+fn mkdir(path: &Path, mode: u32, owner: Option<&TestUser>) {
     std::fs::create_dir_all(path).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     if let Some(o) = owner {
@@ -231,6 +145,11 @@ fn doctor(env: &TestEnv, replies: &Path, args: &[&dyn AsRef<OsStr>]) -> (i32, Va
     (code, v)
 }
 
+/// `doctor(… --fifo FIFO --as USER)`.
+fn doctor_as(env: &TestEnv, replies: &Path, fifo: &Path, user: &str) -> (i32, Value) {
+    doctor(env, replies, &[&"--fifo", &fifo, &"--as", &user])
+}
+
 fn codes(v: &Value) -> Vec<String> {
     v["findings"]
         .as_array()
@@ -272,14 +191,14 @@ fn assert_denied(code: i32, v: &Value, expected: &[&str]) {
 }
 
 struct Pair {
-    srv: User,
-    cli: User,
+    srv: TestUser,
+    cli: TestUser,
 }
 
 fn pair() -> Pair {
     Pair {
-        srv: User::new(),
-        cli: User::new(),
+        srv: TestUser::new(),
+        cli: TestUser::new(),
     }
 }
 
@@ -316,14 +235,14 @@ fn healthy_setup_is_access_ok() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o660, &p.srv);
     p.cli.join(&p.srv.name);
     let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert!(errors(&v).is_empty(), "{v:#}");
     assert!(codes(&v).contains(&"access-ok".to_string()), "{v:#}");
     assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
@@ -372,13 +291,13 @@ fn not_in_group_and_group_class_before_other() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o660, &p.srv);
     let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["group-not-member"]);
     let f = finding(&v, "group-not-member");
     assert!(f["fix"]["commands"][0]
@@ -388,7 +307,7 @@ fn not_in_group_and_group_class_before_other() {
     // 0606 with the client in the owning group: group bits apply, other is never consulted.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o606)).unwrap();
     p.cli.join(&p.srv.name);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["dac-denied"]);
     assert!(finding(&v, "dac-denied")["message"]
         .as_str()
@@ -401,7 +320,7 @@ fn stale_group_process() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -418,7 +337,7 @@ fn stale_group_process() {
     // The probe replayed the process's real (stale) groups and was refused too.
     assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
     // A fresh login of the same user is fine.
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_eq!(code, 0, "{v:#}");
 }
 
@@ -427,7 +346,7 @@ fn acl_mask_and_acl_denied() {
     if !root() || !util::require("setfacl", util::have_tool("setfacl")) {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -439,11 +358,11 @@ fn acl_mask_and_acl_denied() {
             .arg(format!("u:{}:rw-", p.cli.name))
             .arg(&fifo),
     );
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_eq!(code, 0, "named ACL entry grants: {v:#}");
     // chmod 600 rewrites the mask to ---: the kernel skips the ACL.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["acl-mask"]);
     assert!(finding(&v, "acl-mask")["fix"]["commands"][0]
         .as_str()
@@ -456,25 +375,8 @@ fn acl_mask_and_acl_denied() {
             .arg(format!("u:{}:r--,m::rw-", p.cli.name))
             .arg(&fifo),
     );
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["acl-denied"]);
-}
-
-/// Sets fs.protected_fifos and restores the old value on drop.
-struct SysctlGuard(String);
-
-impl SysctlGuard {
-    fn set(value: &str) -> SysctlGuard {
-        let old = std::fs::read_to_string("/proc/sys/fs/protected_fifos").unwrap();
-        std::fs::write("/proc/sys/fs/protected_fifos", value).unwrap();
-        SysctlGuard(old)
-    }
-}
-
-impl Drop for SysctlGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::write("/proc/sys/fs/protected_fifos", self.0.trim());
-    }
 }
 
 #[test]
@@ -482,7 +384,6 @@ fn protected_fifos_blocks_o_creat_clients() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.write().unwrap_or_else(|e| e.into_inner());
     let (env, replies) = env();
     let p = pair();
     let sticky = env.path("sticky");
@@ -490,8 +391,8 @@ fn protected_fifos_blocks_o_creat_clients() {
     let fifo = sticky.join("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
-    let _guard = SysctlGuard::set("1");
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let _sysctl = ProtectedFifos::set("1");
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["protected-fifos"]);
     let f = finding(&v, "protected-fifos");
     assert!(f["message"]
@@ -527,7 +428,7 @@ fn private_tmp_client() {
     if !root() || !util::require("unshare", util::have_tool("unshare")) {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     // The FIFO must be under /tmp whatever TMPDIR says.
     let shared = tempfile::Builder::new()
@@ -590,7 +491,7 @@ fn other_mount_namespace() {
     if !root() || !util::require("unshare", util::have_tool("unshare")) {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let dir = env.path("run");
@@ -619,7 +520,7 @@ fn directory_without_search_permission() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let dir = env.path("private");
@@ -627,7 +528,7 @@ fn directory_without_search_permission() {
     let fifo = dir.join("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["dir-search-denied"]);
     assert!(finding(&v, "dir-search-denied")["message"]
         .as_str()
@@ -640,25 +541,25 @@ fn no_reader_and_replaced_fifo() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["no-reader"]);
     // Two unrelated servers read it: commands are split between them.
     {
         let _a = reader(&p.srv, &fifo);
         let _b = reader(&p.srv, &fifo);
-        let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+        let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
         assert_denied(code, &v, &["multiple-servers"]);
     }
     // A server holds it; then the path is replaced (rm + mkfifo): the server holds a deleted FIFO.
     let _server = reader(&p.srv, &fifo);
     std::fs::remove_file(&fifo).unwrap();
     mkfifo(&fifo, 0o666, &p.srv);
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["no-reader"]);
     let m = finding(&v, "multiple-servers");
     assert!(m.to_string().contains("(deleted)"), "{m:#}");
@@ -669,14 +570,14 @@ fn whitespace_missing_and_not_a_fifo() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let spaced = PathBuf::from(format!("{} ", fifo.display()));
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &spaced, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &spaced, &p.cli.name);
     assert_denied(code, &v, &["fifo-path-whitespace", "fifo-missing"]);
     assert_eq!(
         finding(&v, "fifo-path-whitespace")["evidence"]["existing near-miss"],
@@ -684,7 +585,7 @@ fn whitespace_missing_and_not_a_fifo() {
     );
     let plain = env.path("plain");
     std::fs::write(&plain, "").unwrap();
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &plain, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &plain, &p.cli.name);
     assert_denied(code, &v, &["fifo-not-a-fifo"]);
 }
 
@@ -693,7 +594,7 @@ fn selinux_label_and_audit_log() {
     if !root() || !util::require("setfattr", util::have_tool("setfattr")) {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("opensips_fifo");
@@ -745,7 +646,7 @@ fn php_open_basedir() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -781,7 +682,7 @@ fn reply_dir_the_server_cannot_use() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -832,7 +733,7 @@ fn read_only_reply_dir() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -869,7 +770,7 @@ fn auto_detects_web_processes() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -957,7 +858,7 @@ fn unit_selects_the_processes_of_a_cgroup() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let Some(root_cg) = cgroup2() else {
         eprintln!("skipped: no cgroup2 mount");
         return;
@@ -1006,7 +907,7 @@ fn server_config_fifo_name_and_reply_dir() {
     if !root() {
         return;
     }
-    let _s = SYSCTL.read().unwrap_or_else(|e| e.into_inner());
+    let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
@@ -1041,7 +942,7 @@ fn server_config_fifo_name_and_reply_dir() {
         .unwrap();
     let server = Proc(child);
     wait_comm(server.pid(), "opensips");
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["reply-dir-mismatch"]);
     assert!(finding(&v, "reply-dir-mismatch")["message"]
         .as_str()
@@ -1049,12 +950,89 @@ fn server_config_fifo_name_and_reply_dir() {
         .contains("/run/mififo-test-elsewhere/"));
     // The client names another path: the server's configured fifo_name is shown.
     let wrong = env.path("old_fifo");
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &wrong, &"--as", &p.cli.name]);
+    let (code, v) = doctor_as(&env, &replies, &wrong, &p.cli.name);
     assert_eq!(code, 1);
     let m = finding(&v, "fifo-missing");
     assert_eq!(
         m["fix"]["commands"][0],
         format!("mififo doctor --fifo '{}'", fifo.display()),
         "{m:#}"
+    );
+}
+
+/// Without `--fifo`/`--reply-dir` the doctor examines what `mififo call` would
+/// use: environment over opensips-cli config over defaults; a flag wins.
+#[test]
+fn defaults_are_resolved_like_call() {
+    let env = TestEnv::new();
+    let replies = env.path("replies");
+    std::fs::create_dir(&replies).unwrap();
+    std::fs::create_dir(env.path("env_replies")).unwrap();
+    let cfg = env.path("cli.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[default]\nfifo_file = {}\nfifo_reply_dir = {}/\n",
+            env.path("cfg_fifo").display(),
+            replies.display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str], vars: &[(&str, PathBuf)]| -> Value {
+        let mut cmd = env.cmd();
+        cmd.args(["doctor", "--format", "json", "--as", "root", "--no-probe"])
+            .arg("--audit-log")
+            .arg(env.path("no-audit.log"))
+            .arg("--php-ini")
+            .arg(env.path("no-php.ini"))
+            .args(extra);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let reply_check = |v: &Value| -> String {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"].as_str().unwrap().starts_with("reply dir"))
+            .map(|c| c["detail"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no reply dir check in {v:#}"))
+    };
+    let cfg_arg = cfg.to_str().unwrap();
+    // The config file gives both.
+    let v = run(&["--config", cfg_arg], &[]);
+    assert_eq!(v["fifo"], env.path("cfg_fifo").to_str().unwrap());
+    assert!(
+        reply_check(&v).starts_with(&format!("{}/", replies.display())),
+        "{v:#}"
+    );
+    assert_eq!(codes(&v)[0], "fifo-missing", "{v:#}");
+    // The environment beats the config file.
+    let v = run(
+        &["--config", cfg_arg],
+        &[
+            ("OPENSIPS_MI_FIFO_FILE", env.path("env_fifo")),
+            ("OPENSIPS_MI_FIFO_REPLY_DIR", env.path("env_replies")),
+        ],
+    );
+    assert_eq!(v["fifo"], env.path("env_fifo").to_str().unwrap());
+    assert!(
+        reply_check(&v).contains(env.path("env_replies").to_str().unwrap()),
+        "{v:#}"
+    );
+    // The flag beats both, byte for byte (trailing space kept).
+    let flagged = format!("{} ", env.path("flag_fifo").display());
+    let v = run(
+        &["--config", cfg_arg, "--fifo", &flagged],
+        &[("OPENSIPS_MI_FIFO_FILE", env.path("env_fifo"))],
+    );
+    // (The report escapes the space it kept.)
+    assert_eq!(
+        v["fifo"],
+        format!("{}\\x20", env.path("flag_fifo").display())
     );
 }

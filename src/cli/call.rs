@@ -2,12 +2,12 @@
 //! says what happened (0 ok, 1 server error, 2 usage/local, 3 no server,
 //! 4 permission denied, 5 timeout; 128+N when killed by signal N).
 
+use super::common::FifoArgs;
 use mififo::client::{params, render, Client, ClientConfig, Error, ErrorKind, Reply, ReplyKind};
-use mififo::config::{self, Overrides, Source};
+use mififo::config::{self, Source};
 use mififo::proto::jsonrpc::{Outcome, Request};
 use mififo::proto::Dialect;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -37,18 +37,8 @@ pub struct Args {
     /// The whole params value as JSON (an array or an object), instead of PARAMs.
     #[arg(long = "params", value_name = "JSON", conflicts_with = "param")]
     pub params_json: Option<String>,
-    /// The server's MI FIFO.
-    #[arg(long, value_name = "PATH")]
-    pub fifo: Option<PathBuf>,
-    /// Where to create the reply FIFO; must be the server's reply directory.
-    #[arg(long, value_name = "DIR")]
-    pub reply_dir: Option<PathBuf>,
-    /// opensips-cli config file to read instead of the usual ones.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// opensips-cli config section (instance) to use.
-    #[arg(long, value_name = "NAME")]
-    pub instance: Option<String>,
+    #[command(flatten)]
+    pub fifo: FifoArgs,
     /// Give up after this long (500ms, 2s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub timeout: Duration,
@@ -91,18 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let params = params::build(&args.method, &args.param, args.params_json.as_deref())?;
-    let over = Overrides {
-        fifo: args.fifo.clone(),
-        reply_dir: args.reply_dir.clone(),
-        config: args.config.clone(),
-        instance: args.instance.clone(),
-    };
-    let resolved = config::resolve(&over, &config::Environment::from_process())?;
-    tracing::info!(
-        fifo = %resolved.fifo.value.display(), fifo_from = %resolved.fifo.source,
-        reply_dir = %resolved.reply_dir.value.display(), reply_dir_from = %resolved.reply_dir.source,
-        "using"
-    );
+    let resolved = args.fifo.resolve()?;
     let client = Client::new(ClientConfig {
         fifo: resolved.fifo.value.clone(),
         reply_dir: resolved.reply_dir.value.clone(),

@@ -3,6 +3,7 @@
 //! (0 no error finding, 1 at least one, 2 the doctor itself failed).
 //! Also the hidden `__probe` subcommand the doctor re-executes itself as.
 
+use super::common::FifoArgs;
 use anyhow::Context;
 use mififo::doctor::{
     self, probe, render, view::RealView, view::SystemView, ClientOpen, ClientSpec,
@@ -36,15 +37,12 @@ pub struct Args {
     /// Examine the processes of a systemd unit (found through /proc/*/cgroup).
     #[arg(long, value_name = "NAME")]
     pub unit: Option<String>,
-    /// The MI FIFO, byte for byte (no trimming). Default: the first existing of the usual paths.
-    #[arg(long, value_name = "PATH")]
-    pub fifo: Option<PathBuf>,
+    // --fifo/--reply-dir/--config/--instance, resolved as `call` resolves them.
+    #[command(flatten)]
+    pub fifo: FifoArgs,
     /// The server process (default: the processes reading the FIFO); repeatable.
     #[arg(long = "server-pid", value_name = "PID")]
     pub server_pid: Vec<i32>,
-    /// Directory where the client creates its reply FIFOs.
-    #[arg(long, value_name = "DIR", default_value = "/tmp/")]
-    pub reply_dir: PathBuf,
     /// How the client opens the FIFO (default: judge all and say which are affected).
     #[arg(long, value_enum, value_name = "CLIENT")]
     pub client_open: Option<ClientOpen>,
@@ -69,27 +67,15 @@ pub struct Args {
     pub selinuxfs: PathBuf,
 }
 
-/// The FIFO paths tried when `--fifo` is not given, in order.
-pub const FALLBACK_FIFOS: [&str; 3] = [
-    "/run/opensips/opensips_fifo",
-    "/var/run/opensips/opensips_fifo",
-    "/tmp/opensips_fifo",
-];
-
-/// The default FIFO: the first fallback that exists, else the first.
-/// (To be switched to the shared `config` resolver once it lands, so
-/// `doctor` and `call` agree on the default.)
-pub fn default_fifo_path(view: &dyn SystemView) -> PathBuf {
-    FALLBACK_FIFOS
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| view.lstat(p).is_ok())
-        .unwrap_or_else(|| PathBuf::from(FALLBACK_FIFOS[0]))
-}
-
 /// Runs `mififo doctor`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let view = RealView::new(args.sysroot.clone().unwrap_or_else(|| PathBuf::from("/")));
+    let root = args.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let view = RealView::new(root.clone());
+    // The same FIFO and reply dir `call` would use (an explicit --fifo is kept
+    // byte for byte); which default FIFO exists is seen through the view.
+    let resolved = args
+        .fifo
+        .resolve_in(&root, &|p: &std::path::Path| view.lstat(p).is_ok())?;
     let clients = if let Some(u) = args.as_user {
         ClientSpec::User(u)
     } else if !args.pid.is_empty() {
@@ -100,10 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ClientSpec::Auto
     };
     let cfg = doctor::Config {
-        fifo: args.fifo.unwrap_or_else(|| default_fifo_path(&view)),
+        fifo: resolved.fifo.value,
         clients,
         server_pids: args.server_pid,
-        reply_dir: args.reply_dir,
+        reply_dir: resolved.reply_dir.value,
         client_open: args.client_open,
         audit_logs: (!args.audit_log.is_empty()).then_some(args.audit_log),
         php_ini: (!args.php_ini.is_empty()).then_some(args.php_ini),

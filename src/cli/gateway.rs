@@ -1,15 +1,15 @@
 //! `mififo gateway`: parse flags, bind (possibly in another network
 //! namespace), relay through the library client until SIGTERM/SIGINT.
 
+use super::common::FifoArgs;
 use mififo::client::{Client, ClientConfig};
-use mififo::config::{self, parse_duration};
+use mififo::config::parse_duration;
 use mififo::gateway::access::{check_bind, AllowList, Cidr};
 use mififo::gateway::listen::{self, Netns};
 use mififo::gateway::{self, Gateway, GatewayConfig};
 use mififo::proto::Dialect;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,20 +27,8 @@ pub struct Args {
     /// URL path to serve (mi_http's default root is "mi").
     #[arg(long, value_name = "PATH", default_value = "/mi", value_parser = parse_path)]
     pub path: String,
-    /// The MI FIFO to relay to [default: $OPENSIPS_MI_FIFO_FILE, opensips-cli's fifo_file,
-    /// or the first existing of /run/opensips/opensips_fifo, /var/run/…, /tmp/opensips_fifo].
-    #[arg(long, value_name = "PATH")]
-    pub fifo: Option<PathBuf>,
-    /// Directory for reply FIFOs, must match the server's reply_dir
-    /// [default: $OPENSIPS_MI_FIFO_REPLY_DIR, opensips-cli's fifo_reply_dir, or /tmp/].
-    #[arg(long, value_name = "DIR")]
-    pub reply_dir: Option<PathBuf>,
-    /// opensips-cli config file to read fifo_file/fifo_reply_dir from (instead of searching).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// opensips-cli config section (instance) to read.
-    #[arg(long, value_name = "NAME")]
-    pub instance: Option<String>,
+    #[command(flatten)]
+    pub fifo: FifoArgs,
     /// Per-request limit on the FIFO exchange (e.g. 500ms, 10s, 1m); past it: HTTP 504.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -75,15 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "--allow-remote without --allow: every client that can connect may use the MI"
         );
     }
-    let resolved = config::resolve(
-        &config::Overrides {
-            fifo: args.fifo.clone(),
-            reply_dir: args.reply_dir.clone(),
-            config: args.config.clone(),
-            instance: args.instance.clone(),
-        },
-        &config::Environment::from_process(),
-    )?;
+    let resolved = args.fifo.resolve()?;
     let fifo = resolved.fifo.value.clone();
     let reply_dir = resolved.reply_dir.value.clone();
     let netns = args.netns.as_deref().map(Netns::parse).transpose()?;

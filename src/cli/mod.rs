@@ -5,6 +5,7 @@
 
 mod bench;
 mod call;
+mod common;
 mod doctor;
 mod gateway;
 mod logging;
@@ -20,10 +21,11 @@ use std::process::ExitCode;
 #[command(after_long_help = "Trouble talking to a FIFO? Start with: mififo doctor --fifo PATH")]
 pub struct Cli {
     /// More log output (repeat for more); overrides MIFIFO_LOG.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    // display_order: after each subcommand's own options in help and man pages.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, display_order = 900)]
     pub verbose: u8,
     /// Less log output (repeat for less).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, display_order = 901)]
     pub quiet: u8,
     /// The subcommand.
     #[command(subcommand)]
@@ -45,7 +47,7 @@ pub enum Command {
     Bench(bench::Args),
     /// Print a shell completion script.
     Completions(man::CompletionsArgs),
-    /// Print the man page (roff).
+    /// Print the man pages (roff), or write them all with --out.
     Man(man::ManArgs),
     /// Internal: the doctor's probe child (enters a namespace, takes ids, opens once).
     #[command(name = "__probe", hide = true)]

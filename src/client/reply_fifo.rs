@@ -10,6 +10,7 @@
 //! 3. file systems without ACLs → mode `0622` (anyone may write, nobody else may read).
 
 use super::error::{Error, TimeoutStage};
+use crate::fifo::acl::{Acl, Entry, Tag, XATTR_ACCESS};
 use crate::fifo::FifoGuard;
 use nix::sys::stat::Mode;
 use std::io;
@@ -17,9 +18,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
-
-/// Name of the xattr holding a file's access ACL.
-pub const ACL_XATTR: &str = "system.posix_acl_access";
 
 /// How the reply FIFO was made writable for the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,14 +193,14 @@ fn grant_access(file: &std::fs::File, writer_uid: u32) -> io::Result<ReplyAccess
     let me = nix::unistd::geteuid().as_raw();
     if writer_uid == me || writer_uid == 0 {
         // A default ACL on the reply dir may have added entries: drop them.
-        match file.remove_xattr(ACL_XATTR) {
+        match file.remove_xattr(XATTR_ACCESS) {
             Ok(()) => {}
             Err(e) if is_no_acl(&e) => {}
             Err(e) => return Err(e),
         }
         return Ok(ReplyAccess::OwnerOnly);
     }
-    match file.set_xattr(ACL_XATTR, &acl_owner_plus_writer(writer_uid)) {
+    match file.set_xattr(XATTR_ACCESS, &acl_owner_plus_writer(writer_uid)) {
         Ok(()) => Ok(ReplyAccess::Acl(writer_uid)),
         Err(e) if is_unsupported(&e) => {
             file.set_permissions(std::fs::Permissions::from_mode(0o622))?;
@@ -226,21 +224,12 @@ fn is_no_acl(e: &io::Error) -> bool {
 /// `system.posix_acl_access` value: `user::rw-`, `user:UID:-w-`, `group::---`,
 /// `mask::-w-`, `other::---` (linux-fifo-access.md §3.9 layout).
 pub fn acl_owner_plus_writer(uid: u32) -> Vec<u8> {
-    const UNDEFINED: u32 = u32::MAX;
-    let entries: [(u16, u16, u32); 5] = [
-        (0x01, 6, UNDEFINED), // USER_OBJ rw-
-        (0x02, 2, uid),       // USER uid -w-
-        (0x04, 0, UNDEFINED), // GROUP_OBJ ---
-        (0x10, 2, UNDEFINED), // MASK -w-
-        (0x20, 0, UNDEFINED), // OTHER ---
-    ];
-    let mut v = 2u32.to_le_bytes().to_vec();
-    for (tag, perm, id) in entries {
-        v.extend_from_slice(&tag.to_le_bytes());
-        v.extend_from_slice(&perm.to_le_bytes());
-        v.extend_from_slice(&id.to_le_bytes());
-    }
-    v
+    // Mode 0600 plus `user:UID:-w-`; the mask comes out as `-w-`.
+    let writer = Entry {
+        tag: Tag::User(uid),
+        perm: 2,
+    };
+    Acl::from_mode_with(0o600, &[writer]).to_xattr()
 }
 
 /// A fresh reply name and its path in `reply_dir`. The usual name is
@@ -332,7 +321,7 @@ mod tests {
         match r.access() {
             ReplyAccess::Acl(4242) => {
                 assert_eq!(mode, 0o620, "group bits show the ACL mask");
-                let got = xattr::get(&p, ACL_XATTR).unwrap().unwrap();
+                let got = xattr::get(&p, XATTR_ACCESS).unwrap().unwrap();
                 assert_eq!(got, acl_owner_plus_writer(4242));
             }
             ReplyAccess::WorldWritable => assert_eq!(mode, 0o622),

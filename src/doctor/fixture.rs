@@ -4,7 +4,7 @@
 use super::procfs::cap;
 use super::userdb::UserDb;
 use super::view::{FakeView, FileKind, Meta};
-use super::{ClientSpec, Config};
+use super::{ClientSpec, Config, Report};
 use std::path::PathBuf;
 
 /// apache uid (as in the reference's audit fixture).
@@ -73,6 +73,16 @@ pub struct Fixture {
     /// The tree.
     pub view: FakeView,
 }
+
+/// The stat of `/` (`drwxr-xr-x root root`, inode 2) as `/proc/PID/root` etc. resolve to.
+pub const ROOT_DIR: Meta = Meta {
+    kind: FileKind::Dir,
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    dev: 1,
+    ino: 2,
+};
 
 const ROOT_MOUNTINFO: &str = "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n";
 
@@ -146,14 +156,6 @@ impl Fixture {
             u = p.uid,
             g = p.gid
         );
-        let root_meta = Meta {
-            kind: FileKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            dev: 1,
-            ino: 2,
-        };
         self.view
             .file(format!("{base}/status"), status)
             .file(format!("{base}/comm"), format!("{}\n", p.comm))
@@ -170,10 +172,10 @@ impl Fixture {
             .magic(
                 format!("{base}/ns/mnt"),
                 format!("mnt:[{}]", p.ns),
-                root_meta,
+                ROOT_DIR,
             )
-            .magic(format!("{base}/root"), "/", root_meta)
-            .magic(format!("{base}/cwd"), "/", root_meta)
+            .magic(format!("{base}/root"), "/", ROOT_DIR)
+            .magic(format!("{base}/cwd"), "/", ROOT_DIR)
             .dir(format!("{base}/fd"), 0o500, p.uid, p.gid)
             .dir(format!("{base}/fdinfo"), 0o500, p.uid, p.gid);
         if let Some(l) = p.label {
@@ -188,16 +190,8 @@ impl Fixture {
     /// under `/proc/PID/root`; other directories are copied from `dirs`.
     pub fn private_tmp(&mut self, pid: i32, unit: &str, dirs: &[&str]) -> &mut Self {
         let base = format!("/proc/{pid}");
-        let root_meta = Meta {
-            kind: FileKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            dev: 1,
-            ino: 2,
-        };
         self.view
-            .magic(format!("{base}/ns/mnt"), "mnt:[4026532177]", root_meta)
+            .magic(format!("{base}/ns/mnt"), "mnt:[4026532177]", ROOT_DIR)
             .file(
                 format!("{base}/mountinfo"),
                 format!(
@@ -263,16 +257,31 @@ impl Fixture {
         }
     }
 
-    /// A healthy opensips server (pid 100) reading `path` (mode 0660, opensips:opensips).
-    pub fn server(&mut self, path: &str, mode: u32) -> &mut Self {
-        self.view.fifo(path, mode, OPENSIPS, OPENSIPS_G);
+    /// Runs the doctor on this fixture with `cfg` (no prober); panics if it fails.
+    pub fn run(&self, cfg: &Config) -> Report {
+        crate::doctor::run(&self.view, cfg, None).expect("the doctor runs")
+    }
+
+    /// Runs the doctor for `fifo` as the user `apache`.
+    pub fn as_apache(&self, fifo: &str) -> Report {
+        self.run(&self.config(fifo, ClientSpec::User("apache".into())))
+    }
+
+    /// A process `opensips` running as opensips:opensips (no open FIFO).
+    pub fn opensips(&mut self, pid: i32) -> &mut Self {
         self.proc(ProcSpec {
-            pid: 100,
+            pid,
             comm: "opensips",
             uid: OPENSIPS,
             gid: OPENSIPS_G,
             ..Default::default()
-        });
+        })
+    }
+
+    /// A healthy opensips server (pid 100) reading `path` (mode 0660, opensips:opensips).
+    pub fn server(&mut self, path: &str, mode: u32) -> &mut Self {
+        self.view.fifo(path, mode, OPENSIPS, OPENSIPS_G);
+        self.opensips(100);
         self.hold(100, 5, path, 0).hold(100, 6, path, 1)
     }
 }

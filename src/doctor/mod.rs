@@ -11,7 +11,6 @@
 //! Facts: `linux-fifo-access.md` (kernel order, `/proc` formats, ACL xattr,
 //! audit records, PrivateTmp signature).
 
-pub mod acl;
 pub mod audit;
 pub mod checks;
 pub mod code;

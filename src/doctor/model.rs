@@ -11,9 +11,9 @@
 //! host path such as `/proc/PID/root`, so PrivateTmp and containers are seen
 //! as that process sees them.
 
-use super::acl::{Acl, Tag};
 use super::procfs::cap;
 use super::view::{FileKind, Meta, SystemView};
+use crate::fifo::acl::{self, Acl, Tag};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -24,15 +24,6 @@ pub const R: u8 = 4;
 pub const W: u8 = 2;
 /// Execute / search.
 pub const X: u8 = 1;
-
-/// `rwx` text for three bits.
-pub fn rwx(bits: u8) -> String {
-    let mut s = String::with_capacity(3);
-    s.push(if bits & R != 0 { 'r' } else { '-' });
-    s.push(if bits & W != 0 { 'w' } else { '-' });
-    s.push(if bits & X != 0 { 'x' } else { '-' });
-    s
-}
 
 /// The credentials the kernel uses for permission checks.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -438,9 +429,9 @@ impl<'a> Model<'a> {
     pub fn acl(&self, path: &Path) -> Option<Acl> {
         let raw = self
             .view
-            .xattr(&self.host(path), "system.posix_acl_access")
+            .xattr(&self.host(path), acl::XATTR_ACCESS)
             .ok()??;
-        Acl::parse(&raw).ok()
+        Acl::from_xattr(&raw).ok()
     }
 
     fn check(&mut self, path: &Path, meta: &Meta, want: u8, what: &str) -> Dac {
@@ -702,9 +693,10 @@ fn push_components(todo: &mut Vec<OsString>, path: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::acl::encode;
+    use super::super::fixture::ROOT_DIR;
     use super::super::view::FakeView;
     use super::*;
+    use crate::fifo::acl::encode_raw as encode;
 
     const APACHE: u32 = 995;
     const APACHE_G: u32 = 994;
@@ -732,7 +724,7 @@ mod tests {
     }
 
     fn user_acl(mask: u8, other: u8) -> Acl {
-        Acl::parse(&encode(&[
+        Acl::from_xattr(&encode(&[
             (0x01, 6, u32::MAX),
             (0x02, 6, APACHE),
             (0x04, 6, u32::MAX),
@@ -777,7 +769,7 @@ mod tests {
 
     #[test]
     fn acl_group_entry_lacking_bits_does_not_fall_through_to_other() {
-        let acl = Acl::parse(&encode(&[
+        let acl = Acl::from_xattr(&encode(&[
             (0x01, 6, u32::MAX),
             (0x04, 4, u32::MAX),
             (0x08, 4, 50),
@@ -937,14 +929,7 @@ mod tests {
 
     #[test]
     fn stat_in_resolves_absolute_links_in_the_subjects_root() {
-        let dir = Meta {
-            kind: FileKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            dev: 1,
-            ino: 2,
-        };
+        let dir = ROOT_DIR;
         let mut v = FakeView::new();
         v.magic("/proc/7/root", "/", dir)
             .dir("/proc/7/root/run/opensips", 0o755, 0, 0)
@@ -965,19 +950,8 @@ mod tests {
     #[test]
     fn evaluates_inside_another_root() {
         let mut v = FakeView::new();
-        v.magic(
-            "/proc/7/root",
-            "/",
-            Meta {
-                kind: FileKind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-                dev: 1,
-                ino: 2,
-            },
-        )
-        .dir("/proc/7/root/tmp", 0o1777, 0, 0);
+        v.magic("/proc/7/root", "/", ROOT_DIR)
+            .dir("/proc/7/root/tmp", 0o1777, 0, 0);
         let c = apache(&[]);
         let o = Model::new(&v, Path::new("/proc/7/root"), &c, Sysctls::default())
             .open_write(Path::new("/tmp/opensips_fifo"), false);

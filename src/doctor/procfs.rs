@@ -1,5 +1,6 @@
 //! Parsers for the `/proc` files the doctor reads (proc(5)): `status`,
-//! `mountinfo` (with octal unescaping), `cgroup`, `fdinfo`, namespace links,
+//! `mountinfo` (with octal unescaping), `cgroup`, namespace links (`fdinfo` is
+//! [`crate::fifo::holders::fdinfo_accmode`], shared with `serve`),
 //! and [`Process`], everything known about one running process.
 
 use super::view::SystemView;
@@ -187,13 +188,6 @@ pub fn parse_ns_link(text: &str) -> Option<u64> {
     text.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
 }
 
-/// The access mode from `/proc/PID/fdinfo/FD` (`flags:\t0100002` & 3): 0 RDONLY, 1 WRONLY, 2 RDWR.
-pub fn parse_fdinfo_accmode(text: &str) -> Option<u32> {
-    let line = text.lines().find(|l| l.starts_with("flags:"))?;
-    let v = u32::from_str_radix(line["flags:".len()..].trim(), 8).ok()?;
-    Some(v & 3)
-}
-
 /// Everything the doctor knows about one running process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
@@ -326,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn cgroup_ns_and_fdinfo() {
+    fn cgroup_and_ns() {
         assert_eq!(
             parse_cgroup_unit("0::/system.slice/httpd.service\n").as_deref(),
             Some("httpd.service")
@@ -337,10 +331,5 @@ mod tests {
         );
         assert_eq!(parse_cgroup_unit("0::/user.slice\n"), None);
         assert_eq!(parse_ns_link("mnt:[4026531841]"), Some(4026531841));
-        assert_eq!(
-            parse_fdinfo_accmode("pos:\t0\nflags:\t02104000\nmnt_id:\t1\n"),
-            Some(0)
-        );
-        assert_eq!(parse_fdinfo_accmode("flags:\t0100001\n"), Some(1));
     }
 }

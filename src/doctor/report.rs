@@ -54,7 +54,12 @@ impl Report {
 
     /// True when any finding has `code`.
     pub fn has(&self, code: Code) -> bool {
-        self.findings.iter().any(|f| f.code == code)
+        self.finding(code).is_some()
+    }
+
+    /// The first finding with `code`.
+    pub fn finding(&self, code: Code) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.code == code)
     }
 
     /// The verdict.

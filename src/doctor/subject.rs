@@ -286,7 +286,7 @@ pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -
             let accmode = view
                 .read_string(Path::new(&format!("/proc/{pid}/fdinfo/{fd_num}")))
                 .ok()
-                .and_then(|t| procfs::parse_fdinfo_accmode(&t));
+                .and_then(|t| crate::fifo::holders::fdinfo_accmode(&t));
             let holder = Holder {
                 pid,
                 fd: fd_num,
@@ -314,20 +314,8 @@ mod tests {
     #[test]
     fn holders_current_deleted_and_dedup() {
         let mut f = Fixture::new();
-        f.proc(ProcSpec {
-            pid: 100,
-            comm: "opensips",
-            uid: OPENSIPS,
-            gid: OPENSIPS_G,
-            ..Default::default()
-        });
-        f.proc(ProcSpec {
-            pid: 101,
-            comm: "opensips",
-            uid: OPENSIPS,
-            gid: OPENSIPS_G,
-            ..Default::default()
-        });
+        f.opensips(100);
+        f.opensips(101);
         f.view
             .fifo("/tmp/opensips_fifo", 0o660, OPENSIPS, OPENSIPS_G);
         f.hold(100, 3, "/tmp/opensips_fifo", 0);
@@ -373,12 +361,7 @@ mod tests {
             cap: crate::doctor::procfs::cap::ALL,
             ..Default::default()
         });
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::Auto),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&f.config("/tmp/opensips_fifo", ClientSpec::Auto));
         assert_eq!(r.clients.len(), 2, "{:?}", r.clients);
         assert!(
             r.clients[0].contains("pids 210, 211, 212"),

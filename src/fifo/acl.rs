@@ -1,5 +1,7 @@
 //! POSIX access ACLs as the kernel stores them in the `system.posix_acl_access`
-//! xattr: encoder, parser and the `u:NAME:rw` entry syntax of `--acl`.
+//! xattr: encoder, parser and the `u:NAME:rw` entry syntax of `--acl`. The one
+//! ACL codec of the crate: `serve` writes the FIFO's ACL with it, the client
+//! its reply FIFO's, and `doctor` parses what it reads through its view.
 //!
 //! Layout (`include/uapi/linux/posix_acl_xattr.h`), little-endian: `u32`
 //! version 2, then 8-byte entries `{u16 tag; u16 perm; u32 id}` sorted by tag
@@ -180,6 +182,51 @@ impl Acl {
     pub fn get(&self, tag: Tag) -> Option<u8> {
         self.entries.iter().find(|e| e.tag == tag).map(|e| e.perm)
     }
+
+    /// The `mask::` entry's bits, if any.
+    pub fn mask(&self) -> Option<u8> {
+        self.get(Tag::Mask)
+    }
+
+    /// True when the ACL has named entries or a mask (more than the three
+    /// mode-equivalent ones).
+    pub fn is_extended(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| matches!(e.tag, Tag::User(_) | Tag::Group(_) | Tag::Mask))
+    }
+
+    /// `getfacl`-style text, entries joined by `,`; `user`/`group` name the ids.
+    pub fn to_text(&self, user: &dyn Fn(u32) -> String, group: &dyn Fn(u32) -> String) -> String {
+        self.entries
+            .iter()
+            .map(|e| {
+                let p = perm_text(e.perm);
+                match e.tag {
+                    Tag::UserObj => format!("user::{p}"),
+                    Tag::User(id) => format!("user:{}:{p}", user(id)),
+                    Tag::GroupObj => format!("group::{p}"),
+                    Tag::Group(id) => format!("group:{}:{p}", group(id)),
+                    Tag::Mask => format!("mask::{p}"),
+                    Tag::Other => format!("other::{p}"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Encodes raw `(tag, perm, id)` triples as an xattr value, unchecked (test
+/// fixtures, including invalid tags).
+#[cfg(test)]
+pub(crate) fn encode_raw(entries: &[(u16, u8, u32)]) -> Vec<u8> {
+    let mut v = VERSION.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&u16::from(perm).to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
 }
 
 /// Writes `acl` as the access ACL of `path`.
@@ -342,5 +389,64 @@ mod tests {
         assert!(parse_spec("u:root:rwq").is_err());
         assert!(Acl::from_xattr(&[1, 0, 0, 0]).is_err());
         assert_eq!(perm_text(6), "rw-");
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn parses_the_getfattr_dump_of_setfacl_u_apache_rw() {
+        let acl = Acl::from_xattr(&hex(
+            "0200000001000600ffffffff02000600e303000004000600ffffffff10000600ffffffff20000000ffffffff",
+        ))
+        .unwrap();
+        assert_eq!(
+            acl.entries,
+            vec![
+                Entry {
+                    tag: Tag::UserObj,
+                    perm: 6
+                },
+                Entry {
+                    tag: Tag::User(995),
+                    perm: 6
+                },
+                Entry {
+                    tag: Tag::GroupObj,
+                    perm: 6
+                },
+                Entry {
+                    tag: Tag::Mask,
+                    perm: 6
+                },
+                Entry {
+                    tag: Tag::Other,
+                    perm: 0
+                },
+            ]
+        );
+        assert_eq!(acl.mask(), Some(6));
+        assert!(acl.is_extended());
+        let n = |i: u32| i.to_string();
+        assert_eq!(
+            acl.to_text(&n, &n),
+            "user::rw-,user:995:rw-,group::rw-,mask::rw-,other::---"
+        );
+        assert!(!Acl::from_mode_with(0o640, &[]).is_extended());
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        let malformed = |m: &str| Err(AclError::Malformed(m.to_string()));
+        assert_eq!(Acl::from_xattr(&[2, 0, 0]), malformed("length 3"));
+        assert_eq!(Acl::from_xattr(&[1, 0, 0, 0]), malformed("version 1"));
+        assert_eq!(
+            Acl::from_xattr(&encode_raw(&[(0x40, 7, 0)])),
+            malformed("unknown tag 0x40")
+        );
     }
 }

@@ -13,6 +13,7 @@
 //!    come and go, and check the reader is the inode we created.
 
 use super::acl::{self, Acl};
+use super::holders::holders;
 use super::FifoGuard;
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
@@ -142,59 +143,6 @@ pub fn kind_name(ft: std::fs::FileType) -> &'static str {
     } else {
         "regular file"
     }
-}
-
-/// A process holding a FIFO open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    /// Process id.
-    pub pid: i32,
-    /// The fd number in that process.
-    pub fd: i32,
-    /// `O_ACCMODE` of the open: 0 read, 1 write, 2 read-write.
-    pub access: u32,
-}
-
-/// Scans `/proc/*/fd/*` for descriptors open on the inode `(dev, ino)`.
-/// Processes whose fds we may not read (other users, without root) are skipped.
-pub fn holders(dev: u64, ino: u64) -> Vec<Holder> {
-    let mut out = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(m) = std::fs::metadata(fd.path()) else {
-                continue;
-            };
-            if (m.dev(), m.ino()) != (dev, ino) {
-                continue;
-            }
-            let Some(fdn) = fd.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            let access = std::fs::read_to_string(p.path().join(format!("fdinfo/{fdn}")))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("flags:"))
-                        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-                })
-                .map_or(2, |f| f & 3);
-            out.push(Holder {
-                pid,
-                fd: fdn,
-                access,
-            });
-        }
-    }
-    out
 }
 
 /// True when some process has `path` open for reading (a non-blocking write
@@ -386,16 +334,5 @@ mod tests {
         let spec = FifoSpec::new(d.path().join("no/such/f"));
         let e = create(&spec).unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
-    }
-
-    #[test]
-    fn holders_are_found() {
-        let d = tempfile::tempdir().unwrap();
-        let s = create(&FifoSpec::new(d.path().join("f"))).unwrap();
-        let (dev, ino) = s.dev_ino().unwrap();
-        let hs = holders(dev, ino);
-        let me = std::process::id() as i32;
-        assert!(hs.iter().any(|h| h.pid == me && h.access == 0), "{hs:?}");
-        assert!(hs.iter().any(|h| h.pid == me && h.access == 1), "{hs:?}");
     }
 }

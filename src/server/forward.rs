@@ -185,11 +185,7 @@ impl Executor for Forwarder {
     /// The 1.x text dialect sends `get_statistics dialog: tm:` as argument
     /// lines; OpenSIPS 3.x takes them as one array parameter, `statistics`.
     fn array_param(&self, method: &str) -> Option<String> {
-        matches!(
-            method,
-            "get_statistics" | "list_statistics" | "reset_statistics"
-        )
-        .then(|| "statistics".to_string())
+        super::command::core_array_param(method)
     }
 }
 
@@ -328,6 +324,10 @@ mod tests {
         let f = Forwarder::new("http://127.0.0.1:8888/mi", Duration::from_secs(1)).unwrap();
         assert_eq!(
             f.array_param("get_statistics").as_deref(),
+            Some("statistics")
+        );
+        assert_eq!(
+            f.array_param("reset_statistics").as_deref(),
             Some("statistics")
         );
         assert_eq!(f.array_param("uptime"), None);

@@ -3,17 +3,14 @@
 //! server running as another user write the reply.
 
 use super::fake::{self, count_entries, echo, entries_with_prefix, Act, Fake, FakeOpts};
+use crate::util::root::{protected_fifos_writable, ProtectedFifos};
 use crate::util::{bin, find_tool, have_tool, is_root, require, TestEnv};
 use mififo::proto::Dialect;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
 
 const NOBODY: u32 = 65534;
-
-/// Serialises the tests that change the host-global `fs.protected_fifos`.
-static SYSCTL: Mutex<()> = Mutex::new(());
 
 fn root_and(tool: &str) -> bool {
     require(&format!("root and {tool}"), is_root() && have_tool(tool))
@@ -159,32 +156,6 @@ fn reply_fifo_acl_lets_the_server_user_write() {
     assert!(entries_with_prefix(env.dir.path(), "mififo_reply_").is_empty());
 }
 
-/// Restores `fs.protected_fifos` on drop, even when the test fails.
-struct ProtectedFifos {
-    old: String,
-    _lock: std::sync::MutexGuard<'static, ()>,
-}
-
-const SYSCTL_PATH: &str = "/proc/sys/fs/protected_fifos";
-
-impl ProtectedFifos {
-    fn set(value: &str) -> ProtectedFifos {
-        let lock = SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
-        let old = std::fs::read_to_string(SYSCTL_PATH)
-            .unwrap()
-            .trim()
-            .to_string();
-        std::fs::write(SYSCTL_PATH, value).unwrap();
-        ProtectedFifos { old, _lock: lock }
-    }
-}
-
-impl Drop for ProtectedFifos {
-    fn drop(&mut self) {
-        let _ = std::fs::write(SYSCTL_PATH, &self.old);
-    }
-}
-
 /// A FIFO owned by another user in a sticky world-writable dir: an `O_CREAT`
 /// open (what Python's `open(f, "w")`, PHP's `fopen` and shell `>` do) is
 /// denied even to root; `mififo call` opens without `O_CREAT` and succeeds.
@@ -192,7 +163,7 @@ impl Drop for ProtectedFifos {
 fn protected_fifos_denies_o_creat_but_not_mififo_call() {
     if !require(
         "root and writable fs.protected_fifos",
-        is_root() && std::fs::metadata(SYSCTL_PATH).is_ok_and(|m| !m.permissions().readonly()),
+        is_root() && protected_fifos_writable(),
     ) {
         return;
     }

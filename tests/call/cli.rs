@@ -1,29 +1,17 @@
 //! The `mififo call` binary: exit codes, parameters, output, config, signals.
 
-use super::fake::{self, count_entries, echo, entries_with_prefix, Act, Fake};
+use super::fake::{
+    self, count_entries, echo, entries_with_prefix, fake, wait_for_reply_fifo, Act, Fake,
+};
 use crate::util::TestEnv;
 use mififo::proto::Dialect;
 use serde_json::{json, Value};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn fake(
-    env: &TestEnv,
-    dialect: Dialect,
-    h: impl Fn(&fake::Req) -> Act + Send + Sync + 'static,
-) -> Fake {
-    Fake::start(&env.fifo(), fake::opts(dialect, env.dir.path()), h)
-}
-
 /// `mififo call --fifo <env fifo> --reply-dir <env dir> ARGS…`
 fn call(env: &TestEnv) -> Command {
-    let mut c = env.cmd();
-    c.arg("call")
-        .arg("--fifo")
-        .arg(env.fifo())
-        .arg("--reply-dir")
-        .arg(env.reply_dir());
-    c
+    env.cmd_at("call", &env.fifo())
 }
 
 fn run(mut c: Command, args: &[&str]) -> Output {
@@ -401,11 +389,7 @@ fn signals_remove_the_reply_fifo() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while entries_with_prefix(env.dir.path(), "mififo_reply_").is_empty() {
-            assert!(Instant::now() < deadline, "reply FIFO never appeared");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for_reply_fifo(env.dir.path());
         kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
         let out = child.wait_with_output().unwrap();
         assert_eq!(

@@ -323,6 +323,27 @@ pub fn opts(dialect: Dialect, reply_dir: &Path) -> FakeOpts {
     }
 }
 
+/// A fake server on the env's FIFO that writes replies into the env's dir.
+pub fn fake(
+    env: &crate::util::TestEnv,
+    dialect: Dialect,
+    h: impl Fn(&Req) -> Act + Send + Sync + 'static,
+) -> Fake {
+    Fake::start(&env.fifo(), opts(dialect, env.dir.path()), h)
+}
+
+/// Waits (30 s at most) until a client has made its `mififo_reply_*` FIFO in `dir`.
+pub fn wait_for_reply_fifo(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while entries_with_prefix(dir, "mififo_reply_").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reply FIFO never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Entries in `dir` (to prove nothing is left behind).
 pub fn count_entries(dir: &Path) -> usize {
     std::fs::read_dir(dir).unwrap().count()

@@ -98,37 +98,19 @@ impl Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::util::terminate(&mut self.child, Duration::from_secs(10));
     }
 }
 
 fn call(env: &TestEnv, k: &Kamailio, args: &[&str]) -> (i32, String, String) {
     let o = env
-        .cmd()
-        .arg("call")
-        .args(["--dialect", "kamailio", "--fifo"])
-        .arg(&k.fifo)
-        .arg("--reply-dir")
-        .arg(env.reply_dir())
+        .cmd_at("call", &k.fifo)
+        .args(["--dialect", "kamailio"])
         .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    crate::util::code_and_text(&o)
 }
 
 #[test]

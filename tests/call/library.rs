@@ -1,6 +1,6 @@
 //! The library client against fake servers.
 
-use super::fake::{self, count_entries, echo, entries_with_prefix, Act, Fake};
+use super::fake::{self, count_entries, echo, entries_with_prefix, fake, Act};
 use crate::util::TestEnv;
 use mififo::client::{Client, ClientConfig, Error, ErrorKind, ReplyKind, TimeoutStage};
 use mififo::proto::jsonrpc::{Outcome, Params, Request};
@@ -17,14 +17,6 @@ fn client(env: &TestEnv, dialect: Dialect, timeout: Duration) -> Client {
         dialect,
         allow_large: false,
     })
-}
-
-fn fake(
-    env: &TestEnv,
-    dialect: Dialect,
-    h: impl Fn(&fake::Req) -> Act + Send + Sync + 'static,
-) -> Fake {
-    Fake::start(&env.fifo(), fake::opts(dialect, env.dir.path()), h)
 }
 
 fn result(kind: &ReplyKind) -> &Value {

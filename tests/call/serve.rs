@@ -1,7 +1,7 @@
 //! `mififo call` against the real `mififo serve` (both dialects, slow
 //! commands, signals, a server dropping to another user, concurrency).
 
-use super::fake::{count_entries, entries_with_prefix};
+use super::fake::{count_entries, entries_with_prefix, wait_for_reply_fifo};
 use crate::util::{is_root, require, TestEnv};
 use mififo::client::{Client, ClientConfig, ReplyKind};
 use mififo::proto::jsonrpc::{Outcome, Params};
@@ -9,7 +9,7 @@ use mififo::proto::Dialect;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A commands file: two statistics and a command that answers after 3 s.
 fn commands_file(env: &TestEnv) -> String {
@@ -27,25 +27,14 @@ fn commands_file(env: &TestEnv) -> String {
 }
 
 fn call(env: &TestEnv, args: &[&str]) -> Output {
-    env.cmd()
-        .arg("call")
-        .arg("--fifo")
-        .arg(env.fifo())
-        .arg("--reply-dir")
-        .arg(env.reply_dir())
+    env.cmd_at("call", &env.fifo())
         .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap()
 }
 
-fn out(o: &Output) -> (i32, String, String) {
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use crate::util::code_and_text as out;
 
 #[test]
 fn every_exit_code_against_mififo_serve() {
@@ -135,23 +124,14 @@ fn sigint_during_a_slow_command_against_mififo_serve() {
     let _srv = env.serve(&["--commands", &cmds]);
     let before = count_entries(env.dir.path());
     let child = env
-        .cmd()
-        .arg("call")
-        .arg("--fifo")
-        .arg(env.fifo())
-        .arg("--reply-dir")
-        .arg(env.reply_dir())
+        .cmd_at("call", &env.fifo())
         .arg("slow")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while entries_with_prefix(env.dir.path(), "mififo_reply_").is_empty() {
-        assert!(Instant::now() < deadline, "reply FIFO never appeared");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_reply_fifo(env.dir.path());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,

@@ -27,14 +27,8 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `mififo gateway --listen 127.0.0.1:0 --fifo FIFO --reply-dir DIR ARGS…`.
     pub fn start(env: &TestEnv, fifo: &Path, args: &[&str]) -> Gateway {
-        let mut cmd = env.cmd();
-        cmd.arg("gateway")
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--fifo")
-            .arg(fifo)
-            .arg("--reply-dir")
-            .arg(env.reply_dir())
-            .args(args);
+        let mut cmd = env.cmd_at("gateway", fifo);
+        cmd.args(["--listen", "127.0.0.1:0"]).args(args);
         Self::spawn(env, cmd)
     }
 
@@ -107,21 +101,8 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        if self.child.is_some() {
-            let mut c = self.child.take().unwrap();
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if c.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(mut c) = self.child.take() {
+            util::terminate(&mut c, Duration::from_secs(5));
         }
     }
 }

@@ -28,12 +28,7 @@ fn wait_recreated(fifo: &Path, old: Option<u64>) {
 
 fn serve_output(env: &TestEnv, args: &[&str]) -> (Option<i32>, String) {
     let out = env
-        .cmd()
-        .arg("serve")
-        .arg("--fifo")
-        .arg(env.fifo())
-        .arg("--reply-dir")
-        .arg(env.reply_dir())
+        .cmd_at("serve", &env.fifo())
         .args(args)
         .stdin(Stdio::null())
         .output()

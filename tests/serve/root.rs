@@ -4,90 +4,10 @@
 //! removed by a guard even when the test fails.
 
 use super::*;
+use crate::util::root::{TestGroup, TestUser};
 use crate::util::{have_tool, is_root, require};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
-
-/// A throw-away system user (and a group of the same name), removed on drop.
-struct TestUser {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-fn run_retry(cmd: &str, args: &[&str]) {
-    // useradd/groupadd fail while a parallel test holds /etc/passwd's lock.
-    for _ in 0..50 {
-        let st = Command::new(cmd).args(args).output().unwrap();
-        if st.status.success() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{cmd} {args:?} kept failing");
-}
-
-impl TestUser {
-    fn new(extra_group: Option<&str>) -> TestUser {
-        let name = format!("mififo-test-{:06x}", fastrand::u32(..0xffffff));
-        let mut args = vec![
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--shell",
-            "/usr/sbin/nologin",
-        ];
-        let groups;
-        if let Some(g) = extra_group {
-            groups = g.to_string();
-            args.extend(["--groups", &groups]);
-        }
-        args.push(&name);
-        run_retry("useradd", &args);
-        let u = nix::unistd::User::from_name(&name)
-            .unwrap()
-            .expect("user exists");
-        TestUser {
-            name,
-            uid: u.uid.as_raw(),
-            gid: u.gid.as_raw(),
-        }
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        run_retry("userdel", &[&self.name]);
-        // --user-group groups go with the user; remove a leftover if any.
-        let _ = Command::new("groupdel").arg(&self.name).output();
-    }
-}
-
-/// A throw-away group, removed on drop.
-struct TestGroup {
-    name: String,
-    gid: u32,
-}
-
-impl TestGroup {
-    fn new() -> TestGroup {
-        let name = format!("mififo-test-g{:06x}", fastrand::u32(..0xffffff));
-        run_retry("groupadd", &["--system", &name]);
-        let g = nix::unistd::Group::from_name(&name)
-            .unwrap()
-            .expect("group exists");
-        TestGroup {
-            name,
-            gid: g.gid.as_raw(),
-        }
-    }
-}
-
-impl Drop for TestGroup {
-    fn drop(&mut self) {
-        run_retry("groupdel", &[&self.name]);
-    }
-}
 
 fn root_env() -> Option<TestEnv> {
     if !require("root (ownership, ACL and privilege tests)", is_root()) {
@@ -112,7 +32,7 @@ fn out(cmd: &str, args: &[&str]) -> String {
 #[test]
 fn user_group_and_mode_are_exactly_as_asked() {
     let Some(env) = root_env() else { return };
-    let user = TestUser::new(None);
+    let user = TestUser::new();
     let group = TestGroup::new();
     let _s = env.serve(&[
         "--user",
@@ -149,7 +69,7 @@ fn acl_entries_match_setfacl() {
     ) {
         return;
     }
-    let user = TestUser::new(None);
+    let user = TestUser::new();
     let group = TestGroup::new();
     for mode in ["0600", "0660", "0604"] {
         let _s = env.serve(&[
@@ -191,7 +111,7 @@ fn acl_entries_match_setfacl() {
 fn privileges_are_dropped_to_the_user_and_its_groups() {
     let Some(env) = root_env() else { return };
     let group = TestGroup::new();
-    let user = TestUser::new(Some(&group.name));
+    let user = TestUser::with_groups(&[&group.name]);
     let s = env.serve(&["--user", &user.name]);
     // The FIFO gets its reader before the drop (it is created as root), so
     // wait for the drop to show in /proc instead of reading it once.

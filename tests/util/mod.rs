@@ -1,9 +1,11 @@
 //! Test harness shared by every integration module (after fd's `TestEnv`).
 #![allow(dead_code)]
 
+pub mod root;
+
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Path of the binary under test.
@@ -94,6 +96,17 @@ impl TestEnv {
         c
     }
 
+    /// `mififo SUBCOMMAND --fifo FIFO --reply-dir <dir>/` (scrubbed like [`TestEnv::cmd`]).
+    pub fn cmd_at(&self, subcommand: &str, fifo: &Path) -> Command {
+        let mut c = self.cmd();
+        c.arg(subcommand)
+            .arg("--fifo")
+            .arg(fifo)
+            .arg("--reply-dir")
+            .arg(self.reply_dir());
+        c
+    }
+
     /// Starts `mififo serve --fifo <fifo> --reply-dir <dir>/ ARGS…` and waits
     /// until the FIFO has a reader.
     pub fn serve(&self, args: &[&str]) -> Server {
@@ -103,12 +116,7 @@ impl TestEnv {
     /// Like [`TestEnv::serve`] with an explicit FIFO path.
     pub fn serve_at(&self, fifo: &Path, args: &[&str]) -> Server {
         let child = self
-            .cmd()
-            .arg("serve")
-            .arg("--fifo")
-            .arg(fifo)
-            .arg("--reply-dir")
-            .arg(self.reply_dir())
+            .cmd_at("serve", fifo)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -197,21 +205,35 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if c.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            terminate(&mut c, Duration::from_secs(5));
         }
     }
+}
+
+/// SIGTERM, then SIGKILL if `child` has not exited within `grace`; reaps it.
+pub fn terminate(child: &mut Child, grace: Duration) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A finished command's exit code (-1 if killed by a signal), stdout and stderr.
+pub fn code_and_text(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// True when something reads `fifo` (a non-blocking write open succeeds).

@@ -5,14 +5,14 @@
 //! the probe, whose disagreement with the model is reported as such.
 
 use super::Ctx;
-use crate::doctor::acl::{Acl, Tag};
 use crate::doctor::audit;
 use crate::doctor::code::Code;
 use crate::doctor::finding::{Finding, Fix, Severity, Status};
-use crate::doctor::model::{acl_entry_granting, rwx, Dac, Model, Outcome, Target, Via, W};
+use crate::doctor::model::{acl_entry_granting, Dac, Model, Outcome, Target, Via, W};
 use crate::doctor::probe::{errno_text, ProbeRequest, ProbeResult};
 use crate::doctor::subject::Subject;
 use crate::doctor::view::Meta;
+use crate::fifo::acl::{perm_text, Acl, Tag};
 use std::path::{Path, PathBuf};
 
 /// Groups whose membership would grant `want` on the file.
@@ -193,9 +193,9 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
         if masked || shortcut {
             let mask = acl.mask().unwrap_or(0);
             let msg = if shortcut {
-                format!("an ACL entry gives {user} {} on {p}, but the ACL mask is --- (the mode's group bits are 0), so the kernel ignores the ACL entirely and uses the plain mode bits", rwx(d.want))
+                format!("an ACL entry gives {user} {} on {p}, but the ACL mask is --- (the mode's group bits are 0), so the kernel ignores the ACL entirely and uses the plain mode bits", perm_text(d.want))
             } else {
-                format!("{} grants {} on {p}, but the ACL mask {} removes it (getfacl shows #effective:{})", via_text(ctx, d.via), rwx(d.bits), rwx(mask), rwx(d.bits & mask))
+                format!("{} grants {} on {p}, but the ACL mask {} removes it (getfacl shows #effective:{})", via_text(ctx, d.via), perm_text(d.bits), perm_text(mask), perm_text(d.bits & mask))
             };
             return with_file(Finding::new(Code::AclMask, Severity::Error, msg)).fix(Fix::new(
                 "restore the mask: chmod rewrites the mask from the mode's group bits (so chmod 600 silently revokes named ACL entries)",
@@ -209,9 +209,9 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
             return with_file(Finding::new(
                 Code::AclDenied,
                 Severity::Error,
-                format!("{} on {p} applies to {user} and lacks {} (a matching entry stops the walk: other:: is not consulted)", via_text(ctx, d.via), rwx(d.want)),
+                format!("{} on {p} applies to {user} and lacks {} (a matching entry stops the walk: other:: is not consulted)", via_text(ctx, d.via), perm_text(d.want)),
             ))
-            .fix(Fix::new(format!("grant {user} {} with an ACL entry", rwx(d.want)), [format!("setfacl -m u:{user}:{} '{p}'", rwx(d.want | 4))]));
+            .fix(Fix::new(format!("grant {user} {} with an ACL entry", perm_text(d.want)), [format!("setfacl -m u:{user}:{} '{p}'", perm_text(d.want | 4))]));
         }
     }
     let acl = t.acl.as_ref().filter(|a| a.is_extended());
@@ -229,24 +229,24 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
     }
     let (msg, fix) = match d.via {
         Via::Owner => (
-            format!("owner class applies ({user} owns {p}) and the owner bits {} lack {}", rwx(d.bits), rwx(d.want)),
+            format!("owner class applies ({user} owns {p}) and the owner bits {} lack {}", perm_text(d.bits), perm_text(d.want)),
             Fix::new("give the owner the bit", [format!("chmod u+{} '{p}'", if d.want & W != 0 { "w" } else { "x" })]),
         ),
         Via::Group if d.other_would_grant => (
             format!(
                 "group class applies ({user} is in group {}), so the group bits {} decide and lack {}; the other bits {} would allow, but the kernel never falls through to other",
-                ctx.group(meta.gid), rwx(d.bits), rwx(d.want), rwx((meta.mode & 7) as u8)
+                ctx.group(meta.gid), perm_text(d.bits), perm_text(d.want), perm_text((meta.mode & 7) as u8)
             ),
             Fix::new("give the group the bit (or take the user out of the group)", [format!("chmod g+{} '{p}'", if d.want & W != 0 { "w" } else { "x" })]),
         ),
         Via::Group => (
-            format!("group class applies ({user} is in group {}) and the group bits {} lack {}", ctx.group(meta.gid), rwx(d.bits), rwx(d.want)),
+            format!("group class applies ({user} is in group {}) and the group bits {} lack {}", ctx.group(meta.gid), perm_text(d.bits), perm_text(d.want)),
             Fix::new("give the group the bit", [format!("chmod g+{} '{p}'", if d.want & W != 0 { "w" } else { "x" })]),
         ),
         _ => (
             format!(
                 "other class applies ({user} is neither the owner {} nor in group {}) and the other bits {} lack {}",
-                ctx.user(meta.uid), ctx.group(meta.gid), rwx((meta.mode & 7) as u8), rwx(d.want)
+                ctx.user(meta.uid), ctx.group(meta.gid), perm_text((meta.mode & 7) as u8), perm_text(d.want)
             ),
             Fix::new(
                 format!("let {user} in through the group (durable: OpenSIPS recreates the FIFO with fifo_mode/fifo_group) or a named ACL entry"),
@@ -256,7 +256,7 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
                     } else {
                         format!("usermod -aG {} {user}", ctx.group(meta.gid))
                     },
-                    format!("setfacl -m u:{user}:{} '{p}'", rwx(d.want | 4)),
+                    format!("setfacl -m u:{user}:{} '{p}'", perm_text(d.want | 4)),
                 ],
             ),
         ),
@@ -534,21 +534,12 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
 
 #[cfg(test)]
 mod tests {
-    use crate::doctor::acl::encode;
     use crate::doctor::fixture::*;
     use crate::doctor::probe::{ProbeRequest, ProbeResult, Prober};
     use crate::doctor::{run, ClientOpen, ClientSpec, Code, Report, Severity};
+    use crate::fifo::acl::{encode_raw as encode, XATTR_ACCESS};
 
     const FIFO: &str = "/tmp/opensips_fifo";
-
-    fn as_apache(f: &Fixture) -> Report {
-        run(
-            &f.view,
-            &f.config(FIFO, ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap()
-    }
 
     fn only_error(r: &Report) -> Code {
         let e: Vec<Code> = r
@@ -565,7 +556,7 @@ mod tests {
     fn other_class_without_group_is_group_not_member() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o660);
-        let r = as_apache(&f);
+        let r = f.as_apache(FIFO);
         assert_eq!(only_error(&r), Code::GroupNotMember);
         let g = &r.findings[0];
         assert!(
@@ -587,12 +578,8 @@ mod tests {
             ..Default::default()
         });
         f.hold(100, 5, FIFO, 0);
-        let r = as_apache(&f);
-        let g = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::GroupNotMember)
-            .unwrap();
+        let r = f.as_apache(FIFO);
+        let g = r.finding(Code::GroupNotMember).unwrap();
         let cmds = &g.fix.as_ref().unwrap().commands;
         assert!(
             cmds.iter().all(|c| !c.contains("usermod -aG root")),
@@ -605,7 +592,7 @@ mod tests {
     fn other_class_when_group_cannot_help_is_dac_denied() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o640);
-        let r = as_apache(&f);
+        let r = f.as_apache(FIFO);
         assert_eq!(only_error(&r), Code::DacDenied);
         assert!(r
             .findings
@@ -618,13 +605,9 @@ mod tests {
         let mut f = Fixture::new();
         f.server(FIFO, 0o606);
         f.add_member(OPENSIPS_G, "apache");
-        let r = as_apache(&f);
+        let r = f.as_apache(FIFO);
         assert_eq!(only_error(&r), Code::DacDenied);
-        let d = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::DacDenied)
-            .unwrap();
+        let d = r.finding(Code::DacDenied).unwrap();
         assert!(
             d.message.contains("never falls through to other"),
             "{}",
@@ -643,19 +626,15 @@ mod tests {
             unit: Some("httpd.service"),
             ..Default::default()
         });
-        let r = run(&f.view, &f.config(FIFO, ClientSpec::Pids(vec![700])), None).unwrap();
+        let r = f.run(&f.config(FIFO, ClientSpec::Pids(vec![700])));
         assert_eq!(only_error(&r), Code::GroupStale);
-        let s = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::GroupStale)
-            .unwrap();
+        let s = r.finding(Code::GroupStale).unwrap();
         assert_eq!(
             s.fix.as_ref().unwrap().commands,
             vec!["systemctl restart httpd.service"]
         );
         // The same user from the database (fresh groups) is fine.
-        assert!(as_apache(&f).has(Code::AccessOk));
+        assert!(f.as_apache(FIFO).has(Code::AccessOk));
     }
 
     fn with_acl(mode: u32, mask: u8, other: u8, user_perm: u8) -> Fixture {
@@ -663,7 +642,7 @@ mod tests {
         f.server(FIFO, mode);
         f.view.set_xattr(
             FIFO,
-            "system.posix_acl_access",
+            XATTR_ACCESS,
             encode(&[
                 (1, 6, u32::MAX),
                 (2, user_perm, APACHE),
@@ -677,19 +656,19 @@ mod tests {
 
     #[test]
     fn acl_cases_from_the_reference() {
-        assert!(as_apache(&with_acl(0o660, 6, 0, 6)).has(Code::AccessOk));
+        assert!(with_acl(0o660, 6, 0, 6).as_apache(FIFO).has(Code::AccessOk));
         // chmod 600 → mask --- → shortcut → acl-mask.
-        let r = as_apache(&with_acl(0o600, 0, 0, 6));
+        let r = with_acl(0o600, 0, 0, 6).as_apache(FIFO);
         assert_eq!(only_error(&r), Code::AclMask);
         assert!(r.findings[0].message.contains("ignores the ACL"));
         // mask r-- → the named entry is masked → acl-mask.
-        let r = as_apache(&with_acl(0o646, 4, 6, 6));
+        let r = with_acl(0o646, 4, 6, 6).as_apache(FIFO);
         assert_eq!(only_error(&r), Code::AclMask);
         // named entry r-- with a full mask → acl-denied.
-        let r = as_apache(&with_acl(0o660, 6, 6, 4));
+        let r = with_acl(0o660, 6, 6, 4).as_apache(FIFO);
         assert_eq!(only_error(&r), Code::AclDenied);
         // mask-zero shortcut with other rw- → allowed.
-        assert!(as_apache(&with_acl(0o606, 0, 6, 6)).has(Code::AccessOk));
+        assert!(with_acl(0o606, 0, 6, 6).as_apache(FIFO).has(Code::AccessOk));
     }
 
     #[test]
@@ -701,13 +680,9 @@ mod tests {
             .file("/var/log/audit/audit.log", crate::doctor::audit::FIXTURE);
         let mut cfg = f.config(FIFO, ClientSpec::User("apache".into()));
         cfg.audit_logs = None;
-        let r = run(&f.view, &cfg, None).unwrap();
+        let r = f.run(&cfg);
         assert_eq!(only_error(&r), Code::ProtectedFifos);
-        let p = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::ProtectedFifos)
-            .unwrap();
+        let p = r.finding(Code::ProtectedFifos).unwrap();
         assert!(
             p.message.contains("php, python, opensipsctl"),
             "{}",
@@ -721,14 +696,9 @@ mod tests {
         // mififo opens without O_CREAT.
         let mut cfg = f.config(FIFO, ClientSpec::User("apache".into()));
         cfg.client_open = Some(ClientOpen::Mififo);
-        assert!(run(&f.view, &cfg, None).unwrap().has(Code::AccessOk));
+        assert!(f.run(&cfg).has(Code::AccessOk));
         // Root is not exempt.
-        let r = run(
-            &f.view,
-            &f.config(FIFO, ClientSpec::User("root".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&f.config(FIFO, ClientSpec::User("root".into())));
         assert!(r.has(Code::ProtectedFifos));
     }
 
@@ -761,12 +731,7 @@ mod tests {
     fn capabilities_let_root_through_dac() {
         let mut f = Fixture::new();
         f.server(FIFO, 0o600);
-        let r = run(
-            &f.view,
-            &f.config(FIFO, ClientSpec::User("root".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&f.config(FIFO, ClientSpec::User("root".into())));
         assert!(r.has(Code::AccessOk), "{:#?}", r.findings);
         f.proc(ProcSpec {
             pid: 800,
@@ -776,7 +741,7 @@ mod tests {
             cap: 0,
             ..Default::default()
         });
-        let r = run(&f.view, &f.config(FIFO, ClientSpec::Pids(vec![800])), None).unwrap();
+        let r = f.run(&f.config(FIFO, ClientSpec::Pids(vec![800])));
         assert!(r.has(Code::DacDenied));
     }
 
@@ -799,11 +764,7 @@ mod tests {
             .has(Code::AccessOk));
         let denied = Stub(ProbeResult::Errno(libc::EACCES));
         let r = run(&f.view, &cfg, Some(&denied)).unwrap();
-        let d = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::ProbeDisagrees)
-            .unwrap();
+        let d = r.finding(Code::ProbeDisagrees).unwrap();
         assert_eq!(d.severity, Severity::Error);
         assert!(d.message.contains("EACCES"));
         assert!(!r.has(Code::AccessOk));

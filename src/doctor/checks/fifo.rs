@@ -138,24 +138,15 @@ pub fn check(ctx: &mut Ctx<'_>) {
 mod tests {
     use crate::doctor::fixture::*;
     use crate::doctor::view::FileKind;
-    use crate::doctor::{run, ClientSpec, Code, Severity};
+    use crate::doctor::{Code, Severity};
 
     #[test]
     fn missing_fifo_is_an_error_with_similar_names() {
         let mut f = Fixture::new();
         f.view
             .fifo("/tmp/opensips_fifo2", 0o660, OPENSIPS, OPENSIPS_G);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
-        let m = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::FifoMissing)
-            .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
+        let m = r.finding(Code::FifoMissing).unwrap();
         assert_eq!(m.severity, Severity::Error);
         assert!(m
             .evidence
@@ -168,13 +159,7 @@ mod tests {
     #[test]
     fn missing_fifo_names_the_running_servers_fifo_name() {
         let mut f = Fixture::new();
-        f.proc(ProcSpec {
-            pid: 100,
-            comm: "opensips",
-            uid: OPENSIPS,
-            gid: OPENSIPS_G,
-            ..Default::default()
-        });
+        f.opensips(100);
         f.view
             .file(
                 "/proc/100/cmdline",
@@ -184,17 +169,8 @@ mod tests {
                 "/proc/100/root/etc/opensips/test.cfg",
                 "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")\n",
             );
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
-        let m = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::FifoMissing)
-            .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
+        let m = r.finding(Code::FifoMissing).unwrap();
         assert!(
             m.evidence
                 .iter()
@@ -213,17 +189,8 @@ mod tests {
         let mut f = Fixture::new();
         f.view
             .node("/tmp/opensips_fifo", FileKind::Regular, 0o644, 0, 0);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
-        let m = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::FifoNotAFifo)
-            .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
+        let m = r.finding(Code::FifoNotAFifo).unwrap();
         assert!(m.message.contains("regular file"));
     }
 }

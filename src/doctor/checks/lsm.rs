@@ -319,7 +319,7 @@ pub fn check_apparmor(ctx: &mut Ctx<'_>) {
 mod tests {
     use crate::doctor::audit::FIXTURE;
     use crate::doctor::fixture::*;
-    use crate::doctor::{run, ClientSpec, Code, Config, Severity};
+    use crate::doctor::{ClientSpec, Code, Config, Severity};
     use std::path::PathBuf;
 
     fn setup(enforce: Option<&str>) -> (Fixture, Config) {
@@ -344,12 +344,8 @@ mod tests {
     #[test]
     fn enforcing_denial_is_an_error_with_labels() {
         let (f, cfg) = setup(Some("1"));
-        let r = run(&f.view, &cfg, None).unwrap();
-        let s = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::SelinuxDenied)
-            .expect("selinux-denied");
+        let r = f.run(&cfg);
+        let s = r.finding(Code::SelinuxDenied).expect("selinux-denied");
         assert_eq!(s.severity, Severity::Error);
         assert!(
             s.message.contains("httpd_t") && s.message.contains("tmp_t"),
@@ -366,12 +362,8 @@ mod tests {
     #[test]
     fn without_selinux_the_old_denial_is_a_warning() {
         let (f, cfg) = setup(None);
-        let r = run(&f.view, &cfg, None).unwrap();
-        let s = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::SelinuxDenied)
-            .unwrap();
+        let r = f.run(&cfg);
+        let s = r.finding(Code::SelinuxDenied).unwrap();
         assert_eq!(s.severity, Severity::Warning);
     }
 
@@ -391,12 +383,7 @@ mod tests {
             label: Some("system_u:system_r:httpd_t:s0"),
             ..Default::default()
         });
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![400])),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![400])));
         assert!(r
             .findings
             .iter()
@@ -408,12 +395,8 @@ mod tests {
     fn apparmor_denial() {
         let (mut f, cfg) = setup(None);
         f.view.dir("/sys/kernel/security/apparmor", 0o755, 0, 0);
-        let r = run(&f.view, &cfg, None).unwrap();
-        let a = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::ApparmorDenied)
-            .expect("apparmor-denied");
+        let r = f.run(&cfg);
+        let a = r.finding(Code::ApparmorDenied).expect("apparmor-denied");
         assert_eq!(a.severity, Severity::Error);
         assert!(a.fix.as_ref().unwrap().commands[0].contains("usr.sbin.php-fpm"));
     }

@@ -215,7 +215,7 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
 mod tests {
     use super::*;
     use crate::doctor::fixture::*;
-    use crate::doctor::{run, ClientSpec, Code};
+    use crate::doctor::{ClientSpec, Code};
 
     #[test]
     fn parses_the_unit_from_the_mount_root() {
@@ -239,17 +239,8 @@ mod tests {
             ..Default::default()
         });
         f.private_tmp(500, "httpd.service", &[]);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![500])),
-            None,
-        )
-        .unwrap();
-        let p = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::PrivateTmp)
-            .expect("private-tmp");
+        let r = f.run(&f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![500])));
+        let p = r.finding(Code::PrivateTmp).expect("private-tmp");
         assert!(p.message.contains("httpd.service"));
         assert!(p
             .fix
@@ -276,17 +267,8 @@ mod tests {
             "/etc/systemd/system/php-fpm.service.d/hardening.conf",
             "[Service]\nPrivateTmp=yes\n",
         );
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![510])),
-            None,
-        )
-        .unwrap();
-        let p = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::PrivateTmp)
-            .expect("private-tmp warning");
+        let r = f.run(&f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![510])));
+        let p = r.finding(Code::PrivateTmp).expect("private-tmp warning");
         assert_eq!(p.severity, crate::doctor::Severity::Warning);
         assert!(p.message.contains("next restart"));
     }
@@ -302,12 +284,7 @@ mod tests {
             ..Default::default()
         });
         f.view.dir("/proc/600/root/tmp", 0o1777, 0, 0);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![600])),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![600])));
         assert!(r.has(Code::MountNamespace), "{:#?}", r.findings);
         assert!(!r.has(Code::PrivateTmp));
     }

@@ -120,7 +120,7 @@ pub fn check(ctx: &mut Ctx<'_>) {
 mod tests {
     use super::edit_distance;
     use crate::doctor::fixture::*;
-    use crate::doctor::{run, ClientSpec, Code};
+    use crate::doctor::{ClientSpec, Code};
 
     #[test]
     fn distance() {
@@ -134,12 +134,8 @@ mod tests {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
         let cfg = f.config("/tmp/opensips_fifo ", ClientSpec::User("apache".into()));
-        let r = run(&f.view, &cfg, None).unwrap();
-        let w = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::FifoPathWhitespace)
-            .expect("finding");
+        let r = f.run(&cfg);
+        let w = r.finding(Code::FifoPathWhitespace).expect("finding");
         assert!(w.message.contains("trailing whitespace"));
         assert!(w.message.contains("\\x20"));
         assert!(w
@@ -154,12 +150,7 @@ mod tests {
     fn clean_path_has_no_finding() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
         assert!(!r.has(Code::FifoPathWhitespace));
     }
 }

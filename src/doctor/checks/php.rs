@@ -204,7 +204,7 @@ pub fn check(ctx: &mut Ctx<'_>) {
 mod tests {
     use super::*;
     use crate::doctor::fixture::*;
-    use crate::doctor::{run, ClientSpec};
+    use crate::doctor::ClientSpec;
 
     #[test]
     fn parses_ini_and_pool_syntax() {
@@ -235,7 +235,7 @@ mod tests {
         );
         let mut cfg = f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into()));
         cfg.php_ini = None;
-        let r = run(&f.view, &cfg, None).unwrap();
+        let r = f.run(&cfg);
         let p = r
             .findings
             .iter()

@@ -186,24 +186,15 @@ pub fn check(ctx: &mut Ctx<'_>) {
 #[cfg(test)]
 mod tests {
     use crate::doctor::fixture::*;
-    use crate::doctor::{run, ClientSpec, Code, Severity, Verdict};
+    use crate::doctor::{Code, Severity, Verdict};
 
     #[test]
     fn nobody_reads() {
         let mut f = Fixture::new();
         f.view
             .fifo("/tmp/opensips_fifo", 0o666, OPENSIPS, OPENSIPS_G);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
-        let n = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::NoReader)
-            .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
+        let n = r.finding(Code::NoReader).unwrap();
         assert_eq!(n.severity, Severity::Error);
         assert_eq!(r.verdict(), Verdict::Denied);
     }
@@ -212,12 +203,7 @@ mod tests {
     fn healthy_server_gives_access_ok() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
         assert!(
             r.findings.iter().all(|x| x.severity != Severity::Error),
             "{:#?}",
@@ -241,12 +227,7 @@ mod tests {
             ..Default::default()
         });
         f.hold(150, 5, "/tmp/opensips_fifo", 0);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
         assert!(!r.has(Code::MultipleServers), "{:#?}", r.findings);
     }
 
@@ -254,36 +235,16 @@ mod tests {
     fn replaced_fifo_and_two_instances() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        f.proc(ProcSpec {
-            pid: 300,
-            comm: "opensips",
-            uid: OPENSIPS,
-            gid: OPENSIPS_G,
-            ..Default::default()
-        });
+        f.opensips(300);
         f.hold_deleted(300, 5, "/tmp/opensips_fifo");
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
-        let m = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::MultipleServers)
-            .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
+        let m = r.finding(Code::MultipleServers).unwrap();
         assert!(m
             .evidence
             .iter()
             .any(|(_, v)| v.contains("pid 300") && v.contains("(deleted)")));
         f.hold(300, 6, "/tmp/opensips_fifo", 0);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
         assert!(r
             .findings
             .iter()

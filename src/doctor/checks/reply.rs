@@ -325,7 +325,7 @@ fn finish(ctx: &mut Ctx<'_>, name: String, problems: Vec<String>, notes: Vec<Str
 #[cfg(test)]
 mod tests {
     use crate::doctor::fixture::*;
-    use crate::doctor::{run, ClientSpec, Code, Config, Severity};
+    use crate::doctor::{ClientSpec, Code, Config, Severity};
     use std::path::PathBuf;
 
     const FIFO: &str = "/tmp/opensips_fifo";
@@ -341,17 +341,8 @@ mod tests {
         let mut f = Fixture::new();
         f.server(FIFO, 0o666);
         f.view.dir("/var/replies", 0o755, 0, 0);
-        let r = run(
-            &f.view,
-            &cfg(&f, ClientSpec::User("apache".into()), "/var/replies/"),
-            None,
-        )
-        .unwrap();
-        let d = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::ReplyDirDenied)
-            .unwrap();
+        let r = f.run(&cfg(&f, ClientSpec::User("apache".into()), "/var/replies/"));
+        let d = r.finding(Code::ReplyDirDenied).unwrap();
         assert!(d.message.contains("cannot create"));
     }
 
@@ -362,17 +353,8 @@ mod tests {
         f.view
             .dir("/srv", 0o700, APACHE, APACHE_G)
             .dir("/srv/replies", 0o777, APACHE, APACHE_G);
-        let r = run(
-            &f.view,
-            &cfg(&f, ClientSpec::User("apache".into()), "/srv/replies/"),
-            None,
-        )
-        .unwrap();
-        let d = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::ReplyDirDenied)
-            .expect("reply-dir-denied");
+        let r = f.run(&cfg(&f, ClientSpec::User("apache".into()), "/srv/replies/"));
+        let d = r.finding(Code::ReplyDirDenied).expect("reply-dir-denied");
         assert!(d.message.contains("server cannot reach"), "{}", d.message);
     }
 
@@ -387,12 +369,7 @@ mod tests {
             ..Default::default()
         });
         f.private_tmp(500, "httpd.service", &[]);
-        let r = run(
-            &f.view,
-            &cfg(&f, ClientSpec::Pids(vec![500]), "/tmp/"),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&cfg(&f, ClientSpec::Pids(vec![500]), "/tmp/"));
         assert!(r.has(Code::ReplyDirMismatch), "{:#?}", r.findings);
     }
 
@@ -406,27 +383,14 @@ mod tests {
                 "/proc/100/root/etc/opensips/opensips.cfg",
                 "modparam(\"mi_fifo\", \"fifo_name\", \"/tmp/opensips_fifo\")\nmodparam(\"mi_fifo\", \"reply_dir\", \"/run/opensips/\")\n",
             );
-        let r = run(
-            &f.view,
-            &cfg(&f, ClientSpec::User("apache".into()), "/tmp/"),
-            None,
-        )
-        .unwrap();
-        let m = r
+        let r = f.run(&cfg(&f, ClientSpec::User("apache".into()), "/tmp/"));
+        let m = r.finding(Code::ReplyDirMismatch).expect("mismatch");
+        assert!(m.message.contains("/run/opensips/"), "{}", m.message);
+        assert!(!f
+            .run(&cfg(&f, ClientSpec::User("apache".into()), "/run/opensips"))
             .findings
             .iter()
-            .find(|x| x.code == Code::ReplyDirMismatch)
-            .expect("mismatch");
-        assert!(m.message.contains("/run/opensips/"), "{}", m.message);
-        assert!(!run(
-            &f.view,
-            &cfg(&f, ClientSpec::User("apache".into()), "/run/opensips"),
-            None
-        )
-        .unwrap()
-        .findings
-        .iter()
-        .any(|x| x.code == Code::ReplyDirMismatch && x.message.contains("reply_dir in")));
+            .any(|x| x.code == Code::ReplyDirMismatch && x.message.contains("reply_dir in")));
     }
 
     #[test]
@@ -439,17 +403,8 @@ mod tests {
             umask: 0o077,
             ..Default::default()
         });
-        let r = run(
-            &f.view,
-            &cfg(&f, ClientSpec::Pids(vec![900]), "/tmp/"),
-            None,
-        )
-        .unwrap();
-        let u = r
-            .findings
-            .iter()
-            .find(|x| x.code == Code::Umask)
-            .expect("umask");
+        let r = f.run(&cfg(&f, ClientSpec::Pids(vec![900]), "/tmp/"));
+        let u = r.finding(Code::Umask).expect("umask");
         assert_eq!(u.severity, Severity::Warning);
         assert!(u.message.contains("prw-------"));
         f.proc(ProcSpec {
@@ -458,13 +413,9 @@ mod tests {
             umask: 0o000,
             ..Default::default()
         });
-        assert!(!run(
-            &f.view,
-            &cfg(&f, ClientSpec::Pids(vec![901]), "/tmp/"),
-            None
-        )
-        .unwrap()
-        .has(Code::Umask));
+        assert!(!f
+            .run(&cfg(&f, ClientSpec::Pids(vec![901]), "/tmp/"))
+            .has(Code::Umask));
     }
 
     #[test]
@@ -478,12 +429,7 @@ mod tests {
             mountinfo: Some("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n42 22 8:1 /srv/rodir /srv/ro ro,relatime - ext4 /dev/sda1 rw\n".into()),
             ..Default::default()
         });
-        let r = run(
-            &f.view,
-            &cfg(&f, ClientSpec::Pids(vec![950]), "/srv/ro/"),
-            None,
-        )
-        .unwrap();
+        let r = f.run(&cfg(&f, ClientSpec::Pids(vec![950]), "/srv/ro/"));
         assert!(r.has(Code::ReadOnlyMount), "{:#?}", r.findings);
         // Writing the existing server FIFO is still fine: no access error.
         assert!(!r.has(Code::DacDenied));

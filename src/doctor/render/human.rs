@@ -116,19 +116,13 @@ pub fn render(r: &Report) -> String {
 mod tests {
     use super::*;
     use crate::doctor::fixture::*;
-    use crate::doctor::{run, ClientSpec};
 
     #[test]
     fn numbered_problems_fixes_and_verdict() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o660);
         f.sysctl("protected_fifos", 1);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
         let text = render(&r);
         assert!(text.contains("mififo doctor: FIFO \"/tmp/opensips_fifo\""));
         assert!(text.contains("  ok       fifo path"));
@@ -153,12 +147,7 @@ mod tests {
     fn healthy_report_ends_ok() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o666);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
         let text = render(&r);
         assert!(text.contains("info[access-ok]"));
         assert!(!text.contains("problem"), "{text}");

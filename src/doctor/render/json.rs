@@ -27,18 +27,12 @@ pub fn render(r: &Report) -> String {
 mod tests {
     use super::*;
     use crate::doctor::fixture::*;
-    use crate::doctor::{run, ClientSpec};
 
     #[test]
     fn contract_fields() {
         let mut f = Fixture::new();
         f.server("/tmp/opensips_fifo", 0o660);
-        let r = run(
-            &f.view,
-            &f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into())),
-            None,
-        )
-        .unwrap();
+        let r = f.as_apache("/tmp/opensips_fifo");
         let v: serde_json::Value = serde_json::from_str(&render(&r)).unwrap();
         assert_eq!(v["verdict"], "denied");
         assert_eq!(v["exit_code"], 1);

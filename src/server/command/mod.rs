@@ -121,6 +121,34 @@ impl Context {
     }
 }
 
+/// OpenSIPS's core MI commands, in its registration order.
+fn core_commands() -> Vec<Command> {
+    vec![
+        get_statistics::command(),
+        list_statistics::command(),
+        reset_statistics::command(),
+        reset_all_statistics::command(),
+        uptime::command(),
+        version::command(),
+        pwd::command(),
+        arg::command(),
+        which::command(),
+        ps::command(),
+        kill::command(),
+        log_level::command(),
+        help::command(),
+    ]
+}
+
+/// The array parameter of an OpenSIPS core command (`statistics` for the
+/// `*_statistics` family), for executors that forward instead of running it.
+pub fn core_array_param(method: &str) -> Option<String> {
+    core_commands()
+        .into_iter()
+        .find(|c| c.name == method)
+        .and_then(|c| c.array_param)
+}
+
 /// The built-in executor: core commands plus `--commands` methods.
 #[derive(Debug)]
 pub struct Builtin {
@@ -132,21 +160,7 @@ pub struct Builtin {
 impl Builtin {
     /// The core commands in OpenSIPS's order, then `file`'s methods.
     pub fn new(ctx: Arc<Context>, file: Option<&CommandsFile>) -> Builtin {
-        let mut commands = vec![
-            get_statistics::command(),
-            list_statistics::command(),
-            reset_statistics::command(),
-            reset_all_statistics::command(),
-            uptime::command(),
-            version::command(),
-            pwd::command(),
-            arg::command(),
-            which::command(),
-            ps::command(),
-            kill::command(),
-            log_level::command(),
-            help::command(),
-        ];
+        let mut commands = core_commands();
         if let Some(file) = file {
             for (name, value, incremental) in &file.statistics {
                 ctx.stats.register(name, value.clone(), *incremental);

@@ -1,0 +1,72 @@
+//! Flags shared by every subcommand that talks to an existing MI FIFO
+//! (`call`, `gateway`, `doctor`), resolved by [`mififo::config`] with one
+//! precedence: flag > environment > opensips-cli config > built-in default.
+
+use mififo::config::{self, ConfigError, Environment, Overrides, Resolved};
+use std::path::{Path, PathBuf};
+
+/// `--fifo`, `--reply-dir`, `--config`, `--instance`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FifoArgs {
+    /// The server's MI FIFO, taken byte for byte [default: $OPENSIPS_MI_FIFO_FILE,
+    /// opensips-cli's fifo_file, or the first existing of /run/opensips/opensips_fifo,
+    /// /var/run/opensips/opensips_fifo, /tmp/opensips_fifo].
+    #[arg(long, value_name = "PATH")]
+    pub fifo: Option<PathBuf>,
+    /// Where reply FIFOs are created; must be the server's reply_dir
+    /// [default: $OPENSIPS_MI_FIFO_REPLY_DIR, opensips-cli's fifo_reply_dir, or /tmp/].
+    #[arg(long, value_name = "DIR")]
+    pub reply_dir: Option<PathBuf>,
+    /// opensips-cli config file to read fifo_file/fifo_reply_dir from (instead of searching).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// opensips-cli config section (instance) to read.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+impl FifoArgs {
+    /// The flags as resolver overrides.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            fifo: self.fifo.clone(),
+            reply_dir: self.reply_dir.clone(),
+            config: self.config.clone(),
+            instance: self.instance.clone(),
+        }
+    }
+
+    /// Resolves against this process's environment and file system.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let resolved = config::resolve(&self.overrides(), &Environment::from_process())?;
+        log_resolved(&resolved);
+        Ok(resolved)
+    }
+
+    /// Resolves with `exists` deciding which default FIFO is there and the
+    /// opensips-cli config files looked up under `root` (the doctor's
+    /// `--sysroot`; `/` is the live system).
+    pub fn resolve_in(
+        &self,
+        root: &Path,
+        exists: &dyn Fn(&Path) -> bool,
+    ) -> Result<Resolved, ConfigError> {
+        let mut env = Environment::from_process();
+        if root != Path::new("/") {
+            for f in &mut env.config_files {
+                *f = root.join(f.strip_prefix("/").unwrap_or(f));
+            }
+        }
+        let resolved = config::resolve_with(&self.overrides(), &env, exists)?;
+        log_resolved(&resolved);
+        Ok(resolved)
+    }
+}
+
+fn log_resolved(r: &Resolved) {
+    tracing::info!(
+        fifo = %r.fifo.value.display(), fifo_from = %r.fifo.source,
+        reply_dir = %r.reply_dir.value.display(), reply_dir_from = %r.reply_dir.source,
+        "using"
+    );
+}

@@ -1,1 +1,0 @@
-//! Integration tests for cli (filled in by its owner).
