@@ -3,14 +3,19 @@
 //! Order of operations (OpenSIPS `mi_create_fifo`, then our extras):
 //! 1. look at what is at the path: nothing → fine; a FIFO some live process
 //!    reads → refuse, naming the holder pid (OpenSIPS unlinks it and steals
-//!    the path from the other instance); a stale FIFO → unlink; anything else
+//!    the path from the other instance); a stale FIFO → replace; anything else
 //!    → refuse unless `force` (OpenSIPS unlinks it silently);
-//! 2. `mkfifo`, then `chmod` to the exact mode (the umask never matters);
+//! 2. `mkfifo` under a temporary name in the same directory ([`temp_path`]),
+//!    then `chmod` to the exact mode (the umask never matters);
 //! 3. `chown` when an owner or group was asked for;
 //! 4. write the ACL to `system.posix_acl_access` when entries were asked for;
 //! 5. open the reader (`O_RDONLY|O_NONBLOCK`) and a keep-alive writer
 //!    (`O_WRONLY|O_NONBLOCK`), so the read side never sees EOF when clients
-//!    come and go, and check the reader is the inode we created.
+//!    come and go, and check the reader is the inode we created;
+//! 6. `rename(2)` it over the path. The path goes atomically from whatever
+//!    was there to a FIFO that already has its reader, so recreating the FIFO
+//!    while serving never leaves a moment where a client is refused (OpenSIPS
+//!    unlinks, then creates). Every error removes the temporary FIFO.
 
 use super::acl::{self, Acl};
 use super::holders::holders;
@@ -161,22 +166,42 @@ pub fn has_reader(path: &Path) -> bool {
 /// # Errors
 /// [`CreateError`] naming the path and the step that failed.
 pub fn create(spec: &FifoSpec) -> Result<ServerFifo, CreateError> {
-    clear_path(spec, false)?;
-    make(spec)
+    check_path(spec, false, None)?;
+    install(spec)
 }
 
 /// Recreates the FIFO while serving (path deleted or replaced, or SIGHUP):
-/// whatever is at the path is removed — except a FIFO another live process
-/// reads, and a directory.
+/// whatever is at the path is replaced — except a FIFO another live process
+/// reads, and a directory. `ours` is the `(st_dev, st_ino)` of the FIFO being
+/// served: when it is still at the path (SIGHUP) it is replaced although it
+/// has a reader (us).
+///
+/// The new FIFO is created and opened under a temporary name and renamed over
+/// the path, so the path never lacks a reader: a client sees either the old
+/// FIFO (which the caller keeps reading for a while) or the new one.
 ///
 /// # Errors
 /// As [`create`].
-pub fn recreate(spec: &FifoSpec) -> Result<ServerFifo, CreateError> {
-    clear_path(spec, true)?;
-    make(spec)
+pub fn recreate(spec: &FifoSpec, ours: Option<(u64, u64)>) -> Result<ServerFifo, CreateError> {
+    check_path(spec, true, ours)?;
+    install(spec)
 }
 
-fn clear_path(spec: &FifoSpec, replacing: bool) -> Result<(), CreateError> {
+/// The temporary name the FIFO is built under before it is renamed over
+/// `path`: same directory (rename(2) must not cross file systems), and a
+/// name no client or reply-FIFO cleaner uses (reply names have no `.`).
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".mififo-new-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Applies the existing-path policy; removes nothing (the rename does).
+fn check_path(
+    spec: &FifoSpec,
+    replacing: bool,
+    ours: Option<(u64, u64)>,
+) -> Result<(), CreateError> {
     let path = &spec.path;
     let dir = match path.parent() {
         Some(d) if d.as_os_str().is_empty() => Path::new("."),
@@ -196,6 +221,9 @@ fn clear_path(spec: &FifoSpec, replacing: bool) -> Result<(), CreateError> {
     };
     let ft = meta.file_type();
     if ft.is_fifo() {
+        if ours == Some((meta.dev(), meta.ino())) {
+            return Ok(());
+        }
         if has_reader(path) {
             let pids: Vec<i32> = holders(meta.dev(), meta.ino())
                 .into_iter()
@@ -230,11 +258,32 @@ fn clear_path(spec: &FifoSpec, replacing: bool) -> Result<(), CreateError> {
     } else {
         tracing::warn!(path = %path.display(), kind = kind_name(ft), "replacing a non-FIFO at the FIFO path");
     }
-    std::fs::remove_file(path).map_err(io("remove", path))
+    Ok(())
 }
 
-fn make(spec: &FifoSpec) -> Result<ServerFifo, CreateError> {
+/// Builds the FIFO under [`temp_path`], then renames it over the path. On
+/// any error the temporary FIFO is removed (its guard).
+fn install(spec: &FifoSpec) -> Result<ServerFifo, CreateError> {
     let path = &spec.path;
+    let tmp = temp_path(path);
+    // A leftover of an earlier process with our pid (killed mid-swap).
+    if let Ok(m) = std::fs::symlink_metadata(&tmp) {
+        if m.file_type().is_fifo() {
+            std::fs::remove_file(&tmp).map_err(io("remove the leftover", &tmp))?;
+        }
+    }
+    let f = make(spec, &tmp)?;
+    std::fs::rename(&tmp, path).map_err(io("rename the new FIFO over", path))?;
+    Ok(ServerFifo {
+        reader: f.reader,
+        writer: f.writer,
+        guard: f.guard.moved_to(path),
+    })
+}
+
+/// mkfifo, chmod, chown, ACL, open, all at `at`.
+fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
+    let path = at;
     let mode = if spec.mode & 0o7777 == 0 {
         tracing::warn!("FIFO mode 0 makes no sense; using 0600 as OpenSIPS does");
         0o600
@@ -302,6 +351,58 @@ mod tests {
         assert_eq!(m.permissions().mode() & 0o7777, 0o666);
         drop(s);
         assert!(!spec.path.exists(), "guard unlinks");
+    }
+
+    #[test]
+    fn recreate_renames_a_ready_fifo_over_ours() {
+        let d = tempfile::tempdir().unwrap();
+        let mut spec = FifoSpec::new(d.path().join("f"));
+        spec.mode = 0o640;
+        let old = create(&spec).unwrap();
+        // A leftover temporary FIFO (an earlier process with our pid) is replaced.
+        let tmp = temp_path(&spec.path);
+        nix::unistd::mkfifo(&tmp, Mode::from_bits_truncate(0o600)).unwrap();
+        // Our FIFO, still at the path and read by us, is replaced (not refused).
+        let new = recreate(&spec, old.dev_ino()).unwrap();
+        assert_ne!(new.dev_ino(), old.dev_ino());
+        let m = std::fs::symlink_metadata(&spec.path).unwrap();
+        assert_eq!(Some((m.dev(), m.ino())), new.dev_ino());
+        assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+        assert!(has_reader(&spec.path));
+        assert!(!tmp.exists(), "temporary name left behind");
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        // Someone else's identity does not count as ours: refused while read.
+        let other = create(&FifoSpec::new(d.path().join("g"))).unwrap();
+        assert!(matches!(
+            recreate(&spec, other.dev_ino()),
+            Err(CreateError::AlreadyServed { .. })
+        ));
+        // The old guard no longer matches the path: dropping it unlinks nothing.
+        drop(old);
+        assert!(spec.path.exists());
+        drop(new);
+        assert!(!spec.path.exists(), "the renamed guard unlinks the path");
+        assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn a_failed_recreation_leaves_no_temporary_name() {
+        let d = tempfile::tempdir().unwrap();
+        let spec = FifoSpec::new(d.path().join("f"));
+        // A directory at the temporary name: mkfifo fails there...
+        let tmp = temp_path(&spec.path);
+        std::fs::create_dir(&tmp).unwrap();
+        assert!(create(&spec).is_err());
+        assert!(!spec.path.exists());
+        std::fs::remove_dir(&tmp).unwrap();
+        // ...and when the rename fails (a non-empty directory appeared at the
+        // path after the check), the temporary FIFO is removed.
+        std::fs::create_dir(&spec.path).unwrap();
+        std::fs::write(spec.path.join("x"), b"x").unwrap();
+        let e = install(&spec).unwrap_err();
+        assert!(e.to_string().contains("rename the new FIFO over"), "{e}");
+        assert!(!tmp.exists(), "temporary FIFO left behind");
     }
 
     #[test]

@@ -37,6 +37,15 @@ impl FifoGuard {
         self.unlink_if_ours()
     }
 
+    /// The same FIFO after it was renamed to `path`: the returned guard
+    /// unlinks `path` while it is still this inode; `self` is disarmed.
+    pub fn moved_to(mut self, path: impl Into<PathBuf>) -> FifoGuard {
+        FifoGuard {
+            path: path.into(),
+            dev_ino: self.dev_ino.take(),
+        }
+    }
+
     /// Forgets the FIFO without removing it.
     pub fn disarm(mut self) {
         self.dev_ino = None;

@@ -1,6 +1,13 @@
 //! The server loop: one reader, a bounded set of request tasks, a timer that
 //! recreates the FIFO, and signal handling.
 //!
+//! Recreation (SIGHUP, or the path deleted/replaced) renames a new, already
+//! opened FIFO over the path (see `fifo::create`), so the path always has a
+//! reader. Clients may still hold the old FIFO open and write to it after the
+//! swap, so the old FIFO is handed to a drain task ([`drain_old`]) with its
+//! own framer — a request is never spliced across two streams — which keeps
+//! reading it for [`RETIRE_AFTER`] and until it is idle, then closes it.
+//!
 //! Why this shape: a FIFO has no per-client connection — every writer shares
 //! one byte stream — so one task reads and frames, and each request gets its
 //! own task (bounded by a semaphore) that waits for its client's reply FIFO,
@@ -24,15 +31,30 @@ use std::fs::File;
 use std::future::Future;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::unix::pipe;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
+
+/// A replaced FIFO is read for at least this long after the swap: a client
+/// that looked the path up just before the rename opens and writes the old
+/// FIFO a moment later.
+const RETIRE_AFTER: Duration = Duration::from_secs(1);
+
+/// After [`RETIRE_AFTER`], a replaced FIFO is closed once every writer has
+/// closed it (EOF), or once nothing arrived on it for this long (a writer
+/// that holds it open forever must not keep it alive).
+const RETIRE_IDLE: Duration = Duration::from_secs(1);
+
+/// How often a replaced FIFO at EOF is looked at again before it is retired
+/// (EOF keeps it readable, so waiting for readiness would spin).
+const EOF_POLL: Duration = Duration::from_millis(50);
 
 /// The FIFO currently served.
 struct Live {
     rx: pipe::Receiver,
-    _writer: File,
+    writer: File,
     guard: FifoGuard,
 }
 
@@ -44,7 +66,7 @@ impl Live {
         })?;
         Ok(Live {
             rx,
-            _writer: f.writer,
+            writer: f.writer,
             guard: f.guard,
         })
     }
@@ -61,6 +83,13 @@ enum Framers {
 }
 
 impl Framers {
+    fn new(dialect: Dialect, cap: usize) -> Framers {
+        match dialect {
+            Dialect::Text => Framers::Text(TextFramer::new(cap)),
+            _ => Framers::Json(Framer::new(cap)),
+        }
+    }
+
     fn push(&mut self, data: &[u8]) {
         match self {
             Framers::Json(f) => f.push(data),
@@ -115,13 +144,6 @@ impl Framers {
         match self {
             Framers::Json(f) => f.pending(),
             Framers::Text(f) => f.buffered() > 0,
-        }
-    }
-
-    fn reset(&mut self) {
-        match self {
-            Framers::Json(f) => f.reset(),
-            Framers::Text(f) => f.reset(),
         }
     }
 }
@@ -184,10 +206,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         reply_timeout: cfg.reply_timeout,
         buffer_cap: cfg.buffer_cap,
     });
-    let mut framers = match cfg.dialect {
-        Dialect::Text => Framers::Text(TextFramer::new(cfg.buffer_cap)),
-        _ => Framers::Json(Framer::new(cfg.buffer_cap)),
-    };
+    let mut framers = Framers::new(cfg.dialect, cfg.buffer_cap);
     let mut hup = signal(SignalKind::hangup()).map_err(io_err("install the SIGHUP handler"))?;
     let mut tick = tokio::time::interval(cfg.check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -195,6 +214,9 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let sem = Arc::new(Semaphore::new(max));
     let mut queue: VecDeque<Work> = VecDeque::new();
     let mut tasks = JoinSet::new();
+    // Replaced FIFOs still being read, and the requests they frame.
+    let mut drainers = JoinSet::new();
+    let (old_tx, mut old_rx) = mpsc::channel::<Work>(max);
     let mut buf = vec![0u8; 64 * 1024];
     let mut last_recreate_error = String::new();
     let mut last_data = tokio::time::Instant::now();
@@ -218,12 +240,26 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                 }
             }
             _ = hup.recv() => {
-                tracing::info!(path = %respec.path.display(), "SIGHUP: forcefully replacing the FIFO");
-                recreate(&mut live, &respec, true, &mut framers, &mut queue, &stats, &mut last_recreate_error);
+                tracing::info!(path = %respec.path.display(), "SIGHUP: replacing the FIFO");
+                if let Some(old) = recreate(&mut live, &respec, &mut last_recreate_error) {
+                    let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
+                    drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout));
+                }
             }
             _ = tick.tick() => {
                 if !still_ours(&live.guard) {
-                    recreate(&mut live, &respec, false, &mut framers, &mut queue, &stats, &mut last_recreate_error);
+                    if let Some(old) = recreate(&mut live, &respec, &mut last_recreate_error) {
+                        let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
+                        drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout));
+                    }
+                }
+            }
+            Some(w) = old_rx.recv(), if queue.len() < max => {
+                queue.push_back(w);
+            }
+            Some(res) = drainers.join_next(), if !drainers.is_empty() => {
+                if let Err(e) = res {
+                    tracing::error!("draining a replaced FIFO failed: {e}");
                 }
             }
             r = live.rx.readable(), if queue.len() < max => {
@@ -270,6 +306,8 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             }
         }
     }
+    // Replaced FIFOs still draining are closed now.
+    drainers.shutdown().await;
     if !queue.is_empty() {
         tracing::warn!("{} queued requests not handled at shutdown", queue.len());
     }
@@ -314,47 +352,24 @@ fn still_ours(guard: &FifoGuard) -> bool {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn recreate(
-    live: &mut Live,
-    spec: &FifoSpec,
-    forced: bool,
-    framers: &mut Framers,
-    queue: &mut VecDeque<Work>,
-    stats: &Stats,
-    last_error: &mut String,
-) {
-    if forced && still_ours(&live.guard) {
-        if let Err(e) = std::fs::remove_file(&spec.path) {
-            tracing::warn!(path = %spec.path.display(), "cannot remove the FIFO: {e}");
-            return;
-        }
-    }
-    match create::recreate(spec) {
+/// Puts a new FIFO at the path; returns the one served until now, which the
+/// caller drains. On failure (logged once per distinct error) the current
+/// FIFO stays in service.
+fn recreate(live: &mut Live, spec: &FifoSpec, last_error: &mut String) -> Option<Live> {
+    // When our FIFO is still at the path (SIGHUP) it is replaced, not refused
+    // as "served by someone".
+    match create::recreate(spec, live.guard.dev_ino()) {
         Ok(f) => {
             let new = match Live::new(f) {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::error!("{e}");
-                    return;
+                    return None;
                 }
             };
-            // Requests already written to the old FIFO are still served.
-            let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n) = live.rx.try_read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                framers.push(&buf[..n]);
-            }
-            while let Some(w) = framers.next(stats) {
-                queue.push_back(w);
-            }
-            framers.reset();
-            // The old guard no longer matches the path, so dropping it unlinks nothing.
-            *live = new;
             last_error.clear();
             tracing::info!(path = %spec.path.display(), "FIFO recreated");
+            Some(std::mem::replace(live, new))
         }
         Err(e) => {
             let msg = e.to_string();
@@ -362,6 +377,88 @@ fn recreate(
                 tracing::warn!("cannot recreate the FIFO: {msg}");
                 *last_error = msg;
             }
+            None
         }
     }
+}
+
+/// Keeps reading a replaced FIFO with its own framer, sending what it frames
+/// to the server loop, until [`RETIRE_AFTER`] has passed and it is at EOF or
+/// idle for [`RETIRE_IDLE`]; then reads what is left and closes it.
+async fn drain_old(
+    old: Live,
+    mut framers: Framers,
+    stats: Arc<Stats>,
+    tx: mpsc::Sender<Work>,
+    partial_timeout: Duration,
+) {
+    let Live { rx, writer, guard } = old;
+    // It is no longer at the path: nothing to unlink, ever.
+    guard.disarm();
+    // Without our keep-alive writer, EOF means every client has closed it.
+    drop(writer);
+    let start = tokio::time::Instant::now();
+    let mut last_data = start;
+    let mut eof = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= start + RETIRE_AFTER && (eof || now >= last_data + RETIRE_IDLE) {
+            break;
+        }
+        tokio::select! {
+            biased;
+            r = rx.readable() => {
+                if let Err(e) = r {
+                    tracing::error!("waiting for data on the replaced FIFO: {e}");
+                    break;
+                }
+                match rx.try_read(&mut buf) {
+                    Ok(0) => {
+                        eof = true;
+                        tokio::time::sleep(EOF_POLL).await;
+                    }
+                    Ok(n) => {
+                        eof = false;
+                        last_data = tokio::time::Instant::now();
+                        framers.push(&buf[..n]);
+                        while let Some(w) = framers.next(&stats) {
+                            if tx.send(w).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        tracing::error!("reading the replaced FIFO: {e}");
+                        break;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(last_data + partial_timeout), if framers.buffered() => {
+                if let Some(w) = framers.flush(&stats) {
+                    if tx.send(w).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until((start + RETIRE_AFTER).max(last_data + RETIRE_IDLE)) => {}
+        }
+    }
+    // What was written before we decided is still answered.
+    while let Ok(n) = rx.try_read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        framers.push(&buf[..n]);
+    }
+    let mut rest: Vec<Work> = std::iter::from_fn(|| framers.next(&stats)).collect();
+    rest.extend(framers.flush(&stats));
+    for w in rest {
+        if tx.send(w).await.is_err() {
+            return;
+        }
+    }
+    drop(rx);
+    tracing::debug!("replaced FIFO closed");
 }

@@ -124,27 +124,37 @@ fn the_fifo_deleted_or_replaced_under_load_comes_back() {
     eventually("the FIFO recreated", || has_reader(&env.fifo()));
     load.wait_for(100);
 
-    // Replaced by someone else's FIFO (nobody reads it): taken back.
+    // Replaced by someone else's FIFO (nobody reads it): taken back (our
+    // FIFO is renamed over it, as docs/serve.md promises for a stale FIFO).
     std::fs::remove_file(env.fifo()).unwrap();
     nix::unistd::mkfifo(&env.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     eventually("the FIFO taken back", || has_reader(&env.fifo()));
     load.wait_for(100);
     let seen = load.stop();
 
-    // While the path is missing or unserved, clients are told so at once (no
-    // server). A request written into the old FIFO after the server drained
-    // it is lost (a timeout): at most the requests in flight at each of the
-    // two swaps. Nothing is misrouted, nothing else fails.
+    // Here a gap is inherent and not ours to close: from the moment someone
+    // deletes the path (or puts their own, unread FIFO there) until the next
+    // check (250 ms) notices, a client finds no FIFO or one nobody reads, and
+    // is told so at once (no server) — so `no_server` is not asserted. Once
+    // we put our FIFO back it arrives already read (rename of an opened FIFO),
+    // and the FIFO clients had opened before the deletion is still read until
+    // its writers are gone, so no request is lost (no timeout). Nothing is
+    // misrouted, nothing else fails.
     eprintln!("deleted/replaced under load: {seen:?}");
     assert_eq!(seen.misrouted, 0, "{seen:?}");
-    assert!(seen.timeouts <= 2 * LOAD as u64, "requests lost: {seen:?}");
+    assert_eq!(seen.timeouts, 0, "requests lost: {seen:?}");
     assert_eq!(seen.other, 0, "{seen:?}");
     assert!(seen.ok > 200, "{seen:?}");
+    assert!(
+        leftovers(&env).is_empty(),
+        "left behind: {:?}",
+        leftovers(&env)
+    );
     assert_answers(&env);
 }
 
 #[test]
-fn sighup_under_load_loses_at_most_the_requests_in_flight() {
+fn sighup_under_load_loses_nothing() {
     let env = TestEnv::new();
     let server = serve(&env, &[]);
     let load = Background::start(&client(&env, LOST), LOAD);
@@ -154,20 +164,22 @@ fn sighup_under_load_loses_at_most_the_requests_in_flight() {
         load.wait_for(100);
     }
     let seen = load.stop();
-    // SIGHUP replaces the FIFO (remove, mkfifo, open): a client that opens the
-    // path between mkfifo and open is told "nothing reads it" (no_server), and
-    // one that opened the old FIFO but writes after the server drained and
-    // closed it loses its request (a timeout). Measured: a few per SIGHUP. A
-    // rename(2) of a ready, opened FIFO over the path plus reading the old one
-    // for a grace period would make both zero (see docs/bench.md). Asserted
-    // here: the damage is bounded by the requests in flight at each swap, and
-    // nothing is misrouted or fails otherwise.
+    // SIGHUP renames a new FIFO, already opened by the server, over the path
+    // (the path always has a reader: no "nothing reads it"), and the old FIFO
+    // is still read, with its own framer, until its writers are gone (no
+    // request written into it is lost). Before that fix: 2 timeouts and 6
+    // "nothing reads it" out of 662 requests.
     eprintln!("SIGHUP x5 under load: {seen:?}");
     assert_eq!(seen.misrouted, 0, "{seen:?}");
-    assert!(seen.timeouts <= 5 * LOAD as u64, "requests lost: {seen:?}");
-    assert!(seen.no_server <= 5 * LOAD as u64, "{seen:?}");
-    assert_eq!(seen.other, 0, "{seen:?}");
+    assert_eq!(seen.timeouts, 0, "requests lost: {seen:?}");
+    assert_eq!(seen.no_server, 0, "{seen:?}");
+    assert_eq!(seen.failures(), 0, "{seen:?}");
     assert!(seen.ok > 400, "{seen:?}");
+    assert!(
+        leftovers(&env).is_empty(),
+        "left behind: {:?}",
+        leftovers(&env)
+    );
     assert_answers(&env);
 }
 

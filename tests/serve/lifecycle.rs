@@ -1,9 +1,9 @@
 //! Start-up policy, recreation, signals, pid file, `kill`.
 
 use super::*;
-use crate::util::has_reader;
+use crate::util::{has_reader, read_reply};
 use nix::sys::signal::Signal;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -88,6 +88,58 @@ fn sighup_replaces_the_fifo() {
         call_raw(&env, "reset_all_statistics", None),
         r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
     );
+}
+
+#[test]
+fn sighup_keeps_reading_the_old_fifo_without_splicing() {
+    use std::io::Write;
+    let env = TestEnv::new();
+    let s = env.serve(&[]);
+    let keep = env.path("old");
+    std::fs::hard_link(env.fifo(), &keep).unwrap();
+    let old = ino(&env.fifo());
+    // Client `a` opened the FIFO before the swap and writes half its request
+    // before it, half after.
+    let reply = env.path("a");
+    nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut r = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&reply)
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.fifo())
+        .unwrap();
+    let req = br#":a:{"jsonrpc":"2.0","method":"uptime","id":7}"#;
+    w.write_all(&req[..10]).unwrap();
+    s.signal(Signal::SIGHUP);
+    wait_recreated(&env.fifo(), old);
+    // A request on the new FIFO meanwhile: answered, and not spliced into
+    // the half request of the old one (each FIFO has its own framer).
+    assert_eq!(
+        call_raw(&env, "reset_all_statistics", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+    w.write_all(&req[10..])
+        .expect("the old FIFO is still read after the swap");
+    drop(w);
+    let got = read_reply(&mut r, HANG).expect("a reply to the request on the old FIFO");
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.contains(r#""result""#) && got.ends_with(r#""id":7}"#),
+        "{got}"
+    );
+    std::fs::remove_file(&reply).unwrap();
+    // Once its last writer is gone the old FIFO is closed (seen through the
+    // second name, since the path is the new FIFO).
+    let deadline = Instant::now() + HANG;
+    while has_reader(&keep) {
+        assert!(Instant::now() < deadline, "the old FIFO is never closed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(&keep).unwrap();
+    assert!(has_reader(&env.fifo()));
 }
 
 #[test]
