@@ -14,7 +14,7 @@ use crate::fifo::acl::{Acl, Entry, Tag, XATTR_ACCESS};
 use crate::fifo::FifoGuard;
 use nix::sys::stat::Mode;
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
@@ -65,8 +65,6 @@ impl ReplyFifo {
                 },
             });
         }
-        // From here on every return path unlinks it (the guard checks the inode).
-        let guard = FifoGuard::new(path);
         let io_err = |op: &'static str| {
             let p = path.to_path_buf();
             move |source: io::Error| Error::Io {
@@ -75,22 +73,45 @@ impl ReplyFifo {
                 source,
             }
         };
-        let file = std::fs::OpenOptions::new()
+        let me = nix::unistd::geteuid().as_raw();
+        let opened = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(path)
-            .map_err(io_err("open the reply FIFO"))?;
-        let meta = file.metadata().map_err(io_err("stat the reply FIFO"))?;
-        if guard.dev_ino() != Some((meta.dev(), meta.ino())) {
+            .and_then(|file| file.metadata().map(|meta| (file, meta)));
+        let (file, meta) = match opened {
+            Ok(ok) => ok,
+            Err(e) => {
+                // Not opened, so its identity is unknown: remove it only if
+                // the path still holds a FIFO of ours.
+                if let Ok(m) = std::fs::symlink_metadata(path) {
+                    if m.file_type().is_fifo() && m.uid() == me {
+                        drop(FifoGuard::with_identity(path, m.dev(), m.ino()));
+                    }
+                }
+                return Err(io_err("open the reply FIFO")(e));
+            }
+        };
+        // The guard's identity is the inode we hold open (O_NOFOLLOW: never a
+        // symlink's target), so every return path from here unlinks exactly
+        // that inode and nothing another process put at the path later.
+        // It must be a FIFO we own: anything else was substituted between
+        // mkfifo and open (e.g. by another user with write access to the
+        // directory) and is neither used nor removed.
+        if !meta.file_type().is_fifo() || meta.uid() != me {
             return Err(Error::Io {
                 op: "open the reply FIFO (it was replaced after creation)",
                 path: path.to_path_buf(),
                 source: io::Error::from(io::ErrorKind::AlreadyExists),
             });
         }
-        let access =
-            grant_access(&file, writer_uid).map_err(io_err("set the reply FIFO's rights"))?;
-        let receiver = pipe::Receiver::from_file(file).map_err(io_err("watch the reply FIFO"))?;
+        let guard = FifoGuard::with_identity(path, meta.dev(), meta.ino());
+        let access = grant_access(&file, meta.mode(), writer_uid, me)
+            .map_err(io_err("set the reply FIFO's rights"))?;
+        // Opened O_RDONLY|O_NONBLOCK and known to be a FIFO: skip Tokio's
+        // fstat + fcntl re-check.
+        let receiver =
+            pipe::Receiver::from_file_unchecked(file).map_err(io_err("watch the reply FIFO"))?;
         tracing::debug!(path = %path.display(), ?access, "reply FIFO ready");
         Ok(ReplyFifo {
             receiver,
@@ -185,12 +206,21 @@ impl ReplyFifo {
     }
 }
 
-/// Applies the least rights that let `writer_uid` write the FIFO open as `file`.
-fn grant_access(file: &std::fs::File, writer_uid: u32) -> io::Result<ReplyAccess> {
+/// Applies the least rights that let `writer_uid` write the FIFO open as
+/// `file` (whose `st_mode` is `mode`; we are `me`).
+fn grant_access(
+    file: &std::fs::File,
+    mode: u32,
+    writer_uid: u32,
+    me: u32,
+) -> io::Result<ReplyAccess> {
     use xattr::FileExt;
-    // Explicit chmod: the umask must not decide (0600 even under umask 0).
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    let me = nix::unistd::geteuid().as_raw();
+    // The umask (or the directory's default ACL) must not decide: 0600
+    // exactly. mkfifo(0600) already gives that under any umask that leaves
+    // the owner's bits alone, as the fstat shows; chmod only otherwise.
+    if mode & 0o7777 != 0o600 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     if writer_uid == me || writer_uid == 0 {
         // A default ACL on the reply dir may have added entries: drop them.
         match file.remove_xattr(XATTR_ACCESS) {
