@@ -31,7 +31,7 @@ use crate::proto::{reply_name, Dialect, PIPE_BUF};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
@@ -68,6 +68,9 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone)]
 pub struct Client {
     cfg: Arc<ClientConfig>,
+    /// Our uid/pid and whether the reply dir has a default ACL, found on the
+    /// first request and shared by clones.
+    local: Arc<OnceLock<reply_fifo::Local>>,
 }
 
 /// A reply as received.
@@ -111,7 +114,10 @@ impl Reply {
 impl Client {
     /// A client for `cfg`.
     pub fn new(cfg: ClientConfig) -> Client {
-        Client { cfg: Arc::new(cfg) }
+        Client {
+            cfg: Arc::new(cfg),
+            local: Arc::new(OnceLock::new()),
+        }
     }
 
     /// The configuration.
@@ -131,14 +137,17 @@ impl Client {
         let cfg = &*self.cfg;
         let deadline = Instant::now() + cfg.timeout;
         let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
-        let (name, reply_path) = reply_fifo::unique_name(&reply_dir)?;
+        let local = self
+            .local
+            .get_or_init(|| reply_fifo::Local::probe(&reply_dir));
+        let (name, reply_path) = reply_fifo::unique_name_for(&reply_dir, local.pid)?;
         let bytes = wire::encode(cfg.dialect, &name, request)?;
         if bytes.len() > PIPE_BUF && !cfg.allow_large {
             return Err(Error::TooLarge { len: bytes.len() });
         }
 
         let (sender, owner) = open_server_fifo(&cfg.fifo)?;
-        let reply = reply_fifo::ReplyFifo::create(&reply_path, owner, &cfg.fifo)?;
+        let reply = reply_fifo::ReplyFifo::create_with(&reply_path, owner, &cfg.fifo, local)?;
         let timeout_error = |stage| Error::Timeout {
             fifo: cfg.fifo.clone(),
             reply_path: reply_path.clone(),
