@@ -178,7 +178,9 @@ impl ReplyFifo {
     /// Linux FIFO semantics (protocol reference §7): before any writer
     /// connected, `read` returns 0 without meaning end-of-reply and `poll`
     /// reports nothing; once a writer connected and left, `POLLHUP` stays set.
-    /// So a 0-byte read counts as EOF only while `POLLHUP` is reported.
+    /// So a 0-byte read counts as EOF only while `POLLHUP` is reported, or
+    /// once data has arrived (then a writer was there, and `read` returns 0
+    /// only when no writer is left).
     pub async fn read_reply(
         &self,
         deadline: Instant,
@@ -209,7 +211,10 @@ impl ReplyFifo {
             loop {
                 match self.receiver.try_read(&mut buf) {
                     Ok(0) => {
-                        if self.writer_gone() {
+                        // After data, a writer certainly connected, and a
+                        // 0-byte read means none is left: EOF without asking
+                        // poll (which would report POLLHUP).
+                        if !out.is_empty() || self.writer_gone() {
                             return Ok(out);
                         }
                         // No writer has connected yet: not the end of anything.
