@@ -31,7 +31,7 @@ use crate::proto::{reply_name, Dialect, PIPE_BUF};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
@@ -68,6 +68,9 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone)]
 pub struct Client {
     cfg: Arc<ClientConfig>,
+    /// Our uid/pid and whether the reply dir has a default ACL, found on the
+    /// first request and shared by clones.
+    local: Arc<OnceLock<reply_fifo::Local>>,
 }
 
 /// A reply as received.
@@ -111,7 +114,10 @@ impl Reply {
 impl Client {
     /// A client for `cfg`.
     pub fn new(cfg: ClientConfig) -> Client {
-        Client { cfg: Arc::new(cfg) }
+        Client {
+            cfg: Arc::new(cfg),
+            local: Arc::new(OnceLock::new()),
+        }
     }
 
     /// The configuration.
@@ -131,14 +137,17 @@ impl Client {
         let cfg = &*self.cfg;
         let deadline = Instant::now() + cfg.timeout;
         let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
-        let (name, reply_path) = reply_fifo::unique_name(&reply_dir)?;
+        let local = self
+            .local
+            .get_or_init(|| reply_fifo::Local::probe(&reply_dir));
+        let (name, reply_path) = reply_fifo::unique_name_for(&reply_dir, local.pid)?;
         let bytes = wire::encode(cfg.dialect, &name, request)?;
         if bytes.len() > PIPE_BUF && !cfg.allow_large {
             return Err(Error::TooLarge { len: bytes.len() });
         }
 
         let (sender, owner) = open_server_fifo(&cfg.fifo)?;
-        let reply = reply_fifo::ReplyFifo::create(&reply_path, owner, &cfg.fifo)?;
+        let reply = reply_fifo::ReplyFifo::create_with(&reply_path, owner, &cfg.fifo, local)?;
         let timeout_error = |stage| Error::Timeout {
             fifo: cfg.fifo.clone(),
             reply_path: reply_path.clone(),
@@ -147,8 +156,8 @@ impl Client {
             stage,
             server_gone: stage == TimeoutStage::NoReply && !has_reader(&cfg.fifo),
         };
-        write_request(&sender, &bytes, &cfg.fifo, deadline, &timeout_error).await?;
-        drop(sender);
+        // Consumed: the server FIFO is closed before we wait for the reply.
+        write_request(sender, &bytes, &cfg.fifo, deadline, &timeout_error).await?;
         let raw = reply.read_reply(deadline, &timeout_error).await?;
         drop(reply);
         let kind = wire::decode(cfg.dialect, &raw);
@@ -162,8 +171,10 @@ impl Client {
 }
 
 /// Opens the server FIFO for writing without `O_CREAT` and without blocking;
-/// returns the sender and the FIFO owner's uid (the server's user).
-fn open_server_fifo(path: &Path) -> Result<(pipe::Sender, u32), Error> {
+/// returns it and the FIFO owner's uid (the server's user). It is not
+/// registered with the reactor: [`write_request`] does that only if the pipe
+/// is full.
+fn open_server_fifo(path: &Path) -> Result<(std::fs::File, u32), Error> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -180,12 +191,7 @@ fn open_server_fifo(path: &Path) -> Result<(pipe::Sender, u32), Error> {
             what: describe(&meta.file_type()),
         });
     }
-    let sender = pipe::Sender::from_file_unchecked(file).map_err(|source| Error::Io {
-        op: "watch the server FIFO",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok((sender, meta.uid()))
+    Ok((file, meta.uid()))
 }
 
 /// True when something reads `path` (a non-blocking write open succeeds).
@@ -243,17 +249,38 @@ fn describe(t: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// Writes `bytes`; a request ≤ `PIPE_BUF` goes out in one atomic `write()`
-/// (a non-blocking write of that size is all-or-nothing). Waits for room
-/// while the pipe is full, up to the deadline.
+/// Writes `bytes` to the server FIFO opened non-blocking as `file`, then
+/// closes it. A request ≤ `PIPE_BUF` goes out in one atomic `write()` (a
+/// non-blocking write of that size is all-or-nothing). The first attempt is
+/// a plain `write()`; only when the pipe is full (`EAGAIN`) is the FIFO
+/// registered with the reactor to wait for room, up to the deadline.
 async fn write_request(
-    sender: &pipe::Sender,
+    file: std::fs::File,
     bytes: &[u8],
     fifo: &Path,
     deadline: Instant,
     timeout_error: &impl Fn(TimeoutStage) -> Error,
 ) -> Result<(), Error> {
+    use std::io::Write;
     let mut rest = bytes;
+    // Usual case: there is room, one write(2) and no reactor round trip.
+    while !rest.is_empty() {
+        match (&file).write(rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(write_error(e, fifo)),
+        }
+    }
+    if rest.is_empty() {
+        return Ok(());
+    }
+    // The pipe is full: wait for room through the reactor.
+    let sender = pipe::Sender::from_file_unchecked(file).map_err(|source| Error::Io {
+        op: "watch the server FIFO",
+        path: fifo.to_path_buf(),
+        source,
+    })?;
     while !rest.is_empty() {
         match sender.try_write(rest) {
             Ok(n) => rest = &rest[n..],
@@ -271,20 +298,143 @@ async fn write_request(
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // The reader went away between open and write.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
-                return Err(Error::NoReader {
-                    path: fifo.to_path_buf(),
-                })
-            }
-            Err(source) => {
-                return Err(Error::Io {
-                    op: "write the request to",
-                    path: fifo.to_path_buf(),
-                    source,
-                })
-            }
+            Err(e) => return Err(write_error(e, fifo)),
         }
     }
     Ok(())
+}
+
+fn write_error(source: io::Error, fifo: &Path) -> Error {
+    match source.raw_os_error() {
+        // The reader went away between open and write.
+        Some(libc::EPIPE) => Error::NoReader {
+            path: fifo.to_path_buf(),
+        },
+        _ => Error::Io {
+            op: "write the request to",
+            path: fifo.to_path_buf(),
+            source,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+
+    /// A server FIFO with a reader that is not reading and a pipe filled to
+    /// the brim, so the next write gets `EAGAIN`.
+    fn full_fifo(dir: &Path) -> (PathBuf, std::fs::File, usize) {
+        let fifo = dir.join("mi_fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let mut filler = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let mut filled = 0;
+        loop {
+            match filler.write(&[b'x'; 512]) {
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        (fifo, reader, filled)
+    }
+
+    fn client(fifo: &Path, dir: &Path, timeout: Duration) -> Client {
+        Client::new(ClientConfig {
+            fifo: fifo.to_path_buf(),
+            reply_dir: dir.to_path_buf(),
+            timeout,
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_full_server_fifo_times_out_in_the_send_stage_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fifo, _reader, _) = full_fifo(dir.path());
+        let c = client(&fifo, dir.path(), Duration::from_millis(300));
+        let e = c.call("uptime", Params::None).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Timeout {
+                    stage: TimeoutStage::Send,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("mi_fifo")]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_server_fifo_is_waited_on_and_the_request_arrives_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fifo, mut reader, filled) = full_fifo(dir.path());
+        let reply_dir = dir.path().to_path_buf();
+        let server = std::thread::spawn(move || {
+            // Drain only after the client made its reply FIFO (it opened the
+            // server FIFO before, and writes right after), so that it meets
+            // the full pipe. Whatever the timing, the request must arrive whole.
+            while !std::fs::read_dir(&reply_dir).unwrap().any(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("mififo_reply_")
+            }) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !(got.len() > filled && got.ends_with(b"}")) {
+                match reader.read(&mut buf) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert!(got[..filled].iter().all(|&b| b == b'x'));
+            let request = String::from_utf8(got[filled..].to_vec()).unwrap();
+            let name = request.split(':').nth(1).unwrap().to_string();
+            let body: serde_json::Value = serde_json::from_str(&request[name.len() + 2..]).unwrap();
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(reply_dir.join(&name))
+                .unwrap();
+            let reply = serde_json::json!({"jsonrpc": "2.0", "result": "ok", "id": body["id"]});
+            w.write_all(reply.to_string().as_bytes()).unwrap();
+            body
+        });
+        let c = client(&fifo, dir.path(), Duration::from_secs(60));
+        let reply = c.call("uptime", Params::None).await.unwrap();
+        let body = server.join().unwrap();
+        assert_eq!(body["method"], "uptime");
+        match reply.kind {
+            ReplyKind::Json(r) => {
+                assert_eq!(r.id, body["id"]);
+                assert!(
+                    matches!(r.outcome, crate::proto::jsonrpc::Outcome::Result(ref v) if v == "ok")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -10,11 +10,11 @@
 //! 3. file systems without ACLs → mode `0622` (anyone may write, nobody else may read).
 
 use super::error::{Error, TimeoutStage};
-use crate::fifo::acl::{Acl, Entry, Tag, XATTR_ACCESS};
+use crate::fifo::acl::{Acl, Entry, Tag, XATTR_ACCESS, XATTR_DEFAULT};
 use crate::fifo::FifoGuard;
 use nix::sys::stat::Mode;
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
@@ -30,6 +30,37 @@ pub enum ReplyAccess {
     WorldWritable,
 }
 
+/// What every reply FIFO of one client needs to know about this process and
+/// its reply directory. Found once per [`super::Client`] (on its first
+/// request) instead of with a syscall each per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Local {
+    /// Our effective uid: the owner of the FIFOs we make.
+    pub euid: u32,
+    /// Our pid, part of the reply name.
+    pub pid: u32,
+    /// The reply directory has (or may have) a default ACL, so a new FIFO
+    /// inherits an access ACL that is removed when the server runs as us.
+    pub inherits_acl: bool,
+}
+
+impl Local {
+    /// Looks at this process and at `reply_dir`'s default ACL. When the
+    /// directory cannot be asked (missing, unreadable), it is taken to have
+    /// one, which only costs an `fremovexattr` per request.
+    pub fn probe(reply_dir: &Path) -> Local {
+        let inherits_acl = match xattr::get(reply_dir, XATTR_DEFAULT) {
+            Ok(v) => v.is_some(),
+            Err(e) => !is_no_acl(&e),
+        };
+        Local {
+            euid: nix::unistd::geteuid().as_raw(),
+            pid: std::process::id(),
+            inherits_acl,
+        }
+    }
+}
+
 /// An open, guarded reply FIFO.
 #[derive(Debug)]
 pub struct ReplyFifo {
@@ -42,6 +73,18 @@ impl ReplyFifo {
     /// Creates the FIFO at `path`, makes it writable for `writer_uid`, and
     /// opens it non-blocking for reading. `fifo` is only used in errors.
     pub fn create(path: &Path, writer_uid: u32, fifo: &Path) -> Result<ReplyFifo, Error> {
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        Self::create_with(path, writer_uid, fifo, &Local::probe(dir))
+    }
+
+    /// [`ReplyFifo::create`] with what is known about us and the directory
+    /// (`local`, from [`Local::probe`] on `path`'s directory).
+    pub fn create_with(
+        path: &Path,
+        writer_uid: u32,
+        fifo: &Path,
+        local: &Local,
+    ) -> Result<ReplyFifo, Error> {
         let dir =
             crate::proto::reply_name::normalize_reply_dir(path.parent().unwrap_or(Path::new("/")));
         if let Err(errno) = nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)) {
@@ -65,8 +108,6 @@ impl ReplyFifo {
                 },
             });
         }
-        // From here on every return path unlinks it (the guard checks the inode).
-        let guard = FifoGuard::new(path);
         let io_err = |op: &'static str| {
             let p = path.to_path_buf();
             move |source: io::Error| Error::Io {
@@ -75,22 +116,45 @@ impl ReplyFifo {
                 source,
             }
         };
-        let file = std::fs::OpenOptions::new()
+        let me = local.euid;
+        let opened = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(path)
-            .map_err(io_err("open the reply FIFO"))?;
-        let meta = file.metadata().map_err(io_err("stat the reply FIFO"))?;
-        if guard.dev_ino() != Some((meta.dev(), meta.ino())) {
+            .and_then(|file| file.metadata().map(|meta| (file, meta)));
+        let (file, meta) = match opened {
+            Ok(ok) => ok,
+            Err(e) => {
+                // Not opened, so its identity is unknown: remove it only if
+                // the path still holds a FIFO of ours.
+                if let Ok(m) = std::fs::symlink_metadata(path) {
+                    if m.file_type().is_fifo() && m.uid() == me {
+                        drop(FifoGuard::with_identity(path, m.dev(), m.ino()));
+                    }
+                }
+                return Err(io_err("open the reply FIFO")(e));
+            }
+        };
+        // The guard's identity is the inode we hold open (O_NOFOLLOW: never a
+        // symlink's target), so every return path from here unlinks exactly
+        // that inode and nothing another process put at the path later.
+        // It must be a FIFO we own: anything else was substituted between
+        // mkfifo and open (e.g. by another user with write access to the
+        // directory) and is neither used nor removed.
+        if !meta.file_type().is_fifo() || meta.uid() != me {
             return Err(Error::Io {
                 op: "open the reply FIFO (it was replaced after creation)",
                 path: path.to_path_buf(),
                 source: io::Error::from(io::ErrorKind::AlreadyExists),
             });
         }
-        let access =
-            grant_access(&file, writer_uid).map_err(io_err("set the reply FIFO's rights"))?;
-        let receiver = pipe::Receiver::from_file(file).map_err(io_err("watch the reply FIFO"))?;
+        let guard = FifoGuard::with_identity(path, meta.dev(), meta.ino());
+        let access = grant_access(&file, meta.mode(), writer_uid, local)
+            .map_err(io_err("set the reply FIFO's rights"))?;
+        // Opened O_RDONLY|O_NONBLOCK and known to be a FIFO: skip Tokio's
+        // fstat + fcntl re-check.
+        let receiver =
+            pipe::Receiver::from_file_unchecked(file).map_err(io_err("watch the reply FIFO"))?;
         tracing::debug!(path = %path.display(), ?access, "reply FIFO ready");
         Ok(ReplyFifo {
             receiver,
@@ -114,7 +178,9 @@ impl ReplyFifo {
     /// Linux FIFO semantics (protocol reference §7): before any writer
     /// connected, `read` returns 0 without meaning end-of-reply and `poll`
     /// reports nothing; once a writer connected and left, `POLLHUP` stays set.
-    /// So a 0-byte read counts as EOF only while `POLLHUP` is reported.
+    /// So a 0-byte read counts as EOF only while `POLLHUP` is reported, or
+    /// once data has arrived (then a writer was there, and `read` returns 0
+    /// only when no writer is left).
     pub async fn read_reply(
         &self,
         deadline: Instant,
@@ -145,7 +211,10 @@ impl ReplyFifo {
             loop {
                 match self.receiver.try_read(&mut buf) {
                     Ok(0) => {
-                        if self.writer_gone() {
+                        // After data, a writer certainly connected, and a
+                        // 0-byte read means none is left: EOF without asking
+                        // poll (which would report POLLHUP).
+                        if !out.is_empty() || self.writer_gone() {
                             return Ok(out);
                         }
                         // No writer has connected yet: not the end of anything.
@@ -185,18 +254,31 @@ impl ReplyFifo {
     }
 }
 
-/// Applies the least rights that let `writer_uid` write the FIFO open as `file`.
-fn grant_access(file: &std::fs::File, writer_uid: u32) -> io::Result<ReplyAccess> {
+/// Applies the least rights that let `writer_uid` write the FIFO open as
+/// `file` (whose `st_mode` is `mode`).
+fn grant_access(
+    file: &std::fs::File,
+    mode: u32,
+    writer_uid: u32,
+    local: &Local,
+) -> io::Result<ReplyAccess> {
     use xattr::FileExt;
-    // Explicit chmod: the umask must not decide (0600 even under umask 0).
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    let me = nix::unistd::geteuid().as_raw();
-    if writer_uid == me || writer_uid == 0 {
-        // A default ACL on the reply dir may have added entries: drop them.
-        match file.remove_xattr(XATTR_ACCESS) {
-            Ok(()) => {}
-            Err(e) if is_no_acl(&e) => {}
-            Err(e) => return Err(e),
+    // The umask (or the directory's default ACL) must not decide: 0600
+    // exactly. mkfifo(0600) already gives that under any umask that leaves
+    // the owner's bits alone, as the fstat shows; chmod only otherwise.
+    if mode & 0o7777 != 0o600 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    if writer_uid == local.euid || writer_uid == 0 {
+        // A default ACL on the reply dir added entries: drop them. (With
+        // mode 0600 the inherited mask is `---`, so they grant nothing even
+        // if the directory got its default ACL after `local` was probed.)
+        if local.inherits_acl {
+            match file.remove_xattr(XATTR_ACCESS) {
+                Ok(()) => {}
+                Err(e) if is_no_acl(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         return Ok(ReplyAccess::OwnerOnly);
     }
@@ -236,14 +318,19 @@ pub fn acl_owner_plus_writer(uid: u32) -> Vec<u8> {
 /// `mififo_reply_<pid>_<random>`; when a long reply directory would push the
 /// path past OpenSIPS's 128-byte limit, a short `mr<pid>_<random>` is used.
 pub fn unique_name(reply_dir: &Path) -> Result<(String, PathBuf), Error> {
-    let name = crate::proto::reply_name::generate();
+    unique_name_for(reply_dir, std::process::id())
+}
+
+/// [`unique_name`] for a caller that knows its pid.
+pub fn unique_name_for(reply_dir: &Path, pid: u32) -> Result<(String, PathBuf), Error> {
+    let name = crate::proto::reply_name::generate_for(pid);
     match path_for(reply_dir, &name) {
         Ok(p) => Ok((name, p)),
         Err(Error::ReplyName {
             source: crate::proto::reply_name::ReplyNameError::TooLong { .. },
             ..
         }) => {
-            let short = format!("mr{:x}_{:08x}", std::process::id(), fastrand::u32(..));
+            let short = format!("mr{pid:x}_{:08x}", fastrand::u32(..));
             let p = path_for(reply_dir, &short)?;
             Ok((short, p))
         }
@@ -327,6 +414,50 @@ mod tests {
             ReplyAccess::WorldWritable => assert_eq!(mode, 0o622),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn an_acl_inherited_from_the_reply_dir_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // Default ACL user::rwx, user:4242:rwx, group::r-x, mask::rwx, other::r-x.
+        let writer = Entry {
+            tag: Tag::User(4242),
+            perm: 7,
+        };
+        let default = Acl::from_mode_with(0o755, &[writer]).to_xattr();
+        match xattr::set(dir.path(), XATTR_DEFAULT, &default) {
+            Ok(()) => {}
+            Err(e) if is_unsupported(&e) => return, // no ACLs on this file system
+            Err(e) => panic!("{e}"),
+        }
+        let local = Local::probe(dir.path());
+        assert!(local.inherits_acl);
+        let p = dir.path().join("r");
+        let r = ReplyFifo::create_with(&p, local.euid, Path::new("/x"), &local).unwrap();
+        assert_eq!(r.access(), ReplyAccess::OwnerOnly);
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o600);
+        assert_eq!(xattr::get(&p, XATTR_ACCESS).unwrap(), None);
+        drop(r);
+
+        // Control: told the directory has none, the inherited ACL stays
+        // (granting nothing: its mask is `---` under mode 0600).
+        let stale = Local {
+            inherits_acl: false,
+            ..local
+        };
+        let r = ReplyFifo::create_with(&p, local.euid, Path::new("/x"), &stale).unwrap();
+        let acl = crate::fifo::acl::read(&p).unwrap().expect("inherited ACL");
+        assert_eq!(acl.mask(), Some(0));
+        assert_eq!(
+            std::fs::symlink_metadata(&p).unwrap().mode() & 0o7777,
+            0o600
+        );
+        drop(r);
+
+        let plain = tempfile::tempdir().unwrap();
+        assert!(!Local::probe(plain.path()).inherits_acl);
+        assert!(Local::probe(&plain.path().join("missing")).inherits_acl);
     }
 
     #[tokio::test]

@@ -17,6 +17,9 @@ use std::path::Path;
 /// xattr name of the access ACL.
 pub const XATTR_ACCESS: &str = "system.posix_acl_access";
 
+/// xattr name of a directory's default ACL (inherited by new files).
+pub const XATTR_DEFAULT: &str = "system.posix_acl_default";
+
 const VERSION: u32 = 2;
 const UNDEFINED_ID: u32 = u32::MAX;
 

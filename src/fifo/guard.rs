@@ -22,6 +22,16 @@ impl FifoGuard {
         FifoGuard { path, dev_ino }
     }
 
+    /// Guards the FIFO at `path` whose identity the caller already knows
+    /// (`st_dev`, `st_ino`, e.g. from the `fstat` of the descriptor it
+    /// opened), saving the `lstat` of [`FifoGuard::new`].
+    pub fn with_identity(path: impl Into<PathBuf>, dev: u64, ino: u64) -> Self {
+        FifoGuard {
+            path: path.into(),
+            dev_ino: Some((dev, ino)),
+        }
+    }
+
     /// The guarded path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -92,5 +102,30 @@ mod tests {
         nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600)).unwrap();
         drop(g);
         assert!(p.exists(), "a replaced FIFO belongs to someone else");
+    }
+
+    #[test]
+    fn a_known_identity_is_guarded_like_a_read_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600)).unwrap();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let g = FifoGuard::with_identity(&p, m.dev(), m.ino());
+        let read = FifoGuard::new(&p);
+        assert_eq!(g.dev_ino(), read.dev_ino());
+        read.disarm();
+        drop(g);
+        assert!(!p.exists());
+
+        // Not our inode (ours moved aside, another FIFO at the path): left alone.
+        nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600)).unwrap();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        std::fs::rename(&p, dir.path().join("old")).unwrap();
+        nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600)).unwrap();
+        drop(FifoGuard::with_identity(&p, m.dev(), m.ino()));
+        assert!(
+            p.exists(),
+            "another inode at the path belongs to someone else"
+        );
     }
 }

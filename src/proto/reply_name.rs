@@ -66,11 +66,13 @@ pub fn reply_path(reply_dir: &Path, name: &[u8]) -> Result<PathBuf, ReplyNameErr
 /// A fresh, unique reply name: `mififo_reply_<pid>_<random>` (no `.`, so
 /// OpenSIPS accepts it; random so concurrent tasks of one process never collide).
 pub fn generate() -> String {
-    format!(
-        "mififo_reply_{}_{:016x}",
-        std::process::id(),
-        fastrand::u64(..)
-    )
+    generate_for(std::process::id())
+}
+
+/// [`generate`] with the pid given (a caller that already knows it saves a
+/// `getpid` per name).
+pub fn generate_for(pid: u32) -> String {
+    format!("mififo_reply_{pid}_{:016x}", fastrand::u64(..))
 }
 
 #[cfg(test)]

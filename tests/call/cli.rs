@@ -443,3 +443,40 @@ fn fallback_fifo_and_explicit_config_instance() {
     assert_eq!(code(&o), 3, "[default] names the wrong FIFO");
     assert!(stderr(&o).contains("cli.cfg (fifo_file)"), "{}", stderr(&o));
 }
+
+#[test]
+fn reply_fifo_is_exactly_0600_whatever_the_umask() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    let dir = env.dir.path().to_path_buf();
+    // The server reports the mode it finds on the reply FIFO when the request arrives.
+    let _srv = fake(&env, Dialect::Json, move |r| {
+        let mode = std::fs::symlink_metadata(dir.join(&r.reply_name))
+            .map(|m| format!("{:o}", m.mode() & 0o7777))
+            .unwrap_or_else(|e| e.to_string());
+        Act::Reply(fake::result_for(r, json!(mode)))
+    });
+    // 000/022/077 leave mkfifo(0600) alone; 277/377 strip the owner's write bit.
+    for umask in ["000", "022", "077", "277", "377"] {
+        let c = call(&env);
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+            .arg(c.get_program())
+            .args(c.get_args());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        let o = run(sh, &["uptime"]);
+        assert_eq!(code(&o), 0, "umask {umask}: {}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "\"600\"", "umask {umask}");
+        assert_eq!(
+            count_entries(env.dir.path()),
+            1,
+            "umask {umask}: only the server FIFO is left"
+        );
+    }
+}
