@@ -1,6 +1,6 @@
 //! Whole-process client comparison against the same `mififo serve`, side by
 //! side in one run: `mififo call uptime` vs python-opensips `opensips-mi uptime`
-//! (found on PATH, in /tmp/pyvenv/bin or in .ci/venv/bin), alternating calls.
+//! (found on PATH or in .ci/venv/bin), alternating calls.
 //!
 //! `cargo bench --bench client`; `MIFIFO_BENCH_CALLS` (default 20) calls each.
 
@@ -15,7 +15,6 @@ fn find_opensips_mi() -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
-    dirs.push("/tmp/pyvenv/bin".into());
     dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin"));
     dirs.into_iter()
         .map(|d| d.join("opensips-mi"))
@@ -118,7 +117,7 @@ fn main() {
             );
         }
         None => {
-            println!("\nopensips-mi not found (PATH, /tmp/pyvenv/bin, .ci/venv/bin): no comparison")
+            println!("\nopensips-mi not found (PATH, .ci/venv/bin): no comparison")
         }
     }
 }

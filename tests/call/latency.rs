@@ -13,10 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn python_bin_dir() -> Option<PathBuf> {
-    [".ci/venv/bin", "/tmp/pyvenv/bin"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|d| d.join("opensips-mi").exists())
+    crate::util::find_tool("opensips-mi").and_then(|p| p.parent().map(PathBuf::from))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

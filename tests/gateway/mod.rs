@@ -161,11 +161,7 @@ pub fn error_code(body: &[u8]) -> i64 {
         .unwrap_or_else(|| panic!("no error code: {v}"))
 }
 
-/// The opensips-cli binary of the local venv or CI's `.ci/venv` (on PATH).
+/// The opensips-cli binary on PATH (CI puts `.ci/venv/bin` there).
 pub fn opensips_cli() -> Option<PathBuf> {
-    let local = PathBuf::from("/tmp/pyvenv/bin/opensips-cli");
-    if local.exists() {
-        return Some(local);
-    }
-    util::have_tool("opensips-cli").then(|| PathBuf::from("opensips-cli"))
+    util::find_tool("opensips-cli")
 }
