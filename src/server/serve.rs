@@ -29,6 +29,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+/// How long running requests may still write their replies at shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The FIFO currently served.
 struct Live {
     rx: pipe::Receiver,
@@ -273,9 +276,10 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     if !queue.is_empty() {
         tracing::warn!("{} queued requests not handled at shutdown", queue.len());
     }
-    // Let running requests finish their replies (the `kill` reply among them).
-    let grace =
-        cfg.reply_timeout + crate::fifo::reply::RETRY_WAIT * (crate::fifo::reply::RETRIES + 1);
+    // Let running requests finish their replies (the `kill` reply among them),
+    // but do not let a client that never reads hold up the exit.
+    let grace = cfg.reply_timeout.min(SHUTDOWN_GRACE)
+        + crate::fifo::reply::RETRY_WAIT * (crate::fifo::reply::RETRIES + 1);
     let drained =
         tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
