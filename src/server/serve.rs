@@ -339,7 +339,7 @@ fn recreate(
             let new = match Live::new(f) {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::error!("{e}");
+                    tracing::error!("{}", super::error_chain(&e));
                     return;
                 }
             };
@@ -361,7 +361,7 @@ fn recreate(
             tracing::info!(path = %spec.path.display(), "FIFO recreated");
         }
         Err(e) => {
-            let msg = e.to_string();
+            let msg = super::error_chain(&e);
             if *last_error != msg {
                 tracing::warn!("cannot recreate the FIFO: {msg}");
                 *last_error = msg;
