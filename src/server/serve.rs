@@ -150,6 +150,9 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     if !reply_dir.is_dir() {
         return Err(Error::ReplyDir(reply_dir));
     }
+    // Before the FIFO exists: a SIGHUP sent as soon as clients can see the
+    // server must not hit the default action (terminate).
+    let mut hup = signal(SignalKind::hangup()).map_err(io_err("install the SIGHUP handler"))?;
     let fifo = create::create(&cfg.fifo)?;
     let pidfile = match &cfg.pidfile {
         Some(p) => Some(Pidfile::write(p).map_err(|source| Error::Pidfile {
@@ -191,7 +194,6 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         Dialect::Text => Framers::Text(TextFramer::new(cfg.buffer_cap)),
         _ => Framers::Json(Framer::new(cfg.buffer_cap)),
     };
-    let mut hup = signal(SignalKind::hangup()).map_err(io_err("install the SIGHUP handler"))?;
     let mut tick = tokio::time::interval(cfg.check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let max = cfg.max_in_flight.max(1);
