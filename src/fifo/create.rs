@@ -109,7 +109,7 @@ pub enum CreateError {
         kind: &'static str,
     },
     /// A system call failed.
-    #[error("cannot {op} '{path}': {source}")]
+    #[error("cannot {op} '{path}'")]
     Io {
         /// What we were doing (`create FIFO`, `chmod`, …).
         op: &'static str,
@@ -224,7 +224,31 @@ fn check_path(
         if ours == Some((meta.dev(), meta.ino())) {
             return Ok(());
         }
-        if has_reader(path) {
+        let live = match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
+            Ok(_) => true,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => false,
+            Err(e) => {
+                // EACCES: someone else's FIFO; we cannot tell whether it is
+                // served, and must not remove it blindly.
+                return Err(CreateError::Io {
+                    op: "check whether another server reads",
+                    path: path.clone(),
+                    source: std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{e} (it belongs to uid {}, mode {:o})",
+                            meta.uid(),
+                            meta.mode() & 0o7777
+                        ),
+                    ),
+                });
+            }
+        };
+        if live {
             let pids: Vec<i32> = holders(meta.dev(), meta.ino())
                 .into_iter()
                 .filter(|h| h.access != 1 && h.pid != std::process::id() as i32)

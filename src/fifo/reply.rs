@@ -35,7 +35,7 @@ pub enum ReplyError {
         path: PathBuf,
     },
     /// `open` or `lstat` failed (ENOENT, EACCES…).
-    #[error("cannot open reply FIFO '{path}': {source}")]
+    #[error("cannot open reply FIFO '{path}'")]
     Open {
         /// The reply path.
         path: PathBuf,
@@ -62,7 +62,7 @@ pub enum ReplyError {
         timeout: Duration,
     },
     /// A write failed (EPIPE: the client went away).
-    #[error("cannot write reply to '{path}': {source}")]
+    #[error("cannot write reply to '{path}'")]
     Write {
         /// The reply path.
         path: PathBuf,

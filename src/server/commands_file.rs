@@ -61,7 +61,7 @@ pub struct CommandsFile {
 #[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read commands file '{path}': {source}")]
+    #[error("cannot read commands file '{path}'")]
     Read {
         /// The file.
         path: PathBuf,
@@ -70,7 +70,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The JSON does not match the format.
-    #[error("invalid commands file '{path}': {source}")]
+    #[error("invalid commands file '{path}'")]
     Parse {
         /// The file.
         path: PathBuf,

@@ -55,7 +55,7 @@ impl Shared {
         match ReplyFifo::open(path).await {
             Ok(r) => Some(r),
             Err(e) => {
-                tracing::warn!("command not run: {e}");
+                tracing::warn!("command not run: {}", super::error_chain(&e));
                 self.stats.add(names::DROPPED, 1);
                 None
             }
@@ -64,7 +64,7 @@ impl Shared {
 
     async fn write(&self, reply: ReplyFifo, bytes: &[u8]) {
         if let Err(e) = reply.write_and_close(bytes, self.reply_timeout).await {
-            tracing::warn!("{e}");
+            tracing::warn!("{}", super::error_chain(&e));
             self.stats.add(names::DROPPED, 1);
         }
     }

@@ -33,6 +33,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `error: cause: cause…` on one line, for logs (the `{:#}` of anyhow).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
 /// Answers validated JSON-RPC requests. The built-in commands implement it;
 /// `serve --forward` replaces them with a relay to another server.
 pub trait Executor: Send + Sync + 'static {
@@ -138,7 +150,7 @@ pub enum Error {
         reason: String,
     },
     /// Writing the pid file failed.
-    #[error("cannot write pid file '{path}': {source}")]
+    #[error("cannot write pid file '{path}'")]
     Pidfile {
         /// The file.
         path: PathBuf,
@@ -147,7 +159,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Other I/O (signal handlers, registering the FIFO with the runtime).
-    #[error("{op}: {source}")]
+    #[error("cannot {op}")]
     Io {
         /// What we were doing.
         op: String,

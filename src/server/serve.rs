@@ -51,6 +51,9 @@ const RETIRE_IDLE: Duration = Duration::from_secs(1);
 /// (EOF keeps it readable, so waiting for readiness would spin).
 const EOF_POLL: Duration = Duration::from_millis(50);
 
+/// How long running requests may still write their replies at shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The FIFO currently served.
 struct Live {
     rx: pipe::Receiver,
@@ -169,6 +172,9 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     if !reply_dir.is_dir() {
         return Err(Error::ReplyDir(reply_dir));
     }
+    // Before the FIFO exists: a SIGHUP sent as soon as clients can see the
+    // server must not hit the default action (terminate).
+    let mut hup = signal(SignalKind::hangup()).map_err(io_err("install the SIGHUP handler"))?;
     let fifo = create::create(&cfg.fifo)?;
     let pidfile = match &cfg.pidfile {
         Some(p) => Some(Pidfile::write(p).map_err(|source| Error::Pidfile {
@@ -207,7 +213,6 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         buffer_cap: cfg.buffer_cap,
     });
     let mut framers = Framers::new(cfg.dialect, cfg.buffer_cap);
-    let mut hup = signal(SignalKind::hangup()).map_err(io_err("install the SIGHUP handler"))?;
     let mut tick = tokio::time::interval(cfg.check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let max = cfg.max_in_flight.max(1);
@@ -311,9 +316,10 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     if !queue.is_empty() {
         tracing::warn!("{} queued requests not handled at shutdown", queue.len());
     }
-    // Let running requests finish their replies (the `kill` reply among them).
-    let grace =
-        cfg.reply_timeout + crate::fifo::reply::RETRY_WAIT * (crate::fifo::reply::RETRIES + 1);
+    // Let running requests finish their replies (the `kill` reply among them),
+    // but do not let a client that never reads hold up the exit.
+    let grace = cfg.reply_timeout.min(SHUTDOWN_GRACE)
+        + crate::fifo::reply::RETRY_WAIT * (crate::fifo::reply::RETRIES + 1);
     let drained =
         tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
@@ -363,7 +369,7 @@ fn recreate(live: &mut Live, spec: &FifoSpec, last_error: &mut String) -> Option
             let new = match Live::new(f) {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::error!("{e}");
+                    tracing::error!("{}", super::error_chain(&e));
                     return None;
                 }
             };
@@ -372,7 +378,7 @@ fn recreate(live: &mut Live, spec: &FifoSpec, last_error: &mut String) -> Option
             Some(std::mem::replace(live, new))
         }
         Err(e) => {
-            let msg = e.to_string();
+            let msg = super::error_chain(&e);
             if *last_error != msg {
                 tracing::warn!("cannot recreate the FIFO: {msg}");
                 *last_error = msg;

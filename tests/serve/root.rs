@@ -113,16 +113,21 @@ fn privileges_are_dropped_to_the_user_and_its_groups() {
     let group = TestGroup::new();
     let user = TestUser::with_groups(&[&group.name]);
     let s = env.serve(&["--user", &user.name]);
-    // The FIFO gets its reader before the drop (it is created as root), so
-    // wait for the drop to show in /proc instead of reading it once.
-    let read_status = || std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut status = read_status();
-    while status.lines().any(|l| l.starts_with("Uid:\t0\t")) && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        status = read_status();
-    }
+    // The FIFO gets its reader before the switch (requests are only read
+    // after it), so wait for the switch itself.
+    let status_path = format!("/proc/{}/status", s.pid());
+    let deadline = std::time::Instant::now() + HANG;
+    let status = loop {
+        let st = std::fs::read_to_string(&status_path).unwrap();
+        if st
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains(&user.uid.to_string()))
+        {
+            break st;
+        }
+        assert!(std::time::Instant::now() < deadline, "never switched: {st}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let field = |k: &str| {
         status
             .lines()
