@@ -82,6 +82,20 @@ pub fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The sections every page starts with: title, name, synopsis, description, options.
+fn page_head(cmd: &clap::Command, source: &str) -> std::io::Result<(Man, Page)> {
+    let man = Man::new(cmd.clone())
+        .source(source.to_owned())
+        .manual("mififo manual");
+    let mut page = Page::default();
+    page.add(|w| man.render_title(w))?;
+    page.add(|w| man.render_name_section(w))?;
+    page.add(|w| man.render_synopsis_section(w))?;
+    page.add(|w| man.render_description_section(w))?;
+    page.add(|w| man.render_options_section(w))?;
+    Ok((man, page))
+}
+
 /// Every page as `(file name, roff)`: `mififo.1` first, then `mififo-CMD.1`
 /// for each visible subcommand, in the order of the `Command` enum.
 pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
@@ -93,30 +107,14 @@ pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let source = format!("mififo {version}");
     let mut pages = Vec::new();
 
-    let man = Man::new(cmd.clone())
-        .source(&source)
-        .manual("mififo manual");
-    let mut page = Page::default();
-    page.add(|w| man.render_title(w))?;
-    page.add(|w| man.render_name_section(w))?;
-    page.add(|w| man.render_synopsis_section(w))?;
-    page.add(|w| man.render_description_section(w))?;
-    page.add(|w| man.render_options_section(w))?;
+    let (man, mut page) = page_head(&cmd, &source)?;
     page.add(|w| man.render_subcommands_section(w))?;
     page.add(|w| main_page_sections(&cmd).to_writer(w))?;
     page.add(|w| man.render_version_section(w))?;
     pages.push((man.get_filename(), page.0));
 
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let man = Man::new(sub.clone())
-            .source(&source)
-            .manual("mififo manual");
-        let mut page = Page::default();
-        page.add(|w| man.render_title(w))?;
-        page.add(|w| man.render_name_section(w))?;
-        page.add(|w| man.render_synopsis_section(w))?;
-        page.add(|w| man.render_description_section(w))?;
-        page.add(|w| man.render_options_section(w))?;
+        let (man, mut page) = page_head(sub, &source)?;
         page.add(|w| sub_page_sections(&cmd, sub).to_writer(w))?;
         pages.push((man.get_filename(), page.0));
     }
