@@ -692,18 +692,8 @@ fn reply_dir_the_server_cannot_use() {
     mkdir(&home, 0o700, Some(&p.cli));
     let theirs = home.join("replies");
     mkdir(&theirs, 0o777, Some(&p.cli));
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[
-            &"--fifo",
-            &fifo,
-            &"--as",
-            &p.cli.name,
-            &"--reply-dir",
-            &format!("{}/", theirs.display()),
-        ],
-    );
+    // `doctor` passes its reply-dir argument as `--reply-dir DIR/`.
+    let (code, v) = doctor_as(&env, &theirs, &fifo, &p.cli.name);
     assert_denied(code, &v, &["reply-dir-denied"]);
     assert!(finding(&v, "reply-dir-denied")["message"]
         .as_str()
@@ -734,7 +724,7 @@ fn read_only_reply_dir() {
         return;
     }
     let _s = protected_fifos_stable();
-    let (env, replies) = env();
+    let (env, _replies) = env();
     let p = pair();
     let fifo = env.path("mi_fifo");
     mkfifo(&fifo, 0o666, &p.srv);
@@ -750,18 +740,8 @@ fn read_only_reply_dir() {
             .args(["-o", "remount,bind,ro"])
             .arg(&ro),
     );
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[
-            &"--fifo",
-            &fifo,
-            &"--as",
-            &p.cli.name,
-            &"--reply-dir",
-            &format!("{}/", ro.display()),
-        ],
-    );
+    // `doctor` passes its reply-dir argument as `--reply-dir DIR/`.
+    let (code, v) = doctor_as(&env, &ro, &fifo, &p.cli.name);
     assert_denied(code, &v, &["read-only-mount"]);
 }
 
