@@ -163,7 +163,7 @@ pub struct Resolved {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// An explicitly named config file cannot be read.
-    #[error("cannot read config file '{}': {source}", path.display())]
+    #[error("cannot read config file '{}'", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -372,7 +372,12 @@ fn interpolate(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Parses `500ms`, `2s`, `1m`, `1h`, or a bare number of seconds (`1.5`).
+/// The longest duration any flag takes: a day. Longer waits are a typo, and
+/// deadlines computed from them (`Instant::now() + d`) must never overflow.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Parses `500ms`, `2s`, `1m`, `1h`, or a bare number of seconds (`1.5`):
+/// the one parser of every duration flag. Positive and at most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let split = s
@@ -395,6 +400,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     };
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("duration '{s}' must be positive"));
+    }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!("duration '{s}' is too long: at most 24h"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
@@ -631,5 +639,19 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("24h").unwrap(), MAX_DURATION);
+        for huge in [
+            "99999999999999999999999h",
+            "2600000000000000h",
+            "1e30",
+            "25h",
+            "inf",
+        ] {
+            let err = parse_duration(huge).unwrap_err();
+            assert!(
+                err.contains("at most 24h") || err.contains("invalid"),
+                "{huge}: {err}"
+            );
+        }
     }
 }

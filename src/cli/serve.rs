@@ -53,9 +53,10 @@ pub struct Args {
     /// Requests handled at the same time.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_in_flight: usize,
-    /// Seconds allowed for writing one reply.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub reply_timeout: f64,
+    /// Time allowed for writing one reply (e.g. 500ms, 5s; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "5s",
+          value_parser = mififo::config::parse_duration)]
+    pub reply_timeout: Duration,
     /// Answer by relaying every request to this HTTP JSON-RPC MI (OpenSIPS mi_http or
     /// mififo gateway), e.g. http://127.0.0.1:8888/mi (see docs/gateway.md).
     #[arg(long, value_name = "URL", conflicts_with = "commands")]
@@ -123,10 +124,7 @@ impl Args {
             cfg.commands = Some(CommandsFile::load(path)?);
         }
         cfg.max_in_flight = self.max_in_flight.max(1);
-        if !(self.reply_timeout.is_finite() && self.reply_timeout > 0.0) {
-            anyhow::bail!("--reply-timeout must be a positive number of seconds");
-        }
-        cfg.reply_timeout = Duration::from_secs_f64(self.reply_timeout);
+        cfg.reply_timeout = self.reply_timeout;
         if let Some(url) = &self.forward {
             let forwarder = mififo::server::forward::Forwarder::new(url, self.forward_timeout)?;
             cfg.executor = Some(std::sync::Arc::new(forwarder));

@@ -53,7 +53,7 @@ pub enum ListenError {
     #[error("invalid network namespace '{0}': expected a name made by 'ip netns add' or a PID")]
     BadNetns(String),
     /// The namespace file could not be opened.
-    #[error("cannot open network namespace '{path}': {source}")]
+    #[error("cannot open network namespace '{path}'")]
     OpenNetns {
         /// `/run/netns/NAME` or `/proc/PID/ns/net`.
         path: PathBuf,
@@ -61,7 +61,7 @@ pub enum ListenError {
         source: std::io::Error,
     },
     /// `setns(CLONE_NEWNET)` failed (needs CAP_SYS_ADMIN).
-    #[error("cannot enter network namespace '{path}' (setns needs CAP_SYS_ADMIN): {source}")]
+    #[error("cannot enter network namespace '{path}' (setns needs CAP_SYS_ADMIN)")]
     Setns {
         /// The namespace file.
         path: PathBuf,
@@ -69,7 +69,7 @@ pub enum ListenError {
         source: nix::Error,
     },
     /// bind/listen failed.
-    #[error("cannot listen on '{addr}'{where_}: {source}")]
+    #[error("cannot listen on '{addr}'{where_}")]
     Bind {
         /// The address.
         addr: SocketAddr,

@@ -19,6 +19,9 @@ mod units;
 /// flag > environment > opensips-cli config file > default, end to end.
 mod config;
 
+/// Error messages: one prefix, each cause once, no panics on any input.
+mod errors;
+
 /// Runs `mififo ARGS` with a scrubbed environment and returns its output.
 pub fn mififo(args: &[&str]) -> Output {
     let env = TestEnv::new();
