@@ -1,7 +1,7 @@
 //! `mififo doctor`: explain why a client cannot talk to the MI FIFO. Thin:
 //! flags → [`mififo::doctor::Config`] → report → renderer → exit code
 //! (0 no error finding, 1 at least one, 2 the doctor itself failed).
-//! Also the hidden `__probe` subcommand the doctor re-executes itself as.
+//! Also the arguments of `mififo __probe`, the child the doctor re-executes itself as.
 
 use super::common::FifoArgs;
 use anyhow::Context;
@@ -116,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(report.exit_code()))
 }
 
-/// Arguments of the hidden `mififo __probe` (the doctor's child process).
+/// Arguments of `mififo __probe` (the doctor's child process; not in --help).
 #[derive(Debug, clap::Args)]
 pub struct ProbeArgs {
     /// Enter this process's mount namespace and root.

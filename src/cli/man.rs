@@ -90,10 +90,80 @@ fn page_head(cmd: &clap::Command, source: &str) -> std::io::Result<(Man, Page)> 
     let mut page = Page::default();
     page.add(|w| man.render_title(w))?;
     page.add(|w| man.render_name_section(w))?;
-    page.add(|w| man.render_synopsis_section(w))?;
+    page.add(|w| synopsis(cmd).to_writer(w))?;
     page.add(|w| man.render_description_section(w))?;
     page.add(|w| man.render_options_section(w))?;
     Ok((man, page))
+}
+
+/// The SYNOPSIS section with value names (`[--fifo PATH]`), which
+/// clap_mangen's own rendering leaves out (`[--fifo]`).
+fn synopsis(cmd: &clap::Command) -> Roff {
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
+    let mut line: Vec<Inline> = vec![bold(name)];
+    let value_names = |arg: &clap::Arg| -> String {
+        match arg.get_value_names() {
+            Some(names) => names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => arg.get_id().as_str().to_uppercase(),
+        }
+    };
+    for arg in cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !a.is_positional())
+    {
+        let (open, close) = if arg.is_required_set() {
+            ("", "")
+        } else {
+            ("[", "]")
+        };
+        line.push(roman(format!(" {open}")));
+        match (arg.get_short(), arg.get_long()) {
+            (Some(s), Some(l)) => {
+                line.push(bold(format!("-{s}")));
+                line.push(roman("|"));
+                line.push(bold(format!("--{l}")));
+            }
+            (Some(s), None) => line.push(bold(format!("-{s}"))),
+            (None, Some(l)) => line.push(bold(format!("--{l}"))),
+            (None, None) => continue,
+        }
+        if arg.get_num_args().is_some_and(|n| n.takes_values()) {
+            line.push(roman(" "));
+            line.push(italic(value_names(arg)));
+        }
+        line.push(roman(close));
+        if matches!(
+            arg.get_action(),
+            clap::ArgAction::Count | clap::ArgAction::Append
+        ) {
+            line.push(roman("..."));
+        }
+    }
+    for arg in cmd.get_positionals().filter(|a| !a.is_hide_set()) {
+        let (open, close) = if arg.is_required_set() {
+            ("<", ">")
+        } else {
+            ("[", "]")
+        };
+        line.push(roman(format!(" {open}")));
+        line.push(italic(value_names(arg)));
+        line.push(roman(close));
+        if arg.get_num_args().is_some_and(|n| n.max_values() > 1) {
+            line.push(roman("..."));
+        }
+    }
+    if cmd.has_subcommands() {
+        line.push(roman(" "));
+        line.push(italic("COMMAND"));
+    }
+    let mut roff = Roff::default();
+    roff.control("SH", ["SYNOPSIS"]);
+    roff.text(line);
+    roff
 }
 
 /// Every page as `(file name, roff)`: `mififo.1` first, then `mififo-CMD.1`

@@ -49,13 +49,28 @@ pub enum Command {
     Completions(man::CompletionsArgs),
     /// Print the man pages (roff), or write them all with --out.
     Man(man::ManArgs),
-    /// Internal: the doctor's probe child (enters a namespace, takes ids, opens once).
-    #[command(name = "__probe", hide = true)]
-    Probe(doctor::ProbeArgs),
 }
+
+/// The doctor's probe child, `mififo __probe …` (enters a namespace, takes ids,
+/// opens once). Parsed apart from [`Cli`] so that `--help`, man pages and shell
+/// completions never offer it.
+#[derive(Debug, Parser)]
+#[command(name = "__probe", bin_name = "mififo __probe")]
+struct ProbeCli {
+    #[command(flatten)]
+    args: doctor::ProbeArgs,
+}
+
+/// The first argument that selects the probe child.
+const PROBE: &str = "__probe";
 
 /// Entry point called by `main.rs`.
 pub fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == PROBE) {
+        let probe = ProbeCli::parse_from(std::env::args_os().skip(1));
+        logging::init(0, 0, false);
+        return finish(doctor::probe(probe.args));
+    }
     let cli = Cli::parse();
     logging::init(
         cli.verbose,
@@ -70,8 +85,12 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Completions(a) => man::completions(a),
         Command::Man(a) => man::man(a),
-        Command::Probe(a) => doctor::probe(a),
     };
+    finish(result)
+}
+
+/// Maps a subcommand's result to the exit code, printing the error once.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {

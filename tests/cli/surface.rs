@@ -286,6 +286,52 @@ fn man_for_an_unknown_subcommand_fails_and_lists_the_real_ones() {
     }
 }
 
+/// The doctor's internal probe child is not a subcommand a person types:
+/// no completion, help or man page offers it, yet the doctor can still run it.
+#[test]
+fn the_probe_child_is_offered_nowhere() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = mififo_ok(&["completions", shell]);
+        assert!(
+            !script.contains("__probe"),
+            "{shell} completion offers __probe"
+        );
+    }
+    assert!(!mififo_ok(&["--help"]).contains("__probe"));
+    assert!(!mififo_ok(&["man"]).contains("probe"));
+    // Still reachable: a malformed probe call is a usage error of the probe.
+    let out = mififo(&["__probe", "--path", "/nonexistent", "--uids", "1"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4 comma-separated ids"), "{err}");
+}
+
+/// SYNOPSIS lines name each option's value, as `--help` does.
+#[test]
+fn man_synopsis_names_option_values() {
+    let page = unroff(&mififo_ok(&["man", "call"]));
+    let synopsis = page
+        .split(".SH SYNOPSIS\n")
+        .nth(1)
+        .or_else(|| {
+            page.split(
+                ".SH SYNOPSIS
+",
+            )
+            .nth(1)
+        })
+        .expect("SYNOPSIS section");
+    let synopsis = synopsis.lines().next().unwrap();
+    for want in [
+        "[--fifo PATH]",
+        "[--reply-dir DIR]",
+        "[--timeout DURATION]",
+        "<METHOD>",
+    ] {
+        assert!(synopsis.contains(want), "SYNOPSIS lacks {want}: {synopsis}");
+    }
+}
+
 #[test]
 fn completions_mention_every_subcommand_and_flag() {
     let subs = subcommands();
