@@ -124,6 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             dialect: args.dialect,
             allow_large: args.allow_large,
+            ..Default::default()
         });
         let plan = load::Plan {
             method: method.clone(),
