@@ -1,6 +1,12 @@
 //! The load generator: N concurrent tasks, each sending one request at a time
 //! through the library [`Client`] (so each exchange has its own reply FIFO)
 //! with an id unique in the run, and checking that the reply carries that id.
+//!
+//! Ids stay within 1..=2^31−1, what every server echoes unchanged (OpenSIPS
+//! prints ids as a C `int`, clamping larger ones to 2147483647). A reply with
+//! an id of this run that is not its request's is *misrouted*; one with an id
+//! this run never sent is *rewritten* by the server — reported as such, once,
+//! in the summary (no log line per request).
 
 use super::stats::{Outcome, Tally};
 use super::Progress;
@@ -37,10 +43,10 @@ pub struct Plan {
 /// Runs `plan` against the server `client` talks to; returns the merged tally
 /// and the wall-clock time. Must be called inside a Tokio runtime.
 pub async fn run(client: &Client, plan: &Plan, progress: &Progress) -> (Tally, Duration) {
-    // Ids: a random base (below 2^52, so they stay exact as JSON numbers) plus
-    // a counter, so no two requests of a run, nor of two runs against the same
-    // server, are likely to share one.
-    let base = fastrand::u64(1..1 << 40) << 12;
+    // Ids: a counter from a random start, wrapping within 1..=2^31−1, so
+    // unique in any run shorter than 2^31−1 requests, and two runs against the
+    // same server are unlikely to share one.
+    let ids = Ids::new();
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = match plan.stop {
@@ -67,12 +73,31 @@ pub async fn run(client: &Client, plan: &Plan, progress: &Progress) -> (Tally, D
                 if seq >= limit {
                     break;
                 }
-                let id = Value::from(base + seq);
+                let id = Value::from(ids.id(seq));
                 let request = Request::new(plan.method.clone(), plan.params.clone(), Some(id));
                 let t0 = Instant::now();
                 let result = client.send(&request).await;
                 let latency = t0.elapsed();
-                let (outcome, replied, error) = classify(client.config().dialect, &request, result);
+                let got = match &result {
+                    Err(crate::client::Error::ForeignReply { got, sent, .. }) => {
+                        Some((got.clone(), sent.clone()))
+                    }
+                    _ => None,
+                };
+                let (mut outcome, replied, error) =
+                    classify(client.config().dialect, &request, result);
+                // Misrouted only if the id is one this run sent (by now).
+                if let (Outcome::Misrouted, Some((got, _))) = (outcome, &got) {
+                    let issued = next.load(Ordering::Relaxed).min(limit);
+                    if !got.parse::<u64>().is_ok_and(|g| ids.issued(g, issued)) {
+                        outcome = Outcome::IdRewritten;
+                    }
+                }
+                if let (Outcome::IdRewritten, Some((got, sent)), None) =
+                    (outcome, &got, &tally.first_rewrite)
+                {
+                    tally.first_rewrite = Some(format!("sent {sent}, got {got}"));
+                }
                 tally.record(outcome, replied.then_some(latency), error);
                 progress.tick(outcome != Outcome::Ok);
             }
@@ -93,7 +118,50 @@ pub async fn run(client: &Client, plan: &Plan, progress: &Progress) -> (Tally, D
     (total, start.elapsed())
 }
 
+/// The ids of one run: `1 + (start + seq) mod (2^31 − 1)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ids {
+    start: u64,
+}
+
+/// How many ids there are: 1..=2^31−1.
+const ID_SPACE: u64 = i32::MAX as u64;
+
+impl Ids {
+    /// A random start.
+    pub fn new() -> Ids {
+        Ids {
+            start: fastrand::u64(..ID_SPACE),
+        }
+    }
+
+    /// The id of request `seq`.
+    pub fn id(&self, seq: u64) -> u64 {
+        1 + (self.start + seq) % ID_SPACE
+    }
+
+    /// True when `id` is the id of one of the first `issued` requests.
+    pub fn issued(&self, id: u64, issued: u64) -> bool {
+        if !(1..=ID_SPACE).contains(&id) {
+            return false;
+        }
+        let seq = (id - 1 + ID_SPACE - self.start % ID_SPACE) % ID_SPACE;
+        seq < issued
+    }
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids::new()
+    }
+}
+
 /// How an exchange ended: outcome, whether a reply came back, and a failure text.
+///
+/// A reply with another id ([`crate::client::Error::ForeignReply`]) is
+/// [`Outcome::Misrouted`] when that id could be one of ours (an integer in
+/// 1..=2^31−1), else [`Outcome::IdRewritten`]; [`run`] refines this with the
+/// ids it actually sent.
 pub fn classify(
     dialect: Dialect,
     request: &Request,
@@ -104,6 +172,21 @@ pub fn classify(
         Err(e) if e.kind() == ErrorKind::Timeout => {
             return (Outcome::Timeout, false, Some(e.to_string()))
         }
+        Err(crate::client::Error::ForeignReply { sent, got, .. }) => {
+            let ours = got
+                .parse::<u64>()
+                .is_ok_and(|g| (1..=ID_SPACE).contains(&g));
+            let why = format!("reply id {got} for request id {sent}");
+            let outcome = if ours {
+                Outcome::Misrouted
+            } else if got == "null" {
+                // The server could not read the id (-32600): an error reply.
+                Outcome::Error
+            } else {
+                Outcome::IdRewritten
+            };
+            return (outcome, true, Some(why));
+        }
         Err(e) => return (Outcome::Error, false, Some(e.to_string())),
     };
     let text = |raw: &[u8]| {
@@ -113,32 +196,15 @@ pub fn classify(
             .collect::<String>()
     };
     match (&reply.kind, dialect) {
-        (ReplyKind::Json(resp), _) => {
-            let sent = request.id.as_ref().unwrap_or(&Value::Null);
-            if &resp.id != sent {
-                // `null` is what a server answers when it could not read the id
-                // (-32600); any other id belongs to someone else's request.
-                let misrouted = !resp.id.is_null();
-                let why = format!(
-                    "reply id {} for request id {sent}: {}",
-                    resp.id,
-                    text(&reply.raw)
-                );
-                return if misrouted {
-                    (Outcome::Misrouted, true, Some(why))
-                } else {
-                    (Outcome::Error, true, Some(why))
-                };
-            }
-            match &resp.outcome {
-                jsonrpc::Outcome::Result(_) => (Outcome::Ok, true, None),
-                jsonrpc::Outcome::Error(e) => (
-                    Outcome::Error,
-                    true,
-                    Some(format!("'{}' failed: {e}", request.method)),
-                ),
-            }
-        }
+        // The client accepted it: its id is the request's.
+        (ReplyKind::Json(resp), _) => match &resp.outcome {
+            jsonrpc::Outcome::Result(_) => (Outcome::Ok, true, None),
+            jsonrpc::Outcome::Error(e) => (
+                Outcome::Error,
+                true,
+                Some(format!("'{}' failed: {e}", request.method)),
+            ),
+        },
         (ReplyKind::Empty, _) => (
             Outcome::Error,
             true,
@@ -158,14 +224,15 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::wire;
     use serde_json::json;
 
     fn reply(dialect: Dialect, raw: &[u8]) -> Result<Reply, crate::client::Error> {
-        Ok(Reply {
-            raw: raw.to_vec(),
-            kind: wire::decode(dialect, raw),
-        })
+        crate::client::accept::accept(
+            dialect,
+            Some(&json!(42)),
+            raw.to_vec(),
+            std::path::Path::new("/r"),
+        )
     }
 
     #[test]
@@ -175,6 +242,13 @@ mod tests {
         assert_eq!(classify(Dialect::Json, &req, ok).0, Outcome::Ok);
         let other = reply(Dialect::Json, br#"{"jsonrpc":"2.0","result":{},"id":43}"#);
         assert_eq!(classify(Dialect::Json, &req, other).0, Outcome::Misrouted);
+        // Ids no run of ours sends: the server rewrote ours.
+        for rewritten in [r#""42""#, "2147483647.5", "0", "-42", "4294967296"] {
+            let raw = format!(r#"{{"jsonrpc":"2.0","result":{{}},"id":{rewritten}}}"#);
+            let (o, replied, _) =
+                classify(Dialect::Json, &req, reply(Dialect::Json, raw.as_bytes()));
+            assert_eq!((o, replied), (Outcome::IdRewritten, true), "{rewritten}");
+        }
         let err = reply(
             Dialect::Json,
             br#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":42}"#,
@@ -263,6 +337,25 @@ mod tests {
         drop(responder);
         // Every reply FIFO was removed, and the responder removed its FIFO.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn ids_stay_in_range_unique_and_are_recognised() {
+        let ids = Ids {
+            start: ID_SPACE - 3,
+        };
+        let got: Vec<u64> = (0..6).map(|s| ids.id(s)).collect();
+        assert_eq!(got, vec![ID_SPACE - 2, ID_SPACE - 1, ID_SPACE, 1, 2, 3]);
+        assert!(ids.issued(ID_SPACE, 3));
+        assert!(!ids.issued(1, 3));
+        assert!(ids.issued(1, 4));
+        assert!(!ids.issued(0, 100) && !ids.issued(ID_SPACE + 1, 100));
+        let r = Ids::new();
+        let mut seen: Vec<u64> = (0..10_000).map(|s| r.id(s)).collect();
+        assert!(seen.iter().all(|&i| (1..=ID_SPACE).contains(&i)));
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 10_000);
     }
 
     #[tokio::test]

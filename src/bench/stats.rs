@@ -17,6 +17,10 @@ pub enum Outcome {
     Timeout,
     /// A reply carrying another request's id: it reached the wrong client.
     Misrouted,
+    /// A reply whose id this run never sent: the server does not echo ids as
+    /// sent (OpenSIPS clamps numbers above 2^31−1; others turn them into
+    /// strings), so the reply cannot be matched — a server trait, not routing.
+    IdRewritten,
 }
 
 /// Counters and latency samples of one worker (merged at the end).
@@ -32,6 +36,10 @@ pub struct Tally {
     pub timeouts: u64,
     /// [`Outcome::Misrouted`] count.
     pub misrouted: u64,
+    /// [`Outcome::IdRewritten`] count.
+    pub ids_rewritten: u64,
+    /// The first rewritten id seen: `sent 5, got "5"`.
+    pub first_rewrite: Option<String>,
     /// Latency of every exchange that got a reply (ok, error replies, misrouted), in nanoseconds.
     pub latencies_ns: Vec<u64>,
     /// The first failure seen, for the report.
@@ -47,6 +55,7 @@ impl Tally {
             Outcome::Error => self.errors += 1,
             Outcome::Timeout => self.timeouts += 1,
             Outcome::Misrouted => self.misrouted += 1,
+            Outcome::IdRewritten => self.ids_rewritten += 1,
         }
         if let Some(l) = latency {
             self.latencies_ns
@@ -64,6 +73,10 @@ impl Tally {
         self.errors += other.errors;
         self.timeouts += other.timeouts;
         self.misrouted += other.misrouted;
+        self.ids_rewritten += other.ids_rewritten;
+        if self.first_rewrite.is_none() {
+            self.first_rewrite = other.first_rewrite;
+        }
         self.latencies_ns.extend(other.latencies_ns);
         if self.first_error.is_none() {
             self.first_error = other.first_error;
@@ -72,7 +85,7 @@ impl Tally {
 
     /// Failures of any kind.
     pub fn failures(&self) -> u64 {
-        self.errors + self.timeouts + self.misrouted
+        self.errors + self.timeouts + self.misrouted + self.ids_rewritten
     }
 
     /// The report of a run that took `elapsed`.
@@ -87,6 +100,8 @@ impl Tally {
             errors: self.errors,
             timeouts: self.timeouts,
             misrouted: self.misrouted,
+            ids_rewritten: self.ids_rewritten,
+            first_rewrite: self.first_rewrite,
             elapsed_s: secs,
             requests_per_second: if secs > 0.0 {
                 self.requests as f64 / secs
@@ -154,6 +169,10 @@ pub struct Report {
     pub timeouts: u64,
     /// Replies that carried another request's id.
     pub misrouted: u64,
+    /// Replies whose id this run never sent (the server rewrites ids).
+    pub ids_rewritten: u64,
+    /// The first rewritten id, `sent 5, got "5"`.
+    pub first_rewrite: Option<String>,
     /// Wall-clock time of the run.
     pub elapsed_s: f64,
     /// `requests / elapsed_s`.
@@ -167,7 +186,7 @@ pub struct Report {
 impl Report {
     /// Failures of any kind.
     pub fn failures(&self) -> u64 {
-        self.errors + self.timeouts + self.misrouted
+        self.errors + self.timeouts + self.misrouted + self.ids_rewritten
     }
 
     /// The report for people: one `name value` line each.
@@ -199,10 +218,19 @@ impl Report {
             l.max,
             l.mean,
         );
+        if self.ids_rewritten > 0 {
+            s.push_str(&format!(
+                "ids rewritten {} — the server does not echo JSON-RPC ids as sent ({}), so its replies \
+                 cannot be matched to requests; this is not misrouting\n",
+                self.ids_rewritten,
+                self.first_rewrite.as_deref().unwrap_or("")
+            ));
+        }
         if let Some(e) = &self.first_error {
             s.push_str(&format!("first error   {e}\n"));
         }
-        s
+        // The texts quote what the server sent: no control characters.
+        crate::client::render::escape_controls(&s).into_owned()
     }
 }
 

@@ -14,8 +14,10 @@ use std::time::Duration;
 /// Options of `mififo bench`.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
-Every request carries an id unique in the run and has its own reply FIFO; a reply with another
-request's id is counted as misrouted, a missing one as a timeout — never hidden.
+Every request carries an id unique in the run (within 1..2^31-1, which every server echoes
+unchanged) and has its own reply FIFO; a reply with another request's id is counted as
+misrouted, one with an id the run never sent as \"ids rewritten\" (the server does not echo ids:
+reported once, with an example), a missing one as a timeout — never hidden.
 
 --floor runs the same request/reply cycle (mkfifo, open, write, read, unlink) between minimal
 blocking client threads and a minimal responder thread in this process: the best this machine
@@ -26,7 +28,7 @@ Examples:
   mififo bench --clients 64 --requests 100000 --json get_statistics all
   mififo bench --floor --clients 16 --duration 5s
 
-Exit codes: 0 every request answered correctly, 1 any error, timeout or misrouted reply,
+Exit codes: 0 every request answered correctly, 1 any error, timeout, misrouted or rewritten reply,
 2 usage or local error.")]
 pub struct Args {
     /// The MI command to send (not needed with --floor).
@@ -124,6 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             dialect: args.dialect,
             allow_large: args.allow_large,
+            ..Default::default()
         });
         let plan = load::Plan {
             method: method.clone(),

@@ -1,6 +1,12 @@
 //! `mififo call`: send one MI command, print the reply, exit with a code that
 //! says what happened (0 ok, 1 server error, 2 usage/local, 3 no server,
-//! 4 permission denied, 5 timeout; 128+N when killed by signal N).
+//! 4 permission denied, 5 timeout, 6 reply with another id, 7 a second reply,
+//! 8 data after the reply, 9 reply too large, 10 untrusted server FIFO;
+//! 128+N after signal N, the reply FIFO removed).
+//!
+//! Everything the server sent is untrusted: control characters in it are
+//! escaped on stderr always and on stdout when it is a terminal (`--raw`
+//! excepted), so a reply cannot drive the terminal.
 
 use super::common::FifoArgs;
 use mififo::client::{params, render, Client, ClientConfig, Error, ErrorKind, Reply, ReplyKind};
@@ -25,8 +31,15 @@ Defaults (flag > environment > opensips-cli config > built-in):
                /var/run/opensips/opensips_fifo, /tmp/opensips_fifo (OPENSIPS_MI_FIFO_FALLBACK honoured)
   --reply-dir  OPENSIPS_MI_FIFO_REPLY_DIR, fifo_reply_dir, /tmp/
 
+Trust: a reply is accepted only if it is exactly one reply carrying this request's (random) id;
+a server FIFO in a directory anyone may write (/tmp) must belong to us, root, the directory's
+owner or a --trust-user, and (checked as root) be read only by such users — else nothing is sent.
+
 Exit codes: 0 ok, 1 the server answered with an error, 2 usage or local error,
-3 no server (missing FIFO, nothing reads it), 4 permission denied, 5 timeout.")]
+3 no server (missing FIFO, nothing reads it), 4 permission denied, 5 timeout,
+6 the reply has another request's id, 7 a second reply followed, 8 other bytes followed the reply,
+9 the reply exceeds --max-reply, 10 the server FIFO may belong to another user (nothing sent);
+128+N after signal N (the reply FIFO is removed).")]
 pub struct Args {
     /// The MI command (OpenSIPS `uptime`, `get_statistics`; Kamailio `core.uptime`).
     #[arg(value_name = "METHOD")]
@@ -45,7 +58,8 @@ pub struct Args {
     /// Wire dialect: OpenSIPS 3.x/4.x, OpenSIPS 1.x/2.x, or Kamailio jsonrpcs.
     #[arg(long, value_enum, default_value_t = Dialect::Json)]
     pub dialect: Dialect,
-    /// Print the reply bytes exactly as received.
+    /// Print the reply bytes exactly as received, control characters and all
+    /// (otherwise they are escaped on a terminal); the reply is still checked first.
     #[arg(long, conflicts_with = "json")]
     pub raw: bool,
     /// Print the whole JSON-RPC response, not only its result.
@@ -60,6 +74,33 @@ pub struct Args {
     /// Send requests larger than PIPE_BUF (4096 bytes) although concurrent writers may interleave.
     #[arg(long)]
     pub allow_large: bool,
+    /// The largest reply accepted (4096, 512K, 64M, 1G); past it: exit 9, reading stops.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub max_reply: usize,
+    /// Trust this user (name or uid) to own or read the server FIFO, e.g. OpenSIPS's user for a
+    /// FIFO in /tmp; repeatable. Us, root and the FIFO directory's owner are always trusted.
+    #[arg(long, value_name = "USER", value_parser = mififo::client::trust::parse_user)]
+    pub trust_user: Vec<u32>,
+}
+
+/// `4096`, `512K`, `64M`, `1G` (powers of 1024; `KiB`/`MiB`/`GiB` and `B` accepted).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (n, unit) = t.split_at(digits);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 64M)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("'{s}': unknown unit (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("'{s}' is not a usable size"))
 }
 
 /// `--color`.
@@ -88,9 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         dialect: args.dialect,
         allow_large: args.allow_large,
+        max_reply: args.max_reply,
+        trust: mififo::client::Trust {
+            uids: args.trust_user.clone(),
+        },
     });
-    let id =
-        (!args.notification).then(|| serde_json::Value::from(fastrand::u32(1..=i32::MAX as u32)));
+    let id = (!args.notification).then(|| serde_json::Value::from(mififo::client::fresh_id()));
     let request = Request::new(args.method.clone(), params, id);
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -98,43 +142,70 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let outcome = rt.block_on(send_or_signal(&client, &request))?;
     let result = match outcome {
-        Ended::Signal(name, code) => {
-            super::report_error(&anyhow::anyhow!(
-                "interrupted by {name}; reply FIFO removed"
+        Ended::Signal(sig) => {
+            report(format!(
+                "interrupted by {}; reply FIFO removed",
+                sig.as_str()
             ));
-            return Ok(ExitCode::from(code));
+            return Ok(ExitCode::from(128 + sig as u8));
         }
         Ended::Done(r) => r,
     };
     match result {
         Ok(reply) => print_reply(&args, &reply),
         Err(err) => {
-            super::report_error(&anyhow::anyhow!("{err}"));
+            report(err.to_string());
             if let Some(hint) = hint(&err, &resolved) {
-                super::report_error(&anyhow::anyhow!("{hint}"));
+                report(hint);
             }
             Ok(ExitCode::from(err.kind().exit_code()))
         }
     }
 }
 
-enum Ended {
-    Done(Result<Reply, Error>),
-    Signal(&'static str, u8),
+/// One `mififo: …` line on stderr, control characters escaped (it may quote
+/// what the server sent).
+fn report(msg: String) {
+    super::report_error(&anyhow::anyhow!("{}", render::escape_controls(&msg)));
 }
 
-/// Sends, unless SIGINT/SIGTERM/SIGHUP arrives first; then the exchange
-/// future is dropped, which unlinks the reply FIFO before we exit.
+enum Ended {
+    Done(Result<Reply, Error>),
+    Signal(nix::sys::signal::Signal),
+}
+
+/// Every signal whose default action ends the process and that a handler
+/// may catch: on each, the exchange future is dropped, which unlinks the
+/// reply FIFO, and we exit with 128+N. Not here: SIGKILL/SIGSTOP (cannot be
+/// caught), SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP (faults of our own code, not
+/// requests to stop), SIGPIPE (ignored by the Rust runtime, so it ends
+/// nothing), and the real-time signals (Tokio cannot register them).
+const TERMINATING: &[nix::sys::signal::Signal] = {
+    use nix::sys::signal::Signal::*;
+    &[
+        SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGSTKFLT, SIGXCPU,
+        SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSYS,
+    ]
+};
+
+/// Sends, unless a terminating signal ([`TERMINATING`]) arrives first.
 async fn send_or_signal(client: &Client, request: &Request) -> std::io::Result<Ended> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut streams = Vec::with_capacity(TERMINATING.len());
+    for &sig in TERMINATING {
+        streams.push((sig, signal(SignalKind::from_raw(sig as i32))?));
+    }
+    let caught = std::future::poll_fn(|cx| {
+        for (sig, stream) in &mut streams {
+            if stream.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(*sig);
+            }
+        }
+        std::task::Poll::Pending
+    });
     Ok(tokio::select! {
         r = client.send(request) => Ended::Done(r),
-        _ = int.recv() => Ended::Signal("SIGINT", 130),
-        _ = term.recv() => Ended::Signal("SIGTERM", 143),
-        _ = hup.recv() => Ended::Signal("SIGHUP", 129),
+        sig = caught => Ended::Signal(sig),
     })
 }
 
@@ -183,6 +254,15 @@ fn print_reply(args: &Args, reply: &Reply) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let colour = colour_enabled(args.color);
+    // Text the server chose, on a terminal: escaped (pretty JSON already is).
+    let on_terminal = std::io::stdout().is_terminal();
+    let shown = |t: &str| {
+        if on_terminal {
+            render::escape_controls(t).into_owned()
+        } else {
+            t.to_string()
+        }
+    };
     let method = &args.method;
     match &reply.kind {
         ReplyKind::Json(resp) => {
@@ -196,14 +276,12 @@ fn print_reply(args: &Args, reply: &Reply) -> anyhow::Result<ExitCode> {
                         writeln!(out, "{}", render::pretty(v, colour))?;
                     }
                 }
-                Outcome::Error(e) => {
-                    super::report_error(&anyhow::anyhow!("'{method}' failed: {e}"));
-                }
+                Outcome::Error(e) => report(format!("'{method}' failed: {e}")),
             }
         }
         ReplyKind::Empty => {
             if !args.notification && args.dialect != Dialect::Text {
-                super::report_error(&anyhow::anyhow!(
+                report(format!(
                     "'{method}': the server closed the reply FIFO without writing anything"
                 ));
                 return Ok(ExitCode::from(1));
@@ -212,19 +290,17 @@ fn print_reply(args: &Args, reply: &Reply) -> anyhow::Result<ExitCode> {
         ReplyKind::Text(t) if args.dialect == Dialect::Text => {
             let (status, body) = t.split_once('\n').unwrap_or((t.as_str(), ""));
             if failed {
-                super::report_error(&anyhow::anyhow!("'{method}' failed: {status}"));
+                report(format!("'{method}' failed: {status}"));
             }
             let body = body.trim_end_matches('\n');
             if !body.is_empty() {
-                writeln!(out, "{body}")?;
+                writeln!(out, "{}", shown(body))?;
             }
         }
-        ReplyKind::Text(t) => {
-            super::report_error(&anyhow::anyhow!(
-                "'{method}': the server replied with plain text instead of JSON: '{}'",
-                t.trim_end()
-            ));
-        }
+        ReplyKind::Text(t) => report(format!(
+            "'{method}': the server replied with plain text instead of JSON: '{}'",
+            mififo::client::accept::cut(t.trim_end(), 1024)
+        )),
     }
     out.flush()?;
     Ok(code)

@@ -83,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             dialect: args.dialect,
             allow_large: false,
+            ..Default::default()
         });
         let gw = Arc::new(Gateway::new(
             GatewayConfig {

@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Coarse class of an [`Error`]; `mififo call` maps it to its exit code.
+///
+/// The reply checks have one kind (and exit code) each, so scripts can tell
+/// a forged or injected reply (6, 7, 8) from an oversized one (9) and from a
+/// server FIFO we refused to talk to (10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// No server: the FIFO is missing, not a FIFO, or nothing reads it (exit 3).
@@ -17,6 +21,16 @@ pub enum ErrorKind {
     Timeout,
     /// Anything else on our side: bad request, I/O error, reply dir problems (exit 2).
     Local,
+    /// The reply's id is not the request's: it answers another request (exit 6).
+    ForeignReply,
+    /// More than one reply arrived on the reply FIFO (exit 7).
+    SecondReply,
+    /// Bytes that are not a reply followed the reply (exit 8).
+    TrailingData,
+    /// The reply grew past the configured maximum (exit 9).
+    ReplyTooLarge,
+    /// The server FIFO may belong to someone else; nothing was sent (exit 10).
+    Untrusted,
 }
 
 impl ErrorKind {
@@ -27,6 +41,11 @@ impl ErrorKind {
             ErrorKind::NoServer => 3,
             ErrorKind::PermissionDenied => 4,
             ErrorKind::Timeout => 5,
+            ErrorKind::ForeignReply => 6,
+            ErrorKind::SecondReply => 7,
+            ErrorKind::TrailingData => 8,
+            ErrorKind::ReplyTooLarge => 9,
+            ErrorKind::Untrusted => 10,
         }
     }
 }
@@ -122,6 +141,53 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The reply carries another id than the request: it is the answer to
+    /// someone else's request (injected by a local user who wrote a request
+    /// naming our reply FIFO) or forged. Nothing of it is used.
+    #[error("rejected the reply on '{}': its id {got} is not this request's id {sent}, so it answers another request (someone else wrote to the server naming our reply FIFO, or forged it); nothing of it is used", reply_path.display())]
+    ForeignReply {
+        /// The reply FIFO.
+        reply_path: PathBuf,
+        /// The id we sent (`null` for a notification).
+        sent: String,
+        /// The id in the reply, as JSON, cut to 64 bytes.
+        got: String,
+    },
+    /// A second complete reply followed the first.
+    #[error("rejected the reply on '{}': a second reply ({extra} bytes) followed the first, so someone else's reply was mixed into ours; nothing of it is used", reply_path.display())]
+    SecondReply {
+        /// The reply FIFO.
+        reply_path: PathBuf,
+        /// Bytes after the end of the first reply.
+        extra: usize,
+    },
+    /// Bytes that are not a reply followed the end of the reply.
+    #[error("rejected the reply on '{}': {extra} bytes that are not part of it followed its end; nothing of it is used", reply_path.display())]
+    TrailingData {
+        /// The reply FIFO.
+        reply_path: PathBuf,
+        /// Bytes after the end of the reply.
+        extra: usize,
+    },
+    /// The reply grew past the maximum size.
+    #[error("the reply on '{}' is larger than the maximum of {max} bytes; stopped reading (raise it with --max-reply)", reply_path.display())]
+    ReplyTooLarge {
+        /// The reply FIFO.
+        reply_path: PathBuf,
+        /// The maximum.
+        max: usize,
+    },
+    /// The server FIFO may belong to someone other than the server: nothing
+    /// was sent to it, and no reply FIFO was made.
+    #[error("refusing to send to '{}': {reason}. If that user really runs the MI server, trust it with --trust-user {suggest}", fifo.display())]
+    Untrusted {
+        /// The server FIFO.
+        fifo: PathBuf,
+        /// Who owns or reads it, and why that is suspicious.
+        reason: String,
+        /// The user name (or uid) to pass to `--trust-user`.
+        suggest: String,
+    },
     /// Another I/O failure.
     #[error("cannot {op} '{}': {source}", path.display())]
     Io {
@@ -144,6 +210,11 @@ impl Error {
             }
             Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::ForeignReply { .. } => ErrorKind::ForeignReply,
+            Error::SecondReply { .. } => ErrorKind::SecondReply,
+            Error::TrailingData { .. } => ErrorKind::TrailingData,
+            Error::ReplyTooLarge { .. } => ErrorKind::ReplyTooLarge,
+            Error::Untrusted { .. } => ErrorKind::Untrusted,
             Error::TooLarge { .. }
             | Error::ReplyName { .. }
             | Error::Encode { .. }

@@ -4,27 +4,35 @@
 //! 1. open the server FIFO `O_WRONLY|O_NONBLOCK` **without `O_CREAT`** — `ENXIO`
 //!    means nothing reads it (reported at once, never a hang), and
 //!    `fs.protected_fifos` cannot refuse us because we never ask to create;
+//!    then check whom it belongs to ([`trust`]): a FIFO another user may have
+//!    squatted is refused before anything is written;
 //! 2. create a uniquely named reply FIFO with the least rights the server's
 //!    user needs ([`reply_fifo`]) and open it for reading **before** sending;
 //! 3. write the request in one `write()` (≤ `PIPE_BUF` unless `allow_large`);
 //! 4. wait, up to the timeout, for a writer to open, write and close the reply
-//!    FIFO; read to EOF;
+//!    FIFO; read to EOF, at most `max_reply` bytes; accept the bytes only if
+//!    they are exactly one reply carrying this request's id ([`accept`]);
 //! 5. unlink the reply FIFO — also on error, timeout, or when the future is
 //!    dropped (Ctrl-C handling in the CLI drops it).
 //!
-//! - [`error`]: [`Error`] and [`ErrorKind`] (exit codes 3/4/5/2).
+//! - [`error`]: [`Error`] and [`ErrorKind`] (exit codes 2–10).
+//! - [`accept`]: is this the reply to this request (id, one value, nothing after)?
+//! - [`trust`]: who owns and reads the server FIFO, checked before sending.
 //! - [`wire`]: request encoding and reply classification per dialect.
 //! - [`reply_fifo`]: creation, rights (mode/ACL), reading, cleanup.
 //! - [`params`]: command-line parameter syntax (`key=value`, `key:=JSON`, array commands).
 //! - [`render`]: human output of a reply (pretty JSON, optional colour).
 
+pub mod accept;
 pub mod error;
 pub mod params;
 pub mod render;
 pub mod reply_fifo;
+pub mod trust;
 pub mod wire;
 
 pub use error::{Error, ErrorKind, TimeoutStage};
+pub use trust::Trust;
 
 use crate::proto::jsonrpc::{Params, Request, Response};
 use crate::proto::{reply_name, Dialect, PIPE_BUF};
@@ -49,6 +57,24 @@ pub struct ClientConfig {
     pub dialect: Dialect,
     /// Send requests larger than `PIPE_BUF` anyway (they may interleave).
     pub allow_large: bool,
+    /// The largest reply accepted, in bytes; past it the exchange fails with
+    /// [`Error::ReplyTooLarge`] and reading stops (memory stays bounded).
+    pub max_reply: usize,
+    /// Users trusted to own or read the server FIFO besides us and root.
+    pub trust: Trust,
+}
+
+/// Default [`ClientConfig::max_reply`]: 64 MiB, room for a `dlg_list` of some
+/// 50 000 dialogs (about 1.2 KiB each as OpenSIPS 3.x prints them).
+pub const DEFAULT_MAX_REPLY: usize = 64 << 20;
+
+/// A fresh request id: uniformly random in 1..=2^31−1, from the kernel's
+/// generator, so other local users cannot predict it (they can see our reply
+/// FIFO names, which come from another generator) and OpenSIPS's clamping of
+/// ids to a C `int` never changes it.
+pub fn fresh_id() -> u32 {
+    let r = getrandom::u32().unwrap_or_else(|_| fastrand::u32(..));
+    1 + r % (i32::MAX as u32)
 }
 
 impl Default for ClientConfig {
@@ -59,6 +85,8 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(10),
             dialect: Dialect::Json,
             allow_large: false,
+            max_reply: DEFAULT_MAX_REPLY,
+            trust: Trust::default(),
         }
     }
 }
@@ -125,14 +153,17 @@ impl Client {
         &self.cfg
     }
 
-    /// Sends `method` with `params` and a fresh numeric id.
+    /// Sends `method` with `params` and a fresh id ([`fresh_id`]).
     pub async fn call(&self, method: &str, params: Params) -> Result<Reply, Error> {
-        let id = serde_json::Value::from(fastrand::u32(1..=i32::MAX as u32));
+        let id = serde_json::Value::from(fresh_id());
         self.send(&Request::new(method, params, Some(id))).await
     }
 
     /// Sends `request` (its `id` used as given; `None` sends a notification)
-    /// and waits for the reply.
+    /// and waits for the reply. The reply is returned only if it answers this
+    /// request: exactly one reply, carrying `request.id` ([`accept`]). Give
+    /// requests ids others cannot guess ([`fresh_id`]); a guessed id lets a
+    /// local user who can write the server FIFO answer in the server's place.
     pub async fn send(&self, request: &Request) -> Result<Reply, Error> {
         let cfg = &*self.cfg;
         let deadline = Instant::now() + cfg.timeout;
@@ -146,7 +177,7 @@ impl Client {
             return Err(Error::TooLarge { len: bytes.len() });
         }
 
-        let (sender, owner) = open_server_fifo(&cfg.fifo)?;
+        let (sender, owner) = open_server_fifo(&cfg.fifo, local.euid, &cfg.trust)?;
         let reply = reply_fifo::ReplyFifo::create_with(&reply_path, owner, &cfg.fifo, local)?;
         let timeout_error = |stage| Error::Timeout {
             fifo: cfg.fifo.clone(),
@@ -158,23 +189,20 @@ impl Client {
         };
         // Consumed: the server FIFO is closed before we wait for the reply.
         write_request(sender, &bytes, &cfg.fifo, deadline, &timeout_error).await?;
-        let raw = reply.read_reply(deadline, &timeout_error).await?;
+        let raw = reply
+            .read_reply(deadline, cfg.max_reply, &timeout_error)
+            .await?;
         drop(reply);
-        let kind = wire::decode(cfg.dialect, &raw);
-        if let (ReplyKind::Json(r), Some(id)) = (&kind, &request.id) {
-            if &r.id != id && !r.id.is_null() {
-                tracing::warn!(sent = %id, got = %r.id, "reply id differs from the request id");
-            }
-        }
-        Ok(Reply { raw, kind })
+        accept::accept(cfg.dialect, request.id.as_ref(), raw, &reply_path)
     }
 }
 
-/// Opens the server FIFO for writing without `O_CREAT` and without blocking;
-/// returns it and the FIFO owner's uid (the server's user). It is not
-/// registered with the reactor: [`write_request`] does that only if the pipe
-/// is full.
-fn open_server_fifo(path: &Path) -> Result<(std::fs::File, u32), Error> {
+/// Opens the server FIFO for writing without `O_CREAT` and without blocking,
+/// and checks whom it belongs to ([`trust::check_server_fifo`]); returns it
+/// and the FIFO owner's uid (the server's user, vouched for by that check).
+/// It is not registered with the reactor: [`write_request`] does that only if
+/// the pipe is full.
+fn open_server_fifo(path: &Path, me: u32, trust: &Trust) -> Result<(std::fs::File, u32), Error> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -191,6 +219,7 @@ fn open_server_fifo(path: &Path) -> Result<(std::fs::File, u32), Error> {
             what: describe(&meta.file_type()),
         });
     }
+    trust::check_server_fifo(path, &meta, me, trust)?;
     Ok((file, meta.uid()))
 }
 

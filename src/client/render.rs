@@ -1,9 +1,47 @@
 //! Human output of replies: JSON pretty-printed with two-space indentation
 //! (the layout of `serde_json::to_string_pretty`), optionally coloured with
 //! ANSI escapes (keys blue, strings green, numbers cyan, literals magenta).
+//!
+//! Nothing a server sends reaches a terminal as a control character:
+//! [`pretty`] writes DEL and the C1 controls (U+0080–U+009F, which some
+//! terminals obey like ESC sequences) inside strings as `\u00XX` — serde_json
+//! already escapes the C0 ones — so the output stays the same JSON; and
+//! [`escape_controls`] is for every other line that quotes the server.
 
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt::Write;
+
+/// True for the characters a terminal may act on: C0 controls, DEL, C1 controls.
+fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+/// `s` with every control character except newline and tab written as
+/// `\u00XX` (so `ESC ] 0 ; … BEL` shows as `\u001b]0;…\u0007` instead of
+/// retitling the terminal). Borrowed when there is nothing to escape.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_control(c) && c != '\n' && c != '\t') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_control(c) && c != '\n' && c != '\t' {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A JSON string literal with DEL and C1 controls escaped as well.
+fn json_string(s: &str) -> String {
+    let lit = Value::String(s.to_string()).to_string();
+    // serde_json escapes C0 (and `"`, `\`); any control left is DEL or C1,
+    // and `\u00XX` is the same character to a JSON reader.
+    escape_controls(&lit).into_owned()
+}
 
 const KEY: &str = "\x1b[34m";
 const STR: &str = "\x1b[32m";
@@ -38,7 +76,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize, colour: bool) {
     match v {
         Value::Null | Value::Bool(_) => paint(out, colour, LIT, &v.to_string()),
         Value::Number(_) => paint(out, colour, NUM, &v.to_string()),
-        Value::String(_) => paint(out, colour, STR, &v.to_string()),
+        Value::String(s) => paint(out, colour, STR, &json_string(s)),
         Value::Array(a) if a.is_empty() => out.push_str("[]"),
         Value::Object(o) if o.is_empty() => out.push_str("{}"),
         Value::Array(a) => {
@@ -58,7 +96,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize, colour: bool) {
             out.push_str("{\n");
             for (i, (k, item)) in o.iter().enumerate() {
                 indent(out, depth + 1);
-                paint(out, colour, KEY, &Value::String(k.clone()).to_string());
+                paint(out, colour, KEY, &json_string(k));
                 out.push_str(": ");
                 write_value(out, item, depth + 1, colour);
                 if i + 1 < o.len() {
@@ -81,6 +119,29 @@ mod tests {
     fn plain_layout_equals_serde_pretty() {
         let v = json!({"a": [1, "x\"y", null, {"b": true, "c": []}], "d": {}, "e": 2.5});
         assert_eq!(pretty(&v, false), serde_json::to_string_pretty(&v).unwrap());
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let v = json!({"t\u{9b}k": "\u{1b}]0;pwned\u{7}\u{7f}\u{9b}2J"});
+        for colour in [false, true] {
+            let p = pretty(&v, colour);
+            let stripped: String = p.replace(KEY, "").replace(STR, "").replace(RESET, "");
+            assert!(!stripped.chars().any(is_control_but_layout), "{stripped:?}");
+            if !colour {
+                // Still the same JSON.
+                assert_eq!(serde_json::from_str::<Value>(&p).unwrap(), v);
+            }
+        }
+        assert_eq!(
+            escape_controls("a\u{1b}]0;x\u{7}\tb\nc\rd\u{9b}"),
+            "a\\u001b]0;x\\u0007\tb\nc\\u000dd\\u009b"
+        );
+        assert!(matches!(escape_controls("plain\ttext\n"), Cow::Borrowed(_)));
+    }
+
+    fn is_control_but_layout(c: char) -> bool {
+        is_control(c) && c != '\n' && c != '\t'
     }
 
     #[test]

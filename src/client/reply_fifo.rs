@@ -173,7 +173,9 @@ impl ReplyFifo {
         self.guard.path()
     }
 
-    /// Reads until a writer appeared and closed the FIFO, or `deadline`.
+    /// Reads until a writer appeared and closed the FIFO, or `deadline`, or
+    /// more than `max` bytes arrived ([`Error::ReplyTooLarge`]: memory stays
+    /// bounded by `max` whatever the server sends).
     ///
     /// Linux FIFO semantics (protocol reference §7): before any writer
     /// connected, `read` returns 0 without meaning end-of-reply and `poll`
@@ -184,6 +186,7 @@ impl ReplyFifo {
     pub async fn read_reply(
         &self,
         deadline: Instant,
+        max: usize,
         timeout_error: impl Fn(TimeoutStage) -> Error,
     ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
@@ -223,7 +226,12 @@ impl ReplyFifo {
                         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                         break;
                     }
-                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Ok(n) => append_bounded(&mut out, &buf[..n], max).map_err(|()| {
+                        Error::ReplyTooLarge {
+                            reply_path: self.path().to_path_buf(),
+                            max,
+                        }
+                    })?,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -252,6 +260,21 @@ impl ReplyFifo {
             Err(_) => false,
         }
     }
+}
+
+/// Appends `data` to `out` unless that makes it longer than `max`; grows the
+/// buffer at most to `max` (never a doubling past it).
+pub(crate) fn append_bounded(out: &mut Vec<u8>, data: &[u8], max: usize) -> Result<(), ()> {
+    let need = out.len() + data.len();
+    if need > max {
+        return Err(());
+    }
+    if need > out.capacity() {
+        let want = (out.capacity() * 2).max(need).min(max);
+        out.reserve_exact(want - out.len());
+    }
+    out.extend_from_slice(data);
+    Ok(())
 }
 
 /// Applies the least rights that let `writer_uid` write the FIFO open as
@@ -468,7 +491,7 @@ mod tests {
         let r = ReplyFifo::create(&p, me, Path::new("/x")).unwrap();
         let deadline = Instant::now() + std::time::Duration::from_millis(200);
         let e = r
-            .read_reply(deadline, |stage| Error::Timeout {
+            .read_reply(deadline, 1 << 20, |stage| Error::Timeout {
                 fifo: "/x".into(),
                 reply_path: p.clone(),
                 reply_dir: dir.path().into(),

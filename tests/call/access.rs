@@ -1,9 +1,10 @@
 //! Root-only access tests: permission denied (client dropped to `nobody` with
-//! `setpriv`), `fs.protected_fifos=1`, and the reply FIFO's ACL letting a
-//! server running as another user write the reply.
+//! `setpriv`), `fs.protected_fifos=1`, the reply FIFO's ACL letting a
+//! server running as another user write the reply, and (issue 11) server
+//! FIFOs squatted or read by another real user.
 
 use super::fake::{self, count_entries, echo, entries_with_prefix, Act, Fake, FakeOpts};
-use crate::util::root::{protected_fifos_writable, ProtectedFifos};
+use crate::util::root::{protected_fifos_writable, ProtectedFifos, TestUser};
 use crate::util::{bin, find_tool, have_tool, is_root, require, TestEnv};
 use mififo::proto::Dialect;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -193,12 +194,28 @@ fn protected_fifos_denies_o_creat_but_not_mififo_call() {
         Some(libc::EACCES),
         "the setup must make an O_CREAT open fail"
     );
+    // Another user's FIFO in a sticky world-writable dir is exactly what a
+    // squatter makes: refused unless the user says the owner runs the server.
     let o = env
         .cmd()
         .arg("call")
         .arg("--fifo")
         .arg(&fifo)
         .args(["--reply-dir", &replies, "uptime"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = env
+        .cmd()
+        .arg("call")
+        .arg("--fifo")
+        .arg(&fifo)
+        .args(["--reply-dir", &replies, "--trust-user", "nobody", "uptime"])
         .output()
         .unwrap();
     assert_eq!(
@@ -267,4 +284,165 @@ fn timeout_as_nobody_leaves_the_shared_reply_dir_clean() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(count_entries(Path::new(&replies)), 0);
+}
+
+/// `setpriv` as `user` (its uid and gid, no other groups) running `sh -c script`.
+fn as_user(user: &TestUser, script: &str) -> std::process::Child {
+    Command::new("setpriv")
+        .args([
+            &format!("--reuid={}", user.uid),
+            &format!("--regid={}", user.gid),
+            "--clear-groups",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (10 s at most) until `fifo` has a reader.
+fn wait_for_reader(fifo: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let open = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo);
+        if open.is_ok() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reader on {fifo:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Issue 11, finding 3: another user creates a FIFO at the server's path in a
+/// sticky world-writable directory and reads it. Root's call used to send it
+/// the request (secret included), grant it an ACL on the reply FIFO, and take
+/// its answer. Now nothing is sent and no reply FIFO is made (so no ACL), the
+/// message names the owner, and `--trust-user` is the way to say otherwise.
+#[test]
+fn a_squatted_fifo_in_a_sticky_dir_gets_nothing() {
+    if !root_and("setpriv") {
+        return;
+    }
+    let squatter = TestUser::new();
+    let (env, replies) = shared_env();
+    let sticky = env.path("tmp");
+    std::fs::create_dir(&sticky).unwrap();
+    chmod(&sticky, 0o1777);
+    let fifo = sticky.join("opensips_fifo");
+    let loot = sticky.join("loot");
+    let script = format!(
+        "mkfifo -m 0622 {f} && exec cat <> {f} > {l}",
+        f = fifo.display(),
+        l = loot.display()
+    );
+    let mut reader = as_user(&squatter, &script);
+    wait_for_reader(&fifo);
+    let fifo_s = fifo.display().to_string();
+    let call = |extra: &[&str]| {
+        env.cmd()
+            .args([
+                "call",
+                "--fifo",
+                &fifo_s,
+                "--reply-dir",
+                &replies,
+                "--timeout",
+                "1s",
+            ])
+            .args(extra)
+            .args(["log_level", "level:=4", "secret=hunter2"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = call(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(10), "{err}");
+    assert!(
+        err.contains(&squatter.name) && err.contains(&format!("--trust-user {}", squatter.name)),
+        "{err}"
+    );
+    assert_eq!(
+        count_entries(Path::new(&replies)),
+        0,
+        "a reply FIFO was made"
+    );
+    // Control: trusted, the request reaches whoever reads the FIFO.
+    let o = call(&["--trust-user", &squatter.name]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = reader.kill();
+    let _ = reader.wait();
+    let got = std::fs::read_to_string(&loot).unwrap_or_default();
+    assert!(
+        got.contains("hunter2"),
+        "the control did not reach the reader: {got:?}"
+    );
+    assert_eq!(
+        got.matches("hunter2").count(),
+        1,
+        "the refused call sent it: {got:?}"
+    );
+}
+
+/// A FIFO the server (root) owns and reads, that another user may read too
+/// (mode 0666): a second reader running as that user would get some of the
+/// requests. As root the client sees it and refuses, naming pid and user.
+#[test]
+fn a_reader_running_as_an_unrelated_user_is_refused() {
+    if !root_and("setpriv") {
+        return;
+    }
+    let thief = TestUser::new();
+    let env = TestEnv::new();
+    chmod(env.dir.path(), 0o755);
+    let _srv = fake::fake(&env, Dialect::Json, echo);
+    chmod(&env.fifo(), 0o666);
+    let fifo = env.fifo().display().to_string();
+    let call = || {
+        env.cmd()
+            .args(["call", "--fifo", &fifo, "--reply-dir", &env.reply_dir()])
+            .args(["--timeout", "5s", "uptime"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        call().status.code(),
+        Some(0),
+        "control: only the server reads"
+    );
+    let mut reader = as_user(&thief, &format!("exec cat {fifo} > /dev/null"));
+    // Its open counts as a reader at once; give setpriv time to get there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let o = loop {
+        let o = call();
+        if o.status.code() != Some(0) || std::time::Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(10), "{err}");
+    assert!(
+        err.contains(&thief.name) && err.contains("read by pid"),
+        "{err}"
+    );
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(call().status.code(), Some(0));
 }

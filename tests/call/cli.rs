@@ -374,14 +374,28 @@ fn environment_and_opensips_cli_config_are_honoured_and_flags_win() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
-/// Ctrl-C / SIGTERM while waiting: the reply FIFO is removed, exit 128+N.
+/// Any catchable signal that would end the process, while waiting: the reply
+/// FIFO is removed, exit 128+N (issue 11, finding 6: SIGUSR1 left it behind).
+/// SIGPIPE ends nothing (the Rust runtime ignores it): the call goes on and
+/// cleans up as usual.
 #[test]
 fn signals_remove_the_reply_fifo() {
     use nix::sys::signal::{kill, Signal};
     let env = TestEnv::new();
     let _srv = fake(&env, Dialect::Json, |_| Act::Silent);
     let before = count_entries(env.dir.path());
-    for (sig, expect) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGXCPU,
+        Signal::SIGPROF,
+    ] {
+        let expect = 128 + sig as i32;
         let child = call(&env)
             .args(["uptime", "--timeout", "1m"])
             .stdin(Stdio::null())
@@ -404,6 +418,22 @@ fn signals_remove_the_reply_fifo() {
             "{sig}: reply FIFO left behind"
         );
     }
+    let child = call(&env)
+        .args(["uptime", "--timeout", "1500ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_reply_fifo(env.dir.path());
+    kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGPIPE,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "SIGPIPE is ignored: {out:?}");
+    assert_eq!(count_entries(env.dir.path()), before);
 }
 
 #[test]

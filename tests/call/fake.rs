@@ -47,6 +47,9 @@ pub enum Act {
     Hold(Duration),
     /// Write the reply into another directory (a server with another reply_dir).
     ReplyIn(PathBuf, Vec<u8>),
+    /// Open once and write this chunk again and again until the reader is
+    /// gone (EPIPE) or a minute passed: a reply that never ends.
+    Endless(Vec<u8>),
 }
 
 /// Handler type.
@@ -275,6 +278,12 @@ fn perform_inner(act: Act, path: &Path) {
             if let Some(f) = open_reply(path) {
                 std::thread::sleep(d);
                 drop(f);
+            }
+        }
+        Act::Endless(chunk) => {
+            if let Some(mut f) = open_reply(path) {
+                let until = std::time::Instant::now() + Duration::from_secs(60);
+                while std::time::Instant::now() < until && f.write_all(&chunk).is_ok() {}
             }
         }
         Act::ReplyIn(dir, bytes) => {

@@ -200,6 +200,7 @@ async fn kamailio_serves_many_concurrent_library_calls() {
         timeout: Duration::from_secs(60),
         dialect: Dialect::Kamailio,
         allow_large: false,
+        ..Default::default()
     });
     let tasks: Vec<_> = (0..32)
         .map(|_| {

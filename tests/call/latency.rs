@@ -103,6 +103,7 @@ fn measure(label: &str, env: &TestEnv, py: &Path, mififo: &Path) {
         timeout: Duration::from_secs(30),
         dialect: Dialect::Json,
         allow_large: false,
+        ..Default::default()
     });
     let lib_ours: Vec<Duration> = rt.block_on(async {
         let mut v = Vec::new();

@@ -16,6 +16,7 @@ fn client(env: &TestEnv, dialect: Dialect, timeout: Duration) -> Client {
         timeout,
         dialect,
         allow_large: false,
+        ..Default::default()
     })
 }
 
@@ -371,6 +372,7 @@ fn reply_dir_without_trailing_slash_works() {
         timeout: Duration::from_secs(30),
         dialect: Dialect::Json,
         allow_large: false,
+        ..Default::default()
     });
     let r = rt.block_on(c.call("uptime", Params::None)).unwrap();
     assert_eq!(result(&r.kind)["method"], "uptime");

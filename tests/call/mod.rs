@@ -4,7 +4,10 @@
 //! - [`library`]: the client API against fake servers: dialects, reply shapes,
 //!   timeouts, cleanup, concurrency, reply FIFO rights.
 //! - [`cli`]: the binary: exit codes, parameters, output, signals.
-//! - [`access`]: root-only: permission denied, `fs.protected_fifos`, another writer uid.
+//! - [`hostile`]: issue 11's findings: forged, injected, doubled, oversized
+//!   replies and terminal escapes are refused.
+//! - [`access`]: root-only: permission denied, `fs.protected_fifos`, another writer uid,
+//!   squatted server FIFOs and readers running as unrelated users.
 //! - [`kamailio`]: interop with a real Kamailio `jsonrpcs` FIFO.
 //! - [`serve`]: against the real `mififo serve`, both dialects, slow commands, privilege drop.
 //! - [`latency`]: side-by-side latency with python-opensips (ignored; a measurement).
@@ -12,6 +15,7 @@
 mod access;
 mod cli;
 mod fake;
+mod hostile;
 mod kamailio;
 mod latency;
 mod library;

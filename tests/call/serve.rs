@@ -171,6 +171,7 @@ async fn many_concurrent_library_calls_against_mififo_serve() {
         timeout: Duration::from_secs(60),
         dialect: Dialect::Json,
         allow_large: false,
+        ..Default::default()
     });
     let tasks: Vec<_> = (0..64)
         .map(|i| {

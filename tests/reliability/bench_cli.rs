@@ -71,8 +71,13 @@ fn error_replies_are_counted_and_fail_the_run() {
     );
 }
 
-/// A server that answers every request with the id 0: every reply is someone else's.
-fn misrouting_server(fifo: &std::path::Path, dir: &std::path::Path) -> std::thread::JoinHandle<()> {
+/// A server that answers `n` requests, each with the id `id_for(its id)`.
+fn id_server(
+    fifo: &std::path::Path,
+    dir: &std::path::Path,
+    n: usize,
+    mut id_for: impl FnMut(&Value) -> Value + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let mut r = std::fs::OpenOptions::new()
         .read(true)
@@ -84,29 +89,35 @@ fn misrouting_server(fifo: &std::path::Path, dir: &std::path::Path) -> std::thre
     std::thread::spawn(move || {
         let _keep = keep;
         let mut answered = 0;
+        let mut pending = Vec::new();
         let mut buf = vec![0u8; 65536];
-        while answered < 10 {
-            let n = match r.read(&mut buf) {
-                Ok(n) => n,
+        while answered < n {
+            match r.read(&mut buf) {
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
                 Err(_) => {
                     std::thread::sleep(std::time::Duration::from_millis(1));
                     continue;
                 }
-            };
-            // Requests arrive whole (≤ PIPE_BUF); each starts with ":name:".
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            for part in text.split(":{").filter(|p| p.contains(':')) {
-                let name = part.rsplit(':').next().unwrap();
-                if name.is_empty() || name.contains('"') {
-                    continue;
-                }
+            }
+            // Requests: ":name:{json}", one after the other.
+            while let Some(rest) = pending.strip_prefix(b":") {
+                let Some(colon) = rest.iter().position(|&c| c == b':') else {
+                    break;
+                };
+                let name = String::from_utf8_lossy(&rest[..colon]).into_owned();
+                let mut it =
+                    serde_json::Deserializer::from_slice(&rest[colon + 1..]).into_iter::<Value>();
+                let Some(Ok(req)) = it.next() else { break };
+                let used = 1 + colon + 1 + it.byte_offset();
+                pending.drain(..used);
+                let id = id_for(&req["id"]);
                 if let Ok(mut w) = std::fs::OpenOptions::new()
                     .write(true)
                     .custom_flags(libc::O_NONBLOCK)
-                    .open(dir.join(name))
+                    .open(dir.join(&name))
                 {
-                    w.write_all(br#"{"jsonrpc":"2.0","result":{},"id":0}"#)
-                        .unwrap();
+                    let reply = serde_json::json!({"jsonrpc": "2.0", "result": {}, "id": id});
+                    w.write_all(reply.to_string().as_bytes()).unwrap();
                     answered += 1;
                 }
             }
@@ -117,19 +128,89 @@ fn misrouting_server(fifo: &std::path::Path, dir: &std::path::Path) -> std::thre
 #[test]
 fn misrouted_replies_are_counted_not_hidden() {
     let env = TestEnv::new();
-    let server = misrouting_server(&env.fifo(), env.dir.path());
-    let (code, r, _) = bench(&env, &["-n", "10", "uptime"]);
+    // Every reply carries the first request's id: from the second request
+    // on, each is the answer to another request of this run.
+    let mut first: Option<Value> = None;
+    let server = id_server(&env.fifo(), env.dir.path(), 10, move |id| {
+        first.get_or_insert_with(|| id.clone()).clone()
+    });
+    let (code, r, stderr) = bench(&env, &["-n", "10", "uptime"]);
     server.join().unwrap();
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(
-        (r["misrouted"].as_u64(), r["ok"].as_u64()),
-        (Some(10), Some(0)),
+        (
+            r["misrouted"].as_u64(),
+            r["ok"].as_u64(),
+            r["ids_rewritten"].as_u64()
+        ),
+        (Some(9), Some(1), Some(0)),
         "{r}"
     );
     assert!(
-        r["first_error"].as_str().unwrap().contains("reply id 0"),
+        r["first_error"].as_str().unwrap().contains("reply id "),
         "{r}"
     );
+    assert_eq!(stderr, "", "no log line per request");
+}
+
+/// Issue 11, finding 7: a server that does not echo ids as sent (OpenSIPS
+/// clamps ids above 2^31−1 to 2147483647; others stringify them) is reported
+/// as rewriting ids, once, not as misrouting, and not with a line per request.
+#[test]
+fn servers_that_rewrite_ids_are_named_as_such() {
+    let clamp = |_: &Value| serde_json::json!(2147483647);
+    let stringify = |id: &Value| Value::String(id.to_string());
+    type Mangle = fn(&Value) -> Value;
+    let mangles: [(&str, Mangle); 2] = [("clamp", clamp), ("stringify", stringify)];
+    for (what, mangle) in mangles {
+        let env = TestEnv::new();
+        let server = id_server(&env.fifo(), env.dir.path(), 10, mangle);
+        let (code, r, stderr) = bench(&env, &["-n", "10", "uptime"]);
+        server.join().unwrap();
+        assert_eq!(code, Some(1), "{what}: {r}");
+        assert_eq!(
+            (r["ids_rewritten"].as_u64(), r["misrouted"].as_u64()),
+            (Some(10), Some(0)),
+            "{what}: {r}"
+        );
+        assert!(
+            r["first_rewrite"].as_str().unwrap().starts_with("sent "),
+            "{r}"
+        );
+        assert_eq!(stderr, "", "{what}: no log line per request");
+    }
+}
+
+/// Every id a bench run sends is an integer in 1..=2^31−1 (what OpenSIPS
+/// echoes unchanged), and no two are equal.
+#[test]
+fn bench_ids_fit_a_c_int_and_are_unique() {
+    let env = TestEnv::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let server = id_server(&env.fifo(), env.dir.path(), 300, move |id| {
+        record.lock().unwrap().push(id.clone());
+        id.clone()
+    });
+    let (code, r, _) = bench(&env, &["-c", "4", "-n", "300", "uptime"]);
+    server.join().unwrap();
+    assert_eq!(code, Some(0), "{r}");
+    let ids: Vec<Value> = seen.lock().unwrap().clone();
+    let mut ids: Vec<u64> = ids
+        .iter()
+        .map(|v| {
+            v.as_u64()
+                .unwrap_or_else(|| panic!("not an integer id: {v}"))
+        })
+        .collect();
+    assert_eq!(ids.len(), 300);
+    assert!(
+        ids.iter().all(|&i| (1..=i32::MAX as u64).contains(&i)),
+        "{ids:?}"
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 300, "ids repeat");
 }
 
 #[test]
