@@ -6,6 +6,7 @@
 //! - `hostile`: reply paths a client must not be able to abuse; stuck clients.
 //! - `lifecycle`: start-up policy, recreation, signals, pid file, `kill`.
 //! - `text`: the 1.x/2.x line dialect.
+//! - `takeover`: races, symlinks and confused-deputy tricks against a root start.
 //! - `root`: ownership, mode, ACL and privilege drop (root only).
 //! - `interop`: the PyPI clients `opensips-mi` and `opensips-cli`.
 
@@ -15,6 +16,7 @@ mod json;
 mod lifecycle;
 mod root;
 mod stream;
+mod takeover;
 mod text;
 
 use crate::util::{raw_exchange, TestEnv};
