@@ -57,6 +57,12 @@ pub struct Args {
     /// Seconds allowed for writing one reply.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub reply_timeout: f64,
+    /// When the FIFO path cannot be served (squatted by another user, or deleted and not
+    /// recreatable after the privilege drop), log an error every 5 s and exit non-zero after
+    /// this long, so a supervisor notices (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = mififo::config::parse_duration)]
+    pub give_up_after: Duration,
     /// Answer by relaying every request to this HTTP JSON-RPC MI (OpenSIPS mi_http or
     /// mififo gateway), e.g. http://127.0.0.1:8888/mi (see docs/gateway.md).
     #[arg(long, value_name = "URL", conflicts_with = "commands")]
@@ -142,6 +148,7 @@ impl Args {
             anyhow::bail!("--reply-timeout must be a positive number of seconds");
         }
         cfg.reply_timeout = Duration::from_secs_f64(self.reply_timeout);
+        cfg.give_up_after = self.give_up_after;
         if let Some(url) = &self.forward {
             let forwarder = mififo::server::forward::Forwarder::new(url, self.forward_timeout)?;
             cfg.executor = Some(std::sync::Arc::new(forwarder));

@@ -99,6 +99,23 @@ pub enum CreateError {
         /// The reader pids found under /proc.
         pids: Vec<i32>,
     },
+    /// A FIFO of another user, read by someone, sits at the path: a squatter
+    /// (anyone can do this in a sticky world-writable directory like `/tmp`).
+    #[error(
+        "'{path}' is squatted: a FIFO owned by {owner} ({who}) sits at our path, so clients \
+         talk to that user, not to us; remove it as root or its owner, and prefer a directory \
+         only the service user can write"
+    )]
+    Squatted {
+        /// The FIFO path.
+        path: PathBuf,
+        /// `user NAME (uid N)`.
+        owner: String,
+        /// `read by pid 123` / a hint when the reader is not visible.
+        who: String,
+        /// The reader pids found under /proc.
+        pids: Vec<i32>,
+    },
     /// Something other than a FIFO is at the path.
     #[error(
         "'{path}' exists and is a {kind}, not a FIFO; remove it or pass --force to replace it"
@@ -231,6 +248,28 @@ fn check_path(
         if ours == Some((meta.dev(), meta.ino())) {
             return Ok(());
         }
+        let me = nix::unistd::geteuid();
+        let foreign = meta.uid() != me.as_raw() && spec.owner.map(Uid::as_raw) != Some(meta.uid());
+        let squatted = |pids: Vec<i32>| {
+            let owner = match nix::unistd::User::from_uid(Uid::from_raw(meta.uid())) {
+                Ok(Some(u)) => format!("user {} (uid {})", u.name, meta.uid()),
+                _ => format!("uid {}", meta.uid()),
+            };
+            let who = match pids.as_slice() {
+                [] => "its reader is not visible to us".to_string(),
+                [p] => format!("read by pid {p}"),
+                ps => format!(
+                    "read by pids {}",
+                    ps.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            CreateError::Squatted {
+                path: path.clone(),
+                owner,
+                who,
+                pids,
+            }
+        };
         let live = match std::fs::OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -238,6 +277,9 @@ fn check_path(
         {
             Ok(_) => true,
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => false,
+            Err(e) if foreign && e.raw_os_error() == Some(libc::EACCES) => {
+                return Err(squatted(reader_pids(&meta)));
+            }
             Err(e) => {
                 // EACCES: someone else's FIFO; we cannot tell whether it is
                 // served, and must not remove it blindly.
@@ -256,13 +298,10 @@ fn check_path(
             }
         };
         if live {
-            let pids: Vec<i32> = holders(meta.dev(), meta.ino())
-                .into_iter()
-                .filter(|h| h.access != 1 && h.pid != std::process::id() as i32)
-                .map(|h| h.pid)
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let pids = reader_pids(&meta);
+            if foreign {
+                return Err(squatted(pids));
+            }
             let who = match pids.len() {
                 0 => "its reader is not visible in /proc; try 'fuser' as root".to_string(),
                 1 => format!("pid {} reads it", pids[0]),
@@ -290,6 +329,17 @@ fn check_path(
         tracing::warn!(path = %path.display(), kind = kind_name(ft), "replacing a non-FIFO at the FIFO path");
     }
     Ok(())
+}
+
+/// The pids (other than ours) that hold the FIFO `meta` describes open for reading.
+fn reader_pids(meta: &std::fs::Metadata) -> Vec<i32> {
+    holders(meta.dev(), meta.ino())
+        .into_iter()
+        .filter(|h| h.access != 1 && h.pid != std::process::id() as i32)
+        .map(|h| h.pid)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// Builds the FIFO under [`temp_path`], then renames it over the path. On
