@@ -52,6 +52,26 @@ const RETIRE_IDLE: Duration = Duration::from_secs(1);
 /// (EOF keeps it readable, so waiting for readiness would spin).
 const EOF_POLL: Duration = Duration::from_millis(50);
 
+/// A request that keeps receiving bytes but never completes is given up
+/// after this many times the quiet timeout (a writer dripping one byte now
+/// and then must not hold the stream that all writers share).
+const PARTIAL_MAX_AGE_FACTOR: u32 = 2;
+
+/// When the incomplete request at the head of the stream is given up: after
+/// `quiet` without bytes, or [`PARTIAL_MAX_AGE_FACTOR`] × `quiet` after it
+/// started, whichever comes first.
+fn partial_deadline(
+    last_data: tokio::time::Instant,
+    since: Option<tokio::time::Instant>,
+    quiet: Duration,
+) -> tokio::time::Instant {
+    let q = last_data + quiet;
+    match since {
+        Some(t) => q.min(t + quiet * PARTIAL_MAX_AGE_FACTOR),
+        None => q,
+    }
+}
+
 /// How long running requests may still write their replies at shutdown.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -115,6 +135,10 @@ impl Framers {
                         }
                         stats.add(names::GARBAGE_BYTES, len as i64);
                     }
+                    frame @ Frame::TooLarge { buffered, .. } => {
+                        stats.add(names::GARBAGE_BYTES, buffered as i64);
+                        return Some(Work::Json(frame));
+                    }
                     frame => return Some(Work::Json(frame)),
                 },
                 Framers::Text(f) => match f.next_frame()? {
@@ -155,6 +179,36 @@ impl Framers {
                 None
             }
         }
+    }
+
+    /// Gives up the request at the head of the stream (incomplete for too
+    /// long while bytes keep coming) and frames what follows it.
+    fn give_up(&mut self, stats: &Stats, throttle: &Throttle) -> Vec<Work> {
+        let mut out = Vec::new();
+        match self {
+            Framers::Json(f) => {
+                match f.give_up() {
+                    Some(Frame::Garbage { len, sample }) => {
+                        if throttle.hit(GARBAGE, len as u64) {
+                            tracing::warn!("discarding {len} bytes of a request that never completed: {sample:?}");
+                        }
+                        stats.add(names::GARBAGE_BYTES, len as i64);
+                    }
+                    Some(frame) => out.push(Work::Json(frame)),
+                    None => {}
+                }
+            }
+            Framers::Text(f) => {
+                if let Some(TextFrame::Discarded { len, reason }) = f.give_up() {
+                    if throttle.hit(GARBAGE, len as u64) {
+                        tracing::warn!("discarding {len} bytes: {reason}");
+                    }
+                    stats.add(names::GARBAGE_BYTES, len as i64);
+                }
+            }
+        }
+        out.extend(std::iter::from_fn(|| self.next(stats, throttle)));
+        out
     }
 
     fn buffered(&self) -> bool {
@@ -242,6 +296,8 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let mut exit_error: Option<Error> = None;
     let throttle = shared.throttle.clone();
     let mut last_data = tokio::time::Instant::now();
+    // When the request at the head of the stream started to be incomplete.
+    let mut partial_since: Option<tokio::time::Instant> = None;
     tracing::info!(
         fifo = %cfg.fifo.path.display(),
         reply_dir = %reply_dir.display(),
@@ -314,17 +370,33 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                     Ok(n) => {
                         last_data = tokio::time::Instant::now();
                         framers.push(&buf[..n]);
+                        let before = queue.len();
                         while let Some(w) = framers.next(&stats, &throttle) {
                             queue.push_back(w);
                         }
+                        partial_since = match (framers.buffered(), partial_since) {
+                            (false, _) => None,
+                            (true, Some(t)) if queue.len() == before => Some(t),
+                            (true, _) => Some(last_data),
+                        };
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => tracing::error!("reading the FIFO: {e}"),
                 }
             }
-            _ = tokio::time::sleep_until(last_data + cfg.partial_timeout), if framers.buffered() => {
-                if let Some(w) = framers.flush(&stats, &throttle) {
-                    queue.push_back(w);
+            _ = tokio::time::sleep_until(partial_deadline(last_data, partial_since, cfg.partial_timeout)), if framers.buffered() => {
+                let quiet = tokio::time::Instant::now() >= last_data + cfg.partial_timeout;
+                if quiet {
+                    if let Some(w) = framers.flush(&stats, &throttle) {
+                        queue.push_back(w);
+                    }
+                    partial_since = None;
+                } else {
+                    // Bytes keep trickling in but the request at the head
+                    // never completes: give it up and resynchronise, so a
+                    // slow writer cannot hold the stream.
+                    queue.extend(framers.give_up(&stats, &throttle));
+                    partial_since = framers.buffered().then(tokio::time::Instant::now);
                 }
             }
             permit = sem.clone().acquire_owned(), if !queue.is_empty() => {
