@@ -24,6 +24,7 @@ pub struct Args {
     #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = parse_mode)]
     pub mode: u32,
     /// Owner of the FIFO (name or uid); as root, also the user the server drops to.
+    /// Required when started as root ('--user root' keeps root explicitly).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// Group of the FIFO (name or gid); with --user also the primary group after the drop.
@@ -57,6 +58,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "5s",
           value_parser = mififo::config::parse_duration)]
     pub reply_timeout: Duration,
+    /// When the FIFO path cannot be served (squatted by another user, or deleted and not
+    /// recreatable after the privilege drop), log an error every 5 s and exit non-zero after
+    /// this long, so a supervisor notices (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = mififo::config::parse_duration)]
+    pub give_up_after: Duration,
     /// Answer by relaying every request to this HTTP JSON-RPC MI (OpenSIPS mi_http or
     /// mififo gateway), e.g. http://127.0.0.1:8888/mi (see docs/gateway.md).
     #[arg(long, value_name = "URL", conflicts_with = "commands")]
@@ -95,15 +102,29 @@ impl Args {
             .map_err(anyhow::Error::msg)
             .context("invalid --group")?;
         cfg.fifo.group = group;
+        let me = nix::unistd::geteuid();
+        if me.is_root() && self.user.is_none() {
+            anyhow::bail!(
+                "refusing to serve as root without --user: reply FIFO names come from the \
+                 clients, so every user who can write the FIFO could make a root process \
+                 write into any FIFO on the host. Pass --user NAME (e.g. --user opensips): \
+                 the FIFO is created as root and given to NAME, and the server then runs as \
+                 NAME. '--user root' keeps root and accepts that risk"
+            );
+        }
         if let Some(user) = &self.user {
             let creds = Credentials::resolve(user, group)
                 .map_err(anyhow::Error::msg)
                 .context("invalid --user")?;
             cfg.fifo.owner = Some(creds.uid);
             cfg.fifo.group = Some(creds.gid);
-            let me = nix::unistd::geteuid();
             if me.is_root() {
-                if !creds.uid.is_root() {
+                if creds.uid.is_root() {
+                    tracing::warn!(
+                        "serving as root (--user root): anyone who can write the FIFO can make \
+                         this process write replies into any FIFO on the host"
+                    );
+                } else {
                     cfg.drop_to = Some(creds);
                 }
             } else if me != creds.uid {
@@ -125,6 +146,7 @@ impl Args {
         }
         cfg.max_in_flight = self.max_in_flight.max(1);
         cfg.reply_timeout = self.reply_timeout;
+        cfg.give_up_after = self.give_up_after;
         if let Some(url) = &self.forward {
             let forwarder = mififo::server::forward::Forwarder::new(url, self.forward_timeout)?;
             cfg.executor = Some(std::sync::Arc::new(forwarder));

@@ -237,6 +237,12 @@ pub fn write(path: &Path, acl: &Acl) -> std::io::Result<()> {
     xattr::set(path, XATTR_ACCESS, &acl.to_xattr())
 }
 
+/// Writes `acl` as the access ACL of the open file `file` (`fsetxattr`: no
+/// path lookup, so a renamed or swapped directory entry cannot redirect it).
+pub fn write_fd(file: &std::fs::File, acl: &Acl) -> std::io::Result<()> {
+    xattr::FileExt::set_xattr(file, XATTR_ACCESS, &acl.to_xattr())
+}
+
 /// Reads the access ACL of `path`; `Ok(None)` when it has none (mode bits only).
 pub fn read(path: &Path) -> std::io::Result<Option<Acl>> {
     match xattr::get(path, XATTR_ACCESS)? {

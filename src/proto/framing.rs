@@ -27,6 +27,13 @@ use serde_json::Value;
 /// Default reassembly cap (bytes buffered for one incomplete request).
 pub const DEFAULT_CAP: usize = 64 * 1024;
 
+/// An oversized value is skipped for at most this many times the cap after
+/// the cap was hit (1 MiB by default): long enough that a large legitimate
+/// value (e.g. relayed by the gateway) never has its tail parsed as requests,
+/// bounded so that an unterminated string cannot swallow the stream. The
+/// server also stops skipping after a time bound ([`Framer::give_up`]).
+pub const SKIP_FACTOR: usize = 16;
+
 /// Longest reply name considered a name: OpenSIPS's 128-byte path limit minus
 /// the shortest directory (`/`) and the NUL.
 pub const MAX_NAME: usize = 126;
@@ -65,11 +72,40 @@ pub enum Frame {
 }
 
 /// Incremental framer; feed it with [`Framer::push`], drain it with [`Framer::next_frame`].
+///
+/// Cost is linear in the bytes received: consumed bytes are only counted
+/// (`pos`) and compacted away in bulk, and the body of a request is scanned
+/// once, incrementally, by a bracket/string tracker ([`Scanner`]); `serde_json`
+/// parses it once, when the tracker saw its end.
 #[derive(Debug)]
 pub struct Framer {
     buf: Vec<u8>,
+    /// Start of the unconsumed bytes in `buf`.
+    pos: usize,
     cap: usize,
-    skip: Option<Skipper>,
+    /// Progress through the body of the request at `pos`.
+    scan: Option<Scan>,
+    /// Skipping the rest of an oversized value.
+    skip: Option<Skip>,
+    /// Bytes fed to the scanner (tests check that framing is linear).
+    #[cfg(test)]
+    fed: usize,
+}
+
+/// The body scan of the request at `pos` (offsets relative to `pos`).
+#[derive(Debug)]
+struct Scan {
+    /// Bytes of `buf[pos..]` already fed to the scanner.
+    scanned: usize,
+    sc: Scanner,
+}
+
+/// Skipping an oversized value.
+#[derive(Debug)]
+struct Skip {
+    sc: Scanner,
+    /// Bytes discarded so far (reported as garbage when the skip ends).
+    skipped: usize,
 }
 
 impl Default for Framer {
@@ -131,13 +167,29 @@ fn plausible_start(buf: &[u8]) -> bool {
     }
 }
 
+/// What the scanner says after being fed bytes.
+enum Scanned {
+    /// The value ended; this many bytes of the input belong to it.
+    End(usize),
+    /// A plausible request start outside any string at this input offset:
+    /// the value is malformed (another writer's request, or garbage).
+    Resync(usize),
+    /// More bytes needed (all input consumed, or a possible request start at
+    /// this offset needs more bytes to decide).
+    More(usize),
+}
+
 impl Framer {
     /// A framer that buffers at most `cap` bytes of one incomplete request.
     pub fn new(cap: usize) -> Self {
         Framer {
             buf: Vec::new(),
+            pos: 0,
             cap: cap.max(crate::proto::PIPE_BUF),
+            scan: None,
             skip: None,
+            #[cfg(test)]
+            fed: 0,
         }
     }
 
@@ -148,47 +200,62 @@ impl Framer {
 
     /// Bytes currently buffered.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.pos
     }
 
     /// True while a partial request is buffered or an oversized one is being skipped.
     pub fn pending(&self) -> bool {
-        !self.buf.is_empty() || self.skip.is_some()
+        self.buffered() > 0 || self.skip.is_some()
     }
 
     /// Drops everything buffered (e.g. when the FIFO was recreated).
     pub fn reset(&mut self) {
         self.buf.clear();
+        self.pos = 0;
+        self.scan = None;
         self.skip = None;
     }
 
     /// Appends bytes read from the FIFO.
     pub fn push(&mut self, data: &[u8]) {
-        let data = match &mut self.skip {
-            Some(sk) => match sk.feed(data) {
-                Some(consumed) => {
-                    self.skip = None;
-                    &data[consumed..]
-                }
-                None => return,
-            },
-            None => data,
-        };
+        // Compact in bulk: the consumed prefix is dropped only when it is at
+        // least half the buffer, so each byte is moved O(1) times.
+        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
         self.buf.extend_from_slice(data);
+    }
+
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        self.scan = None;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
     }
 
     /// The next complete frame, or `None` when more bytes are needed.
     pub fn next_frame(&mut self) -> Option<Frame> {
         if self.skip.is_some() {
-            return None;
+            return self.skip_more();
         }
-        let start = self.buf.iter().position(|b| !is_ws(*b));
-        let Some(start) = start else {
-            self.buf.clear();
-            return None;
-        };
-        self.buf.drain(..start);
-        match head(&self.buf) {
+        if self.scan.is_none() {
+            let start = self.rest().iter().position(|b| !is_ws(*b));
+            let Some(start) = start else {
+                self.consume(self.buffered());
+                return None;
+            };
+            if start > 0 {
+                self.consume(start);
+            }
+        }
+        match head(self.rest()) {
             Head::NeedMore => None,
             Head::Invalid => Some(self.discard_garbage(1)),
             Head::Complete {
@@ -199,52 +266,107 @@ impl Framer {
     }
 
     fn parse_body(&mut self, name_end: usize, json_start: usize) -> Option<Frame> {
-        let reply_name = self.buf[1..name_end].to_vec();
-        // Parse at most `cap` bytes: a request must fit in the cap even when
-        // all of it has already arrived.
-        let limit = self.buf.len().min(self.cap.max(json_start));
-        let body = &self.buf[json_start..limit];
-        let mut it = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
-        match it.next() {
-            None => self.too_large_or_wait(reply_name, json_start),
-            Some(Ok(v)) => {
-                let end = json_start + it.byte_offset();
-                self.buf.drain(..end);
-                Some(Frame::Request {
-                    reply_name,
-                    body: v,
-                })
+        let rest_len = self.buffered();
+        let scan = self.scan.get_or_insert(Scan {
+            scanned: json_start,
+            sc: Scanner::default(),
+        });
+        let from = scan.scanned;
+        // Scan at most up to the cap: a request must fit in it even when all
+        // of it has already arrived.
+        let limit = rest_len.min(self.cap.max(json_start + 1));
+        let outcome = scan.sc.feed(&self.buf[self.pos..self.pos + limit], from);
+        #[cfg(test)]
+        {
+            self.fed += limit.saturating_sub(from);
+        }
+        let reply_name = || self.buf[self.pos + 1..self.pos + name_end].to_vec();
+        match outcome {
+            Scanned::End(end) => {
+                let body = &self.buf[self.pos + json_start..self.pos + end];
+                let (frame, used) = match serde_json::from_slice::<Value>(body) {
+                    Ok(v) => (
+                        Frame::Request {
+                            reply_name: reply_name(),
+                            body: v,
+                        },
+                        end,
+                    ),
+                    // Drop only the head: garbage handling then finds the
+                    // next plausible request inside or after the broken body.
+                    Err(e) => (
+                        Frame::Unparseable {
+                            reply_name: reply_name(),
+                            error: e.to_string(),
+                        },
+                        json_start,
+                    ),
+                };
+                self.consume(used);
+                Some(frame)
             }
-            Some(Err(e)) if e.is_eof() => self.too_large_or_wait(reply_name, json_start),
-            Some(Err(e)) => {
-                // Resync: drop the head, then let garbage handling find the
-                // next plausible request inside or after the broken body.
-                self.buf.drain(..json_start);
-                Some(Frame::Unparseable {
-                    reply_name,
-                    error: e.to_string(),
+            Scanned::Resync(at) => {
+                let frame = Frame::Unparseable {
+                    reply_name: reply_name(),
+                    error: "the request was cut off by the start of another one".into(),
+                };
+                self.consume(at);
+                Some(frame)
+            }
+            Scanned::More(upto) => {
+                if let Some(scan) = &mut self.scan {
+                    scan.scanned = upto;
+                }
+                if limit == rest_len && upto < self.cap {
+                    return None;
+                }
+                // Over the cap: skip the rest of this value as it streams in.
+                let name = reply_name();
+                let buffered = upto;
+                let sc = self.scan.take().map(|s| s.sc).unwrap_or_default();
+                self.pos += upto;
+                self.skip = Some(Skip { sc, skipped: 0 });
+                Some(Frame::TooLarge {
+                    reply_name: name,
+                    buffered,
                 })
             }
         }
     }
 
-    fn too_large_or_wait(&mut self, reply_name: Vec<u8>, json_start: usize) -> Option<Frame> {
-        if self.buf.len() < self.cap {
-            return None;
+    /// Continues skipping an oversized value over what is buffered; ends at
+    /// the value's end, at a plausible request start outside strings, or
+    /// after [`Framer::cap`] more bytes. Returns the discarded byte count
+    /// (as [`Frame::Garbage`]) when the skip ends.
+    fn skip_more(&mut self) -> Option<Frame> {
+        let rest_len = self.buffered();
+        let skip = self.skip.as_mut()?;
+        let budget = (SKIP_FACTOR * self.cap).saturating_sub(skip.skipped).max(1);
+        let n = rest_len.min(budget);
+        let outcome = skip.sc.feed(&self.buf[self.pos..self.pos + n], 0);
+        let (used, done) = match outcome {
+            Scanned::End(e) => (e, true),
+            Scanned::Resync(at) => (at, true),
+            // Stopped early before a possible request start at the end of
+            // the budget: the budget is spent.
+            Scanned::More(upto) => (
+                upto,
+                skip.skipped + upto >= SKIP_FACTOR * self.cap || (n < rest_len && upto < n),
+            ),
+        };
+        skip.skipped += used;
+        // A fresh scanner state for a possible-start that needs more bytes:
+        // those bytes stay buffered and are fed again.
+        let skipped = skip.skipped;
+        self.consume(used);
+        if done {
+            self.skip = None;
+            return Some(Frame::Garbage {
+                len: skipped,
+                sample: "(rest of an oversized request)".into(),
+            });
         }
-        // Skip the rest of this JSON value as it streams in: feed what we have
-        // to a skipper, keep whatever follows the value's end.
-        let buffered = self.buf.len();
-        let body: Vec<u8> = self.buf.drain(..).skip(json_start).collect();
-        let mut sk = Skipper::default();
-        match sk.feed(&body) {
-            Some(consumed) => self.buf.extend_from_slice(&body[consumed..]),
-            None => self.skip = Some(sk),
-        }
-        Some(Frame::TooLarge {
-            reply_name,
-            buffered,
-        })
+        None
     }
 
     /// Gives up on whatever is buffered (the writer went quiet in the middle
@@ -252,52 +374,90 @@ impl Framer {
     /// so the client gets `-32700` instead of waiting forever; anything else
     /// is [`Frame::Garbage`]. `None` when nothing is buffered.
     pub fn flush(&mut self) -> Option<Frame> {
-        if self.skip.take().is_some() {
+        if let Some(skip) = self.skip.take() {
+            let len = skip.skipped + self.buffered();
+            self.reset();
+            return (len > 0).then(|| Frame::Garbage {
+                len,
+                sample: "(rest of an oversized request)".into(),
+            });
+        }
+        let frame = self.give_up_at(self.buffered());
+        self.reset();
+        frame
+    }
+
+    /// Gives up on the request at the head of the buffer (it has been
+    /// incomplete for too long while more bytes kept trickling in) and
+    /// resynchronises at the next plausible request start after it, so
+    /// requests other writers appended behind it are still framed. An
+    /// oversized value being skipped stops being skipped.
+    pub fn give_up(&mut self) -> Option<Frame> {
+        if let Some(skip) = self.skip.take() {
+            return (skip.skipped > 0).then(|| Frame::Garbage {
+                len: skip.skipped,
+                sample: "(rest of an oversized request)".into(),
+            });
+        }
+        let rest = self.rest();
+        let next = (1..rest.len())
+            .find(|&p| rest[p] == b':' && plausible_start(&rest[p..]))
+            .unwrap_or(rest.len());
+        let frame = self.give_up_at(next);
+        self.consume(next);
+        frame
+    }
+
+    /// The frame reporting that the first `len` buffered bytes are given up.
+    fn give_up_at(&self, len: usize) -> Option<Frame> {
+        let part = &self.rest()[..len];
+        if part.iter().all(|b| is_ws(*b)) {
             return None;
         }
-        if self.buf.iter().all(|b| is_ws(*b)) {
-            self.buf.clear();
-            return None;
-        }
-        let frame = match head(&self.buf) {
+        Some(match head(self.rest()) {
             Head::Complete { name_end, .. } => Frame::Unparseable {
-                reply_name: self.buf[1..name_end].to_vec(),
+                reply_name: self.rest()[1..name_end].to_vec(),
                 error: "incomplete request: the writer sent nothing more".into(),
             },
             _ => Frame::Garbage {
-                len: self.buf.len(),
-                sample: String::from_utf8_lossy(&self.buf[..self.buf.len().min(40)]).into_owned(),
+                len,
+                sample: String::from_utf8_lossy(&part[..len.min(40)]).into_owned(),
             },
-        };
-        self.buf.clear();
-        Some(frame)
+        })
     }
 
     /// Discards bytes up to the next plausible request start at or after `from`.
     fn discard_garbage(&mut self, from: usize) -> Frame {
-        let next = (from..self.buf.len())
-            .find(|&p| self.buf[p] == b':' && plausible_start(&self.buf[p..]))
-            .unwrap_or(self.buf.len());
-        let sample = String::from_utf8_lossy(&self.buf[..next.min(40)]).into_owned();
-        self.buf.drain(..next);
+        let rest = self.rest();
+        let next = (from..rest.len())
+            .find(|&p| rest[p] == b':' && plausible_start(&rest[p..]))
+            .unwrap_or(rest.len());
+        let sample = String::from_utf8_lossy(&rest[..next.min(40)]).into_owned();
+        self.consume(next);
         Frame::Garbage { len: next, sample }
     }
 }
 
-/// Skips one JSON value byte by byte without storing it (bracket depth and
-/// string state only). Used after the cap was hit.
+/// Tracks one JSON value byte by byte without storing it (bracket depth and
+/// string state only): finds its end, and notices a plausible request start
+/// (`:name:{`) outside any string, which valid JSON cannot contain — the
+/// value was cut off by another writer's request, or is garbage.
 #[derive(Debug, Default)]
-struct Skipper {
+struct Scanner {
     depth: usize,
     started: bool,
     in_string: bool,
     escape: bool,
 }
 
-impl Skipper {
-    /// Feeds bytes; returns how many were consumed when the value ended.
-    fn feed(&mut self, data: &[u8]) -> Option<usize> {
-        for (i, &b) in data.iter().enumerate() {
+impl Scanner {
+    /// Feeds `buf[from..]`; offsets in the result are into `buf`. `buf`
+    /// must hold the bytes before `from` unchanged between calls (the
+    /// request-start check looks ahead, never back).
+    fn feed(&mut self, buf: &[u8], from: usize) -> Scanned {
+        let mut i = from;
+        while i < buf.len() {
+            let b = buf[i];
             if self.in_string {
                 if self.escape {
                     self.escape = false;
@@ -306,9 +466,10 @@ impl Skipper {
                 } else if b == b'"' {
                     self.in_string = false;
                     if self.depth == 0 {
-                        return Some(i + 1);
+                        return Scanned::End(i + 1);
                     }
                 }
+                i += 1;
                 continue;
             }
             match b {
@@ -323,14 +484,45 @@ impl Skipper {
                 b'}' | b']' => {
                     self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
-                        return Some(i + 1);
+                        return Scanned::End(i + 1);
                     }
                 }
-                b if is_ws(b) && self.started && self.depth == 0 => return Some(i),
+                b':' if self.started => match head(&buf[i..]) {
+                    Head::NeedMore => return Scanned::More(i),
+                    Head::Complete { .. } if plausible_start(&buf[i..]) => {
+                        // plausible_start is true both for "{ follows" and
+                        // "cannot tell yet"; wait in the second case.
+                        if ends_undecided(&buf[i..]) {
+                            return Scanned::More(i);
+                        }
+                        return Scanned::Resync(i);
+                    }
+                    _ => {}
+                },
+                b if is_ws(b) => {
+                    if self.started && self.depth == 0 {
+                        return Scanned::End(i);
+                    }
+                }
                 _ => self.started = true,
             }
+            i += 1;
         }
-        None
+        if self.started && self.depth == 0 && !self.in_string {
+            // A bare scalar (`42`, `true`) ends with the input, as serde
+            // reads it.
+            return Scanned::End(buf.len());
+        }
+        Scanned::More(buf.len())
+    }
+}
+
+/// True when `buf` starts with a complete `:name:` head but no byte after it
+/// (other than whitespace) has arrived yet.
+fn ends_undecided(buf: &[u8]) -> bool {
+    match head(buf) {
+        Head::Complete { json_start, .. } => buf[json_start..].iter().all(|b| is_ws(*b)),
+        _ => false,
     }
 }
 
@@ -445,7 +637,16 @@ mod tests {
         f.push(b":after:{\"id\":2}");
         got.extend(frames(&mut f));
         assert!(matches!(&got[0], Frame::TooLarge { reply_name, .. } if reply_name == b"big"));
-        assert_eq!(got[1..], [req("after", json!({"id":2}))]);
+        // The rest of the value is discarded (and counted), never parsed.
+        let skipped: usize = got[1..got.len() - 1]
+            .iter()
+            .map(|g| match g {
+                Frame::Garbage { len, .. } => *len,
+                other => panic!("{other:?}"),
+            })
+            .sum();
+        assert_eq!(skipped, big.len() - 4096);
+        assert_eq!(got.last(), Some(&req("after", json!({"id":2}))));
     }
 
     #[test]
@@ -471,7 +672,11 @@ mod tests {
         f.push(&big);
         let got = frames(&mut f);
         assert!(matches!(&got[0], Frame::TooLarge { .. }), "{got:?}");
-        assert_eq!(got[1..], [req("next", json!({}))]);
+        assert!(
+            matches!(&got[1], Frame::Garbage { len: 913, .. }),
+            "{got:?}"
+        );
+        assert_eq!(got[2..], [req("next", json!({}))]);
     }
 
     #[test]
@@ -483,6 +688,103 @@ mod tests {
         assert!(frames(&mut f).is_empty());
         f.push(b"  {}");
         assert_eq!(frames(&mut f), vec![req("r1", json!({}))]);
+    }
+
+    /// Issue 10, finding 11: 60 KB delivered one byte per read used to be
+    /// re-parsed from the start on every read (quadratic). Each byte is now
+    /// scanned about once.
+    #[test]
+    fn framing_cost_is_linear_in_bytes_received() {
+        let mut f = Framer::default();
+        let mut big = br#":r:{"jsonrpc":"2.0","method":"x","params":[""#.to_vec();
+        big.extend(std::iter::repeat(b'a').take(60_000));
+        big.extend_from_slice(br#""],"id":1}"#);
+        let mut got = Vec::new();
+        for b in &big {
+            f.push(std::slice::from_ref(b));
+            got.extend(frames(&mut f));
+        }
+        assert!(matches!(&got[..], [Frame::Request { .. }]), "{got:?}");
+        assert!(
+            f.fed <= 2 * big.len(),
+            "{} bytes scanned for {}",
+            f.fed,
+            big.len()
+        );
+    }
+
+    /// Issue 10, finding 5: a value that never ends (2,000 open brackets,
+    /// then a space now and then) no longer swallows the requests of others:
+    /// a request start outside any string cuts it off.
+    #[test]
+    fn an_endless_value_is_cut_off_by_the_next_request() {
+        let mut f = Framer::default();
+        let mut evil = b":x:[\"".to_vec();
+        evil.extend(std::iter::repeat(b'a').take(70_000));
+        evil.push(b'"');
+        evil.extend(std::iter::repeat(b'[').take(2000));
+        let mut got = Vec::new();
+        for chunk in evil.chunks(4096) {
+            f.push(chunk);
+            got.extend(frames(&mut f));
+        }
+        f.push(b" ");
+        f.push(br#":victim:{"jsonrpc":"2.0","method":"uptime","id":1}"#);
+        got.extend(frames(&mut f));
+        assert!(matches!(&got[0], Frame::TooLarge { .. }), "{got:?}");
+        assert_eq!(
+            got.last(),
+            Some(&req(
+                "victim",
+                json!({"jsonrpc":"2.0","method":"uptime","id":1})
+            ))
+        );
+        let discarded: usize = got
+            .iter()
+            .map(|g| match g {
+                Frame::Garbage { len, .. } => *len,
+                Frame::TooLarge { buffered, .. } => *buffered,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(discarded, evil.len() + 1, "every discarded byte is counted");
+        // Under the cap too: an unfinished array is cut off (-32700 for it).
+        f.push(b":y:[[[[ ");
+        f.push(br#":v2:{"id":2}"#);
+        let got = frames(&mut f);
+        assert!(matches!(&got[0], Frame::Unparseable { reply_name, .. } if reply_name == b"y"));
+        assert_eq!(got[1..], [req("v2", json!({"id":2}))]);
+    }
+
+    /// An unterminated string hides the next requests inside it; the skip
+    /// is bounded in bytes, and `give_up` (the server's time bound)
+    /// resynchronises at the next request start in what is buffered.
+    #[test]
+    fn an_unterminated_string_is_bounded_and_given_up() {
+        let mut f = Framer::new(4096);
+        f.push(b":x:[\"");
+        f.push(&vec![b'a'; 5000]);
+        let got = frames(&mut f);
+        assert!(matches!(&got[..], [Frame::TooLarge { .. }]), "{got:?}");
+        // Skipping stops after SKIP_FACTOR caps.
+        let mut n = 0;
+        let mut ended = false;
+        while !ended {
+            f.push(&[b'a'; 1000]);
+            n += 1000;
+            ended = frames(&mut f)
+                .iter()
+                .any(|g| matches!(g, Frame::Garbage { .. }));
+            assert!(n <= SKIP_FACTOR * 4096 + 2000, "skip never ended");
+        }
+        // Under the cap, a partial request holding others inside its string
+        // is given up and the others are framed.
+        f.reset();
+        f.push(b":x:[\"aaa");
+        f.push(br#":v:{"id":3}"#);
+        assert!(frames(&mut f).is_empty(), "inside a string: ambiguous");
+        assert!(matches!(f.give_up(), Some(Frame::Unparseable { .. })));
+        assert_eq!(frames(&mut f), vec![req("v", json!({"id":3}))]);
     }
 
     use proptest::strategy::Strategy;

@@ -60,6 +60,9 @@ pub struct TextFramer {
     cap: usize,
     /// Discarding up to the next empty line (after an overflow).
     consuming: bool,
+    /// Bytes of the current request already searched for its end (so each
+    /// byte is looked at once however the request is split).
+    scanned: usize,
 }
 
 impl Default for TextFramer {
@@ -96,6 +99,7 @@ impl TextFramer {
             buf: Vec::new(),
             cap,
             consuming: false,
+            scanned: 0,
         }
     }
 
@@ -103,6 +107,7 @@ impl TextFramer {
     pub fn reset(&mut self) {
         self.buf.clear();
         self.consuming = false;
+        self.scanned = 0;
     }
 
     /// Appends bytes read from the FIFO.
@@ -118,6 +123,7 @@ impl TextFramer {
                 Some(end) => {
                     self.consuming = false;
                     self.buf.drain(..end);
+                    self.scanned = 0;
                     Some(TextFrame::Discarded {
                         len: end,
                         reason: "rest of an oversized request".into(),
@@ -132,21 +138,59 @@ impl TextFramer {
                 }
             };
         }
-        // Skip whitespace-only lines before the first line.
-        while let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
-            if !trim(&self.buf[..nl]).is_empty() {
-                break;
+        if self.scanned == 0 {
+            // Skip whitespace-only lines before the first line.
+            while let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
+                if !trim(&self.buf[..nl]).is_empty() {
+                    break;
+                }
+                self.buf.drain(..=nl);
             }
-            self.buf.drain(..=nl);
         }
         let Some(nl) = self.buf.iter().position(|b| *b == b'\n') else {
             return self.overflow();
         };
-        let first = trim(&self.buf[..nl]).to_vec();
-        let head = parse_first_line(&first);
-        let Some(end) = find_empty_line(&self.buf, nl) else {
+        // The terminating empty line, or a line that starts another request
+        // (the writer of this one never finished it): scan each byte once.
+        let mut line_start = self.scanned.max(nl + 1);
+        let mut end = None;
+        let mut cut = None;
+        while let Some(p) = self.buf[line_start..].iter().position(|b| *b == b'\n') {
+            let line_end = line_start + p;
+            if line_end == line_start {
+                end = Some(line_end + 1);
+                break;
+            }
+            if looks_like_first_line(&self.buf[line_start..line_end]) {
+                cut = Some(line_start);
+                break;
+            }
+            line_start = line_end + 1;
+        }
+        if let Some(at) = cut {
+            self.buf.drain(..at);
+            self.scanned = 0;
+            return Some(TextFrame::Discarded {
+                len: at,
+                reason: "request without its terminating empty line (another request started)"
+                    .into(),
+            });
+        }
+        let Some(end) = end else {
+            self.scanned = line_start;
             return self.overflow();
         };
+        self.scanned = 0;
+        if end > self.cap {
+            // Over the cap: never run, even when it arrived complete.
+            self.buf.drain(..end);
+            return Some(TextFrame::Discarded {
+                len: end,
+                reason: format!("request larger than {} bytes", self.cap),
+            });
+        }
+        let first = trim(&self.buf[..nl]).to_vec();
+        let head = parse_first_line(&first);
         let body = self.buf[nl + 1..end - 1].to_vec();
         self.buf.drain(..end);
         Some(match head {
@@ -159,10 +203,45 @@ impl TextFramer {
         })
     }
 
+    /// Gives up the request at the head of the buffer (it has been
+    /// incomplete for too long while bytes kept coming): discards it up to
+    /// the next line that starts a request, or everything.
+    pub fn give_up(&mut self) -> Option<TextFrame> {
+        if self.consuming {
+            return self.flush();
+        }
+        let mut at = self
+            .buf
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(self.buf.len(), |p| p + 1);
+        loop {
+            match self.buf[at..].iter().position(|b| *b == b'\n') {
+                Some(p) if looks_like_first_line(&self.buf[at..at + p]) => break,
+                Some(p) => at += p + 1,
+                None => {
+                    at = self.buf.len();
+                    break;
+                }
+            }
+        }
+        self.scanned = 0;
+        if trim(&self.buf[..at]).is_empty() {
+            self.buf.drain(..at);
+            return None;
+        }
+        self.buf.drain(..at);
+        Some(TextFrame::Discarded {
+            len: at,
+            reason: "request that never completed".into(),
+        })
+    }
+
     /// Gives up on a buffered, unterminated request (the writer went quiet
     /// before the empty line); `None` when nothing is buffered.
     pub fn flush(&mut self) -> Option<TextFrame> {
         self.consuming = false;
+        self.scanned = 0;
         if trim(&self.buf).is_empty() {
             self.buf.clear();
             return None;
@@ -186,12 +265,37 @@ impl TextFramer {
         }
         let len = self.buf.len();
         self.buf.clear();
+        self.scanned = 0;
         self.consuming = true;
         Some(TextFrame::Discarded {
             len,
             reason: format!("request larger than {} bytes", self.cap),
         })
     }
+}
+
+/// True for a line of the form `:command:reply` (command letters, digits,
+/// `_`, `-`; reply name bytes without whitespace, `.` or `/`): the first line
+/// of a request. Inside the arguments of an unterminated request it means
+/// another writer started a request; the 1.x protocol cannot tell such a
+/// line from an argument value (even a quoted one), so it always starts a
+/// new request.
+pub fn looks_like_first_line(line: &[u8]) -> bool {
+    let line = trim(line);
+    let Some(rest) = line.strip_prefix(b":") else {
+        return false;
+    };
+    let Some(colon) = rest.iter().position(|b| *b == b':') else {
+        return false;
+    };
+    let (cmd, reply) = (&rest[..colon], &rest[colon + 1..]);
+    !cmd.is_empty()
+        && cmd
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        && reply
+            .iter()
+            .all(|b| *b > b' ' && *b != 0x7f && !matches!(b, b'.' | b'/' | b'\\' | b':'))
 }
 
 fn parse_first_line(line: &[u8]) -> Result<(String, Vec<u8>), String> {
@@ -487,6 +591,58 @@ mod tests {
             name: name.map(str::to_string),
             value: value.into(),
         }
+    }
+
+    /// Issue 10, finding 12: an unterminated request no longer absorbs the
+    /// next writer's request (with its secret), and a request over the cap
+    /// never runs even when it arrives complete in one read.
+    #[test]
+    fn an_unterminated_request_is_cut_off_and_oversized_ones_never_run() {
+        let mut f = TextFramer::new(4096);
+        f.push(b":which:atk\nfoo\n");
+        assert!(frames(&mut f).is_empty());
+        f.push(b":uptime:r\nsecret::hunter2\n\n");
+        let got = frames(&mut f);
+        assert!(
+            matches!(&got[0], TextFrame::Discarded { len: 15, .. }),
+            "{got:?}"
+        );
+        assert_eq!(
+            got[1],
+            TextFrame::Request(TextRequest {
+                command: "uptime".into(),
+                reply_name: b"r".to_vec(),
+                args: Ok(vec![arg(Some("secret"), "hunter2")]),
+            })
+        );
+        let mut big = b":which:r\n".to_vec();
+        for _ in 0..50 {
+            big.extend_from_slice(&[b'x'; 99]);
+            big.push(b'\n');
+        }
+        big.extend_from_slice(b"\n:uptime:r2\n\n");
+        f.push(&big);
+        let got = frames(&mut f);
+        assert!(
+            matches!(&got[0], TextFrame::Discarded { reason, .. } if reason.contains("larger than 4096")),
+            "{got:?}"
+        );
+        assert!(matches!(&got[1], TextFrame::Request(r) if r.command == "uptime"));
+        assert_eq!(got.len(), 2);
+        // Giving up (the time bound) resynchronises at the next request line.
+        f.push(b":which:atk\n\"open quote\n:uptime:r3\n");
+        let got = frames(&mut f);
+        assert!(matches!(&got[..], [TextFrame::Discarded { .. }]), "{got:?}");
+        assert!(frames(&mut f).is_empty());
+        assert_eq!(
+            f.give_up(),
+            Some(TextFrame::Discarded {
+                len: 11,
+                reason: "request that never completed".into()
+            })
+        );
+        assert!(!looks_like_first_line(b"::1"));
+        assert!(looks_like_first_line(b":get_statistics:reply_fifo\r"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! so waiting for a slow client or a slow command never holds up the others.
 
 use super::stats::{names, Stats};
+use super::throttle::Throttle;
 use super::Executor;
 use crate::fifo::reply::ReplyFifo;
 use crate::proto::framing::Frame;
@@ -31,7 +32,13 @@ pub struct Shared {
     pub reply_timeout: Duration,
     /// The reassembly cap (for the too-large message).
     pub buffer_cap: usize,
+    /// Aggregates repeated log lines.
+    pub throttle: Arc<Throttle>,
 }
+
+/// Log causes (see [`Throttle`]).
+const DROPPED: &str = "dropped requests (no reply could be delivered)";
+const MALFORMED: &str = "malformed requests answered with an error";
 
 fn show(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
@@ -43,7 +50,9 @@ impl Shared {
         match reply_name::reply_path(&self.reply_dir, name) {
             Ok(p) => Some(p),
             Err(e) => {
-                tracing::warn!("dropping request: {e}");
+                if self.throttle.hit(DROPPED, 0) {
+                    tracing::warn!("dropping request: {e}");
+                }
                 self.stats.add(names::DROPPED, 1);
                 None
             }
@@ -55,7 +64,9 @@ impl Shared {
         match ReplyFifo::open(path).await {
             Ok(r) => Some(r),
             Err(e) => {
-                tracing::warn!("command not run: {}", super::error_chain(&e));
+                if self.throttle.hit(DROPPED, 0) {
+                    tracing::warn!("command not run: {}", super::error_chain(&e));
+                }
                 self.stats.add(names::DROPPED, 1);
                 None
             }
@@ -64,7 +75,9 @@ impl Shared {
 
     async fn write(&self, reply: ReplyFifo, bytes: &[u8]) {
         if let Err(e) = reply.write_and_close(bytes, self.reply_timeout).await {
-            tracing::warn!("{}", super::error_chain(&e));
+            if self.throttle.hit(DROPPED, 0) {
+                tracing::warn!("{}", super::error_chain(&e));
+            }
             self.stats.add(names::DROPPED, 1);
         }
     }
@@ -74,18 +87,22 @@ impl Shared {
         match frame {
             Frame::Request { reply_name, body } => self.json_request(reply_name, body).await,
             Frame::Unparseable { reply_name, error } => {
-                tracing::warn!(reply = %show(&reply_name), "cannot parse command: {error}");
+                if self.throttle.hit(MALFORMED, 0) {
+                    tracing::warn!(reply = %show(&reply_name), "cannot parse command: {error}");
+                }
                 self.json_error(&reply_name, RpcError::parse_error()).await;
             }
             Frame::TooLarge {
                 reply_name,
                 buffered,
             } => {
-                tracing::warn!(
-                    reply = %show(&reply_name),
-                    "discarding a request larger than {} bytes ({buffered} buffered); skipping the rest of it",
-                    self.buffer_cap
-                );
+                if self.throttle.hit(MALFORMED, buffered as u64) {
+                    tracing::warn!(
+                        reply = %show(&reply_name),
+                        "discarding a request larger than {} bytes ({buffered} buffered); skipping the rest of it",
+                        self.buffer_cap
+                    );
+                }
                 let e = RpcError::with_data(
                     code::INVALID_REQUEST,
                     "Invalid Request",
@@ -175,7 +192,9 @@ impl Shared {
         self.stats.add(names::REQUESTS, 1);
         if tr.reply_name.is_empty() {
             // 1.x/2.x: the reply FIFO is mandatory; without it the command is not run.
-            tracing::warn!(command = %tr.command, "dropping request without a reply FIFO name");
+            if self.throttle.hit(DROPPED, 0) {
+                tracing::warn!(command = %tr.command, "dropping request without a reply FIFO name");
+            }
             self.stats.add(names::DROPPED, 1);
             return;
         }
@@ -197,7 +216,9 @@ impl Shared {
         let args = match &tr.args {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!(command = %cmd, "argument parse error: {e}");
+                if self.throttle.hit(MALFORMED, 0) {
+                    tracing::warn!(command = %cmd, "argument parse error: {e}");
+                }
                 return text::parse_error(cmd);
             }
         };

@@ -10,6 +10,7 @@
 //! - [`stats`]: the statistics store (the server counts itself in it).
 //! - [`forward`]: `serve --forward URL`, an [`Executor`] relaying to an HTTP JSON-RPC MI.
 //! - `privileges`: the `--user` drop; `pidfile`: `--pidfile`.
+//! - [`throttle`]: per-cause log aggregation (first line now, a summary per 10 s).
 
 pub mod command;
 pub mod commands_file;
@@ -20,6 +21,7 @@ mod pidfile;
 mod privileges;
 mod serve;
 pub mod stats;
+pub mod throttle;
 
 pub use privileges::{resolve_group, Credentials};
 pub use serve::run;
@@ -91,6 +93,9 @@ pub struct ServeConfig {
     /// A partial request with no new bytes for this long is given up
     /// (JSON: answered with -32700 when its reply name is known).
     pub partial_timeout: Duration,
+    /// How long the FIFO path may stay unservable (squatted, deleted and not
+    /// recreatable) before the server exits with an error.
+    pub give_up_after: Duration,
 }
 
 impl ServeConfig {
@@ -112,6 +117,7 @@ impl ServeConfig {
             check_interval: Duration::from_millis(250),
             buffer_cap: crate::proto::framing::DEFAULT_CAP,
             partial_timeout: Duration::from_secs(1),
+            give_up_after: Duration::from_secs(30),
         }
     }
 }
@@ -157,6 +163,17 @@ pub enum Error {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// The FIFO path could not be served (squatted, deleted and not
+    /// recreatable) for the configured time.
+    #[error("gave up: could not serve '{path}' for {} s: {reason}", after.as_secs_f64())]
+    Unservable {
+        /// The FIFO path.
+        path: PathBuf,
+        /// How long it was lost.
+        after: Duration,
+        /// The last reason.
+        reason: String,
     },
     /// Other I/O (signal handlers, registering the FIFO with the runtime).
     #[error("cannot {op}")]

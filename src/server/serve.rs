@@ -20,6 +20,7 @@ use super::command::{Builtin, Context};
 use super::dispatch::Shared;
 use super::pidfile::Pidfile;
 use super::stats::{names, Stats};
+use super::throttle::Throttle;
 use super::{Error, Executor, ServeConfig};
 use crate::fifo::create::{self, FifoSpec, ServerFifo};
 use crate::fifo::FifoGuard;
@@ -51,6 +52,26 @@ const RETIRE_IDLE: Duration = Duration::from_secs(1);
 /// (EOF keeps it readable, so waiting for readiness would spin).
 const EOF_POLL: Duration = Duration::from_millis(50);
 
+/// A request that keeps receiving bytes but never completes is given up
+/// after this many times the quiet timeout (a writer dripping one byte now
+/// and then must not hold the stream that all writers share).
+const PARTIAL_MAX_AGE_FACTOR: u32 = 2;
+
+/// When the incomplete request at the head of the stream is given up: after
+/// `quiet` without bytes, or [`PARTIAL_MAX_AGE_FACTOR`] × `quiet` after it
+/// started, whichever comes first.
+fn partial_deadline(
+    last_data: tokio::time::Instant,
+    since: Option<tokio::time::Instant>,
+    quiet: Duration,
+) -> tokio::time::Instant {
+    let q = last_data + quiet;
+    match since {
+        Some(t) => q.min(t + quiet * PARTIAL_MAX_AGE_FACTOR),
+        None => q,
+    }
+}
+
 /// How long running requests may still write their replies at shutdown.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -74,6 +95,9 @@ impl Live {
         })
     }
 }
+
+/// The log cause of discarded bytes (see [`Throttle`]).
+const GARBAGE: &str = "discarded bytes that are not a request";
 
 enum Work {
     Json(Frame),
@@ -101,19 +125,27 @@ impl Framers {
     }
 
     /// Next request to run; garbage is logged and counted here.
-    fn next(&mut self, stats: &Stats) -> Option<Work> {
+    fn next(&mut self, stats: &Stats, throttle: &Throttle) -> Option<Work> {
         loop {
             match self {
                 Framers::Json(f) => match f.next_frame()? {
                     Frame::Garbage { len, sample } => {
-                        tracing::warn!("discarding {len} bytes that do not start a request (\":name:{{json}}\"): {sample:?}");
+                        if throttle.hit(GARBAGE, len as u64) {
+                            tracing::warn!("discarding {len} bytes that do not start a request (\":name:{{json}}\"): {sample:?}");
+                        }
                         stats.add(names::GARBAGE_BYTES, len as i64);
+                    }
+                    frame @ Frame::TooLarge { buffered, .. } => {
+                        stats.add(names::GARBAGE_BYTES, buffered as i64);
+                        return Some(Work::Json(frame));
                     }
                     frame => return Some(Work::Json(frame)),
                 },
                 Framers::Text(f) => match f.next_frame()? {
                     TextFrame::Discarded { len, reason } => {
-                        tracing::warn!("discarding {len} bytes: {reason}");
+                        if throttle.hit(GARBAGE, len as u64) {
+                            tracing::warn!("discarding {len} bytes: {reason}");
+                        }
                         stats.add(names::GARBAGE_BYTES, len as i64);
                     }
                     TextFrame::Request(r) => return Some(Work::Text(r)),
@@ -123,11 +155,15 @@ impl Framers {
     }
 
     /// Gives up on a stalled partial request (see `Framer::flush`).
-    fn flush(&mut self, stats: &Stats) -> Option<Work> {
+    fn flush(&mut self, stats: &Stats, throttle: &Throttle) -> Option<Work> {
         match self {
             Framers::Json(f) => match f.flush()? {
                 Frame::Garbage { len, sample } => {
-                    tracing::warn!("discarding {len} bytes of an incomplete request: {sample:?}");
+                    if throttle.hit(GARBAGE, len as u64) {
+                        tracing::warn!(
+                            "discarding {len} bytes of an incomplete request: {sample:?}"
+                        );
+                    }
                     stats.add(names::GARBAGE_BYTES, len as i64);
                     None
                 }
@@ -135,12 +171,44 @@ impl Framers {
             },
             Framers::Text(f) => {
                 if let Some(TextFrame::Discarded { len, reason }) = f.flush() {
-                    tracing::warn!("discarding {len} bytes: {reason}");
+                    if throttle.hit(GARBAGE, len as u64) {
+                        tracing::warn!("discarding {len} bytes: {reason}");
+                    }
                     stats.add(names::GARBAGE_BYTES, len as i64);
                 }
                 None
             }
         }
+    }
+
+    /// Gives up the request at the head of the stream (incomplete for too
+    /// long while bytes keep coming) and frames what follows it.
+    fn give_up(&mut self, stats: &Stats, throttle: &Throttle) -> Vec<Work> {
+        let mut out = Vec::new();
+        match self {
+            Framers::Json(f) => {
+                match f.give_up() {
+                    Some(Frame::Garbage { len, sample }) => {
+                        if throttle.hit(GARBAGE, len as u64) {
+                            tracing::warn!("discarding {len} bytes of a request that never completed: {sample:?}");
+                        }
+                        stats.add(names::GARBAGE_BYTES, len as i64);
+                    }
+                    Some(frame) => out.push(Work::Json(frame)),
+                    None => {}
+                }
+            }
+            Framers::Text(f) => {
+                if let Some(TextFrame::Discarded { len, reason }) = f.give_up() {
+                    if throttle.hit(GARBAGE, len as u64) {
+                        tracing::warn!("discarding {len} bytes: {reason}");
+                    }
+                    stats.add(names::GARBAGE_BYTES, len as i64);
+                }
+            }
+        }
+        out.extend(std::iter::from_fn(|| self.next(stats, throttle)));
+        out
     }
 
     fn buffered(&self) -> bool {
@@ -211,6 +279,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         pretty: cfg.pretty,
         reply_timeout: cfg.reply_timeout,
         buffer_cap: cfg.buffer_cap,
+        throttle: Arc::new(Throttle::new()),
     });
     let mut framers = Framers::new(cfg.dialect, cfg.buffer_cap);
     let mut tick = tokio::time::interval(cfg.check_interval);
@@ -223,8 +292,12 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let mut drainers = JoinSet::new();
     let (old_tx, mut old_rx) = mpsc::channel::<Work>(max);
     let mut buf = vec![0u8; 64 * 1024];
-    let mut last_recreate_error = String::new();
+    let mut path_state = PathState::default();
+    let mut exit_error: Option<Error> = None;
+    let throttle = shared.throttle.clone();
     let mut last_data = tokio::time::Instant::now();
+    // When the request at the head of the stream started to be incomplete.
+    let mut partial_since: Option<tokio::time::Instant> = None;
     tracing::info!(
         fifo = %cfg.fifo.path.display(),
         reply_dir = %reply_dir.display(),
@@ -246,16 +319,36 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             }
             _ = hup.recv() => {
                 tracing::info!(path = %respec.path.display(), "SIGHUP: replacing the FIFO");
-                if let Some(old) = recreate(&mut live, &respec, &mut last_recreate_error) {
-                    let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
-                    drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout));
+                let lost = !still_ours(&live.guard);
+                match recreate(&mut live, &respec) {
+                    Ok(old) => {
+                        path_state.recovered(&respec.path);
+                        let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
+                        drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout, throttle.clone()));
+                    }
+                    Err(why) => {
+                        if let Some(e) = path_state.failed(&respec.path, why, lost, cfg.give_up_after) {
+                            exit_error = Some(e);
+                            break;
+                        }
+                    }
                 }
             }
             _ = tick.tick() => {
+                throttle.log_summaries();
                 if !still_ours(&live.guard) {
-                    if let Some(old) = recreate(&mut live, &respec, &mut last_recreate_error) {
-                        let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
-                        drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout));
+                    match recreate(&mut live, &respec) {
+                        Ok(old) => {
+                            path_state.recovered(&respec.path);
+                            let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
+                            drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout, throttle.clone()));
+                        }
+                        Err(why) => {
+                            if let Some(e) = path_state.failed(&respec.path, why, true, cfg.give_up_after) {
+                                exit_error = Some(e);
+                                break;
+                            }
+                        }
                     }
                 }
             }
@@ -277,17 +370,33 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                     Ok(n) => {
                         last_data = tokio::time::Instant::now();
                         framers.push(&buf[..n]);
-                        while let Some(w) = framers.next(&stats) {
+                        let before = queue.len();
+                        while let Some(w) = framers.next(&stats, &throttle) {
                             queue.push_back(w);
                         }
+                        partial_since = match (framers.buffered(), partial_since) {
+                            (false, _) => None,
+                            (true, Some(t)) if queue.len() == before => Some(t),
+                            (true, _) => Some(last_data),
+                        };
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => tracing::error!("reading the FIFO: {e}"),
                 }
             }
-            _ = tokio::time::sleep_until(last_data + cfg.partial_timeout), if framers.buffered() => {
-                if let Some(w) = framers.flush(&stats) {
-                    queue.push_back(w);
+            _ = tokio::time::sleep_until(partial_deadline(last_data, partial_since, cfg.partial_timeout)), if framers.buffered() => {
+                let quiet = tokio::time::Instant::now() >= last_data + cfg.partial_timeout;
+                if quiet {
+                    if let Some(w) = framers.flush(&stats, &throttle) {
+                        queue.push_back(w);
+                    }
+                    partial_since = None;
+                } else {
+                    // Bytes keep trickling in but the request at the head
+                    // never completes: give it up and resynchronise, so a
+                    // slow writer cannot hold the stream.
+                    queue.extend(framers.give_up(&stats, &throttle));
+                    partial_since = framers.buffered().then(tokio::time::Instant::now);
                 }
             }
             permit = sem.clone().acquire_owned(), if !queue.is_empty() => {
@@ -332,8 +441,12 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let path = live.guard.path().to_path_buf();
     drop(live);
     drop(pidfile);
+    throttle.log_all_summaries();
     tracing::info!(path = %path.display(), "stopped");
-    Ok(())
+    match exit_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// The spec used to recreate the FIFO after privileges were dropped: an
@@ -359,31 +472,81 @@ fn still_ours(guard: &FifoGuard) -> bool {
 }
 
 /// Puts a new FIFO at the path; returns the one served until now, which the
-/// caller drains. On failure (logged once per distinct error) the current
-/// FIFO stays in service.
-fn recreate(live: &mut Live, spec: &FifoSpec, last_error: &mut String) -> Option<Live> {
+/// caller drains. On failure the current FIFO stays in service and the
+/// reason is returned for the caller to log (rate-limited).
+fn recreate(live: &mut Live, spec: &FifoSpec) -> Result<Live, String> {
     // When our FIFO is still at the path (SIGHUP) it is replaced, not refused
     // as "served by someone".
-    match create::recreate(spec, live.guard.dev_ino()) {
-        Ok(f) => {
-            let new = match Live::new(f) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!("{}", super::error_chain(&e));
-                    return None;
-                }
-            };
-            last_error.clear();
-            tracing::info!(path = %spec.path.display(), "FIFO recreated");
-            Some(std::mem::replace(live, new))
+    let f = create::recreate(spec, live.guard.dev_ino()).map_err(|e| super::error_chain(&e))?;
+    let new = Live::new(f).map_err(|e| super::error_chain(&e))?;
+    tracing::info!(path = %spec.path.display(), "FIFO recreated");
+    Ok(std::mem::replace(live, new))
+}
+
+/// How often "cannot serve" is logged while the path stays lost.
+const LOST_LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// The state of the FIFO path while serving: ours, or lost since when.
+#[derive(Default)]
+struct PathState {
+    /// When the path stopped being ours and could not be recreated.
+    lost_since: Option<tokio::time::Instant>,
+    /// When the last error about it was logged.
+    last_log: Option<tokio::time::Instant>,
+}
+
+impl PathState {
+    /// The path is served again.
+    fn recovered(&mut self, path: &std::path::Path) {
+        if self.lost_since.take().is_some() {
+            tracing::info!(path = %path.display(), "serving the FIFO path again");
         }
-        Err(e) => {
-            let msg = super::error_chain(&e);
-            if *last_error != msg {
-                tracing::warn!("cannot recreate the FIFO: {msg}");
-                *last_error = msg;
+        self.last_log = None;
+    }
+
+    /// A recreation failed; `lost` is true when the path is not ours (so
+    /// clients cannot reach us), false for a SIGHUP with our FIFO still in
+    /// place. Logs at error level, at most every [`LOST_LOG_EVERY`]; returns
+    /// the error to exit with once the path was lost for `give_up`.
+    fn failed(
+        &mut self,
+        path: &std::path::Path,
+        why: String,
+        lost: bool,
+        give_up: Duration,
+    ) -> Option<Error> {
+        let now = tokio::time::Instant::now();
+        if lost && self.lost_since.is_none() {
+            // Losing the path is news even right after another error.
+            self.last_log = None;
+        }
+        let since = if lost {
+            Some(*self.lost_since.get_or_insert(now))
+        } else {
+            self.lost_since
+        };
+        if !self.last_log.is_some_and(|t| now < t + LOST_LOG_EVERY) {
+            self.last_log = Some(now);
+            match since {
+                Some(since) => tracing::error!(
+                    path = %path.display(),
+                    "cannot serve the FIFO path (clients cannot reach us) for {:.1} s; exiting \
+                     after {:.0} s: {why}",
+                    (now - since).as_secs_f64(),
+                    give_up.as_secs_f64()
+                ),
+                None => {
+                    tracing::error!(path = %path.display(), "cannot replace the FIFO (the current one stays in service): {why}")
+                }
             }
-            None
+        }
+        match since {
+            Some(since) if now >= since + give_up => Some(Error::Unservable {
+                path: path.to_path_buf(),
+                after: give_up,
+                reason: why,
+            }),
+            _ => None,
         }
     }
 }
@@ -397,6 +560,7 @@ async fn drain_old(
     stats: Arc<Stats>,
     tx: mpsc::Sender<Work>,
     partial_timeout: Duration,
+    throttle: Arc<Throttle>,
 ) {
     let Live { rx, writer, guard } = old;
     // It is no longer at the path: nothing to unlink, ever.
@@ -428,7 +592,7 @@ async fn drain_old(
                         eof = false;
                         last_data = tokio::time::Instant::now();
                         framers.push(&buf[..n]);
-                        while let Some(w) = framers.next(&stats) {
+                        while let Some(w) = framers.next(&stats, &throttle) {
                             if tx.send(w).await.is_err() {
                                 return;
                             }
@@ -442,7 +606,7 @@ async fn drain_old(
                 }
             }
             _ = tokio::time::sleep_until(last_data + partial_timeout), if framers.buffered() => {
-                if let Some(w) = framers.flush(&stats) {
+                if let Some(w) = framers.flush(&stats, &throttle) {
                     if tx.send(w).await.is_err() {
                         return;
                     }
@@ -458,8 +622,8 @@ async fn drain_old(
         }
         framers.push(&buf[..n]);
     }
-    let mut rest: Vec<Work> = std::iter::from_fn(|| framers.next(&stats)).collect();
-    rest.extend(framers.flush(&stats));
+    let mut rest: Vec<Work> = std::iter::from_fn(|| framers.next(&stats, &throttle)).collect();
+    rest.extend(framers.flush(&stats, &throttle));
     for w in rest {
         if tx.send(w).await.is_err() {
             return;

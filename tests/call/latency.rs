@@ -59,7 +59,9 @@ fn latency_against_python_opensips() {
     let child = env
         .cmd()
         .env_remove("MIFIFO_LOG")
-        .args(["-q", "serve", "--fifo"])
+        .args(["-q", "serve"])
+        .args(crate::util::serve_user_args())
+        .arg("--fifo")
         .arg(env.fifo())
         .arg("--reply-dir")
         .arg(env.reply_dir())

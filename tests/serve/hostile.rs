@@ -176,3 +176,22 @@ fn a_large_reply_arrives_complete_in_one_open() {
         format!(r#"{{"jsonrpc":"2.0","result":"{big}","id":1}}"#)
     );
 }
+
+/// Issue 10, finding 7: 20 KB of `:a:{}` (4,096 invalid requests naming a
+/// reply FIFO that does not exist) used to give one WARN line each. Now the
+/// first of each cause is logged and the rest summarised per 10 s.
+#[test]
+fn repeated_causes_are_aggregated_in_the_log() {
+    let env = TestEnv::new();
+    let mut s = env.serve(&[]);
+    let n = 4096;
+    send(&env, ":a:{}".repeat(n).as_bytes());
+    wait_dropped(&env, n as i64);
+    let (_, log) = s.stop();
+    let lines = log.lines().count();
+    assert!(lines < 20, "{lines} log lines:\n{log}");
+    assert!(
+        log.contains("dropped requests (no reply could be delivered): 4095 more"),
+        "{log}"
+    );
+}

@@ -448,7 +448,9 @@ fn a_bad_commands_file_is_a_clear_startup_error() {
     let cmds = commands_file(&env, r#"{"commands":{"x":{"reslt":1}}}"#);
     let out = env
         .cmd()
-        .args(["serve", "--fifo"])
+        .arg("serve")
+        .args(crate::util::serve_user_args())
+        .arg("--fifo")
         .arg(env.fifo())
         .args(["--commands", &cmds])
         .output()

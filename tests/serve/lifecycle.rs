@@ -29,6 +29,7 @@ fn wait_recreated(fifo: &Path, old: Option<u64>) {
 fn serve_output(env: &TestEnv, args: &[&str]) -> (Option<i32>, String) {
     let out = env
         .cmd_at("serve", &env.fifo())
+        .args(crate::util::serve_user_args())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -212,14 +213,17 @@ fn startup_errors_are_clear() {
     let env = TestEnv::new();
     let out = env
         .cmd()
-        .args(["serve", "--fifo"])
+        .arg("serve")
+        .args(crate::util::serve_user_args())
+        .arg("--fifo")
         .arg(env.path("no/such/dir/fifo"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("mififo: cannot create FIFO") && err.contains("does not exist"),
+        err.lines()
+            .any(|l| l.starts_with("mififo: cannot create FIFO") && l.contains("does not exist")),
         "{err}"
     );
     let (code, err) = serve_output(&env, &["--dialect", "kamailio"]);
@@ -233,7 +237,9 @@ fn startup_errors_are_clear() {
     assert!(err.contains("invalid ACL entry 'u:root'"), "{err}");
     let out = env
         .cmd()
-        .args(["serve", "--fifo"])
+        .arg("serve")
+        .args(crate::util::serve_user_args())
+        .arg("--fifo")
         .arg(env.fifo())
         .args(["--reply-dir"])
         .arg(env.path("nodir"))
@@ -251,8 +257,9 @@ fn mode_is_exact_whatever_the_umask() {
     let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "umask 077; exec '{}' serve --fifo '{}' --reply-dir '{}' --mode 0666",
+            "umask 077; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --mode 0666",
             crate::util::bin().display(),
+            crate::util::serve_user_args().join(" "),
             env.fifo().display(),
             env.reply_dir()
         ))
@@ -284,6 +291,7 @@ fn reply_dir_without_trailing_slash_works() {
     let child = env
         .cmd()
         .arg("serve")
+        .args(crate::util::serve_user_args())
         .arg("--fifo")
         .arg(env.fifo())
         .arg("--reply-dir")

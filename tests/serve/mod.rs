@@ -5,7 +5,9 @@
 //! - `stream`: framing — partial, concatenated, oversized requests, garbage.
 //! - `hostile`: reply paths a client must not be able to abuse; stuck clients.
 //! - `lifecycle`: start-up policy, recreation, signals, pid file, `kill`.
+//! - `lost`: the FIFO path squatted or not recreatable: error logs, then exit.
 //! - `text`: the 1.x/2.x line dialect.
+//! - `takeover`: races, symlinks and confused-deputy tricks against a root start.
 //! - `root`: ownership, mode, ACL and privilege drop (root only).
 //! - `interop`: the PyPI clients `opensips-mi` and `opensips-cli`.
 
@@ -13,8 +15,10 @@ mod hostile;
 mod interop;
 mod json;
 mod lifecycle;
+mod lost;
 mod root;
 mod stream;
+mod takeover;
 mod text;
 
 use crate::util::{raw_exchange, TestEnv};

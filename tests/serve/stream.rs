@@ -183,3 +183,46 @@ fn a_writer_that_connects_and_sends_nothing_is_harmless() {
         r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
     );
 }
+
+/// Issue 10, finding 5: `:x:["` + 70,000 × `a` (over the cap), `"` + 2,000
+/// × `[`, then one space every 0.5 s kept the old framer skipping forever and
+/// swallowed every other client's request. Now other clients are answered
+/// while the attacker keeps dripping, and the discarded bytes are counted.
+#[test]
+fn an_endless_oversized_value_does_not_swallow_other_clients() {
+    let env = TestEnv::new();
+    let _s = env.serve(&[]);
+    let mut attacker = writer(&env);
+    let mut evil = b":x:[\"".to_vec();
+    evil.extend(std::iter::repeat(b'a').take(70_000));
+    evil.push(b'"');
+    evil.extend(std::iter::repeat(b'[').take(2000));
+    attacker.write_all(&evil).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drip = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = attacker.write_all(b" ");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    for i in 0..3 {
+        let name = format!("v{i}");
+        let got = exchange(
+            &env,
+            &name,
+            format!(r#":{name}:{{"jsonrpc":"2.0","method":"uptime","id":{i}}}"#).as_bytes(),
+        )
+        .unwrap_or_else(|| panic!("call {i} swallowed"));
+        assert!(
+            got.starts_with(r#"{"jsonrpc":"2.0","result":{"Now":"#)
+                && got.ends_with(&format!(r#","id":{i}}}"#)),
+            "{got}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drip.join().unwrap();
+    assert!(stat(&env, "mififo:garbage_bytes") > 0);
+}

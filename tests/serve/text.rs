@@ -1,6 +1,7 @@
 //! The OpenSIPS 1.x/2.x line dialect (`--dialect text`).
 
 use super::*;
+use std::os::unix::fs::OpenOptionsExt;
 
 fn text(env: &TestEnv, request: &str) -> String {
     exchange(env, "tr", request.as_bytes()).expect("a reply")
@@ -106,4 +107,48 @@ fn stat_text(env: &TestEnv) -> i64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{r:?}"))
+}
+
+/// Issue 10, finding 12: an unterminated `:which:atk\nfoo\n` absorbed the
+/// next client's request (secret included) and the attacker got the reply;
+/// a 70 KB request over the cap still ran. Now the victim is answered, the
+/// attacker gets nothing, and the oversized request does not run.
+#[test]
+fn an_unterminated_request_cannot_absorb_the_next_one() {
+    let env = TestEnv::new();
+    let _s = env.serve(&["--dialect", "text", "--commands", &dialog_fixture()]);
+    let atk = env.path("atk");
+    nix::unistd::mkfifo(&atk, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut atk_r = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&atk)
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.fifo())
+        .unwrap();
+    std::io::Write::write_all(&mut w, b":which:atk\nfoo\n").unwrap();
+    assert_eq!(
+        text(&env, ":log_level:tr\nlevel:: 2\n\n"),
+        "200 OK\nNew global log level:: 2\n\n",
+        "the victim's own request ran"
+    );
+    assert_eq!(
+        crate::util::read_reply(&mut atk_r, Duration::from_millis(500)),
+        None,
+        "the attacker got a reply"
+    );
+    // Over the cap (64 KiB), complete in one write: never run (it would
+    // reset the counter core:rcv_requests, 12 in the fixture).
+    let mut big = String::from(":reset_statistics:tr2\n");
+    for _ in 0..5000 {
+        big.push_str("core:rcv_requests\n");
+    }
+    big.push('\n');
+    std::io::Write::write_all(&mut w, big.as_bytes()).unwrap();
+    assert_eq!(
+        text(&env, ":get_statistics:tr\ncore:rcv_requests\n\n"),
+        "200 OK\ncore:rcv_requests:: 12\n\n"
+    );
 }

@@ -18,6 +18,16 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// What `mififo serve` needs to start as the current user: as root, an
+/// explicit `--user root` (serve refuses a root start without `--user`).
+pub fn serve_user_args() -> &'static [&'static str] {
+    if is_root() {
+        &["--user", "root"]
+    } else {
+        &[]
+    }
+}
+
 /// Interop and root tests call this: `false` means "skip" locally, but when
 /// `MIFIFO_REQUIRE_INTEROP=1` (set by `.ci/run`) a missing tool fails the test.
 pub fn require(what: &str, available: bool) -> bool {
@@ -115,8 +125,14 @@ impl TestEnv {
 
     /// Like [`TestEnv::serve`] with an explicit FIFO path.
     pub fn serve_at(&self, fifo: &Path, args: &[&str]) -> Server {
+        let as_root: &[&str] = if args.contains(&"--user") {
+            &[]
+        } else {
+            serve_user_args()
+        };
         let child = self
             .cmd_at("serve", fifo)
+            .args(as_root)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
