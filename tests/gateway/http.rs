@@ -234,7 +234,9 @@ fn client_disconnect_leaks_no_reply_fifo() {
     let body = br#"{"jsonrpc":"2.0","method":"uptime","id":1}"#;
     let mut s = TcpStream::connect(gw.addr).unwrap();
     let head = format!(
-        "POST /mi HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        "POST /mi HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        gw.addr,
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();

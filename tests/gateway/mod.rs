@@ -3,6 +3,7 @@
 //! the documented error statuses; chaining; network namespaces (root).
 
 mod forward;
+mod hardening;
 mod http;
 mod netns;
 
@@ -33,7 +34,15 @@ impl Gateway {
     }
 
     /// Spawns a prepared `mififo gateway` command and waits for its URL line.
+    /// As root, a `mififo` command without `--user` gets `--user root`: the
+    /// temp dirs are root's, and the gateway refuses root without `--user`.
     pub fn spawn(env: &TestEnv, mut cmd: Command) -> Gateway {
+        if util::is_root()
+            && cmd.get_program() == util::bin().as_os_str()
+            && !cmd.get_args().any(|a| a == "--user")
+        {
+            cmd.args(["--user", "root"]);
+        }
         let log = env.path(&format!("gateway-{}.log", fastrand_suffix()));
         let mut child = cmd
             .stdin(Stdio::null())
@@ -63,6 +72,7 @@ impl Gateway {
         };
         let hostport = url
             .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
             .and_then(|r| r.split('/').next())
             .unwrap();
         Gateway {
@@ -71,6 +81,11 @@ impl Gateway {
             url,
             log,
         }
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// The gateway's stderr so far.
