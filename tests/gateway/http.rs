@@ -55,7 +55,8 @@ pub fn post(gw: &Gateway, body: &str) -> HttpReply {
     http(gw.addr, "POST", &path, body.as_bytes())
 }
 
-fn parse(raw: &[u8]) -> HttpReply {
+/// Splits a raw HTTP/1.1 response into status, headers and body.
+pub fn parse(raw: &[u8]) -> HttpReply {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

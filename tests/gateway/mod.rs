@@ -2,6 +2,7 @@
 //! opensips-cli (HTTP mode) against the gateway in front of `mififo serve`;
 //! the documented error statuses; chaining; network namespaces (root).
 
+mod auth;
 mod forward;
 mod hardening;
 mod http;
