@@ -527,4 +527,28 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["error"]["code"], code::OVERLOADED);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pipelined_requests_on_one_connection_run_one_at_a_time() {
+        let (addr, gw, _tx, _task) = start(slow()).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut all = String::new();
+        for i in 0..4 {
+            let body = format!(r#"{{"jsonrpc":"2.0","method":"s","params":[100],"id":{i}}}"#);
+            let close = if i == 3 { "Connection: close\r\n" } else { "" };
+            all.push_str(&format!(
+                "POST /mi HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 {close}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            ));
+        }
+        s.write_all(all.as_bytes()).await.unwrap();
+        let out = read_until_closed(&mut s).await;
+        let ids: Vec<_> = out
+            .match_indices(r#""id":"#)
+            .map(|(i, _)| &out[i + 5..i + 6])
+            .collect();
+        assert_eq!(ids, ["0", "1", "2", "3"], "{out}");
+        assert_eq!(gw.relay_ref().peak.load(Ordering::SeqCst), 1);
+    }
 }
