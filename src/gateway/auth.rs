@@ -12,7 +12,7 @@
 //! The hash is a crypt(3) SHA-512 (`$6$`) or SHA-256 (`$5$`) string, as
 //! `openssl passwd -6` or `mkpasswd -m sha-512` print it; `{PLAIN}secret`
 //! is accepted but discouraged. The optional policy is a
-//! [`Policy`](super::policy::Policy) spec (`read-only`, `get_*,!kill`, …).
+//! [`Policy`] spec (`read-only`, `get_*,!kill`, …).
 //!
 //! Checking a hash costs milliseconds of CPU, and web panels send the
 //! credentials with every request. So each user keeps the SHA-256 of the
