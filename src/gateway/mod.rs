@@ -421,10 +421,16 @@ mod tests {
         (addr, task)
     }
 
-    /// Reads until EOF (or 20 s, which fails the caller's assertion).
+    /// Reads until the gateway closes the connection; panics when it is
+    /// still open after 20 s.
     async fn read_until_closed(s: &mut tokio::net::TcpStream) -> String {
         let mut out = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
+        let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
+        assert!(
+            read.is_ok(),
+            "connection still open after 20 s; got {:?}",
+            String::from_utf8_lossy(&out)
+        );
         String::from_utf8_lossy(&out).into_owned()
     }
 
@@ -442,11 +448,9 @@ mod tests {
              Content-Length: 100\r\n\r\n{{"
         );
         s.write_all(head.as_bytes()).await.unwrap();
-        let started = std::time::Instant::now();
         let out = read_until_closed(&mut s).await;
         assert!(out.starts_with("HTTP/1.1 408"), "{out:?}");
         assert!(out.contains("-32026"), "{out}");
-        assert!(started.elapsed() < Duration::from_secs(20), "still open");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,8 +475,6 @@ mod tests {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(b"POST /mi HTTP/1.1\r\nHost: ").await.unwrap();
         let _ = read_until_closed(&mut s).await;
-        let mut probe = [0u8; 1];
-        assert_eq!(s.read(&mut probe).await.unwrap_or(0), 0, "closed");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
