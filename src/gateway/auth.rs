@@ -33,6 +33,8 @@ use subtle::ConstantTimeEq;
 pub const HASH_WORKERS: usize = 2;
 /// Longest `Authorization` header considered.
 const MAX_HEADER: usize = 1024;
+/// Largest users file read.
+pub const MAX_FILE: u64 = 1024 * 1024;
 
 /// How a password is stored.
 #[derive(Clone)]
@@ -102,6 +104,14 @@ pub enum UsersError {
     /// No users at all.
     #[error("users file '{0}' has no users")]
     Empty(PathBuf),
+    /// The file could be changed by someone the gateway should not trust.
+    #[error("refusing users file '{path}': {reason}")]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The users of the gateway, and the machinery that checks passwords.
@@ -122,12 +132,52 @@ pub struct AuthFailure {
 }
 
 impl Users {
-    /// Reads a users file.
+    /// Reads a users file. It must be a regular file of at most
+    /// [`MAX_FILE`] bytes, owned by root or by the gateway's own user, and
+    /// not writable by everyone: whoever can write it can add a user. The
+    /// checks look at the opened descriptor, so the file read is the file
+    /// checked.
     pub fn load(path: &Path) -> Result<Users, UsersError> {
-        let text = std::fs::read_to_string(path).map_err(|source| UsersError::Read {
+        use std::io::Read;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let read_err = |source| UsersError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let unsafe_file = |reason: String| UsersError::Unsafe {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // O_NONBLOCK: a FIFO put in its place must not hang the start.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(read_err)?;
+        let meta = file.metadata().map_err(read_err)?;
+        if !meta.is_file() {
+            return Err(unsafe_file("not a regular file".into()));
+        }
+        if meta.mode() & 0o002 != 0 {
+            return Err(unsafe_file(format!(
+                "every user may write it (mode {:04o}); chmod o-w",
+                meta.mode() & 0o7777
+            )));
+        }
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != 0 && meta.uid() != me {
+            return Err(unsafe_file(format!(
+                "owned by uid {}, neither root nor the gateway's uid {me}",
+                meta.uid()
+            )));
+        }
+        let mut text = String::new();
+        file.take(MAX_FILE + 1)
+            .read_to_string(&mut text)
+            .map_err(read_err)?;
+        if text.len() as u64 > MAX_FILE {
+            return Err(unsafe_file(format!("larger than {MAX_FILE} bytes")));
+        }
         Self::parse(&text).map_err(|(line, reason)| match line {
             0 => UsersError::Empty(path.to_path_buf()),
             line => UsersError::Line {
@@ -342,5 +392,33 @@ mod tests {
             assert!(line >= 1 && reason.contains(needle), "{text}: {reason}");
         }
         assert_eq!(Users::parse("# none\n").unwrap_err().0, 0);
+    }
+
+    #[test]
+    fn files_others_could_change_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "a:{PLAIN}x\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(
+            Users::load(&path).unwrap().names().collect::<Vec<_>>(),
+            ["a"]
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = Users::load(&path).unwrap_err().to_string();
+        assert!(e.contains("every user may write it"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+            let e = Users::load(&path).unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534"), "{e}");
+        }
+        let e = Users::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = Users::load(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }
