@@ -6,7 +6,8 @@
 //! FIFO and a reply FIFO: [`FDS_PER_CONNECTION`] descriptors. The cap keeps
 //! `cap × 3 + reserve` under the soft `RLIMIT_NOFILE`, which is first raised
 //! to the hard limit, so `accept` never meets `EMFILE` and a connection over
-//! the cap is answered 503 at once instead of waiting in the backlog.
+//! the cap never waits in the backlog (see [`super::slots`] for who gets a
+//! slot when all are taken).
 
 use std::time::{Duration, Instant};
 

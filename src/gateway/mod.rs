@@ -14,12 +14,15 @@
 //! - [`policy`]: which MI methods may run (globs, the read-only preset).
 //! - [`audit`]: one structured log line per request.
 //! - [`limits`]: connection cap from the descriptor limit; log rate limits.
+//! - [`slots`]: the connection slots; a stalled connection makes room.
 //! - [`tls`]: optional HTTPS (rustls).
 //! - [`listen`]: binding, optionally inside another network namespace.
 //! - `fifo`: the production relay, [`crate::client::Client`].
 //!
 //! [`serve`] runs the accept loop: one task per connection, at most
-//! `max_connections` of them (the next is answered 503 and closed at once),
+//! `max_connections` of them (the next one closes the longest-stalled
+//! connection and takes its slot, or, when none has stalled, is answered
+//! 503 and closed at once),
 //! HTTP/1.1 keep-alive with one request in flight per connection, headers,
 //! body and idle keep-alive each bounded by `client_timeout`, and a
 //! graceful stop that lets in-flight requests finish (or, after a grace
@@ -36,6 +39,7 @@ pub mod listen;
 pub mod policy;
 pub mod relay;
 pub mod service;
+pub mod slots;
 pub mod tls;
 
 pub use access::AllowList;
@@ -124,9 +128,7 @@ pub async fn serve<R: Relay>(
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = JoinSet::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        gateway.config().max_connections,
-    ));
+    let slots = slots::Slots::new(gateway.config().max_connections);
     let mut accept_errors = limits::RateLimitedLog::new(ACCEPT_LOG_INTERVAL);
     let mut over_cap = limits::RateLimitedLog::new(ACCEPT_LOG_INTERVAL);
     tokio::pin!(shutdown);
@@ -135,8 +137,26 @@ pub async fn serve<R: Relay>(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        // Refused at once: one non-blocking write, then close.
+                    let _ = stream.set_nodelay(true);
+                    let gw = gateway.clone();
+                    let stop = stop_rx.clone();
+                    let tls = tls.clone();
+                    if let Some(slot) = slots.try_take() {
+                        conns.spawn(run(stream, peer, slot, gw, stop, tls));
+                    } else if let Some(handover) = slots.evict_stalled(slots::STALL) {
+                        // A stalled connection was told to close; take its slot.
+                        let slots = slots.clone();
+                        conns.spawn(async move {
+                            match slots.take_handed_over(handover).await {
+                                Some(slot) => run(stream, peer, slot, gw, stop, tls).await,
+                                None => {
+                                    let _ = stream.try_write(OVERLOADED_REPLY);
+                                }
+                            }
+                        });
+                    } else {
+                        // Every slot is relaying or fresh: refused at once,
+                        // one non-blocking write, then close.
                         let _ = stream.try_write(OVERLOADED_REPLY);
                         if let Some(n) = over_cap.hit(std::time::Instant::now()) {
                             tracing::warn!(
@@ -146,30 +166,7 @@ pub async fn serve<R: Relay>(
                                 "connection refused: too many connections"
                             );
                         }
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let gw = gateway.clone();
-                    let stop = stop_rx.clone();
-                    let tls = tls.clone();
-                    conns.spawn(async move {
-                        let _slot = slot;
-                        let limit = gw.config().client_timeout;
-                        match tls {
-                            None => connection(stream, peer, gw, stop).await,
-                            Some(acceptor) => {
-                                match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                                    Ok(Ok(s)) => connection(s, peer, gw, stop).await,
-                                    Ok(Err(e)) => {
-                                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    }
-                                    Err(_) => {
-                                        tracing::debug!(%peer, "TLS handshake timed out");
-                                    }
-                                }
-                            }
-                        }
-                    });
+                    }
                 }
                 Err(e) => {
                     if let Some(n) = accept_errors.hit(std::time::Instant::now()) {
@@ -200,6 +197,39 @@ pub async fn serve<R: Relay>(
     }
 }
 
+/// One accepted connection in its slot: the TLS handshake if any, then
+/// its requests; closed early when the slot is needed for a newcomer.
+async fn run<R: Relay>(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    mut slot: slots::Slot,
+    gw: Arc<Gateway<R>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let state = slot.state.clone();
+    let limit = gw.config().client_timeout;
+    let work = async move {
+        match tls {
+            None => connection(stream, peer, gw, stop, state).await,
+            Some(acceptor) => match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => connection(s, peer, gw, stop, state).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            },
+        }
+    };
+    let evicted = async {
+        if (&mut slot.evicted).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = evicted => tracing::debug!(%peer, "stalled connection closed to make room"),
+    }
+}
+
 /// Serves one connection's requests, one at a time, until it closes, idles
 /// past `client_timeout`, or the gateway stops.
 async fn connection<R, S>(
@@ -207,14 +237,21 @@ async fn connection<R, S>(
     peer: SocketAddr,
     gw: Arc<Gateway<R>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    state: Arc<slots::ConnState>,
 ) where
     R: Relay,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limit = gw.config().client_timeout;
-    let svc = hyper::service::service_fn(move |req| {
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let gw = gw.clone();
-        async move { Ok::<_, Infallible>(gw.handle(peer.ip(), req).await) }
+        let state = state.clone();
+        req.extensions_mut().insert(slots::Activity(state.clone()));
+        async move {
+            let resp = gw.handle(peer.ip(), req).await;
+            state.answered();
+            Ok::<_, Infallible>(resp)
+        }
     });
     // header_read_timeout also runs while a keep-alive connection waits for
     // its next request, so it bounds idle connections too.
@@ -479,7 +516,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn connections_over_the_cap_are_refused_at_once() {
-        // Issue finding 3: with no cap, idle connections starved real clients.
+        // Issue finding 3: with no cap, connections starved real clients.
+        // Both slots are busy relaying (nothing stalled): the next is refused.
         let (addr, _task) = start_with(|c| GatewayConfig {
             max_connections: 2,
             client_timeout: Duration::from_secs(60),
@@ -487,13 +525,19 @@ mod tests {
         })
         .await;
         let mut held = Vec::new();
-        for _ in 0..2 {
+        for i in 0..2 {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"POST /mi HTTP/1.1\r\n").await.unwrap();
+            let body = format!(r#"{{"jsonrpc":"2.0","method":"s","params":[5000],"id":{i}}}"#);
+            let req = format!(
+                "POST /mi HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
             held.push(s);
         }
-        // Let the gateway accept both before the next one arrives.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Let the gateway accept both and start relaying.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
         let out = read_until_closed(&mut extra).await;
         assert!(out.starts_with("HTTP/1.1 503"), "{out:?}");
@@ -552,5 +596,42 @@ mod tests {
             .collect();
         assert_eq!(ids, ["0", "1", "2", "3"], "{out}");
         assert_eq!(gw.relay_ref().peak.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stalled_connections_make_room_for_prompt_clients() {
+        // One hostile client holding every slot by trickling delays only
+        // itself: a prompt client takes the slot of the longest-stalled one.
+        let (addr, _task) = start_with(|c| GatewayConfig {
+            max_connections: 2,
+            client_timeout: Duration::from_secs(60),
+            ..c
+        })
+        .await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"POST /mi HTTP/1.1\r\n").await.unwrap();
+            held.push(s);
+        }
+        tokio::time::sleep(slots::STALL + Duration::from_millis(300)).await;
+        let r = post(
+            addr,
+            r#"{"jsonrpc":"2.0","method":"s","params":[0],"id":"prompt"}"#.into(),
+        )
+        .await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains(r#""id":"prompt""#), "{r}");
+        // Exactly one of the trickling connections was closed for it.
+        let mut closed = 0;
+        for s in &mut held {
+            let mut buf = [0u8; 1];
+            if let Ok(Ok(0)) =
+                tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await
+            {
+                closed += 1;
+            }
+        }
+        assert_eq!(closed, 1);
     }
 }

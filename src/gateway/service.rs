@@ -32,6 +32,7 @@ use super::audit::{self, Audit};
 use super::browser::printable;
 use super::code;
 use super::relay::{Relay, RelayErrorKind, Relayed};
+use super::slots::Activity;
 use super::GatewayConfig;
 use crate::proto::jsonrpc::{Outcome, Request, Response, RpcError};
 use bytes::Bytes;
@@ -77,12 +78,18 @@ impl<R: Relay> Gateway<R> {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let mut audit = Audit::new(peer);
-        let Answer(resp, code) = self.answer(req, &mut audit).await;
+        let activity = req.extensions().get::<Activity>().cloned();
+        let Answer(resp, code) = self.answer(req, &mut audit, activity).await;
         audit.emit(resp.status().as_u16(), code);
         resp
     }
 
-    async fn answer<B>(&self, req: hyper::Request<B>, audit: &mut Audit) -> Answer
+    async fn answer<B>(
+        &self,
+        req: hyper::Request<B>,
+        audit: &mut Audit,
+        activity: Option<Activity>,
+    ) -> Answer
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -206,6 +213,10 @@ impl<R: Relay> Gateway<R> {
                     ),
                 ),
             );
+        }
+        if let Some(a) = activity {
+            // From here on the connection waits for the server, not the client.
+            a.0.relaying();
         }
         self.relay_request(&request).await
     }

@@ -1,9 +1,10 @@
 //! The attacks of issue 12, findings 1–4, against the real binary: a web
 //! page's CSRF/DNS-rebinding request, a body that never completes, a flood of
-//! trickling connections under a low descriptor limit, and privilege (root
-//! must drop to `--user` after binding; reply FIFOs are made as that user).
+//! trickling connections under a low descriptor limit (real clients are
+//! still served, at once), and privilege (root must drop to `--user` after
+//! binding; reply FIFOs are made as that user).
 
-use super::http::{http, post};
+use super::http::post;
 use super::{stray_fifos, Gateway, SilentFifo};
 use crate::util::root::TestUser;
 use crate::util::{self, TestEnv};
@@ -110,7 +111,7 @@ fn a_body_that_never_completes_is_cut_off() {
 }
 
 #[test]
-fn trickling_connections_under_a_low_descriptor_limit_are_refused_at_once() {
+fn trickling_connections_under_a_low_descriptor_limit_do_not_starve_real_clients() {
     // Issue finding 3: `ulimit -n 128` and 200 connections trickling a body
     // made real clients wait and flooded the log with EMFILE lines.
     if !util::require("prlimit (util-linux)", util::have_tool("prlimit")) {
@@ -133,7 +134,6 @@ fn trickling_connections_under_a_low_descriptor_limit_are_refused_at_once() {
     }
     let gw = Gateway::spawn(&env, cmd);
     let mut held = Vec::new();
-    let mut refused = 0;
     for _ in 0..200 {
         let mut s = TcpStream::connect(gw.addr).unwrap();
         let _ = s.write_all(
@@ -146,51 +146,44 @@ fn trickling_connections_under_a_low_descriptor_limit_are_refused_at_once() {
         );
         held.push(s);
     }
-    // Connections over the cap were answered 503 and closed without waiting.
+    // At most the cap (~21 under 128 descriptors) is still held; every other
+    // connection was refused (503) or closed to make room, none waits.
+    let mut open = 0;
     for s in &mut held {
-        s.set_read_timeout(Some(Duration::from_millis(200)))
+        s.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        let mut buf = [0u8; 12];
-        if let Ok(n) = s.read(&mut buf) {
-            if buf[..n].starts_with(b"HTTP/1.1 503") {
-                refused += 1;
-            }
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(_) => {} // 503 or EOF: not held
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(_) => open += 1, // still waiting for its body
         }
     }
     assert!(
-        refused >= 150,
-        "only {refused} of 200 connections over a cap of ~21 were refused at once"
+        open <= 25,
+        "{open} of 200 trickling connections are still held"
     );
-    // A real client is answered at once, not after the attack.
-    let started = Instant::now();
-    let r = raw(
-        gw.addr,
-        &format!(
-            "POST /mi HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{UPTIME}",
+    // A real client is served during the attack, at once: the trickling
+    // connections have stalled, so one of them makes room.
+    std::thread::sleep(Duration::from_millis(1200));
+    for i in 0..3 {
+        let started = Instant::now();
+        let r = raw(
             gw.addr,
-            UPTIME.len()
-        ),
-    );
-    assert!(
-        r.starts_with("HTTP/1.1 503") || r.starts_with("HTTP/1.1 200"),
-        "{r:?}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(10));
-    drop(held);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = http(gw.addr, "POST", "/mi", UPTIME.as_bytes());
-        if r.status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never served again: {}",
-            r.text()
+            &format!(
+                "POST /mi HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{UPTIME}",
+                gw.addr,
+                UPTIME.len()
+            ),
         );
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            r.starts_with("HTTP/1.1 200"),
+            "request {i} during the attack: {r:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
+    drop(held);
     let log = gw.log();
     assert!(!log.contains("Too many open files"), "{log}");
     assert!(
