@@ -1,7 +1,8 @@
 //! The audit log: one structured line per HTTP request.
 //!
 //! Fields: `peer`, `user` (`-` without authentication), `method` (the MI
-//! method, `-` when the request never got that far), `status` (HTTP),
+//! method, `-` when the request never got that far), `status` (HTTP; 499
+//! when the client went away before the answer),
 //! `code` (the JSON-RPC error code, 0 for a result), `ms` (duration). The
 //! time comes from the log format (JSON lines carry `timestamp`; the journal
 //! stamps each entry). Params are logged only with `--audit-params`, and
@@ -33,6 +34,21 @@ pub struct Audit {
     pub method: Option<String>,
     /// The params as JSON, when `--audit-params` is on.
     pub params: Option<String>,
+    emitted: bool,
+}
+
+/// The status logged for a request whose client went away before the
+/// answer (nginx's convention; never sent).
+pub const CLIENT_GONE: u16 = 499;
+
+impl Drop for Audit {
+    /// A request dropped unanswered (the client hung up, the gateway
+    /// stopped) still gets its line.
+    fn drop(&mut self) {
+        if !self.emitted {
+            self.emit(CLIENT_GONE, 0);
+        }
+    }
 }
 
 impl Audit {
@@ -44,11 +60,13 @@ impl Audit {
             user: None,
             method: None,
             params: None,
+            emitted: false,
         }
     }
 
-    /// Writes the line.
-    pub fn emit(&self, status: u16, code: i64) {
+    /// Writes the line (once).
+    pub fn emit(&mut self, status: u16, code: i64) {
+        self.emitted = true;
         let user = self
             .user
             .as_deref()

@@ -261,6 +261,20 @@ fn client_disconnect_leaks_no_reply_fifo() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    // The abandoned request still has its audit line, with status 499.
+    let audited = |log: &str| {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["message"] == "request" && v["status"] == 499 && v["method"] == "uptime")
+    };
+    while !audited(&gw.log()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit line for the abandoned request: {}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
