@@ -6,7 +6,7 @@ use anyhow::Context;
 use mififo::client::{Client, ClientConfig};
 use mififo::config::parse_duration;
 use mififo::gateway::access::{check_bind, AllowList, Cidr};
-use mififo::gateway::auth::Users;
+use mififo::gateway::auth::UserStore;
 use mififo::gateway::listen::{self, Netns};
 use mififo::gateway::{self, limits, tls, BrowserPolicy, Gateway, GatewayConfig, Policy};
 use mififo::proto::Dialect;
@@ -163,7 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|p| {
             warn_if_readable(p);
-            Users::load(p).map(Arc::new)
+            UserStore::load(p).map(Arc::new)
         })
         .transpose()?;
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -240,6 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ));
         let scheme = if tls.is_some() { "https" } else { "http" };
         let shutdown = shutdown_signal()?;
+        reload_on_sighup(gw.config().users.clone())?;
         tracing::info!(
             listen = %local,
             netns = %netns
@@ -265,6 +266,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP reads the users file again (and no longer ends the process).
+fn reload_on_sighup(users: Option<Arc<UserStore>>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match users.as_deref().map(UserStore::reload) {
+                None => tracing::info!("SIGHUP: no --users-file to reload"),
+                Some(Ok(n)) => tracing::info!(users = n, "SIGHUP: users file reloaded"),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "SIGHUP: users file not reloaded; the old users stay")
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Completes on the first SIGTERM or SIGINT.

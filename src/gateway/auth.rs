@@ -1,7 +1,8 @@
 //! HTTP Basic authentication against a users file (`--users-file`).
 //!
-//! The file is read once at start (before privileges are dropped, so it
-//! can be root-only), never from the command line. One user per line:
+//! The file is read at start (before privileges are dropped) and again on
+//! SIGHUP ([`UserStore::reload`], then as the gateway's user); passwords are
+//! never on the command line. One user per line:
 //!
 //! ```text
 //! # name:password-hash[:policy]
@@ -26,7 +27,7 @@ use base64::Engine;
 use hyper::header::{HeaderMap, AUTHORIZATION};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 
 /// Concurrent full password-hash checks.
@@ -74,7 +75,7 @@ pub struct User {
     pub name: String,
     secret: Secret,
     /// The user's own method policy (open when none was given).
-    pub policy: Policy,
+    pub policy: Arc<Policy>,
     /// Keyed SHA-256 of the last password that verified.
     verified: Mutex<Option<[u8; 32]>>,
 }
@@ -226,7 +227,7 @@ impl Users {
             users.push(User {
                 name: name.to_string(),
                 secret,
-                policy,
+                policy: Arc::new(policy),
                 verified: Mutex::new(None),
             });
         }
@@ -259,7 +260,7 @@ impl Users {
     }
 
     /// Checks the request's `Authorization: Basic …` header.
-    pub async fn authenticate(self: &Arc<Self>, headers: &HeaderMap) -> Result<&User, AuthFailure> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<&User, AuthFailure> {
         let (name, password) = basic_credentials(headers).ok_or(AuthFailure {
             user: None,
             reason: "HTTP Basic credentials required",
@@ -298,6 +299,71 @@ impl Users {
         tokio::task::spawn_blocking(move || secret.verify(&password))
             .await
             .unwrap_or(false)
+    }
+}
+
+/// An authenticated user, as a request keeps it.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The login name.
+    pub name: String,
+    /// The user's own policy.
+    pub policy: Arc<Policy>,
+}
+
+/// The users in force, replaceable while the gateway runs (SIGHUP).
+#[derive(Debug)]
+pub struct UserStore {
+    path: Option<PathBuf>,
+    current: RwLock<Arc<Users>>,
+}
+
+impl UserStore {
+    /// Users read from `path`, which [`UserStore::reload`] reads again.
+    pub fn load(path: &Path) -> Result<UserStore, UsersError> {
+        Ok(UserStore {
+            path: Some(path.to_path_buf()),
+            current: RwLock::new(Arc::new(Users::load(path)?)),
+        })
+    }
+
+    /// Fixed users (tests).
+    pub fn fixed(users: Users) -> UserStore {
+        UserStore {
+            path: None,
+            current: RwLock::new(Arc::new(users)),
+        }
+    }
+
+    /// Reads the file again and, when it is usable, puts its users in force
+    /// (requests already past authentication are unaffected). On error the
+    /// old users stay. Returns the number of users now in force.
+    pub fn reload(&self) -> Result<usize, UsersError> {
+        let Some(path) = &self.path else {
+            return Ok(self.users().users.len());
+        };
+        let fresh = Users::load(path)?;
+        let n = fresh.users.len();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        Ok(n)
+    }
+
+    fn users(&self) -> Arc<Users> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Checks the request's `Authorization: Basic …` header against the
+    /// users in force.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, AuthFailure> {
+        let users = self.users();
+        let user = users.authenticate(headers).await?;
+        Ok(Authenticated {
+            name: user.name.clone(),
+            policy: user.policy.clone(),
+        })
     }
 }
 
@@ -420,5 +486,25 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let e = Users::load(&fifo).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn reload_replaces_users_and_keeps_them_on_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "a:{PLAIN}x\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let store = UserStore::load(&path).unwrap();
+        assert!(store.authenticate(&basic("a", "x")).await.is_ok());
+        assert!(store.authenticate(&basic("b", "y")).await.is_err());
+        std::fs::write(&path, "b:{PLAIN}y:uptime\n").unwrap();
+        assert_eq!(store.reload().unwrap(), 1);
+        let b = store.authenticate(&basic("b", "y")).await.unwrap();
+        assert!(!b.policy.permits("kill"));
+        assert!(store.authenticate(&basic("a", "x")).await.is_err());
+        std::fs::write(&path, "broken\n").unwrap();
+        assert!(store.reload().is_err());
+        assert!(store.authenticate(&basic("b", "y")).await.is_ok());
     }
 }

@@ -77,7 +77,7 @@ pub struct GatewayConfig {
     /// Accepted `Host` and `Origin` values.
     pub browser: BrowserPolicy,
     /// HTTP Basic users; `None` = no authentication.
-    pub users: Option<Arc<auth::Users>>,
+    pub users: Option<Arc<auth::UserStore>>,
     /// The global command policy (every user's own policy applies on top).
     pub policy: Policy,
     /// Log request params in the audit line (`--audit-params`).

@@ -136,8 +136,8 @@ impl<R: Relay> Gateway<R> {
         if let Some(users) = &self.cfg.users {
             match users.authenticate(req.headers()).await {
                 Ok(user) => {
-                    audit.user = Some(user.name.clone());
-                    user_policy = Some(&user.policy);
+                    audit.user = Some(user.name);
+                    user_policy = Some(user.policy);
                 }
                 Err(failure) => {
                     audit.user = failure.user;
@@ -628,9 +628,9 @@ mod tests {
     fn with_users(users: &str, policy: Policy) -> Gateway<Fake> {
         Gateway::new(
             GatewayConfig {
-                users: Some(std::sync::Arc::new(
+                users: Some(std::sync::Arc::new(crate::gateway::auth::UserStore::fixed(
                     crate::gateway::auth::Users::parse(users).unwrap(),
-                )),
+                ))),
                 policy,
                 ..GatewayConfig::new("127.0.0.1:8888".parse().unwrap())
             },

@@ -481,3 +481,53 @@ fn cp_style_php_with_credentials_in_the_json_url() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("failed with 403"), "{out}");
 }
+
+#[test]
+fn sighup_reloads_the_users_file_and_keeps_the_old_users_on_error() {
+    let env = TestEnv::new();
+    let _server = env.serve(&[]);
+    let users = users_file(&env);
+    let gw = Gateway::start(
+        &env,
+        &env.fifo(),
+        &["--users-file", users.to_str().unwrap()],
+    );
+    let hup = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(gw.pid() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap();
+    };
+    assert_eq!(
+        post_as(&gw, Some(("late", "late-pw")), &rpc("uptime")).status,
+        401
+    );
+    std::fs::write(&users, "late:{PLAIN}late-pw:uptime\n").unwrap();
+    hup();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while post_as(&gw, Some(("late", "late-pw")), &rpc("uptime")).status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "users file not reloaded: {}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The users of the old file are gone.
+    assert_eq!(
+        post_as(&gw, Some(("admin", "admin-pw")), &rpc("uptime")).status,
+        401
+    );
+    // A broken file is refused and the users in force stay.
+    std::fs::write(&users, "broken line\n").unwrap();
+    hup();
+    while !gw.log().contains("users file not reloaded") {
+        assert!(std::time::Instant::now() < deadline, "{}", gw.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        post_as(&gw, Some(("late", "late-pw")), &rpc("uptime")).status,
+        200
+    );
+}
