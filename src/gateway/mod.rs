@@ -208,6 +208,7 @@ async fn run<R: Relay>(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let state = slot.state.clone();
+    let watched = state.clone();
     let limit = gw.config().client_timeout;
     let work = async move {
         match tls {
@@ -220,7 +221,9 @@ async fn run<R: Relay>(
         }
     };
     let evicted = async {
-        if (&mut slot.evicted).await.is_err() {
+        // A request that reached the relay between the choice and the signal
+        // is finished, not cut (the newcomer then gives up after its wait).
+        if (&mut slot.evicted).await.is_err() || watched.is_relaying() {
             std::future::pending::<()>().await;
         }
     };

@@ -54,6 +54,11 @@ impl ConnState {
         self.busy.store(true, Ordering::Relaxed);
     }
 
+    /// True while a request of this connection is at the relay.
+    pub fn is_relaying(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
+    }
+
     /// A request was answered: the connection is active, the clock restarts.
     pub fn answered(&self) {
         self.busy.store(false, Ordering::Relaxed);
