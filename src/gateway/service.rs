@@ -625,6 +625,31 @@ mod tests {
         assert_eq!(gw.relay.calls.load(Ordering::SeqCst), 0);
     }
 
+    #[tokio::test]
+    async fn a_cors_preflight_is_never_approved() {
+        // Browsers send OPTIONS before a cross-origin application/json POST;
+        // without Access-Control-Allow-* in the answer they never send the POST.
+        let gw = gateway(AllowList::default());
+        let req = hyper::Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/mi")
+            .header("host", "127.0.0.1:8888")
+            .header("origin", "http://evil.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let r = gw.handle("127.0.0.1".parse().unwrap(), req).await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(
+            !r.headers()
+                .keys()
+                .any(|k| k.as_str().starts_with("access-control-")),
+            "{:?}",
+            r.headers()
+        );
+    }
+
     fn with_users(users: &str, policy: Policy) -> Gateway<Fake> {
         Gateway::new(
             GatewayConfig {

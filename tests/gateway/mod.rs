@@ -1,6 +1,8 @@
 //! `mififo gateway` and `serve --forward`: plain HTTP clients, curl and
 //! opensips-cli (HTTP mode) against the gateway in front of `mififo serve`;
-//! the documented error statuses; chaining; network namespaces (root).
+//! the documented error statuses; chaining; network namespaces (root); the
+//! attacks of issue 12 (`hardening`); authentication, command policy, audit
+//! log, TLS, CP-style PHP (`auth`).
 
 mod auth;
 mod forward;
