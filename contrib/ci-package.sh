@@ -52,6 +52,7 @@ for path in ./usr/bin/mififo \
             ./usr/lib/systemd/system/mififo-gateway.service \
             ./usr/lib/sysusers.d/mififo.conf \
             ./etc/default/mififo-gateway \
+            ./etc/mififo/gateway.users \
             ./usr/share/doc/mififo/README.md; do
     grep -q " $path\$" target/deb-contents.txt || fail "package lacks $path"
 done
@@ -100,6 +101,10 @@ getent passwd mififo >/dev/null || fail "postinst did not create the user 'mifif
 getent group mififo >/dev/null || fail "postinst did not create the group 'mififo'"
 dpkg-query -W -f='${Conffiles}\n' mififo | grep -q /etc/default/mififo-gateway ||
     fail "/etc/default/mififo-gateway is not a conffile"
+dpkg-query -W -f='${Conffiles}\n' mififo | grep -q /etc/mififo/gateway.users ||
+    fail "/etc/mififo/gateway.users is not a conffile"
+[ "$(stat -c '%a %G' /etc/mififo/gateway.users)" = "640 mififo" ] ||
+    fail "/etc/mififo/gateway.users is $(stat -c '%a %G' /etc/mififo/gateway.users), expected 640 mififo"
 # verify loads the units as systemd would (no running systemd needed): unknown
 # keys and bad values only warn, so any output at all fails the check. It also
 # checks that ExecStart= exists and the Documentation= man pages are installed.

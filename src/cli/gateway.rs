@@ -2,14 +2,18 @@
 //! namespace), relay through the library client until SIGTERM/SIGINT.
 
 use super::common::FifoArgs;
+use anyhow::Context;
 use mififo::client::{Client, ClientConfig};
 use mififo::config::parse_duration;
 use mififo::gateway::access::{check_bind, AllowList, Cidr};
+use mififo::gateway::auth::UserStore;
 use mififo::gateway::listen::{self, Netns};
-use mififo::gateway::{self, Gateway, GatewayConfig};
+use mififo::gateway::{self, limits, tls, BrowserPolicy, Gateway, GatewayConfig, Policy};
 use mififo::proto::Dialect;
+use mififo::server::Credentials;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +23,10 @@ use std::time::Duration;
 #[command(after_long_help = "\
 Answers POST <path> with a JSON-RPC 2.0 body exactly as OpenSIPS mi_http does, relaying each
 request through the MI FIFO. Point opensips-cli (communication_type: http, url: http://ADDR/mi)
-or OpenSIPS-CP (json:http://ADDR/mi) at it. See docs/gateway.md for the status mapping.")]
+or OpenSIPS-CP (json:http://ADDR/mi) at it. Only application/json POSTs without a foreign Origin
+and with a Host naming the gateway are answered (web pages cannot use it). Started as root it
+needs --user: it binds (and enters --netns) as root, then runs as that user. See docs/gateway.md
+for the threat model, a hardened example and the status mapping.")]
 pub struct Args {
     /// Address to listen on (port 0 picks a free port; the bound URL is printed).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8888")]
@@ -48,6 +55,92 @@ pub struct Args {
     /// Largest request body accepted; larger ones get HTTP 413.
     #[arg(long, value_name = "BYTES", default_value_t = gateway::DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// Extra name the Host header may carry besides the listen address
+    /// (and localhost on loopback); anything else gets HTTP 421 (repeatable).
+    #[arg(long = "host", value_name = "NAME", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Web origin allowed to call the gateway (scheme://host[:port]); requests
+    /// with any other Origin header get HTTP 403 (repeatable).
+    #[arg(long, value_name = "ORIGIN", value_delimiter = ',')]
+    pub allow_origin: Vec<String>,
+    /// Limit for a client to send its headers or body, finish a TLS handshake,
+    /// or sit idle between keep-alive requests.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub client_timeout: Duration,
+    /// Connections served at once (lowered to fit the descriptor limit);
+    /// more are answered 503 and closed at once.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Run as this user (name or uid) once listening: needed when started as root.
+    /// Reply FIFOs are then made as this user.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// HTTP Basic users, one "name:hash[:policy]" per line (hash: openssl passwd -6).
+    #[arg(long, value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+    /// Allow only the methods that report (statistics, lists, uptime, version, ...).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Allow only methods matching these globs (repeatable, comma-separated).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub allow_method: Vec<String>,
+    /// Refuse methods matching these globs (repeatable, comma-separated).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub deny_method: Vec<String>,
+    /// Also log each request's params in the audit line (off: they may hold secrets).
+    #[arg(long)]
+    pub audit_params: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Args {
+    /// The global command policy from --read-only, --allow-method, --deny-method.
+    fn policy(&self) -> anyhow::Result<Policy> {
+        let mut p = Policy::allow_all();
+        if self.read_only {
+            p.add("read-only")?;
+        }
+        for g in &self.allow_method {
+            p.add(g)?;
+        }
+        for g in &self.deny_method {
+            p.deny(g)?;
+        }
+        Ok(p)
+    }
+
+    /// Who to become after binding: `None` = stay as we are.
+    fn target_user(&self) -> anyhow::Result<Option<Credentials>> {
+        let me = nix::unistd::geteuid();
+        let Some(user) = &self.user else {
+            if me.is_root() {
+                anyhow::bail!(
+                    "refusing to serve as root: pass --user USER (e.g. --user mififo) to run as \
+                     that user once listening, or --user root to keep root"
+                );
+            }
+            return Ok(None);
+        };
+        let creds = Credentials::resolve(user, None)
+            .map_err(anyhow::Error::msg)
+            .context("invalid --user")?;
+        if me.is_root() {
+            if creds.uid.is_root() {
+                tracing::warn!("--user root: the gateway keeps every privilege of root");
+                return Ok(None);
+            }
+            return Ok(Some(creds));
+        }
+        if creds.uid != me {
+            anyhow::bail!("--user '{user}' needs root (running as uid {me})");
+        }
+        Ok(None)
+    }
 }
 
 /// Runs `mififo gateway`.
@@ -63,6 +156,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "--allow-remote without --allow: every client that can connect may use the MI"
         );
     }
+    let policy = args.policy()?;
+    let drop_to = args.target_user()?;
+    let users = args
+        .users_file
+        .as_deref()
+        .map(|p| {
+            warn_if_readable(p);
+            UserStore::load(p).map(Arc::new)
+        })
+        .transpose()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
+        _ => None,
+    };
+    let nofile = limits::raise_nofile().unwrap_or(1024);
+    let max_connections = limits::connection_cap(Some(args.max_connections), nofile);
+    if max_connections < args.max_connections {
+        tracing::warn!(
+            requested = args.max_connections,
+            max_connections,
+            nofile,
+            "--max-connections lowered to fit the open-file limit"
+        );
+    }
     let resolved = args.fifo.resolve()?;
     let fifo = resolved.fifo.value.clone();
     let reply_dir = resolved.reply_dir.value.clone();
@@ -71,6 +188,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // dedicated, short-lived thread either way.
     let std_listener = listen::bind(args.listen, netns.as_ref())?;
     let local = std_listener.local_addr()?;
+    // Everything that needs privileges is done: the socket is bound (in its
+    // namespace), the users file and the TLS key are read.
+    if let Some(creds) = &drop_to {
+        creds
+            .apply()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("cannot switch to --user '{}'", creds.name))?;
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,16 +210,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             allow_large: false,
             ..Default::default()
         });
+        let browser = BrowserPolicy {
+            local,
+            tls: tls.is_some(),
+            hosts: args
+                .hosts
+                .iter()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+            origins: args
+                .allow_origin
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_string())
+                .collect(),
+        };
         let gw = Arc::new(Gateway::new(
             GatewayConfig {
                 path: args.path.clone(),
                 timeout: args.timeout,
                 max_body: args.max_body,
                 allow: AllowList(args.allow.clone()),
+                browser,
+                users,
+                policy,
+                audit_params: args.audit_params,
+                client_timeout: args.client_timeout,
+                max_connections,
             },
             client,
         ));
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let shutdown = shutdown_signal()?;
+        reload_on_sighup(gw.config().users.clone())?;
         tracing::info!(
             listen = %local,
             netns = %netns
@@ -103,19 +250,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             fifo = %fifo.display(),
             fifo_from = %resolved.fifo.source,
             reply_dir = %reply_dir.display(),
+            uid = nix::unistd::geteuid().as_raw(),
+            max_connections,
+            auth = gw.config().users.is_some(),
+            policy = if gw.config().policy.is_open() { "open" } else { "restricted" },
             "gateway ready"
         );
         {
             // One machine-readable line, so scripts (and tests) using port 0 learn the URL.
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "listening on http://{local}{}", args.path);
+            let _ = writeln!(out, "listening on {scheme}://{local}{}", args.path);
             let _ = out.flush();
         }
-        gateway::serve(listener, gw, shutdown).await;
+        gateway::serve(listener, gw, tls, shutdown).await;
         tracing::info!("gateway stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP reads the users file again (and no longer ends the process).
+fn reload_on_sighup(users: Option<Arc<UserStore>>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match users.as_deref().map(UserStore::reload) {
+                None => tracing::info!("SIGHUP: no --users-file to reload"),
+                Some(Ok(n)) => tracing::info!(users = n, "SIGHUP: users file reloaded"),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "SIGHUP: users file not reloaded; the old users stay")
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Completes on the first SIGTERM or SIGINT.
@@ -129,6 +298,19 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => tracing::info!("SIGINT received"),
         }
     })
+}
+
+/// Warns when other users may read the users file (the hashes can be attacked offline).
+fn warn_if_readable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.permissions().mode() & 0o004 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                "the users file is world-readable; chmod 0640 (or 0600) it"
+            );
+        }
+    }
 }
 
 fn parse_path(s: &str) -> Result<String, String> {

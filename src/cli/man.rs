@@ -332,7 +332,9 @@ fn sub_page_sections(cmd: &clap::Command, sub: &clap::Command) -> Roff {
         ),
         "gateway" => Some(
             "mififo-gateway.service: systemctl enable --now mififo-gateway; settings in \
-             /etc/default/mififo-gateway (listen address, OPENSIPS_MI_FIFO_FILE, ...).",
+             /etc/default/mififo-gateway (listen address, OPENSIPS_MI_FIFO_FILE, ...); HTTP \
+             Basic users in /etc/mififo/gateway.users (--users-file, with --read-only: one \
+             commented line in the settings file).",
         ),
         _ => None,
     };

@@ -26,6 +26,20 @@ pub const BODY_TOO_LARGE: i64 = -32015;
 pub const FORBIDDEN: i64 = -32016;
 /// Wrong URL path (HTTP 404) or method (HTTP 405).
 pub const NOT_FOUND: i64 = -32017;
+/// The `Host` header names neither the listen address nor a `--host` name
+/// (DNS rebinding): HTTP 421.
+pub const MISDIRECTED: i64 = -32018;
+/// The body is not declared `Content-Type: application/json` (a browser's
+/// preflight-free "simple" request): HTTP 415.
+pub const UNSUPPORTED_MEDIA_TYPE: i64 = -32019;
+/// No or wrong credentials while `--users-file` is set: HTTP 401.
+pub const UNAUTHORIZED: i64 = -32024;
+/// The command policy refuses this method (for this user): HTTP 403.
+pub const METHOD_REFUSED: i64 = -32025;
+/// The client did not send its headers or body within `--client-timeout`: HTTP 408.
+pub const REQUEST_TIMEOUT: i64 = -32026;
+/// Too many connections (`--max-connections`): HTTP 503, sent before closing.
+pub const OVERLOADED: i64 = -32027;
 
 /// `serve --forward`: the upstream refused the connection or could not be reached.
 pub const UPSTREAM_UNREACHABLE: i64 = -32020;
@@ -43,7 +57,12 @@ pub fn status_of(code: i64) -> StatusCode {
         FIFO_PERMISSION | FIFO_BAD_REPLY => StatusCode::BAD_GATEWAY,
         FIFO_TIMEOUT => StatusCode::GATEWAY_TIMEOUT,
         BODY_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-        FORBIDDEN => StatusCode::FORBIDDEN,
+        FORBIDDEN | METHOD_REFUSED => StatusCode::FORBIDDEN,
+        MISDIRECTED => StatusCode::MISDIRECTED_REQUEST,
+        UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        UNAUTHORIZED => StatusCode::UNAUTHORIZED,
+        REQUEST_TIMEOUT => StatusCode::REQUEST_TIMEOUT,
+        OVERLOADED => StatusCode::SERVICE_UNAVAILABLE,
         NOT_FOUND => StatusCode::NOT_FOUND,
         // mi_http answers every JSON-RPC level error (parse error, invalid
         // request, unknown method, …) with 200 and the error object.
@@ -67,6 +86,12 @@ mod tests {
             BODY_TOO_LARGE,
             FORBIDDEN,
             NOT_FOUND,
+            MISDIRECTED,
+            UNSUPPORTED_MEDIA_TYPE,
+            UNAUTHORIZED,
+            METHOD_REFUSED,
+            REQUEST_TIMEOUT,
+            OVERLOADED,
             UPSTREAM_UNREACHABLE,
             UPSTREAM_TIMEOUT,
             UPSTREAM_HTTP_ERROR,
@@ -86,5 +111,12 @@ mod tests {
         assert_eq!(status_of(-32700), StatusCode::OK);
         assert_eq!(status_of(-32600), StatusCode::OK);
         assert_eq!(status_of(GATEWAY_ERROR), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status_of(MISDIRECTED), StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(
+            status_of(UNSUPPORTED_MEDIA_TYPE),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(status_of(UNAUTHORIZED), StatusCode::UNAUTHORIZED);
+        assert_eq!(status_of(METHOD_REFUSED), StatusCode::FORBIDDEN);
     }
 }

@@ -7,7 +7,13 @@
 //! | client not in the allow-list | 403, `-32016` |
 //! | path other than `--path` | 404, `-32017` |
 //! | method other than POST | 405 + `Allow: POST`, `-32017` (mi_http: 405, empty body) |
+//! | `Host` not naming the gateway ([`super::browser`]) | 421, `-32018` |
+//! | `Origin` not in `--allow-origin` | 403, `-32016` |
+//! | `Content-Type` not `application/json` | 415, `-32019` |
+//! | `--users-file` set, credentials missing or wrong | 401 + `WWW-Authenticate`, `-32024` |
 //! | body larger than `--max-body` | 413, `-32015` |
+//! | body not complete within `--client-timeout` | 408, `-32026` |
+//! | method refused by the command policy | 403, `-32025`, the request's id |
 //! | empty body | 400, `-32600` (mi_http: 400, empty body) |
 //! | not JSON | 200, `-32700 Parse error`, id null (as mi_http) |
 //! | batch (top-level array) | 200, `-32600 Invalid Request`, id null, `data` says batches are unsupported |
@@ -22,14 +28,19 @@
 //!
 //! Every body is `application/json`.
 
+use super::audit::{self, Audit};
+use super::browser::printable;
 use super::code;
 use super::relay::{Relay, RelayErrorKind, Relayed};
+use super::slots::Activity;
 use super::GatewayConfig;
 use crate::proto::jsonrpc::{Outcome, Request, Response, RpcError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
 use hyper::{Method, StatusCode};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -59,15 +70,33 @@ impl<R: Relay> Gateway<R> {
         &self.relay
     }
 
-    /// Answers one HTTP request from a client at `peer`.
+    /// Answers one HTTP request from a client at `peer`, and writes its
+    /// audit line.
     pub async fn handle<B>(&self, peer: IpAddr, req: hyper::Request<B>) -> HttpResponse
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let mut audit = Audit::new(peer);
+        let activity = req.extensions().get::<Activity>().cloned();
+        let Answer(resp, code) = self.answer(req, &mut audit, activity).await;
+        audit.emit(resp.status().as_u16(), code);
+        resp
+    }
+
+    async fn answer<B>(
+        &self,
+        req: hyper::Request<B>,
+        audit: &mut Audit,
+        activity: Option<Activity>,
+    ) -> Answer
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let peer = audit.peer;
         if !self.cfg.allow.permits(peer) {
-            tracing::warn!(%peer, "client not in the allow-list");
-            return error_reply(
+            return refuse(
                 Value::Null,
                 RpcError::with_data(
                     code::FORBIDDEN,
@@ -77,7 +106,7 @@ impl<R: Relay> Gateway<R> {
             );
         }
         if req.uri().path() != self.cfg.path {
-            return error_reply(
+            return refuse(
                 Value::Null,
                 RpcError::with_data(
                     code::NOT_FOUND,
@@ -98,7 +127,31 @@ impl<R: Relay> Gateway<R> {
             *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("POST"));
-            return r;
+            return Answer(r, code::NOT_FOUND);
+        }
+        if let Err(e) = self.cfg.browser.check(req.headers()) {
+            return refuse(Value::Null, e);
+        }
+        let mut user_policy = None;
+        if let Some(users) = &self.cfg.users {
+            match users.authenticate(req.headers()).await {
+                Ok(user) => {
+                    audit.user = Some(user.name);
+                    user_policy = Some(user.policy);
+                }
+                Err(failure) => {
+                    audit.user = failure.user;
+                    let mut r = error_reply(
+                        Value::Null,
+                        RpcError::with_data(code::UNAUTHORIZED, "Unauthorized", failure.reason),
+                    );
+                    r.headers_mut().insert(
+                        WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"mififo\", charset=\"UTF-8\""),
+                    );
+                    return Answer(r, code::UNAUTHORIZED);
+                }
+            }
         }
         let body = match self.read_body(req).await {
             Ok(b) => b,
@@ -114,14 +167,14 @@ impl<R: Relay> Gateway<R> {
                 ),
             );
             *r.status_mut() = StatusCode::BAD_REQUEST;
-            return r;
+            return Answer(r, crate::proto::jsonrpc::code::INVALID_REQUEST);
         }
         let value: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
-            Err(_) => return error_reply(Value::Null, RpcError::parse_error()),
+            Err(_) => return refuse(Value::Null, RpcError::parse_error()),
         };
         if value.is_array() {
-            return error_reply(
+            return refuse(
                 Value::Null,
                 RpcError::with_data(
                     crate::proto::jsonrpc::code::INVALID_REQUEST,
@@ -133,23 +186,49 @@ impl<R: Relay> Gateway<R> {
         let request = match Request::from_value(&value) {
             Ok(r) => r,
             Err(inv) => {
-                return error_reply(
+                return refuse(
                     inv.reply_id.unwrap_or(Value::Null),
                     RpcError::invalid_request(),
                 )
             }
         };
+        audit.method = Some(request.method.clone());
+        if self.cfg.audit_params {
+            audit.params = value.get("params").map(Value::to_string);
+        }
+        let method = request.method.as_str();
+        if !self.cfg.policy.permits(method) || user_policy.is_some_and(|p| !p.permits(method)) {
+            let who = audit
+                .user
+                .as_deref()
+                .map_or_else(String::new, |u| format!(" for user '{}'", printable(u, 64)));
+            return refuse(
+                request.id.clone().unwrap_or(Value::Null),
+                RpcError::with_data(
+                    code::METHOD_REFUSED,
+                    "Method not allowed by policy",
+                    format!(
+                        "the gateway's command policy refuses '{}'{who}",
+                        printable(method, 64)
+                    ),
+                ),
+            );
+        }
+        if let Some(a) = activity {
+            // From here on the connection waits for the server, not the client.
+            a.0.relaying();
+        }
         self.relay_request(&request).await
     }
 
-    async fn read_body<B>(&self, req: hyper::Request<B>) -> Result<Bytes, HttpResponse>
+    async fn read_body<B>(&self, req: hyper::Request<B>) -> Result<Bytes, Answer>
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let max = self.cfg.max_body;
         let too_large = || {
-            error_reply(
+            refuse(
                 Value::Null,
                 RpcError::with_data(
                     code::BODY_TOO_LARGE,
@@ -166,7 +245,23 @@ impl<R: Relay> Gateway<R> {
         if declared.is_some_and(|n| n > max as u64) {
             return Err(too_large());
         }
-        match Limited::new(req.into_body(), max).collect().await {
+        let limit = self.cfg.client_timeout;
+        let collected =
+            tokio::time::timeout(limit, Limited::new(req.into_body(), max).collect()).await;
+        let Ok(collected) = collected else {
+            let mut r = error_reply(
+                Value::Null,
+                RpcError::with_data(
+                    code::REQUEST_TIMEOUT,
+                    "Request timeout",
+                    format!("the request body did not arrive within {limit:?} (--client-timeout)"),
+                ),
+            );
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return Err(Answer(r, code::REQUEST_TIMEOUT));
+        };
+        match collected {
             Ok(c) => Ok(c.to_bytes()),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
             Err(e) => {
@@ -179,28 +274,34 @@ impl<R: Relay> Gateway<R> {
                     ),
                 );
                 *r.status_mut() = StatusCode::BAD_REQUEST;
-                Err(r)
+                Err(Answer(r, crate::proto::jsonrpc::code::INVALID_REQUEST))
             }
         }
     }
 
-    async fn relay_request(&self, request: &Request) -> HttpResponse {
+    async fn relay_request(&self, request: &Request) -> Answer {
         let id = request.id.clone().unwrap_or(Value::Null);
         let timeout = self.cfg.timeout;
         let answer = match tokio::time::timeout(timeout, self.relay.relay(request)).await {
             Ok(a) => a,
             Err(_) => {
-                tracing::warn!(method = %request.method, ?timeout, "no reply in time");
-                return error_reply(id, timeout_error(timeout));
+                tracing::warn!(method = %printable(&request.method, 64), ?timeout, "no reply in time");
+                return refuse(id, timeout_error(timeout));
             }
         };
         match answer {
-            Ok(Relayed::Json(raw)) => json_response(StatusCode::OK, raw),
-            Ok(Relayed::Empty) if request.id.is_none() => hyper::Response::builder()
-                .status(StatusCode::ACCEPTED)
-                .body(Full::new(Bytes::new()))
-                .expect("static response parts are valid"),
-            Ok(Relayed::Empty) => error_reply(
+            Ok(Relayed::Json(raw)) => {
+                let c = audit::reply_code(&raw);
+                Answer(json_response(StatusCode::OK, raw), c)
+            }
+            Ok(Relayed::Empty) if request.id.is_none() => Answer(
+                hyper::Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .body(Full::new(Bytes::new()))
+                    .expect("static response parts are valid"),
+                0,
+            ),
+            Ok(Relayed::Empty) => refuse(
                 id,
                 RpcError::with_data(
                     code::FIFO_BAD_REPLY,
@@ -208,7 +309,7 @@ impl<R: Relay> Gateway<R> {
                     "the server closed the reply FIFO without answering",
                 ),
             ),
-            Ok(Relayed::Text(t)) => error_reply(
+            Ok(Relayed::Text(t)) => refuse(
                 id,
                 RpcError::with_data(
                     code::FIFO_BAD_REPLY,
@@ -217,19 +318,28 @@ impl<R: Relay> Gateway<R> {
                 ),
             ),
             Err(e) => {
-                tracing::warn!(method = %request.method, error = %e, "relay failed");
+                tracing::warn!(method = %printable(&request.method, 64), error = %e, "relay failed");
                 let (c, msg) = match e.kind {
                     RelayErrorKind::NoServer => (code::FIFO_UNAVAILABLE, "MI FIFO unavailable"),
                     RelayErrorKind::PermissionDenied => {
                         (code::FIFO_PERMISSION, "MI FIFO permission denied")
                     }
-                    RelayErrorKind::Timeout => return error_reply(id, timeout_error(timeout)),
+                    RelayErrorKind::Timeout => return refuse(id, timeout_error(timeout)),
                     RelayErrorKind::Local => (code::GATEWAY_ERROR, "Gateway error"),
                 };
-                error_reply(id, RpcError::with_data(c, msg, e.message))
+                refuse(id, RpcError::with_data(c, msg, e.message))
             }
         }
     }
+}
+
+/// A response and the JSON-RPC code it carries (0 for a result), for the audit line.
+struct Answer(HttpResponse, i64);
+
+/// An error reply as an [`Answer`].
+fn refuse(id: Value, err: RpcError) -> Answer {
+    let c = err.code;
+    Answer(error_reply(id, err), c)
 }
 
 fn timeout_error(timeout: std::time::Duration) -> RpcError {
@@ -273,6 +383,7 @@ mod tests {
     use super::*;
     use crate::gateway::access::AllowList;
     use crate::gateway::relay::RelayError;
+    use crate::gateway::Policy;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -315,10 +426,10 @@ mod tests {
     fn gateway(allow: AllowList) -> Gateway<Fake> {
         Gateway::new(
             GatewayConfig {
-                path: "/mi".into(),
                 timeout: Duration::from_millis(200),
                 max_body: 64,
                 allow,
+                ..GatewayConfig::new("127.0.0.1:8888".parse().unwrap())
             },
             Fake {
                 calls: AtomicUsize::new(0),
@@ -328,6 +439,7 @@ mod tests {
 
     fn post(body: &str) -> hyper::Request<Full<Bytes>> {
         hyper::Request::post("/mi")
+            .header(hyper::header::HOST, "127.0.0.1:8888")
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.to_string())))
             .unwrap()
@@ -457,5 +569,204 @@ mod tests {
         }
         let (_, _, b) = call(&gw, post(r#"{"jsonrpc":"2.0","method":"text","id":1}"#)).await;
         assert!(b.contains("failed to print response"), "{b}");
+    }
+
+    fn post_with(body: &str, headers: &[(&str, &str)]) -> hyper::Request<Full<Bytes>> {
+        let mut b = hyper::Request::post("/mi");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Full::new(Bytes::from(body.to_string()))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn browser_requests_are_refused_before_the_relay() {
+        let gw = gateway(AllowList::default());
+        let kill = r#"{"jsonrpc":"2.0","method":"uptime","id":1}"#;
+        // The issue's request: text/plain, foreign Origin, rebound Host.
+        let (s, _, b) = call(
+            &gw,
+            post_with(
+                kill,
+                &[
+                    ("content-type", "text/plain"),
+                    ("origin", "http://evil.example"),
+                    ("host", "rebind.evil.example:8888"),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::MISDIRECTED_REQUEST, "{b}");
+        let (s, _, b) = call(
+            &gw,
+            post_with(
+                kill,
+                &[
+                    ("content-type", "application/json"),
+                    ("origin", "http://evil.example"),
+                    ("host", "127.0.0.1:8888"),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(
+            (s, error_code(&b)),
+            (StatusCode::FORBIDDEN, code::FORBIDDEN)
+        );
+        let (s, _, _) = call(
+            &gw,
+            post_with(
+                kill,
+                &[("content-type", "text/plain"), ("host", "127.0.0.1:8888")],
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(gw.relay.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cors_preflight_is_never_approved() {
+        // Browsers send OPTIONS before a cross-origin application/json POST;
+        // without Access-Control-Allow-* in the answer they never send the POST.
+        let gw = gateway(AllowList::default());
+        let req = hyper::Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/mi")
+            .header("host", "127.0.0.1:8888")
+            .header("origin", "http://evil.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let r = gw.handle("127.0.0.1".parse().unwrap(), req).await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(
+            !r.headers()
+                .keys()
+                .any(|k| k.as_str().starts_with("access-control-")),
+            "{:?}",
+            r.headers()
+        );
+    }
+
+    fn with_users(users: &str, policy: Policy) -> Gateway<Fake> {
+        Gateway::new(
+            GatewayConfig {
+                users: Some(std::sync::Arc::new(crate::gateway::auth::UserStore::fixed(
+                    crate::gateway::auth::Users::parse(users).unwrap(),
+                ))),
+                policy,
+                ..GatewayConfig::new("127.0.0.1:8888".parse().unwrap())
+            },
+            Fake {
+                calls: AtomicUsize::new(0),
+            },
+        )
+    }
+
+    fn basic(user: &str, pw: &str) -> String {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+        )
+    }
+
+    #[tokio::test]
+    async fn authentication_and_per_user_policy() {
+        let gw = with_users(
+            "admin:{PLAIN}a:all\npanel:{PLAIN}p:read-only\n",
+            Policy::allow_all(),
+        );
+        let json = ("content-type", "application/json");
+        let host = ("host", "127.0.0.1:8888");
+        let r = gw
+            .handle(
+                "127.0.0.1".parse().unwrap(),
+                post_with(
+                    r#"{"jsonrpc":"2.0","method":"uptime","id":1}"#,
+                    &[json, host],
+                ),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.headers().get(WWW_AUTHENTICATE).unwrap(),
+            "Basic realm=\"mififo\", charset=\"UTF-8\""
+        );
+        let bad = basic("admin", "wrong");
+        let (s, _, _) = call(
+            &gw,
+            post_with(
+                r#"{"jsonrpc":"2.0","method":"uptime","id":1}"#,
+                &[json, host, ("authorization", &bad)],
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(gw.relay.calls.load(Ordering::SeqCst), 0);
+        let panel = basic("panel", "p");
+        let (s, _, b) = call(
+            &gw,
+            post_with(
+                r#"{"jsonrpc":"2.0","method":"uptime","id":1}"#,
+                &[json, host, ("authorization", &panel)],
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, _, b) = call(
+            &gw,
+            post_with(
+                r#"{"jsonrpc":"2.0","method":"kill","id":"k"}"#,
+                &[json, host, ("authorization", &panel)],
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+        assert_eq!(error_code(&b), code::METHOD_REFUSED);
+        assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["id"], "k");
+        assert!(b.contains("panel"), "{b}");
+        let admin = basic("admin", "a");
+        let (s, _, b) = call(
+            &gw,
+            post_with(
+                r#"{"jsonrpc":"2.0","method":"other","id":1}"#,
+                &[json, host, ("authorization", &admin)],
+            ),
+        )
+        .await;
+        // Allowed by policy, so it reached the relay (whose fake fails it).
+        assert_eq!(error_code(&b), code::GATEWAY_ERROR, "{s} {b}");
+    }
+
+    #[tokio::test]
+    async fn global_policy_applies_to_everyone() {
+        let gw = with_users("admin:{PLAIN}a:all\n", Policy::read_only());
+        let admin = basic("admin", "a");
+        let hdrs = [
+            ("content-type", "application/json"),
+            ("host", "127.0.0.1:8888"),
+            ("authorization", admin.as_str()),
+        ];
+        let (s, _, b) = call(
+            &gw,
+            post_with(
+                r#"{"jsonrpc":"2.0","method":"reload_routes","id":2}"#,
+                &hdrs,
+            ),
+        )
+        .await;
+        assert_eq!(
+            (s, error_code(&b)),
+            (StatusCode::FORBIDDEN, code::METHOD_REFUSED)
+        );
+        let (s, _, _) = call(
+            &gw,
+            post_with(r#"{"jsonrpc":"2.0","method":"uptime","id":2}"#, &hdrs),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
     }
 }

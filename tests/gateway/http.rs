@@ -55,7 +55,8 @@ pub fn post(gw: &Gateway, body: &str) -> HttpReply {
     http(gw.addr, "POST", &path, body.as_bytes())
 }
 
-fn parse(raw: &[u8]) -> HttpReply {
+/// Splits a raw HTTP/1.1 response into status, headers and body.
+pub fn parse(raw: &[u8]) -> HttpReply {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -234,7 +235,9 @@ fn client_disconnect_leaks_no_reply_fifo() {
     let body = br#"{"jsonrpc":"2.0","method":"uptime","id":1}"#;
     let mut s = TcpStream::connect(gw.addr).unwrap();
     let head = format!(
-        "POST /mi HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        "POST /mi HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        gw.addr,
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -255,6 +258,20 @@ fn client_disconnect_leaks_no_reply_fifo() {
             std::time::Instant::now() < deadline,
             "reply FIFO left behind after the client hung up: {:?}",
             stray_fifos(env.dir.path(), &[&silent.path])
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The abandoned request still has its audit line, with status 499.
+    let audited = |log: &str| {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["message"] == "request" && v["status"] == 499 && v["method"] == "uptime")
+    };
+    while !audited(&gw.log()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit line for the abandoned request: {}",
+            gw.log()
         );
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -1,8 +1,12 @@
 //! `mififo gateway` and `serve --forward`: plain HTTP clients, curl and
 //! opensips-cli (HTTP mode) against the gateway in front of `mififo serve`;
-//! the documented error statuses; chaining; network namespaces (root).
+//! the documented error statuses; chaining; network namespaces (root); the
+//! attacks of issue 12 (`hardening`); authentication, command policy, audit
+//! log, TLS, CP-style PHP (`auth`).
 
+mod auth;
 mod forward;
+mod hardening;
 mod http;
 mod netns;
 
@@ -33,7 +37,15 @@ impl Gateway {
     }
 
     /// Spawns a prepared `mififo gateway` command and waits for its URL line.
+    /// As root, a `mififo` command without `--user` gets `--user root`: the
+    /// temp dirs are root's, and the gateway refuses root without `--user`.
     pub fn spawn(env: &TestEnv, mut cmd: Command) -> Gateway {
+        if util::is_root()
+            && cmd.get_program() == util::bin().as_os_str()
+            && !cmd.get_args().any(|a| a == "--user")
+        {
+            cmd.args(["--user", "root"]);
+        }
         let log = env.path(&format!("gateway-{}.log", fastrand_suffix()));
         let mut child = cmd
             .stdin(Stdio::null())
@@ -63,6 +75,7 @@ impl Gateway {
         };
         let hostport = url
             .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
             .and_then(|r| r.split('/').next())
             .unwrap();
         Gateway {
@@ -71,6 +84,11 @@ impl Gateway {
             url,
             log,
         }
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// The gateway's stderr so far.
