@@ -239,7 +239,7 @@ fn colour_enabled(when: ColorWhen) -> bool {
         ColorWhen::Never => false,
         ColorWhen::Auto => {
             std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     }
 }

@@ -44,7 +44,7 @@ impl Record {
 const HEX_KEYS: &[&str] = &["name", "path", "comm", "exe", "cwd", "proctitle", "profile"];
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.is_empty() || !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())

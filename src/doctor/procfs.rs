@@ -156,9 +156,8 @@ pub fn mount_for<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
     let mut best: Option<&Mount> = None;
     for m in mounts {
         if path.starts_with(&m.mount_point)
-            && best.map_or(true, |b| {
-                m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len()
-            })
+            && best
+                .is_none_or(|b| m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len())
         {
             best = Some(m);
         }

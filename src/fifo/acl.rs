@@ -152,7 +152,7 @@ impl Acl {
 
     /// Parses an xattr value.
     pub fn from_xattr(bytes: &[u8]) -> Result<Acl, AclError> {
-        if bytes.len() < 4 || (bytes.len() - 4) % 8 != 0 {
+        if bytes.len() < 4 || !(bytes.len() - 4).is_multiple_of(8) {
             return Err(AclError::Malformed(format!("length {}", bytes.len())));
         }
         let version = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));

@@ -624,10 +624,10 @@ mod tests {
     fn oversized_request_is_skipped_without_executing_its_inside() {
         let mut f = Framer::new(4096);
         let mut big = b":big:{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":[\"".to_vec();
-        big.extend(std::iter::repeat(b'a').take(5000));
+        big.extend(std::iter::repeat_n(b'a', 5000));
         // A request hidden inside the string value (the OpenSIPS smuggling case).
         big.extend_from_slice(b":evil:{\\\"method\\\":\\\"kill\\\"}");
-        big.extend(std::iter::repeat(b'b').take(5000));
+        big.extend(std::iter::repeat_n(b'b', 5000));
         big.extend_from_slice(b"\"],\"id\":1}");
         let mut got = Vec::new();
         for chunk in big.chunks(4096) {
@@ -667,7 +667,7 @@ mod tests {
     fn a_complete_request_over_the_cap_is_too_large() {
         let mut f = Framer::new(4096);
         let mut big = b":big:[\"".to_vec();
-        big.extend(std::iter::repeat(b'a').take(5000));
+        big.extend(std::iter::repeat_n(b'a', 5000));
         big.extend_from_slice(b"\"]:next:{}");
         f.push(&big);
         let got = frames(&mut f);
@@ -697,7 +697,7 @@ mod tests {
     fn framing_cost_is_linear_in_bytes_received() {
         let mut f = Framer::default();
         let mut big = br#":r:{"jsonrpc":"2.0","method":"x","params":[""#.to_vec();
-        big.extend(std::iter::repeat(b'a').take(60_000));
+        big.extend(std::iter::repeat_n(b'a', 60_000));
         big.extend_from_slice(br#""],"id":1}"#);
         let mut got = Vec::new();
         for b in &big {
@@ -720,9 +720,9 @@ mod tests {
     fn an_endless_value_is_cut_off_by_the_next_request() {
         let mut f = Framer::default();
         let mut evil = b":x:[\"".to_vec();
-        evil.extend(std::iter::repeat(b'a').take(70_000));
+        evil.extend(std::iter::repeat_n(b'a', 70_000));
         evil.push(b'"');
-        evil.extend(std::iter::repeat(b'[').take(2000));
+        evil.extend(std::iter::repeat_n(b'[', 2000));
         let mut got = Vec::new();
         for chunk in evil.chunks(4096) {
             f.push(chunk);

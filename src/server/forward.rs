@@ -85,7 +85,7 @@ impl Forwarder {
             }
             _ => return Err(bad("expected http://HOST:PORT/PATH")),
         }
-        if uri.host().map_or(true, str::is_empty) {
+        if uri.host().is_none_or(str::is_empty) {
             return Err(bad("no host"));
         }
         let mut connector = HttpConnector::new();

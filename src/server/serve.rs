@@ -525,7 +525,7 @@ impl PathState {
         } else {
             self.lost_since
         };
-        if !self.last_log.is_some_and(|t| now < t + LOST_LOG_EVERY) {
+        if self.last_log.is_none_or(|t| now >= t + LOST_LOG_EVERY) {
             self.last_log = Some(now);
             match since {
                 Some(since) => tracing::error!(

@@ -155,9 +155,9 @@ fn an_oversized_request_is_refused_and_nothing_inside_it_runs() {
     // A request hidden at an offset beyond the cap, inside a string value:
     // OpenSIPS executes such a tail as a new command.
     let mut req = br#":big:{"jsonrpc":"2.0","method":"uptime","params":[""#.to_vec();
-    req.extend(std::iter::repeat(b'a').take(70_000));
+    req.extend(std::iter::repeat_n(b'a', 70_000));
     req.extend_from_slice(br#":evil:{\"jsonrpc\":\"2.0\",\"method\":\"kill\",\"id\":1}"#);
-    req.extend(std::iter::repeat(b'b').take(1000));
+    req.extend(std::iter::repeat_n(b'b', 1000));
     req.extend_from_slice(br#""],"id":5}"#);
     writer(&env).write_all(&req).unwrap();
     assert_eq!(
@@ -194,9 +194,9 @@ fn an_endless_oversized_value_does_not_swallow_other_clients() {
     let _s = env.serve(&[]);
     let mut attacker = writer(&env);
     let mut evil = b":x:[\"".to_vec();
-    evil.extend(std::iter::repeat(b'a').take(70_000));
+    evil.extend(std::iter::repeat_n(b'a', 70_000));
     evil.push(b'"');
-    evil.extend(std::iter::repeat(b'[').take(2000));
+    evil.extend(std::iter::repeat_n(b'[', 2000));
     attacker.write_all(&evil).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let drip = {

@@ -363,7 +363,7 @@ pub fn run(
 fn conclude(ctx: &mut Ctx<'_>) {
     let blocked = |ctx: &Ctx<'_>, name: &str| {
         ctx.report.findings.iter().any(|f| {
-            f.severity == Severity::Error && f.subject.as_deref().map_or(true, |s| s == name)
+            f.severity == Severity::Error && f.subject.as_deref().is_none_or(|s| s == name)
         }) || ctx.undecided.iter().any(|u| u.is_empty() || u == name)
     };
     let server = ctx
