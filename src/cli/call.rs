@@ -60,6 +60,10 @@ pub struct Args {
     /// Send requests larger than PIPE_BUF (4096 bytes) although concurrent writers may interleave.
     #[arg(long)]
     pub allow_large: bool,
+    /// Repeat the command every INTERVAL (1s, 500ms) until interrupted, as `watch` does;
+    /// on a terminal the screen is cleared before each reply.
+    #[arg(long, value_name = "INTERVAL", value_parser = config::parse_duration)]
+    pub watch: Option<Duration>,
 }
 
 /// `--color`.
@@ -89,13 +93,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         dialect: args.dialect,
         allow_large: args.allow_large,
     });
-    let id =
-        (!args.notification).then(|| serde_json::Value::from(fastrand::u32(1..=i32::MAX as u32)));
-    let request = Request::new(args.method.clone(), params, id);
+    let new_id = || {
+        (!args.notification).then(|| serde_json::Value::from(fastrand::u32(1..=i32::MAX as u32)))
+    };
+    let request = Request::new(args.method.clone(), params, new_id());
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if let Some(every) = args.watch {
+        return watch(&args, &rt, &client, request, every, new_id, &resolved);
+    }
     let outcome = rt.block_on(send_or_signal(&client, &request))?;
     let result = match outcome {
         Ended::Signal(name, code) => {
@@ -116,6 +124,84 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(err.kind().exit_code()))
         }
     }
+}
+
+/// `--watch`: the command again and again, every `every`, until a signal;
+/// failures are printed and the next round comes anyway.
+fn watch(
+    args: &Args,
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    mut request: Request,
+    every: Duration,
+    new_id: impl Fn() -> Option<serde_json::Value>,
+    resolved: &config::Resolved,
+) -> anyhow::Result<ExitCode> {
+    if every < Duration::from_millis(100) {
+        anyhow::bail!("--watch must be at least 100ms");
+    }
+    let clear = std::io::stdout().is_terminal();
+    loop {
+        let started = tokio::time::Instant::now();
+        let result = match rt.block_on(send_or_signal(client, &request))? {
+            Ended::Signal(_, code) => return Ok(ExitCode::from(code)),
+            Ended::Done(r) => r,
+        };
+        {
+            let mut out = std::io::stdout().lock();
+            if clear {
+                out.write_all(b"\x1b[H\x1b[2J")?;
+            }
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                % 86_400;
+            writeln!(
+                out,
+                "Every {}: {}    {:02}:{:02}:{:02} UTC\n",
+                mififo::client::error::format_duration(every),
+                mififo::term::line(&args.method),
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            )?;
+            out.flush()?;
+        }
+        match result {
+            Ok(reply) => {
+                print_reply(args, &reply)?;
+            }
+            Err(err) => {
+                super::report_error(&anyhow::anyhow!("{err}"));
+                if let Some(hint) = hint(&err, resolved) {
+                    super::report_error(&anyhow::anyhow!("{hint}"));
+                }
+            }
+        }
+        request.id = new_id();
+        let wait = rt.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep_until(started + every) => Ok(None),
+                s = wait_signal() => s.map(Some),
+            }
+        })?;
+        if let Some(code) = wait {
+            return Ok(ExitCode::from(code));
+        }
+    }
+}
+
+/// The exit code of the first SIGINT/SIGTERM/SIGHUP.
+async fn wait_signal() -> std::io::Result<u8> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(tokio::select! {
+        _ = int.recv() => 130,
+        _ = term.recv() => 143,
+        _ = hup.recv() => 129,
+    })
 }
 
 enum Ended {
@@ -162,7 +248,7 @@ fn hint(err: &Error, resolved: &config::Resolved) -> Option<String> {
     }
 }
 
-fn colour_enabled(when: ColorWhen) -> bool {
+pub(super) fn colour_enabled(when: ColorWhen) -> bool {
     match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
