@@ -79,9 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let interactive = std::io::stdin().is_terminal();
-    let signals = Signals::install(&rt, interactive)?;
-    if interactive {
+    if std::io::stdin().is_terminal() {
         let name = match &args.fifo.instance {
             Some(i) => i.clone(),
             None => resolved.fifo.value.display().to_string(),
@@ -94,8 +92,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 )
             })
             .flatten();
-        interactive_loop(&rt, session, &signals, &name, history)
+        interactive_loop(&rt, session, &name, history)
     } else {
+        let signals = Signals::install(&rt, false)?;
         script_loop(&rt, session, &signals)
     }
 }
@@ -286,7 +285,6 @@ impl rustyline::Helper for Helper {}
 fn interactive_loop(
     rt: &tokio::runtime::Runtime,
     session: Session,
-    signals: &Signals,
     name: &str,
     history: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
@@ -298,6 +296,10 @@ fn interactive_loop(
         .auto_add_history(false)
         .build();
     let mut editor: Editor<Helper, DefaultHistory> = Editor::with_config(config)?;
+    // After the editor: it installs its own SIGINT handler when created;
+    // ours (signal-hook-registry, through tokio) chains to it, so Ctrl-C
+    // during a command reaches us, and at the prompt the editor.
+    let signals = &Signals::install(rt, true)?;
     let session = Rc::new(RefCell::new(session));
     editor.set_helper(Some(Helper {
         session: session.clone(),
@@ -333,11 +335,14 @@ fn interactive_loop(
     loop {
         let line = match editor.readline(&prompt) {
             Ok(l) => l,
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C at the prompt, or the editor's late note of a Ctrl-C
+            // that cancelled the previous command.
+            Err(ReadlineError::Interrupted | ReadlineError::Signal(_)) => continue,
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
         };
-        if !line.trim().is_empty() {
+        let leaving = matches!(shell::parse_line(&line), Ok(shell::Line::Exit));
+        if !line.trim().is_empty() && !leaving {
             editor.add_history_entry(line.as_str())?;
             if let (Some(path), false) = (&history, history_failed) {
                 // Appended at once: a shell killed later keeps its history.
