@@ -41,7 +41,7 @@ pub fn line(s: &str) -> Cow<'_, str> {
     escape_with(s, |_| false)
 }
 
-/// Untrusted multi-line text (a text-dialect reply): like [`line`] but line
+/// Untrusted multi-line text (a text-dialect reply): like [`line()`] but line
 /// feeds and tabs are kept.
 pub fn text(s: &str) -> Cow<'_, str> {
     escape_with(s, |c| c == '\n' || c == '\t')

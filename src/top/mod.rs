@@ -180,11 +180,11 @@ impl Board {
                         history: VecDeque::new(),
                     },
                 );
-                let row = self.rows.get_mut(name).expect("just inserted");
-                row.push(match kind {
-                    Kind::Counter => None,
-                    Kind::Gauge => Some(as_f64(n)),
-                });
+                // A counter's first point is its first rate, one sample later.
+                if kind == Kind::Gauge {
+                    let row = self.rows.get_mut(name).expect("just inserted");
+                    row.push(Some(as_f64(n)));
+                }
                 seen.insert(name.clone());
                 continue;
             }
@@ -207,8 +207,6 @@ impl Board {
                         row.rate = Some(r);
                         row.change = r.abs();
                         row.push(Some(r));
-                    } else if !self.after_gap {
-                        row.push(None);
                     }
                 }
                 Kind::Gauge => {
@@ -437,8 +435,8 @@ mod tests {
         b.update(5.0, &vals(json!({"core:req": 13})), &kinds());
         let r = b.row("core:req").unwrap();
         assert_eq!(r.rate, Some(10.0));
-        // first sample, 50/s, two gaps, the reset, 10/s
-        assert_eq!(sparkline(&r.history, r.kind, 10), "·█···▂");
+        // 50/s, two gaps, the reset, 10/s
+        assert_eq!(sparkline(&r.history, r.kind, 10), "█···▂");
         assert_eq!(b.gap_since, None);
     }
 
