@@ -7,6 +7,7 @@ use mififo::client::{params, render, Client, ClientConfig, Error, ErrorKind, Rep
 use mififo::config::{self, Source};
 use mififo::proto::jsonrpc::{Outcome, Request};
 use mififo::proto::Dialect;
+use mififo::term;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -269,20 +270,21 @@ fn print_reply(args: &Args, reply: &Reply) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let colour = colour_enabled(args.color);
-    let method = &args.method;
+    let method = term::line(&args.method);
     match &reply.kind {
         ReplyKind::Json(resp) => {
             if args.json {
                 let whole: serde_json::Value = serde_json::from_slice(&reply.raw)?;
-                writeln!(out, "{}", render::pretty(&whole, colour))?;
+                writeln!(out, "{}", term::json(&render::pretty(&whole, colour)))?;
             }
             match &resp.outcome {
                 Outcome::Result(v) => {
                     if !args.json {
-                        writeln!(out, "{}", render::pretty(v, colour))?;
+                        writeln!(out, "{}", term::json(&render::pretty(v, colour)))?;
                     }
                 }
                 Outcome::Error(e) => {
+                    let e = term::line(&e.to_string()).into_owned();
                     super::report_error(&anyhow::anyhow!("'{method}' failed: {e}"));
                 }
             }
@@ -298,17 +300,23 @@ fn print_reply(args: &Args, reply: &Reply) -> anyhow::Result<ExitCode> {
         ReplyKind::Text(t) if args.dialect == Dialect::Text => {
             let (status, body) = t.split_once('\n').unwrap_or((t.as_str(), ""));
             if failed {
+                let status = term::line(status);
                 super::report_error(&anyhow::anyhow!("'{method}' failed: {status}"));
             }
             let body = body.trim_end_matches('\n');
             if !body.is_empty() {
-                writeln!(out, "{body}")?;
+                // Raw bytes for pipes (scripts parse them); escaped on a terminal.
+                if std::io::stdout().is_terminal() {
+                    writeln!(out, "{}", term::text(body))?;
+                } else {
+                    writeln!(out, "{body}")?;
+                }
             }
         }
         ReplyKind::Text(t) => {
             super::report_error(&anyhow::anyhow!(
                 "'{method}': the server replied with plain text instead of JSON: '{}'",
-                t.trim_end()
+                term::line(t.trim_end())
             ));
         }
     }

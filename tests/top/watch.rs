@@ -1,5 +1,6 @@
 //! `mififo call --watch INTERVAL`: the same command again and again until
 //! interrupted; each round has its own reply FIFO and none is left behind.
+//! Like every reply `call` prints, what the server sends is escaped first.
 
 use crate::shell::hostile_server;
 use crate::util::tmux::other_fifos;
@@ -50,4 +51,41 @@ fn watch_repeats_until_sigint_and_leaves_no_reply_fifo() {
         other_fifos(env.dir.path(), &env.fifo()),
         Vec::<String>::new()
     );
+}
+
+#[test]
+fn call_escapes_control_characters_the_server_sends() {
+    let env = TestEnv::new();
+    let file = env.path("evil.json");
+    let doc = serde_json::json!({"commands": {
+        "evil_error": {"error": {"code": 500, "message": "bad\u{1b}]0;pwned\u{7}"}},
+        "evil_result": {"result": {"k\u{9b}2J": "v\u{7f}\u{202e}"}}
+    }});
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let _srv = env.serve(&["--commands", file.to_str().unwrap()]);
+
+    let (code, _, stderr) = code_and_text(
+        &env.cmd_at("call", &env.fifo())
+            .arg("evil_error")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 1);
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    assert!(stderr.contains("bad\\x1b]0;pwned\\x07"), "{stderr:?}");
+
+    let (code, stdout, _) = code_and_text(
+        &env.cmd_at("call", &env.fifo())
+            .arg("evil_result")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 0);
+    assert!(
+        !stdout.contains(['\u{9b}', '\u{7f}', '\u{202e}']),
+        "{stdout:?}"
+    );
+    // Still JSON, and the same value once parsed.
+    let back: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(back, doc["commands"]["evil_result"]["result"]);
 }
