@@ -310,3 +310,25 @@ fn sigterm_during_a_scripted_command_removes_the_reply_fifo() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn sigterm_at_the_prompt_ends_the_shell_with_143() {
+    if !require("tmux", tmux::available()) {
+        return;
+    }
+    let env = TestEnv::new();
+    let _srv = hostile_server(&env);
+    let t = shell(&env);
+    t.wait_text(&prompt(&env), T);
+    t.type_text("upt");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(t.pid()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(t.wait_exit(T), 143);
+    assert_eq!(
+        other_fifos(env.dir.path(), &env.fifo()),
+        Vec::<String>::new()
+    );
+}

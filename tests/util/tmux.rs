@@ -107,6 +107,14 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p", "-t", "main"])
     }
 
+    /// The program's pid (it runs directly in the pane, without a shell).
+    pub fn pid(&self) -> i32 {
+        self.tmux(&["display-message", "-p", "-t", "main", "#{pane_pid}"])
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     /// The pane title (what an OSC 0/2 sequence would set).
     pub fn title(&self) -> String {
         self.tmux(&["display-message", "-p", "-t", "main", "#{pane_title}"])
