@@ -114,6 +114,8 @@ struct Caught {
 struct Signals {
     in_call: Arc<Mutex<bool>>,
     rx: RefCell<mpsc::UnboundedReceiver<Caught>>,
+    /// The terminal settings to restore before exiting on a signal.
+    saved: Option<nix::sys::termios::Termios>,
 }
 
 impl Signals {
@@ -131,6 +133,7 @@ impl Signals {
         let in_call = Arc::new(Mutex::new(false));
         let (tx, rx) = mpsc::unbounded_channel();
         let flag = in_call.clone();
+        let restore = saved.clone();
         rt.spawn(async move {
             loop {
                 let caught = tokio::select! {
@@ -142,36 +145,33 @@ impl Signals {
                 if *busy {
                     let _ = tx.send(caught);
                 } else if !(interactive && caught.code == 130) {
-                    if let Some(t) = &saved {
-                        let _ = nix::sys::termios::tcsetattr(
-                            std::io::stdin(),
-                            nix::sys::termios::SetArg::TCSANOW,
-                            t,
-                        );
-                    }
-                    std::process::exit(caught.code.into());
+                    exit_restoring(restore.as_ref(), caught.code);
                 }
             }
         });
         Ok(Signals {
             in_call,
             rx: RefCell::new(rx),
+            saved,
         })
     }
 
-    /// Runs one line; `Err` when a signal cancelled it.
-    fn run(
+    /// Runs `work` (which talks to the server) on the runtime; a signal
+    /// drops it — removing its reply FIFO — and is returned. A signal that
+    /// arrived just as `work` finished comes back with its result.
+    fn guard<T>(
         &self,
-        rt: &tokio::runtime::Runtime,
-        session: &mut Session,
-        line: &str,
-    ) -> (Option<Output>, Option<Caught>) {
-        let mut rx = self.rx.borrow_mut();
+        rt: &tokio::runtime::Handle,
+        work: impl std::future::Future<Output = T>,
+    ) -> (Option<T>, Option<Caught>) {
+        let Ok(mut rx) = self.rx.try_borrow_mut() else {
+            return (Some(rt.block_on(work)), None);
+        };
         while rx.try_recv().is_ok() {}
         *self.in_call.lock().unwrap_or_else(|p| p.into_inner()) = true;
         let out = rt.block_on(async {
             tokio::select! {
-                o = session.run(line) => Ok(o),
+                o = work => Ok(o),
                 Some(c) = rx.recv() => Err(c),
             }
         });
@@ -181,6 +181,25 @@ impl Signals {
             Err(c) => (None, Some(c)),
         }
     }
+
+    /// Runs one line.
+    fn run(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        session: &mut Session,
+        line: &str,
+    ) -> (Option<Output>, Option<Caught>) {
+        self.guard(rt.handle(), session.run(line))
+    }
+}
+
+/// Restores the terminal settings (the line editor may be in raw mode) and exits.
+fn exit_restoring(saved: Option<&nix::sys::termios::Termios>, code: u8) -> ! {
+    if let Some(t) = saved {
+        let _ =
+            nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, t);
+    }
+    std::process::exit(code.into());
 }
 
 fn print(o: &Output) -> std::io::Result<()> {
@@ -233,6 +252,7 @@ fn script_loop(
 struct Helper {
     session: Rc<RefCell<Session>>,
     rt: tokio::runtime::Handle,
+    signals: Rc<Signals>,
 }
 
 impl Completer for Helper {
@@ -248,7 +268,7 @@ impl Completer for Helper {
         let Ok(mut session) = self.session.try_borrow_mut() else {
             return Ok((start, Vec::new()));
         };
-        self.rt.block_on(async {
+        let fetch = async {
             let _ = tokio::time::timeout(COMPLETION_TIMEOUT, async {
                 let _ = session.ensure_commands().await;
                 if let catalog::Want::Param { command, .. } = &want {
@@ -258,7 +278,13 @@ impl Completer for Helper {
                 }
             })
             .await;
-        });
+        };
+        match self.signals.guard(&self.rt, fetch) {
+            (_, None) => {}
+            // kill -INT while completing: no candidates (Ctrl-C is a key here).
+            (_, Some(c)) if c.code == 130 => return Ok((start, Vec::new())),
+            (_, Some(c)) => exit_restoring(self.signals.saved.as_ref(), c.code),
+        }
         let pairs = catalog::candidates(&session.catalog, &want)
             .into_iter()
             .map(|c| Pair {
@@ -299,11 +325,12 @@ fn interactive_loop(
     // After the editor: it installs its own SIGINT handler when created;
     // ours (signal-hook-registry, through tokio) chains to it, so Ctrl-C
     // during a command reaches us, and at the prompt the editor.
-    let signals = &Signals::install(rt, true)?;
+    let signals = Rc::new(Signals::install(rt, true)?);
     let session = Rc::new(RefCell::new(session));
     editor.set_helper(Some(Helper {
         session: session.clone(),
         rt: rt.handle().clone(),
+        signals: signals.clone(),
     }));
     if let Some(path) = &history {
         if let Some(dir) = path.parent() {

@@ -62,6 +62,14 @@ fn prompt(env: &TestEnv) -> String {
     format!("mififo {}>", env.fifo().display())
 }
 
+/// Waits until the shell waits for input: the last line is the bare
+/// prompt. (A key typed before the line editor took the terminal can be
+/// lost — Ctrl-D in particular — just as for a person typing too early.)
+fn ready(t: &Tmux, env: &TestEnv) {
+    let p = prompt(env);
+    t.wait_for("the prompt", T, |s| last_line(s) == p);
+}
+
 /// The last non-empty line of the screen.
 fn last_line(screen: &str) -> &str {
     screen
@@ -82,6 +90,7 @@ fn tab_completes_server_names_and_up_recalls_history() {
     t.wait_text(&prompt(&env), T);
 
     // A command name from the server's `which`, completed by Tab.
+    ready(&t, &env);
     t.type_text("dlg_l");
     t.keys(&["Tab"]);
     t.wait_for("dlg_list completed", T, |s| {
@@ -97,6 +106,7 @@ fn tab_completes_server_names_and_up_recalls_history() {
     t.keys(&["Enter"]);
     t.wait_text("\"Dialog\": {", T);
 
+    ready(&t, &env);
     t.type_text("upt");
     t.keys(&["Tab"]);
     t.wait_for("uptime completed", T, |s| {
@@ -106,6 +116,7 @@ fn tab_completes_server_names_and_up_recalls_history() {
     t.wait_text("\"Up time\"", T);
 
     // Up twice: the dlg_list line comes back, exactly as typed.
+    ready(&t, &env);
     t.keys(&["Up", "Up"]);
     t.wait_for("history recall", T, |s| {
         last_line(s).ends_with("> dlg_list callid=abc@host")
@@ -115,6 +126,7 @@ fn tab_completes_server_names_and_up_recalls_history() {
         s.matches("\"callid\": \"abc@host\"").count() == 2
     });
 
+    ready(&t, &env);
     t.keys(&["C-d"]);
     assert_eq!(t.wait_exit(T), 0);
     assert_eq!(
@@ -131,14 +143,16 @@ fn history_persists_in_the_xdg_state_dir_across_sessions() {
     let env = TestEnv::new();
     let _srv = hostile_server(&env);
     let t = shell(&env);
-    t.wait_text(&prompt(&env), T);
+    ready(&t, &env);
     t.type_text("get_statistics dialog:");
     t.keys(&["Enter"]);
     t.wait_text("\"dialog:active_dialogs\": 2", T);
     // A line starting with a space is not recorded.
+    ready(&t, &env);
     t.type_text(" version");
     t.keys(&["Enter"]);
     t.wait_text("\"Server\"", T);
+    ready(&t, &env);
     t.type_text("exit");
     t.keys(&["Enter"]);
     assert_eq!(t.wait_exit(T), 0);
@@ -152,12 +166,15 @@ fn history_persists_in_the_xdg_state_dir_across_sessions() {
     assert_eq!(mode, 0o600, "history file mode {mode:o}");
 
     let t = shell(&env);
-    t.wait_text(&prompt(&env), T);
+    ready(&t, &env);
     t.keys(&["Up"]);
     t.wait_for("recall from the previous session", T, |s| {
         last_line(s).ends_with("> get_statistics dialog:")
     });
-    t.keys(&["C-u", "C-d"]);
+    t.keys(&["C-u"]);
+    t.wait_for("an empty line", T, |s| last_line(s).ends_with('>'));
+    ready(&t, &env);
+    t.keys(&["C-d"]);
     assert_eq!(t.wait_exit(T), 0);
 }
 
@@ -169,7 +186,7 @@ fn ctrl_c_cancels_a_slow_command_and_removes_its_reply_fifo() {
     let env = TestEnv::new();
     let _srv = hostile_server(&env);
     let t = shell(&env);
-    t.wait_text(&prompt(&env), T);
+    ready(&t, &env);
     t.type_text("slow");
     t.keys(&["Enter"]);
     let deadline = std::time::Instant::now() + T;
@@ -187,9 +204,11 @@ fn ctrl_c_cancels_a_slow_command_and_removes_its_reply_fifo() {
         Vec::<String>::new()
     );
     // Still usable.
+    ready(&t, &env);
     t.type_text("uptime");
     t.keys(&["Enter"]);
     t.wait_text("\"Up time\"", T);
+    ready(&t, &env);
     t.keys(&["C-d"]);
     assert_eq!(t.wait_exit(T), 0);
 }
@@ -204,20 +223,24 @@ fn server_sent_escape_sequences_never_reach_the_terminal() {
     let t = shell(&env);
     t.wait_text(&prompt(&env), T);
     let title = t.title();
+    ready(&t, &env);
     t.type_text("which");
     t.keys(&["Enter"]);
     // JSON escaping shows the name; the terminal never saw ESC ] 0 ; … BEL.
     t.wait_text("\"evil\\u001b]0;pwned\\u0007\"", T);
     // Tab on "ev" offers nothing: names with control characters are not completion candidates.
+    ready(&t, &env);
     t.type_text("ev");
     t.keys(&["Tab", "Enter"]);
     t.wait_text("'ev' failed: -32601: Method not found", T);
+    ready(&t, &env);
     t.type_text("help");
     t.keys(&["Enter"]);
     let screen = t.wait_text("Server commands:", T);
     assert!(screen.contains("dlg_list"), "{screen}");
     assert_eq!(t.title(), title, "the pane title changed");
     assert!(!t.title().contains("pwned"));
+    ready(&t, &env);
     t.keys(&["C-d"]);
     assert_eq!(t.wait_exit(T), 0);
 }
@@ -319,7 +342,7 @@ fn sigterm_at_the_prompt_ends_the_shell_with_143() {
     let env = TestEnv::new();
     let _srv = hostile_server(&env);
     let t = shell(&env);
-    t.wait_text(&prompt(&env), T);
+    ready(&t, &env);
     t.type_text("upt");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(t.pid()),

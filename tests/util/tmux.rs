@@ -143,10 +143,17 @@ impl Tmux {
     }
 
     /// Waits for the program to end and returns its exit status; panics
-    /// with the screen when a signal killed it or after `timeout`.
+    /// with the screen when a signal killed it or after `timeout`. The
+    /// status comes from tmux once it has reaped the program, or from
+    /// `/proc/PID/stat` while the program is a zombie (a busy tmux server
+    /// can take seconds to reap it).
     pub fn wait_exit(&self, timeout: Duration) -> i32 {
+        let pid = self.pid();
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(status) = zombie_status(pid) {
+                return exit_code(status, || self.capture());
+            }
             let state = self.tmux(&[
                 "display-message",
                 "-p",
@@ -166,11 +173,34 @@ impl Tmux {
                 _ => {}
             }
             if Instant::now() > deadline {
-                panic!("the program did not exit; screen:\n{}", self.capture());
+                panic!(
+                    "the program (pid {pid}) did not exit; screen:\n{}",
+                    self.capture()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The wait status of `pid` if it is a zombie (`exit_code`, field 52 of
+/// `/proc/PID/stat`, Linux ≥ 3.5).
+fn zombie_status(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // fields[0] is field 3 (state).
+    (fields.first() == Some(&"Z")).then(|| fields.get(49)?.parse().ok())?
+}
+
+fn exit_code(status: i32, screen: impl Fn() -> String) -> i32 {
+    let signal = status & 0x7f;
+    if signal != 0 {
+        panic!(
+            "the program was killed by signal {signal}; screen:\n{}",
+            screen()
+        );
+    }
+    (status >> 8) & 0xff
 }
 
 impl Drop for Tmux {
