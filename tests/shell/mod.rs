@@ -282,6 +282,21 @@ fn scripts_run_one_command_per_line_and_exit_with_the_last_failure() {
     );
     assert!(err.contains("-32602"), "{err}");
 
+    // The shell's own words work in scripts too.
+    let (code, out, err) = script(&env, "help\nhelp log_level\n.refresh\n", &env.fifo());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Server commands:") && out.contains("dlg_list"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"Exported by\": \"core\"") && out.contains("Parameters: level pid"),
+        "{out}"
+    );
+    // 13 built-in commands, dlg_list and slow; the name with ESC is not kept.
+    assert!(out.contains("\n15 commands\n"), "{out}");
+    assert!(!out.contains('\x1b'), "{out:?}");
+
     let (code, out, _) = script(&env, "uptime\nexit\nnosuch\n", &env.fifo());
     assert_eq!(code, 0, "exit stops the script: {out}");
 
