@@ -12,6 +12,9 @@
 //! - [`doctor`]: `mififo doctor` — explains why a process cannot talk to the FIFO.
 //! - [`gateway`]: `mififo gateway` — HTTP JSON-RPC ⇄ FIFO bridge.
 //! - [`bench`](mod@bench): `mififo bench` — load generator and measurements.
+//! - [`shell`]: `mififo shell` — line parsing, completion catalog, reply formatting.
+//! - [`top`]: `mififo top` — statistics sampling, rates, gaps, sparklines.
+//! - [`term`]: escaping server-sent text before it reaches a terminal.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) only parses arguments, sets up
 //! logging and maps results to exit codes.
@@ -29,3 +32,6 @@ pub mod fifo;
 pub mod gateway;
 pub mod proto;
 pub mod server;
+pub mod shell;
+pub mod term;
+pub mod top;

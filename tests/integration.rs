@@ -11,6 +11,12 @@ mod serve;
 /// `mififo call`: exit codes, dialects, timeouts, cleanup, protected_fifos; Kamailio interop.
 mod call;
 
+/// `mififo shell`: in a real terminal (tmux): completion, history, Ctrl-C/Ctrl-D; scripts.
+mod shell;
+
+/// `mififo top`: live rates under load in a terminal, keys, gaps across a restart, --json/--once.
+mod top;
+
 /// `mififo doctor`: each broken setup built for real (root) and the codes it must report.
 mod doctor;
 

@@ -8,11 +8,12 @@
 //! escaped on stderr always and on stdout when it is a terminal (`--raw`
 //! excepted), so a reply cannot drive the terminal.
 
-use super::common::FifoArgs;
+use super::common::{AcceptArgs, FifoArgs};
 use mififo::client::{params, render, Client, ClientConfig, Error, ErrorKind, Reply, ReplyKind};
 use mififo::config::{self, Source};
 use mififo::proto::jsonrpc::{Outcome, Request};
 use mififo::proto::Dialect;
+use mififo::term;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -74,33 +75,13 @@ pub struct Args {
     /// Send requests larger than PIPE_BUF (4096 bytes) although concurrent writers may interleave.
     #[arg(long)]
     pub allow_large: bool,
-    /// The largest reply accepted (4096, 512K, 64M, 1G); past it: exit 9, reading stops.
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
-    pub max_reply: usize,
-    /// Trust this user (name or uid) to own or read the server FIFO, e.g. OpenSIPS's user for a
-    /// FIFO in /tmp; repeatable. Us, root and the FIFO directory's owner are always trusted.
-    #[arg(long, value_name = "USER", value_parser = mififo::client::trust::parse_user)]
-    pub trust_user: Vec<u32>,
-}
-
-/// `4096`, `512K`, `64M`, `1G` (powers of 1024; `KiB`/`MiB`/`GiB` and `B` accepted).
-fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    let (n, unit) = t.split_at(digits);
-    let n: usize = n
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (e.g. 64M)"))?;
-    let shift = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        _ => return Err(format!("'{s}': unknown unit (use K, M or G)")),
-    };
-    n.checked_mul(1 << shift)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("'{s}' is not a usable size"))
+    /// What to accept from the server.
+    #[command(flatten)]
+    pub accept: AcceptArgs,
+    /// Repeat the command every INTERVAL (1s, 500ms) until interrupted, as `watch` does;
+    /// on a terminal the screen is cleared before each reply.
+    #[arg(long, value_name = "INTERVAL", value_parser = config::parse_duration)]
+    pub watch: Option<Duration>,
 }
 
 /// `--color`.
@@ -129,17 +110,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         dialect: args.dialect,
         allow_large: args.allow_large,
-        max_reply: args.max_reply,
-        trust: mififo::client::Trust {
-            uids: args.trust_user.clone(),
-        },
+        max_reply: args.accept.max_reply,
+        trust: args.accept.trust(),
     });
-    let id = (!args.notification).then(|| serde_json::Value::from(mififo::client::fresh_id()));
-    let request = Request::new(args.method.clone(), params, id);
+    let new_id =
+        || (!args.notification).then(|| serde_json::Value::from(mififo::client::fresh_id()));
+    let request = Request::new(args.method.clone(), params, new_id());
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if let Some(every) = args.watch {
+        return watch(&args, &rt, &client, request, every, new_id, &resolved);
+    }
     let outcome = rt.block_on(send_or_signal(&client, &request))?;
     let result = match outcome {
         Ended::Signal(sig) => {
@@ -166,7 +149,72 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// One `mififo: …` line on stderr, control characters escaped (it may quote
 /// what the server sent).
 fn report(msg: String) {
-    super::report_error(&anyhow::anyhow!("{}", render::escape_controls(&msg)));
+    super::report_error(&anyhow::anyhow!("{}", term::text(&msg)));
+}
+
+/// `--watch`: the command again and again, every `every`, until a signal;
+/// failures are printed and the next round comes anyway.
+fn watch(
+    args: &Args,
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    mut request: Request,
+    every: Duration,
+    new_id: impl Fn() -> Option<serde_json::Value>,
+    resolved: &config::Resolved,
+) -> anyhow::Result<ExitCode> {
+    if every < Duration::from_millis(100) {
+        anyhow::bail!("--watch must be at least 100ms");
+    }
+    let clear = std::io::stdout().is_terminal();
+    loop {
+        let started = tokio::time::Instant::now();
+        let result = match rt.block_on(send_or_signal(client, &request))? {
+            Ended::Signal(sig) => return Ok(ExitCode::from(128 + sig as u8)),
+            Ended::Done(r) => r,
+        };
+        {
+            let mut out = std::io::stdout().lock();
+            if clear {
+                out.write_all(b"\x1b[H\x1b[2J")?;
+            }
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                % 86_400;
+            writeln!(
+                out,
+                "Every {}: {}    {:02}:{:02}:{:02} UTC\n",
+                mififo::client::error::format_duration(every),
+                mififo::term::line(&args.method),
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            )?;
+            out.flush()?;
+        }
+        match result {
+            Ok(reply) => {
+                print_reply(args, &reply)?;
+            }
+            Err(err) => {
+                report(err.to_string());
+                if let Some(hint) = hint(&err, resolved) {
+                    report(hint);
+                }
+            }
+        }
+        request.id = new_id();
+        let wait = rt.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep_until(started + every) => Ok(None),
+                s = terminating_signal()? => Ok::<_, std::io::Error>(Some(s)),
+            }
+        })?;
+        if let Some(sig) = wait {
+            return Ok(ExitCode::from(128 + sig as u8));
+        }
+    }
 }
 
 enum Ended {
@@ -188,21 +236,29 @@ const TERMINATING: &[nix::sys::signal::Signal] = {
     ]
 };
 
-/// Sends, unless a terminating signal ([`TERMINATING`]) arrives first.
-async fn send_or_signal(client: &Client, request: &Request) -> std::io::Result<Ended> {
+/// Registers a handler for every [`TERMINATING`] signal and returns the
+/// future of the first one caught. Registered before any reply FIFO exists,
+/// so no signal can end the process while one does.
+fn terminating_signal(
+) -> std::io::Result<impl std::future::Future<Output = nix::sys::signal::Signal>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut streams = Vec::with_capacity(TERMINATING.len());
     for &sig in TERMINATING {
         streams.push((sig, signal(SignalKind::from_raw(sig as i32))?));
     }
-    let caught = std::future::poll_fn(|cx| {
+    Ok(std::future::poll_fn(move |cx| {
         for (sig, stream) in &mut streams {
             if stream.poll_recv(cx).is_ready() {
                 return std::task::Poll::Ready(*sig);
             }
         }
         std::task::Poll::Pending
-    });
+    }))
+}
+
+/// Sends, unless a terminating signal ([`TERMINATING`]) arrives first.
+async fn send_or_signal(client: &Client, request: &Request) -> std::io::Result<Ended> {
+    let caught = terminating_signal()?;
     Ok(tokio::select! {
         r = client.send(request) => Ended::Done(r),
         sig = caught => Ended::Signal(sig),
@@ -233,7 +289,7 @@ fn hint(err: &Error, resolved: &config::Resolved) -> Option<String> {
     }
 }
 
-fn colour_enabled(when: ColorWhen) -> bool {
+pub(super) fn colour_enabled(when: ColorWhen) -> bool {
     match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
@@ -258,22 +314,22 @@ fn print_reply(args: &Args, reply: &Reply) -> anyhow::Result<ExitCode> {
     let on_terminal = std::io::stdout().is_terminal();
     let shown = |t: &str| {
         if on_terminal {
-            render::escape_controls(t).into_owned()
+            term::text(t).into_owned()
         } else {
             t.to_string()
         }
     };
-    let method = &args.method;
+    let method = term::line(&args.method);
     match &reply.kind {
         ReplyKind::Json(resp) => {
             if args.json {
                 let whole: serde_json::Value = serde_json::from_slice(&reply.raw)?;
-                writeln!(out, "{}", render::pretty(&whole, colour))?;
+                writeln!(out, "{}", term::json(&render::pretty(&whole, colour)))?;
             }
             match &resp.outcome {
                 Outcome::Result(v) => {
                     if !args.json {
-                        writeln!(out, "{}", render::pretty(v, colour))?;
+                        writeln!(out, "{}", term::json(&render::pretty(v, colour)))?;
                     }
                 }
                 Outcome::Error(e) => report(format!("'{method}' failed: {e}")),

@@ -70,3 +70,45 @@ fn log_resolved(r: &Resolved) {
         "using"
     );
 }
+
+/// `--max-reply`, `--trust-user`: what every FIFO client (call, shell, top)
+/// accepts from the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AcceptArgs {
+    /// The largest reply accepted (4096, 512K, 64M, 1G); past it: exit 9, reading stops.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub max_reply: usize,
+    /// Trust this user (name or uid) to own or read the server FIFO, e.g. OpenSIPS's user for a
+    /// FIFO in /tmp; repeatable. Us, root and the FIFO directory's owner are always trusted.
+    #[arg(long, value_name = "USER", value_parser = mififo::client::trust::parse_user)]
+    pub trust_user: Vec<u32>,
+}
+
+impl AcceptArgs {
+    /// The users named by `--trust-user`.
+    pub fn trust(&self) -> mififo::client::Trust {
+        mififo::client::Trust {
+            uids: self.trust_user.clone(),
+        }
+    }
+}
+
+/// `4096`, `512K`, `64M`, `1G` (powers of 1024; `KiB`/`MiB`/`GiB` and `B` accepted).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (n, unit) = t.split_at(digits);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 64M)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("'{s}': unknown unit (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("'{s}' is not a usable size"))
+}

@@ -268,6 +268,11 @@ const ENVIRONMENT: &[(&str, &str)] = &[
          Overridden by --reply-dir.",
     ),
     ("NO_COLOR", "Disables colour in human-readable output."),
+    (
+        "XDG_STATE_HOME",
+        "Where mififo shell keeps its history (XDG_STATE_HOME/mififo/history); \
+         default ~/.local/state.",
+    ),
 ];
 
 /// Files read or created.
@@ -289,6 +294,10 @@ const FILES: &[(&str, &str)] = &[
     (
         "/tmp/",
         "Default reply directory (OpenSIPS reply_dir), where clients create reply FIFOs.",
+    ),
+    (
+        "~/.local/state/mififo/history",
+        "The history of mififo shell (mode 0600, at most 1000 lines).",
     ),
 ];
 
@@ -346,7 +355,10 @@ fn sub_page_sections(cmd: &clap::Command, sub: &clap::Command) -> Roff {
              /usr/share/doc/mififo/install.md.",
         )]);
     }
-    if matches!(name, "call" | "doctor" | "gateway" | "bench") {
+    if matches!(
+        name,
+        "call" | "doctor" | "gateway" | "bench" | "shell" | "top"
+    ) {
         roff.control("SH", ["CONFIGURATION"]);
         roff.text([roman(
             "The FIFO and the reply directory come from, in this order: the flag, the \

@@ -11,6 +11,8 @@ mod gateway;
 mod logging;
 mod man;
 mod serve;
+mod shell;
+mod top;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -39,6 +41,10 @@ pub enum Command {
     Serve(serve::Args),
     /// Send one MI command through the FIFO and print the reply.
     Call(call::Args),
+    /// Interactive MI shell: completion from the server, history, one command per line.
+    Shell(shell::Args),
+    /// Live statistics: counters as rates, gauges as values, with history.
+    Top(top::Args),
     /// Explain why a user or process cannot talk to the MI FIFO, and how to fix it.
     Doctor(doctor::Args),
     /// Bridge HTTP JSON-RPC (as OpenSIPS mi_http) to the MI FIFO.
@@ -80,6 +86,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Call(a) => call::run(a),
+        Command::Shell(a) => shell::run(a),
+        Command::Top(a) => top::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Gateway(a) => gateway::run(a),
         Command::Bench(a) => bench::run(a),

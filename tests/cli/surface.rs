@@ -5,7 +5,7 @@ use super::{bin_str, have, long_flags, mififo, mififo_ok, subcommands, unroff};
 use crate::util::{require, TestEnv};
 use std::process::{Command, Stdio};
 
-/// Flags that are a contract (issues 2–6); more may exist.
+/// Flags that are a contract (issues 2–6, 15); more may exist.
 const CONTRACT_FLAGS: &[(&str, &[&str])] = &[
     (
         "serve",
@@ -65,6 +65,29 @@ const CONTRACT_FLAGS: &[(&str, &[&str])] = &[
             "--timeout",
             "--dialect",
             "--json",
+        ],
+    ),
+    (
+        "shell",
+        &[
+            "--fifo",
+            "--reply-dir",
+            "--timeout",
+            "--dialect",
+            "--no-history",
+        ],
+    ),
+    (
+        "top",
+        &[
+            "--fifo",
+            "--reply-dir",
+            "--interval",
+            "--timeout",
+            "--json",
+            "--once",
+            "--count",
+            "--sort",
         ],
     ),
 ];
@@ -141,6 +164,18 @@ fn gateway_help_lists_contract_flags() {
 #[test]
 fn bench_help_lists_contract_flags() {
     assert_contract("bench");
+}
+
+#[test]
+fn shell_help_lists_contract_flags() {
+    assert_contract("shell");
+}
+
+#[test]
+fn top_help_lists_contract_flags() {
+    assert_contract("top");
+    // `call --watch` is the live view of any command.
+    assert!(long_flags(&help_of("call")).contains("--watch"));
 }
 
 #[test]

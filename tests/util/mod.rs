@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod root;
+pub mod tmux;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
