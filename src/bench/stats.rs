@@ -230,7 +230,7 @@ impl Report {
             s.push_str(&format!("first error   {e}\n"));
         }
         // The texts quote what the server sent: no control characters.
-        crate::client::render::escape_controls(&s).into_owned()
+        crate::term::line(&s).into_owned()
     }
 }
 

@@ -156,7 +156,7 @@ async fn batch(mut sampler: Sampler, args: &Args, count: Option<u64>) -> anyhow:
         take(&mut sampler, &mut board, start).await;
         let mut reports = 0u64;
         let mut last = None;
-        while count.map_or(true, |n| reports < n) {
+        while count.is_none_or(|n| reports < n) {
             tick.tick().await;
             last = take(&mut sampler, &mut board, start).await;
             let now = unix_now();

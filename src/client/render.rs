@@ -5,42 +5,18 @@
 //! Nothing a server sends reaches a terminal as a control character:
 //! [`pretty`] writes DEL and the C1 controls (U+0080–U+009F, which some
 //! terminals obey like ESC sequences) inside strings as `\u00XX` — serde_json
-//! already escapes the C0 ones — so the output stays the same JSON; and
-//! [`escape_controls`] is for every other line that quotes the server.
+//! already escapes the C0 ones — so the output stays the same JSON; every
+//! other line that quotes the server goes through [`crate::term`].
 
 use serde_json::Value;
-use std::borrow::Cow;
 use std::fmt::Write;
-
-/// True for the characters a terminal may act on: C0 controls, DEL, C1 controls.
-fn is_control(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
-}
-
-/// `s` with every control character except newline and tab written as
-/// `\u00XX` (so `ESC ] 0 ; … BEL` shows as `\u001b]0;…\u0007` instead of
-/// retitling the terminal). Borrowed when there is nothing to escape.
-pub fn escape_controls(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| is_control(c) && c != '\n' && c != '\t') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if is_control(c) && c != '\n' && c != '\t' {
-            let _ = write!(out, "\\u{:04x}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
 
 /// A JSON string literal with DEL and C1 controls escaped as well.
 fn json_string(s: &str) -> String {
     let lit = Value::String(s.to_string()).to_string();
-    // serde_json escapes C0 (and `"`, `\`); any control left is DEL or C1,
-    // and `\u00XX` is the same character to a JSON reader.
-    escape_controls(&lit).into_owned()
+    // serde_json escapes C0 (and `"`, `\`); DEL, C1 and bidi overrides are
+    // left, and `\uXXXX` is the same character to a JSON reader.
+    crate::term::json(&lit).into_owned()
 }
 
 const KEY: &str = "\x1b[34m";
@@ -133,11 +109,11 @@ mod tests {
                 assert_eq!(serde_json::from_str::<Value>(&p).unwrap(), v);
             }
         }
-        assert_eq!(
-            escape_controls("a\u{1b}]0;x\u{7}\tb\nc\rd\u{9b}"),
-            "a\\u001b]0;x\\u0007\tb\nc\\u000dd\\u009b"
-        );
-        assert!(matches!(escape_controls("plain\ttext\n"), Cow::Borrowed(_)));
+    }
+
+    /// True for the characters a terminal may act on: C0 controls, DEL, C1 controls.
+    fn is_control(c: char) -> bool {
+        matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
     }
 
     fn is_control_but_layout(c: char) -> bool {

@@ -33,9 +33,21 @@ fn config_file_cause_is_said_once() {
     assert_cause_once(&err, "No such file or directory");
 }
 
+/// `gateway ARGS`, as root with `--user root` (a root gateway refuses to
+/// start without `--user`, before it gets to the error under test).
+fn gateway(args: &[&str]) -> Vec<String> {
+    let mut v = vec!["gateway".to_owned()];
+    if crate::util::is_root() {
+        v.extend(["--user".to_owned(), "root".to_owned()]);
+    }
+    v.extend(args.iter().map(|a| a.to_string()));
+    v
+}
+
 #[test]
 fn gateway_netns_cause_is_said_once() {
-    let err = fails(&["gateway", "--netns", "mififo-test-no-such-ns"]);
+    let args = gateway(&["--netns", "mififo-test-no-such-ns"]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let lines = message_lines(&err);
     assert_eq!(lines.len(), 1, "{err}");
     assert!(
@@ -49,7 +61,8 @@ fn gateway_netns_cause_is_said_once() {
 fn gateway_busy_port_cause_is_said_once() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
-    let err = fails(&["gateway", "--listen", &addr]);
+    let args = gateway(&["--listen", &addr]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let lines = message_lines(&err);
     assert_eq!(lines.len(), 1, "{err}");
     assert!(
