@@ -76,6 +76,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let resolved = args
         .fifo
         .resolve_in(&root, &|p: &std::path::Path| view.lstat(p).is_ok())?;
+    let sudo_line = sudo_line(
+        &std::env::args_os().collect::<Vec<_>>(),
+        &resolved.fifo.value,
+        &resolved.reply_dir.value,
+    );
     let clients = if let Some(u) = args.as_user {
         ClientSpec::User(u)
     } else if !args.pid.is_empty() {
@@ -101,6 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(std::process::id() as i32)
         },
         invoking_user: std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()),
+        sudo_line: Some(sudo_line),
     };
     let prober = probe::ChildProber {
         exe: std::env::current_exe().context("cannot find the mififo binary for the probe")?,
@@ -114,6 +120,46 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Quotes one argument for a POSIX shell (bare when that is safe).
+fn shell_quote(a: &std::ffi::OsStr) -> String {
+    let s = a.to_string_lossy();
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:=@%+,-".contains(&b));
+    if safe {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// This very run as root: `sudo` + the command line as given, plus the FIFO
+/// and reply directory as resolved now (sudo drops `OPENSIPS_MI_FIFO_*` and
+/// the user's opensips-cli config would not be read).
+fn sudo_line(
+    argv: &[std::ffi::OsString],
+    fifo: &std::path::Path,
+    reply: &std::path::Path,
+) -> String {
+    let mut parts = vec!["sudo".to_string()];
+    parts.extend(argv.iter().map(|a| shell_quote(a)));
+    let given = |flag: &str| {
+        argv.iter().any(|a| {
+            let a = a.to_string_lossy();
+            a == flag || a.starts_with(&format!("{flag}="))
+        })
+    };
+    if !given("--fifo") {
+        parts.push("--fifo".into());
+        parts.push(shell_quote(fifo.as_os_str()));
+    }
+    if !given("--reply-dir") {
+        parts.push("--reply-dir".into());
+        parts.push(shell_quote(reply.as_os_str()));
+    }
+    parts.join(" ")
 }
 
 /// Arguments of the hidden `mififo __probe` (the doctor's child process).

@@ -119,6 +119,9 @@ pub struct Config {
     pub self_pid: Option<i32>,
     /// The user who invoked the doctor (e.g. `SUDO_USER`), the client of last resort.
     pub invoking_user: Option<String>,
+    /// The same run as root (`sudo mififo doctor …`), shown when the doctor
+    /// could not see everything with its own privileges.
+    pub sudo_line: Option<String>,
 }
 
 impl Default for Config {
@@ -135,6 +138,7 @@ impl Default for Config {
             selinuxfs: PathBuf::from("/sys/fs/selinux"),
             self_pid: None,
             invoking_user: None,
+            sudo_line: None,
         }
     }
 }

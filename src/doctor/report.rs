@@ -30,6 +30,12 @@ pub struct Report {
     pub checks: Vec<CheckLine>,
     /// Findings in run order.
     pub findings: Vec<Finding>,
+    /// What the doctor could not see with its privileges.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs_root: Vec<String>,
+    /// The exact command that sees it (`sudo mififo doctor …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<String>,
 }
 
 impl Report {

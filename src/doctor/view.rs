@@ -147,6 +147,17 @@ pub trait SystemView: Sync {
     /// `Ok(None)` when it is absent.
     fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>>;
 
+    /// Is there a reader on the FIFO `expect` (found at `path` by a walk)?
+    /// One non-blocking write-open, no `O_CREAT`, nothing written:
+    /// `Ok(true)` = opened (a reader exists), `Ok(false)` = `ENXIO` (nobody
+    /// reads it), `Err` = anything else (e.g. `EACCES`: the caller may not
+    /// write it, so this way of asking is closed). Only the inode `expect`
+    /// is ever opened for writing.
+    fn reader_present(&self, path: &Path, expect: &Meta) -> io::Result<bool> {
+        let _ = (path, expect);
+        Err(io::Error::from_raw_os_error(libc::ENOSYS))
+    }
+
     /// Contents as (lossy) UTF-8.
     fn read_string(&self, path: &Path) -> io::Result<String> {
         self.read(path)
@@ -200,6 +211,38 @@ impl SystemView for RealView {
             Err(e) => Err(e),
         }
     }
+    fn reader_present(&self, path: &Path, expect: &Meta) -> io::Result<bool> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        if self.root != Path::new("/") {
+            // A copied tree (--sysroot) has no live readers.
+            return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+        }
+        // O_PATH first: nothing is opened for writing until the descriptor is
+        // known to be the FIFO the walk found (a swapped-in symlink, device or
+        // file is refused), then the write-open goes through that descriptor.
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+            .open(path)?;
+        let md = fd.metadata()?;
+        if !md.file_type().is_fifo() || md.dev() != expect.dev || md.ino() != expect.ino {
+            return Err(io::Error::from_raw_os_error(libc::ESTALE));
+        }
+        let via = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(via)
+        {
+            Ok(w) => {
+                drop(w);
+                Ok(true)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// One entry of a [`FakeView`].
@@ -226,6 +269,8 @@ pub struct FakeNode {
 pub struct FakeView {
     nodes: BTreeMap<PathBuf, FakeNode>,
     next_ino: u64,
+    /// What [`SystemView::reader_present`] answers per path: `Ok(bool)` or an errno.
+    pub writer_open: BTreeMap<PathBuf, Result<bool, i32>>,
 }
 
 impl Default for FakeView {
@@ -244,6 +289,7 @@ impl FakeView {
         let mut v = FakeView {
             nodes: BTreeMap::new(),
             next_ino: 2,
+            writer_open: BTreeMap::new(),
         };
         v.insert("/", FileKind::Dir, 0o755, 0, 0);
         v
@@ -427,6 +473,13 @@ impl SystemView for FakeView {
     }
     fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
         Ok(self.get(path)?.xattrs.get(name).cloned())
+    }
+    fn reader_present(&self, path: &Path, _expect: &Meta) -> io::Result<bool> {
+        match self.writer_open.get(path) {
+            Some(Ok(b)) => Ok(*b),
+            Some(Err(e)) => Err(io::Error::from_raw_os_error(*e)),
+            None => Err(io::Error::from_raw_os_error(libc::ENOSYS)),
+        }
     }
 }
 

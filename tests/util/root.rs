@@ -242,3 +242,35 @@ impl Drop for TestGroup {
         }
     }
 }
+
+/// The sysctl file of `fs.protected_symlinks`.
+pub const PROTECTED_SYMLINKS: &str = "/proc/sys/fs/protected_symlinks";
+
+/// Writers change `fs.protected_symlinks` (only the doctor's tests do).
+static SYMLINKS: Mutex<()> = Mutex::new(());
+
+/// Sets `fs.protected_symlinks` and restores the old value on drop, even when
+/// the test fails; serialises the tests that change it.
+pub struct ProtectedSymlinks {
+    old: String,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl ProtectedSymlinks {
+    /// Takes the lock, saves the current value and writes `value`.
+    pub fn set(value: &str) -> ProtectedSymlinks {
+        let lock = SYMLINKS.lock().unwrap_or_else(|e| e.into_inner());
+        let old = std::fs::read_to_string(PROTECTED_SYMLINKS)
+            .unwrap()
+            .trim()
+            .to_string();
+        std::fs::write(PROTECTED_SYMLINKS, value).unwrap();
+        ProtectedSymlinks { old, _lock: lock }
+    }
+}
+
+impl Drop for ProtectedSymlinks {
+    fn drop(&mut self) {
+        let _ = std::fs::write(PROTECTED_SYMLINKS, &self.old);
+    }
+}
