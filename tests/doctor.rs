@@ -1464,3 +1464,102 @@ fn fixes_fit_the_server_kind() {
         assert!(!c.as_str().unwrap().contains("modparam"), "{f:#}");
     }
 }
+
+/// Case 8: `--call METHOD` makes one real exchange as the client and tells
+/// answered / wrong dialect / no reply / reply FIFO unreachable.
+#[test]
+fn call_classifies_the_exchange() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let call = |fifo: &Path, extra: &[&str]| -> (i32, Value) {
+        let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+            &"--fifo",
+            &fifo,
+            &"--as",
+            &p.cli.name,
+            &"--call-timeout",
+            &"1",
+        ];
+        for e in extra {
+            args.push(e);
+        }
+        doctor(&env, &replies, &args)
+    };
+    // JSON client, text server (OpenSIPS 1.x/2.x style): the server's answer shows it.
+    let text_fifo = env.path("text_fifo");
+    {
+        let _server = serve(
+            &env,
+            &text_fifo,
+            &replies,
+            &["--mode", "0666", "--dialect", "text"],
+        );
+        let (code, v) = call(&text_fifo, &["--call", "version"]);
+        assert_denied(code, &v, &["call-wrong-dialect"]);
+        let f = finding(&v, "call-wrong-dialect");
+        assert!(
+            f["evidence"]["text answer"]
+                .as_str()
+                .unwrap()
+                .starts_with("200"),
+            "{f:#}"
+        );
+        // In the server's dialect the same call is answered.
+        let (code, v) = call(&text_fifo, &["--call", "version", "--dialect", "text"]);
+        assert!(codes(&v).contains(&"call-answered".to_string()), "{v:#}");
+        assert_eq!(v["verdict"], "ok", "{v:#}");
+        assert_eq!(code, 0);
+    }
+    // Kamailio client, OpenSIPS 3.x JSON server.
+    let json_fifo = env.path("json_fifo");
+    {
+        let _server = serve(&env, &json_fifo, &replies, &["--mode", "0666"]);
+        let (code, v) = call(
+            &json_fifo,
+            &["--call", "core.version", "--dialect", "kamailio"],
+        );
+        assert_denied(code, &v, &["call-wrong-dialect"]);
+        assert!(finding(&v, "call-wrong-dialect")["evidence"]["json answer"].is_string());
+    }
+    // A reader that never answers.
+    let mute = env.path("mute_fifo");
+    mkfifo(&mute, 0o666, &p.srv);
+    {
+        let _reader = root_reader(&mute);
+        let (code, v) = call(&mute, &["--call", "version"]);
+        assert_denied(code, &v, &["call-no-reply"]);
+    }
+    // The server (dropped to srv) cannot search the client's reply directory.
+    let private = env.path("cli-replies");
+    mkdir(&private, 0o700, Some(&p.cli));
+    let srv_fifo = env.path("srv_fifo");
+    let _server = serve(
+        &env,
+        &srv_fifo,
+        &private,
+        &["--mode", "0666", "--user", &p.srv.name],
+    );
+    let (_, v) = doctor(
+        &env,
+        &replies,
+        &[
+            &"--fifo",
+            &srv_fifo,
+            &"--as",
+            &p.cli.name,
+            &"--call-timeout",
+            &"1",
+            &"--call",
+            &"version",
+            &"--reply-dir",
+            &format!("{}/", private.display()),
+        ],
+    );
+    let e = errors(&v);
+    assert!(e.contains(&"call-reply-unreachable".to_string()), "{v:#}");
+    assert!(e.contains(&"reply-dir-denied".to_string()), "{v:#}");
+}

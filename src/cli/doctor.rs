@@ -56,6 +56,16 @@ pub struct Args {
     /// Do not run the probe (a real open with the client's identity in a child process; root only).
     #[arg(long)]
     pub no_probe: bool,
+    /// Also make one real exchange with METHOD as the client (through the
+    /// probe) and classify it: answered, wrong dialect, no reply, reply FIFO unreachable.
+    #[arg(long, value_name = "METHOD")]
+    pub call: Option<String>,
+    /// The client's MI dialect for --call.
+    #[arg(long, value_enum, default_value_t = mififo::proto::Dialect::Json, requires = "call")]
+    pub dialect: mififo::proto::Dialect,
+    /// Timeout of the --call exchange, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0, requires = "call")]
+    pub call_timeout: f64,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -107,6 +117,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         invoking_user: std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()),
         sudo_line: Some(sudo_line),
+        call: args.call.map(|method| doctor::CallSpec {
+            method,
+            dialect: args.dialect,
+            timeout: std::time::Duration::from_secs_f64(args.call_timeout.clamp(0.1, 60.0)),
+        }),
     };
     let prober = probe::ChildProber {
         exe: std::env::current_exe().context("cannot find the mififo binary for the probe")?,
@@ -183,6 +198,21 @@ pub struct ProbeArgs {
     /// The path in the client's namespace.
     #[arg(long)]
     pub path: PathBuf,
+    /// Make one MI exchange with this method instead of an open.
+    #[arg(long)]
+    pub call: Option<String>,
+    /// Dialect of the exchange.
+    #[arg(long, value_enum, default_value_t = mififo::proto::Dialect::Json)]
+    pub dialect: mififo::proto::Dialect,
+    /// Reply directory of the exchange.
+    #[arg(long, default_value = "/tmp/")]
+    pub reply_dir: PathBuf,
+    /// Timeout of the exchange.
+    #[arg(long, default_value_t = 3000)]
+    pub timeout_ms: u64,
+    /// Keep our own credentials and namespace (the doctor is not root).
+    #[arg(long)]
+    pub as_self: bool,
 }
 
 /// Runs the probe child: one result line on stdout, exit 0.
@@ -205,6 +235,28 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
         path: args.path,
         creat: args.creat,
     };
+    if let Some(method) = args.call {
+        let call = mififo::doctor::exchange::CallRequest {
+            fifo: req.path.clone(),
+            reply_dir: args.reply_dir,
+            method,
+            dialect: args.dialect,
+            timeout: std::time::Duration::from_millis(args.timeout_ms.min(60_000)),
+        };
+        let line = match if args.as_self {
+            Ok(())
+        } else {
+            probe::become_client(&req)
+        } {
+            Ok(()) => mififo::doctor::exchange::format_outcome(
+                &mififo::doctor::exchange::exchange_here(&call),
+            ),
+            Err(e) => format!("failed {e}"),
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let line = probe::format_output(&probe::probe_here(&req));
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;

@@ -55,6 +55,10 @@ codes! {
     ReadOnlyMount = "read-only-mount": "The reply directory is on a read-only mount: reply FIFOs cannot be created.",
     ProbeDisagrees = "probe-disagrees": "A real open with the client's credentials disagrees with the model (usually an LSM).",
     AccessOk = "access-ok": "The client can open the FIFO for writing and a server reads it.",
+    CallAnswered = "call-answered": "`--call`: the server answered the client's request in the client's dialect.",
+    CallWrongDialect = "call-wrong-dialect": "`--call`: no reply in the client's dialect, but the server answers in another (JSON, text, Kamailio).",
+    CallNoReply = "call-no-reply": "`--call`: the request was sent but nothing answered in any dialect.",
+    CallReplyUnreachable = "call-reply-unreachable": "`--call`: no reply, and the server cannot reach the client's reply FIFO.",
 }
 
 impl Serialize for Code {

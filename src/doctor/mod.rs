@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod checks;
 pub mod code;
+pub mod exchange;
 pub mod finding;
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -122,6 +123,19 @@ pub struct Config {
     /// The same run as root (`sudo mififo doctor …`), shown when the doctor
     /// could not see everything with its own privileges.
     pub sudo_line: Option<String>,
+    /// `--call METHOD`: one real exchange as the client, in its dialect.
+    pub call: Option<CallSpec>,
+}
+
+/// `--call`: what to send and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSpec {
+    /// The MI method.
+    pub method: String,
+    /// The client's dialect.
+    pub dialect: crate::proto::Dialect,
+    /// Timeout of the exchange.
+    pub timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -139,6 +153,7 @@ impl Default for Config {
             self_pid: None,
             invoking_user: None,
             sudo_line: None,
+            call: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! Finally every client without an error gets `access-ok`.
 
 pub mod access;
+pub mod call;
 pub mod fifo;
 pub mod lsm;
 pub mod namespace;
@@ -389,6 +390,7 @@ pub fn run(
         namespace::check(&mut ctx, &c);
         access::check(&mut ctx, &c);
         reply::check(&mut ctx, &c);
+        call::check(&mut ctx, &c);
     }
     lsm::check_selinux(&mut ctx);
     lsm::check_apparmor(&mut ctx);
