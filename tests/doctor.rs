@@ -306,6 +306,7 @@ fn not_in_group_and_group_class_before_other() {
         .as_str()
         .unwrap()
         .contains(&format!("usermod -aG {} {}", p.srv.name, p.cli.name)));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
     // 0606 with the client in the owning group: group bits apply, other is never consulted.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o606)).unwrap();
     p.cli.join(&p.srv.name);
@@ -315,6 +316,7 @@ fn not_in_group_and_group_class_before_other() {
         .as_str()
         .unwrap()
         .contains("group class applies"));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
 }
 
 #[test]
@@ -370,6 +372,7 @@ fn acl_mask_and_acl_denied() {
         .as_str()
         .unwrap()
         .starts_with("setfacl -m m::rw"));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
     // A named entry without w and a full mask: acl-denied.
     run_ok(
         Command::new("setfacl")
@@ -379,6 +382,7 @@ fn acl_mask_and_acl_denied() {
     );
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["acl-denied"]);
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
 }
 
 #[test]
@@ -536,6 +540,7 @@ fn directory_without_search_permission() {
         .as_str()
         .unwrap()
         .contains(&dir.display().to_string()));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
 }
 
 #[test]
@@ -1562,4 +1567,31 @@ fn call_classifies_the_exchange() {
     let e = errors(&v);
     assert!(e.contains(&"call-reply-unreachable".to_string()), "{v:#}");
     assert!(e.contains(&"reply-dir-denied".to_string()), "{v:#}");
+}
+
+/// The fix-then-recheck loop for a server-side setup: `mififo serve` runs
+/// but its FIFO was removed (a tmp cleaner): the printed fix (`kill -HUP`,
+/// which makes serve recreate it) is pasted and the doctor then says ok.
+#[test]
+fn removed_fifo_of_a_running_serve_is_fixed_by_the_printed_restart() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let fifo = env.path("mi_fifo");
+    let server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    std::fs::remove_file(&fifo).unwrap();
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    assert_denied(code, &v, &["fifo-missing"]);
+    let cmds = fix_commands(&v);
+    assert_eq!(cmds[0], format!("kill -HUP {}", server.pid()), "{v:#}");
+    apply_fixes_then_ok(&v, || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::symlink_metadata(&fifo).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        doctor_as(&env, &replies, &fifo, &p.cli.name)
+    });
 }
