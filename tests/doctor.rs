@@ -1595,3 +1595,194 @@ fn removed_fifo_of_a_running_serve_is_fixed_by_the_printed_restart() {
         doctor_as(&env, &replies, &fifo, &p.cli.name)
     });
 }
+
+/// A network namespace `mififo-test-…`, deleted on drop (its veth end with it).
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("mififo-test-{:06x}", fastrand::u32(..0x100_0000));
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        run_ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
+        Netns(name)
+    }
+
+    /// `ip netns exec NAME prog args…` (ip execs the program: the pid is its pid).
+    fn cmd(&self, prog: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0]).arg(prog);
+        c
+    }
+
+    /// `sleep 120` inside (a client stand-in), killed on drop.
+    fn sleeper(&self) -> Proc {
+        let p = Proc(
+            self.cmd("sleep")
+                .arg("120")
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_comm(p.pid(), "sleep");
+        p
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Starts `mififo gateway ARGS` in `ns`; waits until it prints its URL.
+fn gateway_in(ns: &Netns, env: &TestEnv, args: &[&str]) -> Proc {
+    use std::io::BufRead;
+    let mut child = ns
+        .cmd(util::bin())
+        .arg("gateway")
+        .args(args)
+        .env("HOME", env.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("http://"), "gateway did not start: {line:?}");
+    Proc(child)
+}
+
+/// `--url` across two network namespaces joined by a veth pair: the listener
+/// in one and the client in the other, the same client in the listener's
+/// namespace, a wrong bound address, an allow-list refusal and an auth refusal.
+#[test]
+fn url_across_network_namespaces() {
+    if !root() || !util::require("ip (iproute2)", util::have_tool("ip")) {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let a = Netns::new();
+    let b = Netns::new();
+    let tag = format!("{:02x}", fastrand::u8(..));
+    let (va, vb) = (format!("mififo-test-{tag}a"), format!("mififo-test-{tag}b"));
+    run_ok(Command::new("ip").args(["link", "add", &va, "type", "veth", "peer", "name", &vb]));
+    run_ok(Command::new("ip").args(["link", "set", &va, "netns", &a.0]));
+    run_ok(Command::new("ip").args(["link", "set", &vb, "netns", &b.0]));
+    let net = format!("10.213.{}", fastrand::u8(1..250));
+    let (ip_a, ip_b) = (format!("{net}.1"), format!("{net}.2"));
+    run_ok(Command::new("ip").args(["-n", &a.0, "addr", "add", &format!("{ip_a}/24"), "dev", &va]));
+    run_ok(Command::new("ip").args(["-n", &b.0, "addr", "add", &format!("{ip_b}/24"), "dev", &vb]));
+    run_ok(Command::new("ip").args(["-n", &a.0, "link", "set", &va, "up"]));
+    run_ok(Command::new("ip").args(["-n", &b.0, "link", "set", &vb, "up"]));
+    // The FIFO leg: a server on the host, the gateway in namespace a on loopback.
+    let fifo = env.path("mi_fifo");
+    let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    let port = 20000 + fastrand::u16(..20000);
+    let fifo_s = fifo.display().to_string();
+    let reply_s = format!("{}/", replies.display());
+    let listen = format!("127.0.0.1:{port}");
+    let _gw = gateway_in(
+        &a,
+        &env,
+        &[
+            "--listen",
+            &listen,
+            "--fifo",
+            &fifo_s,
+            "--reply-dir",
+            &reply_s,
+        ],
+    );
+    let url = format!("http://127.0.0.1:{port}/mi");
+    let in_b = b.sleeper();
+    let in_a = a.sleeper();
+    let url_doctor = |pid: i32, url: &str| -> (i32, Value) {
+        doctor(
+            &env,
+            &replies,
+            &[&"--url", &url, &"--pid", &pid.to_string()],
+        )
+    };
+    // Client in b, listener in a.
+    let (code, v) = url_doctor(in_b.pid(), &url);
+    assert_denied(code, &v, &["http-other-namespace"]);
+    // The same kind of client in a: it works, and the FIFO leg is examined too.
+    let (code, v) = url_doctor(in_a.pid(), &url);
+    assert_eq!(v["verdict"], "ok", "{v:#}");
+    assert_eq!(code, 0);
+    assert!(codes(&v).contains(&"http-ok".to_string()), "{v:#}");
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"].as_str().unwrap().starts_with("fifo leg: reader")),
+        "{v:#}"
+    );
+    // Wrong bound address: the gateway is on 127.0.0.1 only.
+    let (code, v) = url_doctor(in_a.pid(), &format!("http://{ip_a}:{port}/mi"));
+    assert_denied(code, &v, &["http-bound-address"]);
+    // Allow list: reachable over the veth, but b's address is not allowed.
+    let port2 = port + 1;
+    let listen2 = format!("{ip_a}:{port2}");
+    let other = format!("{net}.99");
+    let _gw2 = gateway_in(
+        &a,
+        &env,
+        &[
+            "--listen",
+            &listen2,
+            "--allow-remote",
+            "--allow",
+            &other,
+            "--fifo",
+            &fifo_s,
+            "--reply-dir",
+            &reply_s,
+        ],
+    );
+    let (code, v) = url_doctor(in_b.pid(), &format!("http://{listen2}/mi"));
+    assert_denied(code, &v, &["http-forbidden"]);
+    let f = finding(&v, "http-forbidden");
+    assert_eq!(f["evidence"]["client address"], ip_b.as_str(), "{f:#}");
+    assert_eq!(f["evidence"]["gateway --allow"], other.as_str(), "{f:#}");
+    // Auth: an endpoint that wants credentials.
+    if util::require("python3", util::have_tool("python3")) {
+        let port3 = port + 2;
+        let script = format!(
+            "import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n  def do_POST(s):\n    s.send_response(401); s.send_header('WWW-Authenticate','Basic realm=\"mi\"'); s.send_header('Content-Length','0'); s.end_headers()\n  def log_message(s,*a): pass\nh.HTTPServer(('{ip_a}',{port3}),H).serve_forever()\n"
+        );
+        let py = util::find_tool("python3").unwrap();
+        let _auth = Proc(
+            a.cmd(py)
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let auth_url = format!("http://{ip_a}:{port3}/mi");
+        loop {
+            let (code, v) = url_doctor(in_b.pid(), &auth_url);
+            if codes(&v).contains(&"http-auth-required".to_string()) || Instant::now() > deadline {
+                assert_denied(code, &v, &["http-auth-required"]);
+                assert!(
+                    finding(&v, "http-auth-required")["evidence"]["WWW-Authenticate"]
+                        .as_str()
+                        .unwrap()
+                        .contains("Basic")
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -66,6 +66,11 @@ pub struct Args {
     /// Timeout of the --call exchange, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 3.0, requires = "call")]
     pub call_timeout: f64,
+    /// Examine the HTTP path to an MI endpoint (mi_http, mififo gateway)
+    /// instead of the FIFO: network namespaces, bound address, allow list,
+    /// auth, TLS, systemd sandboxing, SELinux; then the gateway's FIFO leg.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -117,6 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         invoking_user: std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()),
         sudo_line: Some(sudo_line),
+        url: args.url,
         call: args.call.map(|method| doctor::CallSpec {
             method,
             dialect: args.dialect,
@@ -213,10 +219,32 @@ pub struct ProbeArgs {
     /// Keep our own credentials and namespace (the doctor is not root).
     #[arg(long)]
     pub as_self: bool,
+    /// Make one HTTP exchange with this URL from --pid's network namespace.
+    #[arg(long)]
+    pub http: Option<String>,
+    /// JSON-RPC method of the HTTP exchange.
+    #[arg(long, default_value = "version")]
+    pub http_method: String,
 }
 
 /// Runs the probe child: one result line on stdout, exit 0.
 pub fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.http {
+        let line = match (
+            mififo::doctor::net::Url::parse(url),
+            args.pid.map_or(Ok(()), mififo::doctor::net::enter_netns),
+        ) {
+            (Err(e), _) | (_, Err(e)) => format!("failed {e}"),
+            (Ok(u), Ok(())) => serde_json::to_string(&mififo::doctor::net::exchange(
+                &u,
+                &args.http_method,
+                std::time::Duration::from_secs(3),
+            ))?,
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let four = |v: &[u32], what: &str| -> anyhow::Result<[u32; 4]> {
         v.try_into()
             .map_err(|_| anyhow::anyhow!("--{what} needs 4 comma-separated ids"))

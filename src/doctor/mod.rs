@@ -19,6 +19,7 @@ pub mod finding;
 #[cfg(test)]
 pub(crate) mod fixture;
 pub mod model;
+pub mod net;
 pub mod probe;
 pub mod procfs;
 pub mod render;
@@ -125,6 +126,8 @@ pub struct Config {
     pub sudo_line: Option<String>,
     /// `--call METHOD`: one real exchange as the client, in its dialect.
     pub call: Option<CallSpec>,
+    /// `--url URL`: examine the HTTP path to an MI endpoint instead of the FIFO.
+    pub url: Option<String>,
 }
 
 /// `--call`: what to send and how.
@@ -154,6 +157,7 @@ impl Default for Config {
             invoking_user: None,
             sudo_line: None,
             call: None,
+            url: None,
         }
     }
 }
@@ -171,6 +175,9 @@ pub enum Error {
         /// The pid.
         pid: i32,
     },
+    /// `--url` is not an http(s) URL.
+    #[error("bad --url: {0}")]
+    BadUrl(String),
     /// `--unit` matched no process.
     #[error("no running process belongs to unit '{0}' (looked in /proc/*/cgroup)")]
     EmptyUnit(String),
@@ -185,5 +192,8 @@ pub fn run(
     cfg: &Config,
     prober: Option<&dyn probe::Prober>,
 ) -> Result<Report, Error> {
-    checks::run(view, cfg, prober)
+    match &cfg.url {
+        Some(u) => checks::http::run(view, cfg, prober, u),
+        None => checks::run(view, cfg, prober),
+    }
 }

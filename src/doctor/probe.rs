@@ -85,6 +85,20 @@ pub trait Prober: Sync {
         let _ = (req, call, as_self);
         Err("this prober cannot make exchanges".into())
     }
+
+    /// One HTTP exchange from the network namespace of `pid` (`None`: ours).
+    ///
+    /// # Errors
+    /// A message when the child could not run.
+    fn http(
+        &self,
+        pid: Option<i32>,
+        url: &str,
+        method: &str,
+    ) -> Result<super::net::HttpOutcome, String> {
+        let _ = (pid, url, method);
+        Err("this prober cannot make HTTP exchanges".into())
+    }
 }
 
 /// Spawns `EXE __probe ARGS` and reads one result line.
@@ -177,6 +191,36 @@ impl Prober for ChildProber {
             .wait_with_output()
             .map_err(|e| format!("probe output: {e}"))?;
         parse_output(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    fn http(
+        &self,
+        pid: Option<i32>,
+        url: &str,
+        method: &str,
+    ) -> Result<super::net::HttpOutcome, String> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__probe")
+            .args(["--uids", "0,0,0,0", "--gids", "0,0,0,0", "--path", "/"])
+            .arg("--http")
+            .arg(url)
+            .arg("--http-method")
+            .arg(method);
+        if let Some(p) = pid {
+            cmd.arg("--pid").arg(p.to_string());
+        }
+        let out = cmd
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().next().unwrap_or("");
+        match line.strip_prefix("failed ") {
+            Some(e) => Err(e.to_string()),
+            None => serde_json::from_str(line)
+                .map_err(|e| format!("bad http probe output '{line}': {e}")),
+        }
     }
 
     fn call(

@@ -72,11 +72,12 @@ impl Report {
     pub fn verdict(&self) -> Verdict {
         if self.findings.iter().any(|f| f.severity == Severity::Error) {
             Verdict::Denied
-        } else if self.has(Code::AccessOk)
+        } else if !self.clients.is_empty()
             && self.clients.iter().all(|c| {
-                self.findings
-                    .iter()
-                    .any(|f| f.code == Code::AccessOk && f.subject.as_deref() == Some(c.as_str()))
+                self.findings.iter().any(|f| {
+                    matches!(f.code, Code::AccessOk | Code::HttpOk)
+                        && f.subject.as_deref() == Some(c.as_str())
+                })
             })
         {
             Verdict::Ok

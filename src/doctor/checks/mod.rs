@@ -15,6 +15,7 @@
 pub mod access;
 pub mod call;
 pub mod fifo;
+pub mod http;
 pub mod lsm;
 pub mod namespace;
 pub mod path;
@@ -219,7 +220,8 @@ fn read_me(view: &dyn SystemView, cfg: &Config) -> Option<Process> {
     Process::read(view, pid)
 }
 
-fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
+/// The clients named by the configuration (or detected).
+pub fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
     let view = ctx.view;
     let me = ctx.me.clone();
     let from_pids = |pids: &[i32], ctx: &Ctx<'_>| -> Vec<Subject> {
@@ -341,6 +343,18 @@ pub fn run(
     cfg: &Config,
     prober: Option<&dyn Prober>,
 ) -> Result<Report, Error> {
+    let mut ctx = new_ctx(view, cfg, prober);
+    ctx.report.fifo = ctx.fifo_shown();
+    resolve_clients(&mut ctx)?;
+    run_fifo(ctx)
+}
+
+/// The shared state of a run, before clients are resolved.
+pub fn new_ctx<'a>(
+    view: &'a dyn SystemView,
+    cfg: &'a Config,
+    prober: Option<&'a dyn Prober>,
+) -> Ctx<'a> {
     let me = read_me(view, cfg);
     let fifo = if cfg.fifo.is_absolute() {
         cfg.fifo.clone()
@@ -351,7 +365,7 @@ pub fn run(
             .join(&cfg.fifo)
     };
     let unprivileged = me.as_ref().is_some_and(|m| m.status.uid[1] != 0);
-    let mut ctx = Ctx {
+    Ctx {
         view,
         cfg,
         prober,
@@ -373,9 +387,12 @@ pub fn run(
         server_cfgs: Vec::new(),
         undecided: Vec::new(),
         report: Report::default(),
-    };
-    ctx.report.fifo = ctx.fifo_shown();
-    resolve_clients(&mut ctx)?;
+    }
+}
+
+/// The FIFO checks for the clients already in `ctx`.
+pub fn run_fifo(mut ctx: Ctx<'_>) -> Result<Report, Error> {
+    let cfg = ctx.cfg;
     resolve_servers(&mut ctx);
     ctx.server_cfgs = servercfg::read(&ctx);
     ctx.candidates = servers::find(&ctx);

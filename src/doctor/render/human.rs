@@ -9,7 +9,12 @@ use std::fmt::Write;
 /// Renders the report as text.
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "mififo doctor: FIFO \"{}\"", r.fifo);
+    let what = if r.fifo.starts_with("http://") || r.fifo.starts_with("https://") {
+        "URL"
+    } else {
+        "FIFO"
+    };
+    let _ = writeln!(o, "mififo doctor: {what} \"{}\"", r.fifo);
     let _ = writeln!(
         o,
         "  clients: {}",
