@@ -49,6 +49,28 @@ fn median(n: usize, f: &dyn Fn()) -> Duration {
     d[d.len() / 2]
 }
 
+/// CPU time of this process, all threads (wall time on a loaded shared
+/// machine is mostly waiting for a CPU; this is what a run costs).
+fn cpu_now() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
+}
+
+/// Median CPU time of `n` runs of `f` in this process.
+fn median_cpu(n: usize, f: &dyn Fn()) -> Duration {
+    f();
+    let mut d: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = cpu_now();
+            f();
+            cpu_now().saturating_sub(t)
+        })
+        .collect();
+    d.sort();
+    d[d.len() / 2]
+}
+
 fn count_procs() -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
@@ -106,7 +128,7 @@ fn main() {
             .unwrap();
         assert!(out.status.code().is_some_and(|c| c < 2));
     };
-    let mut points: Vec<(usize, f64, f64)> = Vec::new();
+    let mut points: Vec<(usize, f64, f64, f64)> = Vec::new();
     let mut started = 0;
     for &level in &levels {
         while started < level {
@@ -124,20 +146,30 @@ fn main() {
         let lib = median(20, &|| {
             doctor::run(&view, &no_probe, None).unwrap();
         });
+        let cpu = median_cpu(20, &|| {
+            doctor::run(&view, &no_probe, None).unwrap();
+        });
         let full = median(10, &|| cli(&[]));
         println!(
-            "{procs:>5} processes: library --no-probe median {:>6.2} ms; CLI full run (probe) median {:>6.2} ms",
+            "{procs:>5} processes: library --no-probe median {:>6.2} ms wall, {:>6.2} ms CPU; CLI full run (probe) median {:>6.2} ms wall",
             lib.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e3,
             full.as_secs_f64() * 1e3
         );
-        points.push((procs, lib.as_secs_f64() * 1e3, full.as_secs_f64() * 1e3));
+        points.push((
+            procs,
+            lib.as_secs_f64() * 1e3,
+            full.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e3,
+        ));
     }
     if let (Some(a), Some(b)) = (points.first(), points.last()) {
         if b.0 > a.0 {
             let k = 1000.0 / (b.0 - a.0) as f64;
             println!(
-                "growth per 1,000 processes: library {:+.2} ms, CLI full run {:+.2} ms",
+                "growth per 1,000 processes: library {:+.2} ms wall ({:+.2} ms CPU), CLI full run {:+.2} ms wall",
                 (b.1 - a.1) * k,
+                (b.3 - a.3) * k,
                 (b.2 - a.2) * k
             );
         }

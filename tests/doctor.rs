@@ -1582,12 +1582,18 @@ fn removed_fifo_of_a_running_serve_is_fixed_by_the_printed_restart() {
     let p = pair();
     let fifo = env.path("mi_fifo");
     let server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    // serve recreates a removed FIFO by itself within a second: hold it
+    // stopped so the broken state lasts while the doctor looks at it.
+    let spid = nix::unistd::Pid::from_raw(server.pid());
+    nix::sys::signal::kill(spid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     std::fs::remove_file(&fifo).unwrap();
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["fifo-missing"]);
     let cmds = fix_commands(&v);
     assert_eq!(cmds[0], format!("kill -HUP {}", server.pid()), "{v:#}");
     apply_fixes_then_ok(&v, || {
+        // The pasted `kill -HUP` is pending; let the server run again.
+        nix::sys::signal::kill(spid, nix::sys::signal::Signal::SIGCONT).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::fs::symlink_metadata(&fifo).is_err() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

@@ -211,7 +211,15 @@ impl SystemView for RealView {
         std::fs::metadata(self.real(path)).map(|m| Meta::from_std(&m))
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(self.real(path))
+        // Not std::fs::read: its size-hint statx is wasted on /proc files (size 0),
+        // and a run reads thousands of them on a busy host.
+        use std::io::Read;
+        let mut v = Vec::new();
+        // (`take` keeps File's own read_to_end, and its statx + lseek, out of it.)
+        std::fs::File::open(self.real(path))?
+            .take(u64::MAX)
+            .read_to_end(&mut v)?;
+        Ok(v)
     }
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(self.real(path))
@@ -229,25 +237,31 @@ impl SystemView for RealView {
         }
     }
     fn fd_links(&self, pid: i32) -> io::Result<Vec<(u32, PathBuf)>> {
-        use nix::fcntl::{readlinkat, OFlag};
-        use std::os::fd::AsRawFd;
+        use rustix::fs::{openat, readlinkat, Dir, Mode, OFlags, CWD};
+        use std::os::unix::ffi::OsStringExt;
         let path = self.real(Path::new(&format!("/proc/{pid}/fd")));
-        let mut dir = nix::dir::Dir::open(
+        // openat + getdents64 + one readlinkat per fd relative to the directory
+        // descriptor: no fdopendir fstat/fcntl/lseek, no per-fd path walk.
+        let fd = openat(
+            CWD,
             &path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
         )?;
-        let dfd = dir.as_raw_fd();
+        let mut dir = Dir::new(fd)?;
         let mut out = Vec::new();
-        for e in dir.iter() {
+        let mut buf = Vec::with_capacity(64);
+        while let Some(e) = dir.read() {
             let e = e?;
             let name = e.file_name();
             let Some(n) = name.to_str().ok().and_then(|f| f.parse::<u32>().ok()) else {
                 continue;
             };
-            // One lookup per fd (relative to the open directory), not three.
-            if let Ok(l) = readlinkat(Some(dfd), name) {
-                out.push((n, PathBuf::from(l)));
+            if let Ok(l) = readlinkat(dir.fd()?, name, std::mem::take(&mut buf)) {
+                out.push((
+                    n,
+                    PathBuf::from(std::ffi::OsString::from_vec(l.into_bytes())),
+                ));
             }
         }
         Ok(out)
