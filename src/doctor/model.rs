@@ -975,3 +975,56 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod walk_tests {
+    use super::super::view::FakeView;
+    use super::*;
+
+    fn apache() -> Creds {
+        Creds {
+            uid: 48,
+            gid: 48,
+            groups: vec![],
+            cap_eff: 0,
+        }
+    }
+
+    #[test]
+    fn components_keep_dots_and_the_trailing_slash() {
+        let c = |p: &str| {
+            kernel_components(Path::new(p))
+                .into_iter()
+                .map(|o| o.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(c("/a/./b"), ["a", ".", "b"]);
+        assert_eq!(c("//a//b/"), ["a", "b", "."]);
+        assert_eq!(c("/a/../b"), ["a", "..", "b"]);
+        assert!(c("/").is_empty());
+    }
+
+    #[test]
+    fn dotdot_needs_search_on_the_directory_it_leaves() {
+        let mut v = FakeView::new();
+        v.dir("/d", 0o755, 0, 0)
+            .dir("/d/sub", 0o700, 0, 0)
+            .fifo("/d/f", 0o666, 0, 0);
+        let c = apache();
+        let mut m = Model::new(&v, Path::new("/"), &c, Sysctls::default());
+        match m.open_write(Path::new("/d/sub/../f"), false) {
+            Outcome::SearchDenied { dir, .. } => assert_eq!(dir, PathBuf::from("/d/sub")),
+            o => panic!("{o:?}"),
+        }
+        let mut m = Model::new(&v, Path::new("/"), &c, Sysctls::default());
+        assert!(m.open_write(Path::new("/d/./f"), false).allowed());
+        let mut m = Model::new(&v, Path::new("/"), &c, Sysctls::default());
+        assert_eq!(
+            m.open_write(Path::new("/d/f/"), false).errno(),
+            Some(libc::ENOTDIR)
+        );
+        // `..` at the root stays there.
+        let mut m = Model::new(&v, Path::new("/"), &c, Sysctls::default());
+        assert!(m.open_write(Path::new("/../../d/f"), false).allowed());
+    }
+}

@@ -460,3 +460,75 @@ pub fn private_tmp_off(f: Fix, unit: &str) -> Fix {
     ));
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::doctor::fixture::*;
+    use crate::doctor::{ClientSpec, Code, Verdict};
+
+    fn opensips_with(f: &mut Fixture, pid: i32, cfg: &str, fifo_name: &str) {
+        f.opensips(pid);
+        f.view
+            .file(
+                format!("/proc/{pid}/cmdline"),
+                format!("/usr/sbin/opensips\0-f\0{cfg}\0"),
+            )
+            .file(
+                format!("/proc/{pid}/root{cfg}"),
+                format!("modparam(\"mi_fifo\", \"fifo_name\", \"{fifo_name}\")\n"),
+            );
+    }
+
+    #[test]
+    fn the_instance_for_the_asked_directory_wins_over_the_lowest_pid() {
+        let mut f = Fixture::new();
+        opensips_with(
+            &mut f,
+            100,
+            "/etc/opensips/a.cfg",
+            "/var/lib/a/opensips_fifo",
+        );
+        opensips_with(&mut f, 200, "/etc/opensips/b.cfg", "/run/b/real_fifo");
+        f.view.dir("/run/b", 0o755, 0, 0);
+        let r = f.as_apache("/run/b/opensips_fifo");
+        let m = r.finding(Code::FifoMissing).unwrap();
+        let fix = m.fix.as_ref().unwrap();
+        assert_eq!(
+            fix.commands,
+            vec!["mififo doctor --fifo '/run/b/real_fifo'"]
+        );
+        assert!(fix.summary.contains("pid 200"), "{}", fix.summary);
+        assert!(fix.summary.contains("same directory"), "{}", fix.summary);
+    }
+
+    #[test]
+    fn unprivileged_doctor_reports_unknown_with_the_sudo_line() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o666);
+        // The doctor runs as apache; the server's fds are hidden from it.
+        f.proc(ProcSpec {
+            pid: 2,
+            comm: "mififo",
+            ..Default::default()
+        });
+        f.view.remove("/proc/100/fd");
+        f.view
+            .writer_open
+            .insert("/tmp/opensips_fifo".into(), Ok(true));
+        let mut cfg = f.config("/tmp/opensips_fifo", ClientSpec::User("apache".into()));
+        cfg.self_pid = Some(2);
+        cfg.sudo_line = Some("sudo mififo doctor --as apache".into());
+        let r = f.run(&cfg);
+        assert!(!r.has(Code::NoReader), "{:#?}", r.findings);
+        assert_eq!(r.verdict(), Verdict::Unknown);
+        assert_eq!(r.rerun.as_deref(), Some("sudo mififo doctor --as apache"));
+        assert!(!r.needs_root.is_empty());
+        // ENXIO from the write-open: nobody reads it, certain without root.
+        f.view
+            .writer_open
+            .insert("/tmp/opensips_fifo".into(), Ok(false));
+        let r = f.run(&cfg);
+        let n = r.finding(Code::NoReader).expect("no-reader");
+        assert_eq!(n.severity, crate::doctor::Severity::Error);
+    }
+}
