@@ -1732,6 +1732,11 @@ fn url_across_network_namespaces() {
             .any(|c| c["name"].as_str().unwrap().starts_with("fifo leg: reader")),
         "{v:#}"
     );
+    // https:// to the plain-HTTP gateway; and a port nobody listens on.
+    let (code, v) = url_doctor(in_a.pid(), &format!("https://127.0.0.1:{port}/mi"));
+    assert_denied(code, &v, &["http-tls-mismatch"]);
+    let (code, v) = url_doctor(in_a.pid(), &format!("http://127.0.0.1:{}/mi", port + 3));
+    assert_denied(code, &v, &["http-no-listener"]);
     // Wrong bound address: the gateway is on 127.0.0.1 only.
     let (code, v) = url_doctor(in_a.pid(), &format!("http://{ip_a}:{port}/mi"));
     assert_denied(code, &v, &["http-bound-address"]);

@@ -847,3 +847,35 @@ mod tests {
         assert!(!r.has(Code::AccessOk));
     }
 }
+
+#[cfg(test)]
+mod restart_tests {
+    use crate::doctor::fixture::*;
+    use crate::doctor::{ClientSpec, Code};
+
+    /// The invoking user's own doctor process is never the thing to restart.
+    #[test]
+    fn never_suggests_restarting_the_doctor_itself() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o660);
+        f.add_member(OPENSIPS_G, "apache");
+        // The doctor (pid 2) runs as apache with its old groups (stale).
+        f.proc(ProcSpec {
+            pid: 2,
+            comm: "mififo",
+            ..Default::default()
+        });
+        let mut cfg = f.config("/tmp/opensips_fifo", ClientSpec::Auto);
+        cfg.self_pid = Some(2);
+        let r = f.run(&cfg);
+        let g = r.finding(Code::GroupStale).expect("group-stale");
+        let fix = g.fix.as_ref().unwrap();
+        assert!(
+            fix.commands
+                .iter()
+                .all(|c| !c.contains(" 2") && !c.contains("-p 2")),
+            "{fix:?}"
+        );
+        assert!(fix.summary.contains("new login"), "{}", fix.summary);
+    }
+}
