@@ -230,10 +230,34 @@ pub struct ProbeArgs {
 /// Runs the probe child: one result line on stdout, exit 0.
 pub fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.http {
-        let line = match (
-            mififo::doctor::net::Url::parse(url),
-            args.pid.map_or(Ok(()), mififo::doctor::net::enter_netns),
-        ) {
+        // The network namespace first (needs our privileges), then the
+        // client's mount namespace, root and credentials, as for an open.
+        let become_it = || -> Result<(), String> {
+            if let Some(pid) = args.pid {
+                mififo::doctor::net::enter_netns(pid)?;
+            }
+            if args.as_self {
+                return Ok(());
+            }
+            let four = |v: &[u32]| -> Result<[u32; 4], String> {
+                v.try_into().map_err(|_| "need 4 ids".to_string())
+            };
+            let groups = args
+                .groups
+                .split(',')
+                .filter(|g| !g.is_empty())
+                .map(|g| g.parse::<u32>().map_err(|_| format!("bad group '{g}'")))
+                .collect::<Result<Vec<u32>, String>>()?;
+            probe::become_client(&probe::ProbeRequest {
+                pid: args.pid,
+                uids: four(&args.uids)?,
+                gids: four(&args.gids)?,
+                groups,
+                path: args.path.clone(),
+                creat: false,
+            })
+        };
+        let line = match (mififo::doctor::net::Url::parse(url), become_it()) {
             (Err(e), _) | (_, Err(e)) => format!("failed {e}"),
             (Ok(u), Ok(())) => serde_json::to_string(&mififo::doctor::net::exchange(
                 &u,

@@ -84,9 +84,10 @@ fn harmless(d: Dialect) -> &'static str {
     }
 }
 
+/// The start of a reply, one line, without terminal control sequences.
 fn head(raw: &[u8]) -> String {
     let t = String::from_utf8_lossy(&raw[..raw.len().min(200)]);
-    t.trim().replace('\n', "\\n")
+    crate::doctor::net::printable(t.trim())
 }
 
 async fn once(

@@ -305,8 +305,21 @@ pub fn exchange(url: &Url, method: &str, timeout: Duration) -> HttpOutcome {
             detail: e.to_string(),
         };
     }
+    // At most 64 KiB and `timeout` in total: a server that drips a byte at a
+    // time cannot hold the doctor (each read gets only what is left).
+    let deadline = std::time::Instant::now() + timeout;
     let mut buf = Vec::new();
-    let _ = (&mut s).take(64 * 1024).read_to_end(&mut buf);
+    let mut chunk = [0u8; 4096];
+    while buf.len() < 64 * 1024 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
     if buf.is_empty() {
         return HttpOutcome::NoAnswer {
             detail: "the connection closed (or timed out) without an answer".into(),
@@ -330,7 +343,10 @@ pub fn exchange(url: &Url, method: &str, timeout: Duration) -> HttpOutcome {
         .and_then(|c| c.parse::<u16>().ok())
     else {
         return HttpOutcome::NoAnswer {
-            detail: format!("not an HTTP answer: {:?}", &text[..text.len().min(80)]),
+            detail: format!(
+                "not an HTTP answer: {}",
+                printable(&text.chars().take(80).collect::<String>())
+            ),
         };
     };
     if url.tls {
@@ -344,14 +360,28 @@ pub fn exchange(url: &Url, method: &str, timeout: Duration) -> HttpOutcome {
     let auth = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.eq_ignore_ascii_case("www-authenticate")
-            .then(|| v.trim().to_string())
+            .then(|| printable(&v.trim().chars().take(200).collect::<String>()))
     });
     HttpOutcome::Status {
         status,
         auth,
-        body: body.chars().take(300).collect(),
+        body: printable(&body.chars().take(300).collect::<String>()),
         local,
     }
+}
+
+/// Text from a peer made safe for a terminal and one line: control
+/// characters (escape sequences too) become `\u{…}`.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Enters the network namespace of `pid` (single-threaded child only).

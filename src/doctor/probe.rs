@@ -86,17 +86,18 @@ pub trait Prober: Sync {
         Err("this prober cannot make exchanges".into())
     }
 
-    /// One HTTP exchange from the network namespace of `pid` (`None`: ours).
+    /// One HTTP exchange as the client of `req`: from its network namespace
+    /// (`req.pid`; `None`: ours), in its mount namespace, with its credentials.
     ///
     /// # Errors
     /// A message when the child could not run.
     fn http(
         &self,
-        pid: Option<i32>,
+        req: &ProbeRequest,
         url: &str,
         method: &str,
     ) -> Result<super::net::HttpOutcome, String> {
-        let _ = (pid, url, method);
+        let _ = (req, url, method);
         Err("this prober cannot make HTTP exchanges".into())
     }
 }
@@ -195,20 +196,17 @@ impl Prober for ChildProber {
 
     fn http(
         &self,
-        pid: Option<i32>,
+        req: &ProbeRequest,
         url: &str,
         method: &str,
     ) -> Result<super::net::HttpOutcome, String> {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("__probe")
-            .args(["--uids", "0,0,0,0", "--gids", "0,0,0,0", "--path", "/"])
+            .args(to_args(req))
             .arg("--http")
             .arg(url)
             .arg("--http-method")
             .arg(method);
-        if let Some(p) = pid {
-            cmd.arg("--pid").arg(p.to_string());
-        }
         let out = cmd
             .stdin(Stdio::null())
             .stderr(Stdio::null())
