@@ -419,6 +419,43 @@ mod tests {
     }
 
     #[test]
+    fn peer_text_cannot_reach_the_terminal() {
+        assert_eq!(printable("ok\x1b[2Jx\n"), "ok\\u{1b}[2Jx\\n");
+    }
+
+    /// A peer that drips one byte at a time for 20 s does not hold the
+    /// exchange past its total limit (3 s here).
+    #[test]
+    fn a_dripping_server_is_bounded_by_one_deadline() {
+        use std::io::Write;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n");
+            for _ in 0..400 {
+                if stop2.load(std::sync::atomic::Ordering::Relaxed) || s.write_all(b"x").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/mi")).unwrap();
+        let t0 = std::time::Instant::now();
+        let o = exchange(&url, "version", Duration::from_secs(3));
+        let took = t0.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = t.join();
+        assert!(took < Duration::from_secs(15), "held for {took:?}");
+        assert!(
+            matches!(o, HttpOutcome::Status { status: 200, .. }),
+            "{o:?}"
+        );
+    }
+
+    #[test]
     fn proc_net_tcp_listeners() {
         let v4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:22B8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:22B8 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 12346 1\n";
         let l = parse_tcp(v4, false, 7);

@@ -4,6 +4,8 @@
 //! - `fs.protected_fifos`: [`ProtectedFifos::set`] changes it under the write
 //!   side of one `RwLock` and restores it on drop; every test whose outcome
 //!   depends on the sysctl holds [`protected_fifos_stable`] (the read side).
+//! - `fs.protected_symlinks`: [`ProtectedSymlinks::set`] (only the doctor's
+//!   tests change it) serialises its writers and restores the value on drop.
 //! - the user database: [`TestUser`] and [`TestGroup`] (`mififo-test-*`, unique)
 //!   serialise `useradd`/`usermod`/`userdel`/`groupadd`/`groupdel` on one
 //!   mutex, retry while another process holds the `/etc/passwd` lock, and are
