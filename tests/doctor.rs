@@ -1346,6 +1346,38 @@ fn unprivileged_doctor_is_honest() {
             .contains("configured with this fifo_name"),
         "{cands:#}"
     );
+    // A client process of another user (root): its /proc/PID/root and ns links
+    // are closed to the doctor; that is unknown, not a mount-namespace problem.
+    let root_client = Proc(
+        Command::new("sleep")
+            .arg("120")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_comm(root_client.pid(), "sleep");
+    let out = Command::new("setpriv")
+        .args([
+            format!("--reuid={}", p.cli.uid),
+            format!("--regid={}", p.cli.gid),
+            "--init-groups".into(),
+        ])
+        .arg(util::bin())
+        .args(["doctor", "--format", "json", "--fifo"])
+        .arg(&fifo)
+        .arg("--pid")
+        .arg(root_client.pid().to_string())
+        .arg("--reply-dir")
+        .arg(format!("{}/", replies.display()))
+        .arg("--audit-log")
+        .arg(env.path("no-audit.log"))
+        .arg("--php-ini")
+        .arg(env.path("no-php.ini"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    assert_eq!(v["verdict"], "unknown", "{v:#}");
     // A stale FIFO of root's: nobody reads it, which a write-open proves.
     let stale = env.path("stale_fifo");
     nix::unistd::mkfifo(&stale, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();

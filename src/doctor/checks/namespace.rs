@@ -87,6 +87,23 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         return;
     };
     let seen = crate::doctor::model::stat_in(ctx.view, &c.root, &ctx.fifo).map(|(_, m)| m);
+    if ctx.unprivileged
+        && seen
+            .as_ref()
+            .is_err_and(|e| matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)))
+    {
+        // Another user's /proc/PID/root is closed to us: that is not "nothing there".
+        ctx.hide(format!(
+            "{}'s mount namespace and root (/proc/PID/root)",
+            c.name
+        ));
+        ctx.line(
+            name,
+            Status::Unknown,
+            "the client's root is not readable without root",
+        );
+        return;
+    }
     if let Ok(m) = &seen {
         if m.dev == ref_meta.dev && m.ino == ref_meta.ino {
             ctx.line(

@@ -168,6 +168,19 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     };
     let in_client = crate::doctor::model::stat_in(ctx.view, &c.root, &dir);
     let in_server = crate::doctor::model::stat_in(ctx.view, &s.root, &dir).map(|(_, m)| m);
+    let closed = |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM));
+    if ctx.unprivileged
+        && (in_client.as_ref().is_err_and(closed) || in_server.as_ref().is_err_and(closed))
+    {
+        // A root the doctor may not look into is not a different directory.
+        ctx.hide(format!(
+            "whether {} and the server see the same reply directory (their /proc/PID/root)",
+            c.name
+        ));
+        notes.push("server side unknown without root".into());
+        finish(ctx, name, problems, notes);
+        return;
+    }
     let (client_dir_path, in_client) = match in_client {
         Ok((p, m)) => (p, Ok(m)),
         Err(e) => (dir.clone(), Err(e)),
