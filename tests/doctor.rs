@@ -4,7 +4,9 @@
 //! verdict. Users, processes, mounts and sysctls are undone by Drop guards,
 //! also when a test fails.
 
-use crate::util::root::{protected_fifos_stable, ProtectedFifos, TestUser};
+use crate::util::root::{
+    protected_fifos_stable, ProtectedFifos, ProtectedSymlinks, TestGroup, TestUser,
+};
 use crate::util::{self, TestEnv};
 use serde_json::Value;
 use std::ffi::OsStr;
@@ -304,6 +306,7 @@ fn not_in_group_and_group_class_before_other() {
         .as_str()
         .unwrap()
         .contains(&format!("usermod -aG {} {}", p.srv.name, p.cli.name)));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
     // 0606 with the client in the owning group: group bits apply, other is never consulted.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o606)).unwrap();
     p.cli.join(&p.srv.name);
@@ -313,6 +316,7 @@ fn not_in_group_and_group_class_before_other() {
         .as_str()
         .unwrap()
         .contains("group class applies"));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
 }
 
 #[test]
@@ -368,6 +372,7 @@ fn acl_mask_and_acl_denied() {
         .as_str()
         .unwrap()
         .starts_with("setfacl -m m::rw"));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
     // A named entry without w and a full mask: acl-denied.
     run_ok(
         Command::new("setfacl")
@@ -377,6 +382,7 @@ fn acl_mask_and_acl_denied() {
     );
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["acl-denied"]);
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
 }
 
 #[test]
@@ -534,6 +540,7 @@ fn directory_without_search_permission() {
         .as_str()
         .unwrap()
         .contains(&dir.display().to_string()));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
 }
 
 #[test]
@@ -1015,4 +1022,810 @@ fn defaults_are_resolved_like_call() {
         v["fifo"],
         format!("{}\\x20", env.path("flag_fifo").display())
     );
+}
+
+// ---- issue 13: the doctor in the field ----------------------------------
+
+/// A server stand-in running as root: holds `fifo` open read-write.
+fn root_reader(fifo: &Path) -> Proc {
+    let child = Command::new("sh")
+        .args(["-c", "exec 3<>\"$0\"; exec sleep 120"])
+        .arg(fifo)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc(child);
+    wait_comm(p.pid(), "sleep");
+    p
+}
+
+/// A process whose comm is `name` (a copy of `tail`) started as `NAME -f CFG`,
+/// exactly how OpenSIPS/Kamailio name their config file; it follows the file
+/// until killed.
+fn fake_server(env: &TestEnv, name: &str, cfg: &Path) -> Proc {
+    let dir = env.path(&format!("bin-{}", fastrand::u32(..)));
+    mkdir(&dir, 0o755, None);
+    let exe = dir.join(name);
+    std::fs::copy("/usr/bin/tail", &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let child = Command::new(&exe)
+        .arg("-f")
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc(child);
+    wait_comm(p.pid(), name);
+    p
+}
+
+/// `mififo serve` as root (the test binary), killed on drop; waits for its FIFO.
+fn serve(env: &TestEnv, fifo: &Path, replies: &Path, extra: &[&str]) -> Proc {
+    let child = env
+        .cmd()
+        .arg("serve")
+        .arg("--fifo")
+        .arg(fifo)
+        .arg("--reply-dir")
+        .arg(format!("{}/", replies.display()))
+        .args(extra)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::symlink_metadata(fifo)
+        .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+    {
+        assert!(Instant::now() < deadline, "serve never created {fifo:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p
+}
+
+/// Every shell command printed as a fix for an error finding.
+fn fix_commands(v: &Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .flat_map(|f| f["fix"]["commands"].as_array().cloned().unwrap_or_default())
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The fix-then-recheck loop: pastes every printed shell fix into `sh`
+/// (each must succeed), then the same doctor run must say `ok`.
+fn apply_fixes_then_ok(v: &Value, rerun: impl Fn() -> (i32, Value)) {
+    let cmds = fix_commands(v);
+    assert!(!cmds.is_empty(), "no shell fix printed: {v:#}");
+    for c in &cmds {
+        run_ok(Command::new("sh").args(["-c", c]));
+    }
+    let (code, after) = rerun();
+    assert_eq!(after["verdict"], "ok", "after {cmds:?}: {after:#}");
+    assert_eq!(code, 0);
+}
+
+/// A uid/gid with neither a passwd nor a group entry.
+fn nameless_id() -> u32 {
+    loop {
+        let id = 3_900_000 + fastrand::u32(..100_000);
+        let u = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(id)).unwrap();
+        let g = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(id)).unwrap();
+        if u.is_none() && g.is_none() {
+            return id;
+        }
+    }
+}
+
+/// Case 3: `..` is looked up in `sub`, so the kernel needs search on `sub`
+/// even though the FIFO is not below it.
+#[test]
+fn dotdot_needs_search_on_the_directory_it_leaves() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let d = env.path("pub");
+    mkdir(&d, 0o755, Some(&p.srv));
+    let sub = d.join("sub");
+    mkdir(&sub, 0o700, Some(&p.srv));
+    let fifo = d.join("mi_fifo");
+    mkfifo(&fifo, 0o666, &p.srv);
+    let _server = reader(&p.srv, &fifo);
+    // `.` and `//` are harmless where every directory is searchable.
+    let dotted = PathBuf::from(format!("{}/.//mi_fifo", d.display()));
+    let (code, v) = doctor_as(&env, &replies, &dotted, &p.cli.name);
+    assert_eq!(v["verdict"], "ok", "{v:#}");
+    assert_eq!(code, 0);
+    let odd = PathBuf::from(format!("{}/sub/../mi_fifo", d.display()));
+    let (code, v) = doctor_as(&env, &replies, &odd, &p.cli.name);
+    assert_denied(code, &v, &["dir-search-denied"]);
+    let f = finding(&v, "dir-search-denied");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains(&sub.display().to_string()),
+        "{f:#}"
+    );
+    // The probe's EACCES is what the model predicted now.
+    assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &odd, &p.cli.name));
+}
+
+/// Case 4: fs.protected_symlinks refuses the doctor (root) too; the FIFO
+/// still exists and is read, and the refusal is its own finding.
+#[test]
+fn protected_symlinks_is_not_a_missing_fifo() {
+    if !root()
+        || !util::require(
+            "fs.protected_symlinks",
+            Path::new(crate::util::root::PROTECTED_SYMLINKS).exists(),
+        )
+    {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let _ps = ProtectedSymlinks::set("1");
+    let (env, replies) = env();
+    let p = pair();
+    let fifo = env.path("mi_fifo");
+    mkfifo(&fifo, 0o666, &p.srv);
+    let _server = reader(&p.srv, &fifo);
+    let sticky = env.path("sticky");
+    mkdir(&sticky, 0o1777, None);
+    let link = sticky.join("link");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(p.srv.uid), Some(p.srv.gid)).unwrap();
+    // Root itself cannot follow it.
+    assert_eq!(
+        std::fs::metadata(&link).unwrap_err().raw_os_error(),
+        Some(libc::EACCES)
+    );
+    let (code, v) = doctor_as(&env, &replies, &link, &p.cli.name);
+    assert_denied(code, &v, &["protected-symlinks"]);
+    assert!(!codes(&v).contains(&"fifo-missing".to_string()), "{v:#}");
+    let reader_line = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "reader")
+        .unwrap();
+    assert_eq!(reader_line["status"], "ok", "{v:#}");
+    // The link's owner may follow it.
+    let (code, v) = doctor_as(&env, &replies, &link, &p.srv.name);
+    assert_eq!(v["verdict"], "ok", "{v:#}");
+    assert_eq!(code, 0);
+}
+
+/// Case 5: the group that may search a directory is already the user's per
+/// /etc/group; the running process predates it: restart, not usermod.
+#[test]
+fn stale_group_on_a_directory() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let grp = TestGroup::new();
+    let dir = env.path("grpdir");
+    mkdir(&dir, 0o750, None);
+    std::os::unix::fs::chown(&dir, Some(0), Some(grp.gid)).unwrap();
+    let fifo = dir.join("mi_fifo");
+    mkfifo(&fifo, 0o666, &p.srv);
+    let _server = root_reader(&fifo);
+    let client = sleeper(&p.cli, |c| format!("exec {c}"));
+    p.cli.join(&grp.name);
+    let (code, v) = doctor(
+        &env,
+        &replies,
+        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
+    );
+    assert_denied(code, &v, &["group-stale"]);
+    let f = finding(&v, "group-stale");
+    assert!(f["message"].as_str().unwrap().contains(&grp.name), "{f:#}");
+    assert!(
+        fix_commands(&v).iter().all(|c| !c.contains("usermod")),
+        "{v:#}"
+    );
+    // A restarted client (a fresh process of the same user) is fine.
+    drop(client);
+    let fresh = sleeper(&p.cli, |c| format!("exec {c}"));
+    let (code, v) = doctor(
+        &env,
+        &replies,
+        &[&"--fifo", &fifo, &"--pid", &fresh.pid().to_string()],
+    );
+    assert_eq!(v["verdict"], "ok", "{v:#}");
+    assert_eq!(code, 0);
+}
+
+/// Case 6: the FIFO's owner and group have no names: no fix may name a
+/// group nobody can join; the printed fix works.
+#[test]
+fn nameless_owner_gets_a_fix_that_works() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let id = nameless_id();
+    let fifo = env.path("mi_fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o660)).unwrap();
+    std::os::unix::fs::chown(&fifo, Some(id), Some(id)).unwrap();
+    let _server = root_reader(&fifo);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    assert_denied(code, &v, &["group-not-member"]);
+    let text = v.to_string();
+    assert!(!text.contains(&format!("usermod -aG {id}")), "{v:#}");
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+}
+
+/// Case 1: run as an ordinary user while root's server is live: what it
+/// cannot see is `unknown` (never `no-reader`), a non-blocking write-open
+/// shows the reader, and the exact sudo line is printed. With no reader the
+/// write-open's ENXIO makes `no-reader` certain even without root.
+#[test]
+fn unprivileged_doctor_is_honest() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let fifo = env.path("mi_fifo");
+    let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    let as_cli = |fifo: &Path| -> (i32, Value) {
+        let out = Command::new("setpriv")
+            .args([
+                format!("--reuid={}", p.cli.uid),
+                format!("--regid={}", p.cli.gid),
+                "--init-groups".into(),
+            ])
+            .arg(util::bin())
+            .args(["doctor", "--format", "json", "--fifo"])
+            .arg(fifo)
+            .arg("--reply-dir")
+            .arg(format!("{}/", replies.display()))
+            .arg("--audit-log")
+            .arg(env.path("no-audit.log"))
+            .arg("--php-ini")
+            .arg(env.path("no-php.ini"))
+            .env("HOME", env.dir.path())
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code().unwrap_or(-1), v)
+    };
+    let (code, v) = as_cli(&fifo);
+    assert!(errors(&v).is_empty(), "{v:#}");
+    assert!(!codes(&v).contains(&"no-reader".to_string()), "{v:#}");
+    assert_eq!(v["verdict"], "unknown", "{v:#}");
+    assert_eq!(code, 0);
+    let reader_line = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "reader")
+        .unwrap();
+    assert_eq!(reader_line["status"], "ok", "{v:#}");
+    assert!(reader_line["detail"]
+        .as_str()
+        .unwrap()
+        .contains("write-open"));
+    let rerun = v["rerun"].as_str().unwrap();
+    assert!(
+        rerun.starts_with("sudo ")
+            && rerun.contains(" doctor ")
+            && rerun.contains(&fifo.display().to_string()),
+        "{rerun}"
+    );
+    assert!(!v["needs_root"].as_array().unwrap().is_empty());
+    // The candidate list names the root-run mififo serve configured with this path.
+    let cands = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "server candidates")
+        .unwrap();
+    assert!(
+        cands["detail"]
+            .as_str()
+            .unwrap()
+            .contains("configured with this fifo_name"),
+        "{cands:#}"
+    );
+    // A client process of another user (root): its /proc/PID/root and ns links
+    // are closed to the doctor; that is unknown, not a mount-namespace problem.
+    let root_client = Proc(
+        Command::new("sleep")
+            .arg("120")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_comm(root_client.pid(), "sleep");
+    let out = Command::new("setpriv")
+        .args([
+            format!("--reuid={}", p.cli.uid),
+            format!("--regid={}", p.cli.gid),
+            "--init-groups".into(),
+        ])
+        .arg(util::bin())
+        .args(["doctor", "--format", "json", "--fifo"])
+        .arg(&fifo)
+        .arg("--pid")
+        .arg(root_client.pid().to_string())
+        .arg("--reply-dir")
+        .arg(format!("{}/", replies.display()))
+        .arg("--audit-log")
+        .arg(env.path("no-audit.log"))
+        .arg("--php-ini")
+        .arg(env.path("no-php.ini"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(errors(&v).is_empty(), "{v:#}");
+    assert_eq!(v["verdict"], "unknown", "{v:#}");
+    // A stale FIFO of root's: nobody reads it, which a write-open proves.
+    let stale = env.path("stale_fifo");
+    nix::unistd::mkfifo(&stale, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, v) = as_cli(&stale);
+    assert_denied(code, &v, &["no-reader"]);
+    assert!(finding(&v, "no-reader")["evidence"]["write-open"]
+        .as_str()
+        .unwrap()
+        .contains("ENXIO"));
+}
+
+/// Case 2: several server instances; the missing FIFO's fix names the one
+/// configured for the asked FIFO's directory, not the lowest pid.
+#[test]
+fn several_instances_are_ranked_by_relevance() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let unrelated = env.path("unrelated.cfg");
+    std::fs::write(
+        &unrelated,
+        "modparam(\"mi_fifo\", \"fifo_name\", \"/var/tmp/mififo-test-elsewhere/opensips_fifo\")\n",
+    )
+    .unwrap();
+    let real = env.path("real_fifo");
+    let relevant = env.path("relevant.cfg");
+    std::fs::write(
+        &relevant,
+        format!(
+            "modparam(\"mi_fifo\", \"fifo_name\", \"{}\")\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    // The unrelated instance starts first and gets the lower pid.
+    let a = fake_server(&env, "opensips", &unrelated);
+    let b = fake_server(&env, "opensips", &relevant);
+    assert!(a.pid() < b.pid());
+    let asked = env.path("mi_fifo");
+    let (code, v) = doctor_as(&env, &replies, &asked, &p.cli.name);
+    assert_denied(code, &v, &["fifo-missing"]);
+    let fix = &finding(&v, "fifo-missing")["fix"];
+    assert_eq!(
+        fix["commands"][0],
+        format!("mififo doctor --fifo '{}'", real.display()),
+        "{v:#}"
+    );
+    let summary = fix["summary"].as_str().unwrap();
+    assert!(summary.contains(&format!("pid {}", b.pid())), "{summary}");
+    assert!(summary.contains("same directory"), "{summary}");
+}
+
+/// Case 7: fixes fit the server kind, and only shell commands get `$ `.
+#[test]
+fn fixes_fit_the_server_kind() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    // mififo serve as root: the FIFO is root:root 0660, the client is not in group root.
+    let fifo = env.path("mi_fifo");
+    let _server = serve(&env, &fifo, &replies, &[]);
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    assert_eq!(code, 1, "{v:#}");
+    let text = v.to_string();
+    assert!(!text.contains("modparam"), "{v:#}");
+    assert!(!text.contains("systemctl restart opensips"), "{v:#}");
+    assert!(text.contains("--group"), "{v:#}");
+    // The human report: config lines are never behind `$ `, every `$ ` line is a command.
+    let out = env
+        .cmd()
+        .args(["doctor", "--as", &p.cli.name, "--fifo"])
+        .arg(&fifo)
+        .arg("--reply-dir")
+        .arg(format!("{}/", replies.display()))
+        .arg("--php-ini")
+        .arg(env.path("none"))
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&out.stdout);
+    for l in human.lines().filter(|l| l.trim_start().starts_with("$ ")) {
+        assert!(
+            !l.contains("modparam") && !l.contains("   # "),
+            "{l}\n{human}"
+        );
+    }
+    // An OpenSIPS configured for this FIFO (the reader is a stand-in): the
+    // same fix is an edit of that OpenSIPS's config file.
+    let fifo2 = env.path("os_fifo");
+    mkfifo(&fifo2, 0o660, &p.srv);
+    std::os::unix::fs::chown(&fifo2, Some(0), Some(0)).unwrap();
+    let _reader = root_reader(&fifo2);
+    let cfg = env.path("opensips.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "modparam(\"mi_fifo\", \"fifo_name\", \"{}\")\n",
+            fifo2.display()
+        ),
+    )
+    .unwrap();
+    let _os = fake_server(&env, "opensips", &cfg);
+    let (_, v) = doctor_as(&env, &replies, &fifo2, &p.cli.name);
+    let f = finding(&v, "group-not-member");
+    let edit = &f["fix"]["edits"][0];
+    assert_eq!(edit["file"], cfg.display().to_string(), "{f:#}");
+    assert!(
+        edit["line"]
+            .as_str()
+            .unwrap()
+            .starts_with("modparam(\"mi_fifo\", \"fifo_group\""),
+        "{f:#}"
+    );
+    for c in f["fix"]["commands"].as_array().unwrap() {
+        assert!(!c.as_str().unwrap().contains("modparam"), "{f:#}");
+    }
+}
+
+/// Case 8: `--call METHOD` makes one real exchange as the client and tells
+/// answered / wrong dialect / no reply / reply FIFO unreachable.
+#[test]
+fn call_classifies_the_exchange() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let call = |fifo: &Path, extra: &[&str]| -> (i32, Value) {
+        let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+            &"--fifo",
+            &fifo,
+            &"--as",
+            &p.cli.name,
+            &"--call-timeout",
+            &"1",
+        ];
+        for e in extra {
+            args.push(e);
+        }
+        doctor(&env, &replies, &args)
+    };
+    // JSON client, text server (OpenSIPS 1.x/2.x style): the server's answer shows it.
+    let text_fifo = env.path("text_fifo");
+    {
+        let _server = serve(
+            &env,
+            &text_fifo,
+            &replies,
+            &["--mode", "0666", "--dialect", "text"],
+        );
+        let (code, v) = call(&text_fifo, &["--call", "version"]);
+        assert_denied(code, &v, &["call-wrong-dialect"]);
+        let f = finding(&v, "call-wrong-dialect");
+        assert!(
+            f["evidence"]["text answer"]
+                .as_str()
+                .unwrap()
+                .starts_with("200"),
+            "{f:#}"
+        );
+        // In the server's dialect the same call is answered.
+        let (code, v) = call(&text_fifo, &["--call", "version", "--dialect", "text"]);
+        assert!(codes(&v).contains(&"call-answered".to_string()), "{v:#}");
+        assert_eq!(v["verdict"], "ok", "{v:#}");
+        assert_eq!(code, 0);
+    }
+    // Kamailio client, OpenSIPS 3.x JSON server.
+    let json_fifo = env.path("json_fifo");
+    {
+        let _server = serve(&env, &json_fifo, &replies, &["--mode", "0666"]);
+        let (code, v) = call(
+            &json_fifo,
+            &["--call", "core.version", "--dialect", "kamailio"],
+        );
+        assert_denied(code, &v, &["call-wrong-dialect"]);
+        assert!(finding(&v, "call-wrong-dialect")["evidence"]["json answer"].is_string());
+    }
+    // A reader that never answers.
+    let mute = env.path("mute_fifo");
+    mkfifo(&mute, 0o666, &p.srv);
+    {
+        let _reader = root_reader(&mute);
+        let (code, v) = call(&mute, &["--call", "version"]);
+        assert_denied(code, &v, &["call-no-reply"]);
+    }
+    // The server (dropped to srv) cannot search the client's reply directory.
+    let private = env.path("cli-replies");
+    mkdir(&private, 0o700, Some(&p.cli));
+    let srv_fifo = env.path("srv_fifo");
+    let _server = serve(
+        &env,
+        &srv_fifo,
+        &private,
+        &["--mode", "0666", "--user", &p.srv.name],
+    );
+    let (_, v) = doctor(
+        &env,
+        &replies,
+        &[
+            &"--fifo",
+            &srv_fifo,
+            &"--as",
+            &p.cli.name,
+            &"--call-timeout",
+            &"1",
+            &"--call",
+            &"version",
+            &"--reply-dir",
+            &format!("{}/", private.display()),
+        ],
+    );
+    let e = errors(&v);
+    assert!(e.contains(&"call-reply-unreachable".to_string()), "{v:#}");
+    assert!(e.contains(&"reply-dir-denied".to_string()), "{v:#}");
+}
+
+/// The fix-then-recheck loop for a server-side setup: `mififo serve` runs
+/// but its FIFO was removed (a tmp cleaner): the printed fix (`kill -HUP`,
+/// which makes serve recreate it) is pasted and the doctor then says ok.
+#[test]
+fn removed_fifo_of_a_running_serve_is_fixed_by_the_printed_restart() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let p = pair();
+    let fifo = env.path("mi_fifo");
+    let server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    // serve recreates a removed FIFO by itself within a second: hold it
+    // stopped so the broken state lasts while the doctor looks at it.
+    let spid = nix::unistd::Pid::from_raw(server.pid());
+    nix::sys::signal::kill(spid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    std::fs::remove_file(&fifo).unwrap();
+    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    assert_denied(code, &v, &["fifo-missing"]);
+    let cmds = fix_commands(&v);
+    assert_eq!(cmds[0], format!("kill -HUP {}", server.pid()), "{v:#}");
+    apply_fixes_then_ok(&v, || {
+        // The pasted `kill -HUP` is pending; let the server run again.
+        nix::sys::signal::kill(spid, nix::sys::signal::Signal::SIGCONT).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::symlink_metadata(&fifo).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        doctor_as(&env, &replies, &fifo, &p.cli.name)
+    });
+}
+
+/// A network namespace `mififo-test-…`, deleted on drop (its veth end with it).
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("mififo-test-{:06x}", fastrand::u32(..0x100_0000));
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        run_ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
+        Netns(name)
+    }
+
+    /// `ip netns exec NAME prog args…` (ip execs the program: the pid is its pid).
+    fn cmd(&self, prog: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0]).arg(prog);
+        c
+    }
+
+    /// `sleep 120` inside (a client stand-in), killed on drop.
+    fn sleeper(&self) -> Proc {
+        let p = Proc(
+            self.cmd("sleep")
+                .arg("120")
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_comm(p.pid(), "sleep");
+        p
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Starts `mififo gateway ARGS` in `ns`; waits until it prints its URL.
+fn gateway_in(ns: &Netns, env: &TestEnv, args: &[&str]) -> Proc {
+    use std::io::BufRead;
+    let mut child = ns
+        .cmd(util::bin())
+        .arg("gateway")
+        .args(args)
+        .env("HOME", env.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("http://"), "gateway did not start: {line:?}");
+    Proc(child)
+}
+
+/// `--url` across two network namespaces joined by a veth pair: the listener
+/// in one and the client in the other, the same client in the listener's
+/// namespace, a wrong bound address, an allow-list refusal and an auth refusal.
+#[test]
+fn url_across_network_namespaces() {
+    if !root() || !util::require("ip (iproute2)", util::have_tool("ip")) {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let (env, replies) = env();
+    let a = Netns::new();
+    let b = Netns::new();
+    let tag = format!("{:02x}", fastrand::u8(..));
+    let (va, vb) = (format!("mififo-test-{tag}a"), format!("mififo-test-{tag}b"));
+    run_ok(Command::new("ip").args(["link", "add", &va, "type", "veth", "peer", "name", &vb]));
+    run_ok(Command::new("ip").args(["link", "set", &va, "netns", &a.0]));
+    run_ok(Command::new("ip").args(["link", "set", &vb, "netns", &b.0]));
+    let net = format!("10.213.{}", fastrand::u8(1..250));
+    let (ip_a, ip_b) = (format!("{net}.1"), format!("{net}.2"));
+    run_ok(Command::new("ip").args(["-n", &a.0, "addr", "add", &format!("{ip_a}/24"), "dev", &va]));
+    run_ok(Command::new("ip").args(["-n", &b.0, "addr", "add", &format!("{ip_b}/24"), "dev", &vb]));
+    run_ok(Command::new("ip").args(["-n", &a.0, "link", "set", &va, "up"]));
+    run_ok(Command::new("ip").args(["-n", &b.0, "link", "set", &vb, "up"]));
+    // The FIFO leg: a server on the host, the gateway in namespace a on loopback.
+    let fifo = env.path("mi_fifo");
+    let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    let port = 20000 + fastrand::u16(..20000);
+    let fifo_s = fifo.display().to_string();
+    let reply_s = format!("{}/", replies.display());
+    let listen = format!("127.0.0.1:{port}");
+    let _gw = gateway_in(
+        &a,
+        &env,
+        &[
+            "--listen",
+            &listen,
+            "--fifo",
+            &fifo_s,
+            "--reply-dir",
+            &reply_s,
+        ],
+    );
+    let url = format!("http://127.0.0.1:{port}/mi");
+    let in_b = b.sleeper();
+    let in_a = a.sleeper();
+    let url_doctor = |pid: i32, url: &str| -> (i32, Value) {
+        doctor(
+            &env,
+            &replies,
+            &[&"--url", &url, &"--pid", &pid.to_string()],
+        )
+    };
+    // Client in b, listener in a.
+    let (code, v) = url_doctor(in_b.pid(), &url);
+    assert_denied(code, &v, &["http-other-namespace"]);
+    // The same kind of client in a: it works, and the FIFO leg is examined too.
+    let (code, v) = url_doctor(in_a.pid(), &url);
+    assert_eq!(v["verdict"], "ok", "{v:#}");
+    assert_eq!(code, 0);
+    assert!(codes(&v).contains(&"http-ok".to_string()), "{v:#}");
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"].as_str().unwrap().starts_with("fifo leg: reader")),
+        "{v:#}"
+    );
+    // https:// to the plain-HTTP gateway; and a port nobody listens on.
+    let (code, v) = url_doctor(in_a.pid(), &format!("https://127.0.0.1:{port}/mi"));
+    assert_denied(code, &v, &["http-tls-mismatch"]);
+    let (code, v) = url_doctor(in_a.pid(), &format!("http://127.0.0.1:{}/mi", port + 3));
+    assert_denied(code, &v, &["http-no-listener"]);
+    // Wrong bound address: the gateway is on 127.0.0.1 only.
+    let (code, v) = url_doctor(in_a.pid(), &format!("http://{ip_a}:{port}/mi"));
+    assert_denied(code, &v, &["http-bound-address"]);
+    // Allow list: reachable over the veth, but b's address is not allowed.
+    let port2 = port + 1;
+    let listen2 = format!("{ip_a}:{port2}");
+    let other = format!("{net}.99");
+    let _gw2 = gateway_in(
+        &a,
+        &env,
+        &[
+            "--listen",
+            &listen2,
+            "--allow-remote",
+            "--allow",
+            &other,
+            "--fifo",
+            &fifo_s,
+            "--reply-dir",
+            &reply_s,
+        ],
+    );
+    let (code, v) = url_doctor(in_b.pid(), &format!("http://{listen2}/mi"));
+    assert_denied(code, &v, &["http-forbidden"]);
+    let f = finding(&v, "http-forbidden");
+    assert_eq!(f["evidence"]["client address"], ip_b.as_str(), "{f:#}");
+    assert_eq!(f["evidence"]["gateway --allow"], other.as_str(), "{f:#}");
+    // Auth: an endpoint that wants credentials.
+    if util::require("python3", util::have_tool("python3")) {
+        let port3 = port + 2;
+        let script = format!(
+            "import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n  def do_POST(s):\n    s.send_response(401); s.send_header('WWW-Authenticate','Basic realm=\"mi\"'); s.send_header('Content-Length','0'); s.end_headers()\n  def log_message(s,*a): pass\nh.HTTPServer(('{ip_a}',{port3}),H).serve_forever()\n"
+        );
+        let py = util::find_tool("python3").unwrap();
+        let _auth = Proc(
+            a.cmd(py)
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let auth_url = format!("http://{ip_a}:{port3}/mi");
+        loop {
+            let (code, v) = url_doctor(in_b.pid(), &auth_url);
+            if codes(&v).contains(&"http-auth-required".to_string()) || Instant::now() > deadline {
+                assert_denied(code, &v, &["http-auth-required"]);
+                assert!(
+                    finding(&v, "http-auth-required")["evidence"]["WWW-Authenticate"]
+                        .as_str()
+                        .unwrap()
+                        .contains("Basic")
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

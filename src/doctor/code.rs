@@ -55,6 +55,21 @@ codes! {
     ReadOnlyMount = "read-only-mount": "The reply directory is on a read-only mount: reply FIFOs cannot be created.",
     ProbeDisagrees = "probe-disagrees": "A real open with the client's credentials disagrees with the model (usually an LSM).",
     AccessOk = "access-ok": "The client can open the FIFO for writing and a server reads it.",
+    HttpNoListener = "http-no-listener": "`--url`: nothing listens on the URL's port in any network namespace.",
+    HttpOtherNamespace = "http-other-namespace": "`--url`: the endpoint listens in another network namespace than the client's.",
+    HttpBoundAddress = "http-bound-address": "`--url`: in the client's namespace the port is bound to another address than the URL's.",
+    HttpUnreachable = "http-unreachable": "`--url`: no route, or the connection times out.",
+    HttpRefused = "http-refused": "`--url`: the connection is refused (RST, firewall REJECT, or a sandbox's EPERM).",
+    HttpForbidden = "http-forbidden": "`--url`: the endpoint answers 403 (the gateway's --allow list).",
+    HttpAuthRequired = "http-auth-required": "`--url`: the endpoint answers 401: credentials are required.",
+    HttpTlsMismatch = "http-tls-mismatch": "`--url`: http:// to a TLS endpoint, or https:// to a plain one.",
+    HttpNoAnswer = "http-no-answer": "`--url`: connected, but no HTTP answer.",
+    HttpSandbox = "http-systemd-sandbox": "`--url`: the client's unit forbids the connection (PrivateNetwork=, IPAddressDeny=, RestrictAddressFamilies=).",
+    HttpOk = "http-ok": "`--url`: the client reaches the endpoint and gets an HTTP answer.",
+    CallAnswered = "call-answered": "`--call`: the server answered the client's request in the client's dialect.",
+    CallWrongDialect = "call-wrong-dialect": "`--call`: no reply in the client's dialect, but the server answers in another (JSON, text, Kamailio).",
+    CallNoReply = "call-no-reply": "`--call`: the request was sent but nothing answered in any dialect.",
+    CallReplyUnreachable = "call-reply-unreachable": "`--call`: no reply, and the server cannot reach the client's reply FIFO.",
 }
 
 impl Serialize for Code {

@@ -16,13 +16,26 @@ pub enum Severity {
     Error,
 }
 
-/// A fix: what to do, the commands to paste, and what it weakens (if anything).
+/// A line to put into a configuration file (never a shell command).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    /// The file, in the server's or client's namespace.
+    pub file: String,
+    /// The line to add or change.
+    pub line: String,
+}
+
+/// A fix: what to do, the shell commands to paste, the config lines to
+/// edit, and what it weakens (if anything).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fix {
     /// One sentence.
     pub summary: String,
-    /// Shell commands or config lines, in order, best first.
+    /// Shell commands only (pasteable as they are), in order, best first.
     pub commands: Vec<String>,
+    /// Configuration lines, each naming its file (applied before the commands).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<Edit>,
     /// What protection the fix removes, when it removes one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weakens: Option<String>,
@@ -34,8 +47,18 @@ impl Fix {
         Fix {
             summary: summary.into(),
             commands: commands.into_iter().collect(),
+            edits: Vec::new(),
             weakens: None,
         }
+    }
+
+    /// Adds a configuration line to put into `file`.
+    pub fn edit(mut self, file: impl Into<String>, line: impl Into<String>) -> Fix {
+        self.edits.push(Edit {
+            file: file.into(),
+            line: line.into(),
+        });
+        self
     }
 
     /// Notes what the fix weakens.
@@ -115,6 +138,9 @@ pub enum Status {
     Problem,
     /// Not run.
     Skipped,
+    /// Could not be decided with the doctor's privileges (the report says
+    /// what `sudo` would add).
+    Unknown,
 }
 
 /// One line of the report: a check, its status, and a short detail (the

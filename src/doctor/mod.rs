@@ -14,10 +14,12 @@
 pub mod audit;
 pub mod checks;
 pub mod code;
+pub mod exchange;
 pub mod finding;
 #[cfg(test)]
 pub(crate) mod fixture;
 pub mod model;
+pub mod net;
 pub mod probe;
 pub mod procfs;
 pub mod render;
@@ -119,6 +121,24 @@ pub struct Config {
     pub self_pid: Option<i32>,
     /// The user who invoked the doctor (e.g. `SUDO_USER`), the client of last resort.
     pub invoking_user: Option<String>,
+    /// The same run as root (`sudo mififo doctor …`), shown when the doctor
+    /// could not see everything with its own privileges.
+    pub sudo_line: Option<String>,
+    /// `--call METHOD`: one real exchange as the client, in its dialect.
+    pub call: Option<CallSpec>,
+    /// `--url URL`: examine the HTTP path to an MI endpoint instead of the FIFO.
+    pub url: Option<String>,
+}
+
+/// `--call`: what to send and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSpec {
+    /// The MI method.
+    pub method: String,
+    /// The client's dialect.
+    pub dialect: crate::proto::Dialect,
+    /// Timeout of the exchange.
+    pub timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -135,6 +155,9 @@ impl Default for Config {
             selinuxfs: PathBuf::from("/sys/fs/selinux"),
             self_pid: None,
             invoking_user: None,
+            sudo_line: None,
+            call: None,
+            url: None,
         }
     }
 }
@@ -152,6 +175,9 @@ pub enum Error {
         /// The pid.
         pid: i32,
     },
+    /// `--url` is not an http(s) URL.
+    #[error("bad --url: {0}")]
+    BadUrl(String),
     /// `--unit` matched no process.
     #[error("no running process belongs to unit '{0}' (looked in /proc/*/cgroup)")]
     EmptyUnit(String),
@@ -166,5 +192,8 @@ pub fn run(
     cfg: &Config,
     prober: Option<&dyn probe::Prober>,
 ) -> Result<Report, Error> {
-    checks::run(view, cfg, prober)
+    match &cfg.url {
+        Some(u) => checks::http::run(view, cfg, prober, u),
+        None => checks::run(view, cfg, prober),
+    }
 }

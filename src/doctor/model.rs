@@ -14,9 +14,10 @@
 use super::procfs::cap;
 use super::view::{FileKind, Meta, SystemView};
 use crate::fifo::acl::{self, Acl, Tag};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 /// Read.
 pub const R: u8 = 4;
@@ -469,17 +470,10 @@ impl<'a> Model<'a> {
         };
         let mut links = 0;
         while let Some(c) = todo.pop() {
-            if c == "." {
-                continue;
-            }
-            if c == ".." {
-                cur.pop();
-                cur_meta = self.lstat(&cur).map_err(|e| Outcome::Io {
-                    path: cur.clone(),
-                    errno: errno_of(&e),
-                })?;
-                continue;
-            }
+            // The kernel checks every component the same way (link_path_walk:
+            // may_lookup before the name is even looked at), so `.` and `..`
+            // need search permission on the directory they are met in, and any
+            // component after a non-directory is ENOTDIR.
             if cur_meta.kind != FileKind::Dir {
                 return Err(Outcome::NotDir { path: cur });
             }
@@ -490,6 +484,20 @@ impl<'a> Model<'a> {
                     meta: cur_meta,
                     dac: d,
                 });
+            }
+            if c == "." {
+                continue;
+            }
+            if c == ".." {
+                // At the subject's root `..` stays there (chroot and container roots too);
+                // crossing a mount upwards lands on the mountpoint's parent, which is
+                // what the path's parent names.
+                cur.pop();
+                cur_meta = self.lstat(&cur).map_err(|e| Outcome::Io {
+                    path: cur.clone(),
+                    errno: errno_of(&e),
+                })?;
+                continue;
             }
             let child = cur.join(&c);
             let last = todo.is_empty();
@@ -647,7 +655,8 @@ impl<'a> Model<'a> {
 }
 
 /// `stat(2)` of `path` as seen from `root` (a host path such as
-/// `/proc/PID/root`), resolving symlinks against that root. The kernel would
+/// `/proc/PID/root`, or `/`), resolving symlinks against that root without
+/// following any itself. The kernel would
 /// resolve an absolute symlink met under `/proc/PID/root/…` against the
 /// *doctor's* root (`/var/run -> /run` in a container would land on the host's
 /// `/run`), so other roots are walked here instead. Returns the resolved path
@@ -656,11 +665,9 @@ impl<'a> Model<'a> {
 /// # Errors
 /// `ENOENT`, `ENOTDIR`, `ELOOP` or the underlying error.
 pub fn stat_in(view: &dyn SystemView, root: &Path, path: &Path) -> io::Result<(PathBuf, Meta)> {
-    if root == Path::new("/") {
-        let rel = path.strip_prefix("/").unwrap_or(path);
-        let host = Path::new("/").join(rel);
-        return view.stat(&host).map(|m| (path.to_path_buf(), m));
-    }
+    // Always walked with lstat/readlink, also in the doctor's own root: the
+    // doctor's own stat() is subject to fs.protected_symlinks (root too), and
+    // its refusal must not read as "the FIFO does not exist".
     let all = Creds {
         uid: 0,
         gid: 0,
@@ -677,18 +684,26 @@ pub fn stat_in(view: &dyn SystemView, root: &Path, path: &Path) -> io::Result<(P
     }
 }
 
+/// The components of `path` as the kernel splits them: runs of `/` are one
+/// separator, `.` and `..` are kept wherever they are (std's `components()`
+/// drops inner `.`s), and a trailing `/` becomes a final `.` — the last
+/// component must then be a directory (`fifo/` is `ENOTDIR`).
+pub fn kernel_components(path: &Path) -> Vec<OsString> {
+    let bytes = path.as_os_str().as_bytes();
+    let mut comps: Vec<OsString> = bytes
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(|c| OsStr::from_bytes(c).to_os_string())
+        .collect();
+    if bytes.len() > 1 && bytes.ends_with(b"/") && !comps.is_empty() {
+        comps.push(OsString::from("."));
+    }
+    comps
+}
+
 /// Pushes the components of `path` onto a stack (last component at the bottom).
 fn push_components(todo: &mut Vec<OsString>, path: &Path) {
-    let comps: Vec<OsString> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_os_string()),
-            Component::ParentDir => Some(OsString::from("..")),
-            Component::CurDir => Some(OsString::from(".")),
-            Component::RootDir | Component::Prefix(_) => None,
-        })
-        .collect();
-    todo.extend(comps.into_iter().rev());
+    todo.extend(kernel_components(path).into_iter().rev());
 }
 
 #[cfg(test)]
@@ -958,5 +973,58 @@ mod tests {
         assert!(
             matches!(o, Outcome::NotFound { ref path, .. } if path == Path::new("/tmp/opensips_fifo"))
         );
+    }
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::super::view::FakeView;
+    use super::*;
+
+    fn apache() -> Creds {
+        Creds {
+            uid: 48,
+            gid: 48,
+            groups: vec![],
+            cap_eff: 0,
+        }
+    }
+
+    #[test]
+    fn components_keep_dots_and_the_trailing_slash() {
+        let c = |p: &str| {
+            kernel_components(Path::new(p))
+                .into_iter()
+                .map(|o| o.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(c("/a/./b"), ["a", ".", "b"]);
+        assert_eq!(c("//a//b/"), ["a", "b", "."]);
+        assert_eq!(c("/a/../b"), ["a", "..", "b"]);
+        assert!(c("/").is_empty());
+    }
+
+    #[test]
+    fn dotdot_needs_search_on_the_directory_it_leaves() {
+        let mut v = FakeView::new();
+        v.dir("/d", 0o755, 0, 0)
+            .dir("/d/sub", 0o700, 0, 0)
+            .fifo("/d/f", 0o666, 0, 0);
+        let c = apache();
+        let mut m = Model::new(&v, Path::new("/"), &c, Sysctls::default());
+        match m.open_write(Path::new("/d/sub/../f"), false) {
+            Outcome::SearchDenied { dir, .. } => assert_eq!(dir, PathBuf::from("/d/sub")),
+            o => panic!("{o:?}"),
+        }
+        let mut m = Model::new(&v, Path::new("/"), &c, Sysctls::default());
+        assert!(m.open_write(Path::new("/d/./f"), false).allowed());
+        let mut m = Model::new(&v, Path::new("/"), &c, Sysctls::default());
+        assert_eq!(
+            m.open_write(Path::new("/d/f/"), false).errno(),
+            Some(libc::ENOTDIR)
+        );
+        // `..` at the root stays there.
+        let mut m = Model::new(&v, Path::new("/"), &c, Sysctls::default());
+        assert!(m.open_write(Path::new("/../../d/f"), false).allowed());
     }
 }

@@ -70,6 +70,36 @@ pub trait Prober: Sync {
     /// # Errors
     /// A message when the probe itself could not run.
     fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, String>;
+
+    /// Runs one `--call` exchange as the client (`as_self`: with the
+    /// doctor's own credentials, in its own namespace).
+    ///
+    /// # Errors
+    /// A message when the child could not run.
+    fn call(
+        &self,
+        req: &ProbeRequest,
+        call: &super::exchange::CallRequest,
+        as_self: bool,
+    ) -> Result<super::exchange::CallOutcome, String> {
+        let _ = (req, call, as_self);
+        Err("this prober cannot make exchanges".into())
+    }
+
+    /// One HTTP exchange as the client of `req`: from its network namespace
+    /// (`req.pid`; `None`: ours), in its mount namespace, with its credentials.
+    ///
+    /// # Errors
+    /// A message when the child could not run.
+    fn http(
+        &self,
+        req: &ProbeRequest,
+        url: &str,
+        method: &str,
+    ) -> Result<super::net::HttpOutcome, String> {
+        let _ = (req, url, method);
+        Err("this prober cannot make HTTP exchanges".into())
+    }
 }
 
 /// Spawns `EXE __probe ARGS` and reads one result line.
@@ -163,6 +193,86 @@ impl Prober for ChildProber {
             .map_err(|e| format!("probe output: {e}"))?;
         parse_output(&String::from_utf8_lossy(&out.stdout))
     }
+
+    fn http(
+        &self,
+        req: &ProbeRequest,
+        url: &str,
+        method: &str,
+    ) -> Result<super::net::HttpOutcome, String> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__probe")
+            .args(to_args(req))
+            .arg("--http")
+            .arg(url)
+            .arg("--http-method")
+            .arg(method);
+        let out = cmd
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().next().unwrap_or("");
+        match line.strip_prefix("failed ") {
+            Some(e) => Err(e.to_string()),
+            None => serde_json::from_str(line)
+                .map_err(|e| format!("bad http probe output '{line}': {e}")),
+        }
+    }
+
+    fn call(
+        &self,
+        req: &ProbeRequest,
+        call: &super::exchange::CallRequest,
+        as_self: bool,
+    ) -> Result<super::exchange::CallOutcome, String> {
+        let mut req = req.clone();
+        req.path = call.fifo.clone();
+        req.creat = false;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__probe").args(to_args(&req));
+        cmd.arg("--call")
+            .arg(&call.method)
+            .arg("--dialect")
+            .arg(call.dialect.to_string())
+            .arg("--reply-dir")
+            .arg(&call.reply_dir)
+            .arg("--timeout-ms")
+            .arg(call.timeout.as_millis().to_string());
+        if as_self {
+            cmd.arg("--as-self");
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
+        // The exchange plus at most three short dialect probes.
+        let deadline = Instant::now() + call.timeout + Duration::from_secs(6);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("the exchange did not finish in time".into());
+                }
+            }
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("probe output: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.lines().next().unwrap_or("") {
+            l if l.starts_with("failed ") => Err(l["failed ".len()..].to_string()),
+            l => super::exchange::parse_outcome(l),
+        }
+    }
 }
 
 /// The child's work: enter the namespace, become the client, open, close.
@@ -171,6 +281,15 @@ impl Prober for ChildProber {
 /// # Errors
 /// A message naming the step that failed (setns, chroot, setgroups, …).
 pub fn probe_here(req: &ProbeRequest) -> Result<ProbeResult, String> {
+    become_client(req)?;
+    Ok(open_once(&req.path, req.creat))
+}
+
+/// Enters the client's mount namespace and root and takes its credentials.
+///
+/// # Errors
+/// A message naming the step that failed.
+pub fn become_client(req: &ProbeRequest) -> Result<(), String> {
     use nix::sched::{setns, CloneFlags};
     if let Some(pid) = req.pid {
         let open_dir = |p: String| std::fs::File::open(&p).map_err(|e| format!("open '{p}': {e}"));
@@ -202,7 +321,7 @@ pub fn probe_here(req: &ProbeRequest) -> Result<ProbeResult, String> {
     let [ru, eu, su, fu] = req.uids.map(Uid::from_raw);
     nix::unistd::setresuid(ru, eu, su).map_err(|e| format!("setresuid: {e}"))?;
     nix::unistd::setfsuid(fu);
-    Ok(open_once(&req.path, req.creat))
+    Ok(())
 }
 
 /// Opens `path` for writing (never reading) with `O_NONBLOCK`, closes it at once.

@@ -259,11 +259,35 @@ pub fn list_pids(view: &dyn SystemView) -> Vec<i32> {
     pids
 }
 
+/// `f` for every pid, spread over up to 4 threads when there are many
+/// (a busy host runs thousands of processes; results keep the pid order).
+pub fn par_map<T: Send>(pids: &[i32], f: impl Fn(i32) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    if threads < 2 || pids.len() < 256 {
+        return pids.iter().map(|&p| f(p)).collect();
+    }
+    let chunk = pids.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = pids
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(|&p| f(p)).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// `(pid, comm)` of every process, read once per run.
 pub fn comms(view: &dyn SystemView) -> Vec<(i32, String)> {
-    list_pids(view)
+    let pids = list_pids(view);
+    par_map(&pids, |p| comm(view, p).map(|c| (p, c)))
         .into_iter()
-        .filter_map(|p| Some((p, comm(view, p)?)))
+        .flatten()
         .collect()
 }
 

@@ -30,6 +30,12 @@ pub struct Report {
     pub checks: Vec<CheckLine>,
     /// Findings in run order.
     pub findings: Vec<Finding>,
+    /// What the doctor could not see with its privileges.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs_root: Vec<String>,
+    /// The exact command that sees it (`sudo mififo doctor …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<String>,
 }
 
 impl Report {
@@ -66,11 +72,12 @@ impl Report {
     pub fn verdict(&self) -> Verdict {
         if self.findings.iter().any(|f| f.severity == Severity::Error) {
             Verdict::Denied
-        } else if self.has(Code::AccessOk)
+        } else if !self.clients.is_empty()
             && self.clients.iter().all(|c| {
-                self.findings
-                    .iter()
-                    .any(|f| f.code == Code::AccessOk && f.subject.as_deref() == Some(c.as_str()))
+                self.findings.iter().any(|f| {
+                    matches!(f.code, Code::AccessOk | Code::HttpOk)
+                        && f.subject.as_deref() == Some(c.as_str())
+                })
             })
         {
             Verdict::Ok

@@ -250,27 +250,31 @@ pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -
         .rsplit(|&b| b == b'/')
         .next()
         .unwrap_or(path_bytes);
-    for pid in procfs::list_pids(view) {
+    let pids = procfs::list_pids(view);
+    // readlink of every fd, in parallel; pipes, sockets, anon inodes
+    // ("pipe:[…]") and files of another name are dropped right there, so only
+    // candidates are kept and later stat()ed.
+    let scanned = procfs::par_map(&pids, |pid| {
+        view.fd_links(pid).map(|links| {
+            links
+                .into_iter()
+                .filter(|(_, link)| {
+                    let text = link.as_os_str().as_bytes();
+                    let bare = text.strip_suffix(b" (deleted)").unwrap_or(text);
+                    bare.starts_with(b"/") && bare.rsplit(|&b| b == b'/').next() == Some(name)
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    for (pid, links) in pids.iter().copied().zip(scanned) {
         let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
-        let Ok(fds) = view.read_dir(&fd_dir) else {
+        let Ok(links) = links else {
             h.unreadable += 1;
             continue;
         };
-        for fd in fds {
-            let Some(fd_num) = fd.to_str().and_then(|f| f.parse::<u32>().ok()) else {
-                continue;
-            };
-            let link_path = fd_dir.join(&fd);
-            // readlink first: pipes, sockets and anon inodes ("pipe:[…]") and files
-            // of another name are skipped without a stat of the magic link.
-            let Ok(link) = view.read_link(&link_path) else {
-                continue;
-            };
+        for (fd_num, link) in links {
+            let link_path = fd_dir.join(fd_num.to_string());
             let text = link.as_os_str().as_bytes();
-            let bare = text.strip_suffix(b" (deleted)").unwrap_or(text);
-            if !bare.starts_with(b"/") || bare.rsplit(|&b| b == b'/').next() != Some(name) {
-                continue;
-            }
             let Ok(meta) = view.stat(&link_path) else {
                 continue;
             };

@@ -94,6 +94,58 @@ pub fn setting(view: &dyn SystemView, unit: &str, key: &str) -> Option<Setting> 
     cur
 }
 
+/// Every value assigned to a list-valued `key` (`IPAddressDeny=`,
+/// `RestrictAddressFamilies=`) of `unit`, with its `file:line`; an empty
+/// assignment resets the list, as systemd does.
+pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, String)> {
+    let mut files: Vec<PathBuf> = SEARCH_PATH
+        .iter()
+        .map(|d| Path::new(d).join(unit))
+        .find(|p| view.read(p).is_ok())
+        .into_iter()
+        .collect();
+    let mut dropins: Vec<(String, PathBuf)> = Vec::new();
+    for d in SEARCH_PATH {
+        let dir = Path::new(d).join(format!("{unit}.d"));
+        for name in view.read_dir(&dir).unwrap_or_default() {
+            let n = name.to_string_lossy().into_owned();
+            if n.ends_with(".conf") && !dropins.iter().any(|(m, _)| m == &n) {
+                dropins.push((n, dir.join(&name)));
+            }
+        }
+    }
+    dropins.sort();
+    files.extend(dropins.into_iter().map(|(_, p)| p));
+    let mut out: Vec<(String, String)> = Vec::new();
+    for f in files {
+        let Ok(text) = view.read_string(&f) else {
+            continue;
+        };
+        let mut in_service = false;
+        for (i, line) in text.lines().enumerate() {
+            let l = line.trim();
+            if l.starts_with('[') {
+                in_service = l == "[Service]";
+                continue;
+            }
+            if !in_service || l.starts_with('#') || l.starts_with(';') {
+                continue;
+            }
+            if let Some((k, v)) = l.split_once('=') {
+                if k.trim() == key {
+                    let v = v.trim();
+                    if v.is_empty() {
+                        out.clear();
+                    } else {
+                        out.push((v.to_string(), format!("{}:{}", f.display(), i + 1)));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// PrivateTmp as configured: `PrivateTmp=` or `DynamicUser=yes`.
 pub fn private_tmp(view: &dyn SystemView, unit: &str) -> Option<Setting> {
     match setting(view, unit, "PrivateTmp") {

@@ -147,6 +147,34 @@ pub trait SystemView: Sync {
     /// `Ok(None)` when it is absent.
     fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>>;
 
+    /// `(fd number, link text)` of every fd of `pid` (`/proc/PID/fd/*`).
+    /// The doctor's hottest loop on a busy host: [`RealView`] reads the links
+    /// relative to one directory descriptor per process.
+    fn fd_links(&self, pid: i32) -> io::Result<Vec<(u32, PathBuf)>> {
+        let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+        let mut out = Vec::new();
+        for name in self.read_dir(&dir)? {
+            let Some(n) = name.to_str().and_then(|f| f.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Ok(l) = self.read_link(&dir.join(&name)) {
+                out.push((n, l));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Is there a reader on the FIFO `expect` (found at `path` by a walk)?
+    /// One non-blocking write-open, no `O_CREAT`, nothing written:
+    /// `Ok(true)` = opened (a reader exists), `Ok(false)` = `ENXIO` (nobody
+    /// reads it), `Err` = anything else (e.g. `EACCES`: the caller may not
+    /// write it, so this way of asking is closed). Only the inode `expect`
+    /// is ever opened for writing.
+    fn reader_present(&self, path: &Path, expect: &Meta) -> io::Result<bool> {
+        let _ = (path, expect);
+        Err(io::Error::from_raw_os_error(libc::ENOSYS))
+    }
+
     /// Contents as (lossy) UTF-8.
     fn read_string(&self, path: &Path) -> io::Result<String> {
         self.read(path)
@@ -183,7 +211,15 @@ impl SystemView for RealView {
         std::fs::metadata(self.real(path)).map(|m| Meta::from_std(&m))
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(self.real(path))
+        // Not std::fs::read: its size-hint statx is wasted on /proc files (size 0),
+        // and a run reads thousands of them on a busy host.
+        use std::io::Read;
+        let mut v = Vec::new();
+        // (`take` keeps File's own read_to_end, and its statx + lseek, out of it.)
+        std::fs::File::open(self.real(path))?
+            .take(u64::MAX)
+            .read_to_end(&mut v)?;
+        Ok(v)
     }
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(self.real(path))
@@ -197,6 +233,68 @@ impl SystemView for RealView {
         match xattr::get(self.real(path), name) {
             Ok(v) => Ok(v),
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    fn fd_links(&self, pid: i32) -> io::Result<Vec<(u32, PathBuf)>> {
+        use rustix::fs::{openat, readlinkat, Dir, Mode, OFlags, CWD};
+        use std::os::unix::ffi::OsStringExt;
+        let path = self.real(Path::new(&format!("/proc/{pid}/fd")));
+        // openat + getdents64 + one readlinkat per fd relative to the directory
+        // descriptor: no fdopendir fstat/fcntl/lseek, no per-fd path walk.
+        let fd = openat(
+            CWD,
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut dir = Dir::new(fd)?;
+        let mut out = Vec::new();
+        let mut buf = Vec::with_capacity(64);
+        while let Some(e) = dir.read() {
+            let e = e?;
+            let name = e.file_name();
+            let Some(n) = name.to_str().ok().and_then(|f| f.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Ok(l) = readlinkat(dir.fd()?, name, std::mem::take(&mut buf)) {
+                out.push((
+                    n,
+                    PathBuf::from(std::ffi::OsString::from_vec(l.into_bytes())),
+                ));
+            }
+        }
+        Ok(out)
+    }
+    fn reader_present(&self, path: &Path, expect: &Meta) -> io::Result<bool> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        if self.root != Path::new("/") {
+            // A copied tree (--sysroot) has no live readers.
+            return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+        }
+        // O_PATH first: nothing is opened for writing until the descriptor is
+        // known to be the FIFO the walk found (a swapped-in symlink, device or
+        // file is refused), then the write-open goes through that descriptor.
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+            .open(path)?;
+        let md = fd.metadata()?;
+        if !md.file_type().is_fifo() || md.dev() != expect.dev || md.ino() != expect.ino {
+            return Err(io::Error::from_raw_os_error(libc::ESTALE));
+        }
+        let via = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(via)
+        {
+            Ok(w) => {
+                drop(w);
+                Ok(true)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -226,6 +324,8 @@ pub struct FakeNode {
 pub struct FakeView {
     nodes: BTreeMap<PathBuf, FakeNode>,
     next_ino: u64,
+    /// What [`SystemView::reader_present`] answers per path: `Ok(bool)` or an errno.
+    pub writer_open: BTreeMap<PathBuf, Result<bool, i32>>,
 }
 
 impl Default for FakeView {
@@ -244,6 +344,7 @@ impl FakeView {
         let mut v = FakeView {
             nodes: BTreeMap::new(),
             next_ino: 2,
+            writer_open: BTreeMap::new(),
         };
         v.insert("/", FileKind::Dir, 0o755, 0, 0);
         v
@@ -427,6 +528,13 @@ impl SystemView for FakeView {
     }
     fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
         Ok(self.get(path)?.xattrs.get(name).cloned())
+    }
+    fn reader_present(&self, path: &Path, _expect: &Meta) -> io::Result<bool> {
+        match self.writer_open.get(path) {
+            Some(Ok(b)) => Ok(*b),
+            Some(Err(e)) => Err(io::Error::from_raw_os_error(*e)),
+            None => Err(io::Error::from_raw_os_error(libc::ENOSYS)),
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! - `fs.protected_fifos`: [`ProtectedFifos::set`] changes it under the write
 //!   side of one `RwLock` and restores it on drop; every test whose outcome
 //!   depends on the sysctl holds [`protected_fifos_stable`] (the read side).
+//! - `fs.protected_symlinks`: [`ProtectedSymlinks::set`] (only the doctor's
+//!   tests change it) serialises its writers and restores the value on drop.
 //! - the user database: [`TestUser`] and [`TestGroup`] (`mififo-test-*`, unique)
 //!   serialise `useradd`/`usermod`/`userdel`/`groupadd`/`groupdel` on one
 //!   mutex, retry while another process holds the `/etc/passwd` lock, and are
@@ -240,5 +242,37 @@ impl Drop for TestGroup {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// The sysctl file of `fs.protected_symlinks`.
+pub const PROTECTED_SYMLINKS: &str = "/proc/sys/fs/protected_symlinks";
+
+/// Writers change `fs.protected_symlinks` (only the doctor's tests do).
+static SYMLINKS: Mutex<()> = Mutex::new(());
+
+/// Sets `fs.protected_symlinks` and restores the old value on drop, even when
+/// the test fails; serialises the tests that change it.
+pub struct ProtectedSymlinks {
+    old: String,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl ProtectedSymlinks {
+    /// Takes the lock, saves the current value and writes `value`.
+    pub fn set(value: &str) -> ProtectedSymlinks {
+        let lock = SYMLINKS.lock().unwrap_or_else(|e| e.into_inner());
+        let old = std::fs::read_to_string(PROTECTED_SYMLINKS)
+            .unwrap()
+            .trim()
+            .to_string();
+        std::fs::write(PROTECTED_SYMLINKS, value).unwrap();
+        ProtectedSymlinks { old, _lock: lock }
+    }
+}
+
+impl Drop for ProtectedSymlinks {
+    fn drop(&mut self) {
+        let _ = std::fs::write(PROTECTED_SYMLINKS, &self.old);
     }
 }

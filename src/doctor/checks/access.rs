@@ -45,18 +45,24 @@ fn user_of(ctx: &Ctx<'_>, c: &Subject) -> String {
     c.user.clone().unwrap_or_else(|| ctx.user(c.creds.uid))
 }
 
-fn restart_hint(c: &Subject) -> String {
+/// How to restart the client so it gets its current groups. Never the
+/// doctor's own process (or its login session): for the invoking user that is
+/// a new login, not a restart.
+/// `None` when there is nothing to run (log in again).
+pub fn restart_hint(ctx: &Ctx<'_>, c: &Subject) -> Option<String> {
+    let me = ctx.me.as_ref().map(|m| m.pid);
+    let pids: Vec<i32> = c.pids.iter().copied().filter(|p| Some(*p) != me).collect();
     match &c.unit {
-        Some(u) if u.ends_with(".service") => format!("systemctl restart {u}"),
-        _ => match c.pids.as_slice() {
-            [] => "# then log in again (or run newgrp) so new processes get the group".to_string(),
-            pids => format!(
+        Some(u) if u.ends_with(".service") => Some(format!("systemctl restart {u}")),
+        _ => match pids.as_slice() {
+            [] => None,
+            pids => Some(format!(
                 "ps -o pid,unit,args -p {}   # restart the service these processes belong to",
                 pids.iter()
                     .map(|p| p.to_string())
                     .collect::<Vec<_>>()
                     .join(",")
-            ),
+            )),
         },
     }
 }
@@ -120,8 +126,8 @@ fn group_finding(
             .subject(c.name.clone())
             .evidence("file", format!("{} {}", path.display(), ctx.describe_meta(meta)));
             return Some(creds_evidence(ctx, c, f).fix(Fix::new(
-                "restart the client so it picks up its current groups (a graceful reload only refreshes new httpd children)",
-                [restart_hint(c)],
+                "restart the client so it picks up its current groups (a graceful reload only refreshes new httpd children; a login session needs a new login)",
+                restart_hint(ctx, c),
             )));
         }
     }
@@ -138,20 +144,54 @@ fn group_finding(
         "file",
         format!("{} {}", path.display(), ctx.describe_meta(meta)),
     );
-    let fix = if grant[0] == 0 {
-        // Never suggest joining the root group: give the FIFO a dedicated group instead.
+    let named_user = ctx.db.user(&user).is_some();
+    let named_group = ctx.db.group(grant[0]).is_some();
+    let perm = if what == "search" { "x" } else { "rw" };
+    let fix = if !named_user || !named_group {
+        // Nobody can be added to a group without an /etc/group entry, and usermod
+        // needs a login name: an ACL entry works with bare ids.
+        let why = match (named_user, named_group) {
+            (false, false) => format!(
+                "neither uid {} nor gid {} has a name in /etc/passwd and /etc/group",
+                c.creds.uid, grant[0]
+            ),
+            (false, true) => format!(
+                "uid {} has no /etc/passwd entry, so usermod cannot add it to {gname}",
+                c.creds.uid
+            ),
+            _ => format!(
+                "gid {} has no /etc/group entry: nobody can be added to it",
+                grant[0]
+            ),
+        };
         Fix::new(
-            format!("give the FIFO a dedicated group that {user} is in (do not add {user} to {gname})"),
-            [
-                "groupadd -f mififo && usermod -aG mififo ".to_string() + &user,
-                "modparam(\"mi_fifo\", \"fifo_group\", \"mififo\")   # opensips.cfg; then restart opensips".to_string(),
-                restart_hint(c),
-            ],
+            format!(
+                "{why}; grant {user} {perm} with an ACL entry instead (or give {} a named group)",
+                path.display()
+            ),
+            [format!("setfacl -m u:{user}:{perm} '{}'", path.display())],
         )
+    } else if grant[0] == 0 {
+        // Never suggest joining the root group: give the FIFO a dedicated group
+        // instead, set the way this server kind sets its FIFO's group.
+        let mut fix = super::servers::param_fix(
+            ctx,
+            super::servers::Param::Group,
+            "mififo",
+            &format!(
+                "give the FIFO a dedicated group that {user} is in (do not add {user} to {gname})"
+            ),
+        );
+        fix.commands.insert(
+            0,
+            format!("groupadd -f mififo && usermod -aG mififo {user}"),
+        );
+        fix.commands.extend(restart_hint(ctx, c));
+        fix
     } else {
         Fix::new(
-            format!("add {user} to {gname}, then restart the client (running processes keep their old groups)"),
-            [format!("usermod -aG {gname} {user}"), restart_hint(c)],
+            format!("add {user} to {gname}, then restart the client (running processes keep their old groups; a login session needs a new login)"),
+            std::iter::once(format!("usermod -aG {gname} {user}")).chain(restart_hint(ctx, c)),
         )
     };
     Some(creds_evidence(ctx, c, f).fix(fix))
@@ -252,12 +292,16 @@ fn dac_finding(ctx: &Ctx<'_>, c: &Subject, t: &Target, d: &Dac, what: &str) -> F
                 format!("let {user} in through the group (durable: OpenSIPS recreates the FIFO with fifo_mode/fifo_group) or a named ACL entry"),
                 [
                     if meta.gid == 0 {
-                        "modparam(\"mi_fifo\", \"fifo_group\", \"GROUP\")   # a group the client is in, with fifo_mode 0660".to_string()
+                        None
+                    } else if ctx.db.group(meta.gid).is_some() && ctx.db.user(&user).is_some() {
+                        Some(format!("usermod -aG {} {user}", ctx.group(meta.gid)))
                     } else {
-                        format!("usermod -aG {} {user}", ctx.group(meta.gid))
+                        None
                     },
-                    format!("setfacl -m u:{user}:{} '{p}'", perm_text(d.want | 4)),
-                ],
+                    Some(format!("setfacl -m u:{user}:{} '{p}'", perm_text(d.want | 4))),
+                ]
+                .into_iter()
+                .flatten(),
             ),
         ),
     };
@@ -283,6 +327,16 @@ pub fn outcome_finding(
             Finding::new(Code::FifoMissing, Severity::Error, format!("too many symbolic links resolving {}", path.display()))
                 .subject(c.name.clone()),
         ),
+        Outcome::Io { path, errno }
+            if ctx.unprivileged && matches!(*errno, libc::EACCES | libc::EPERM) =>
+        {
+            ctx.hide(format!(
+                "{}'s view of {} (the doctor's user may not look there)",
+                c.name,
+                path.display()
+            ));
+            None
+        }
         Outcome::Io { path, errno } => Some(
             Finding::new(
                 Code::FifoMissing,
@@ -300,6 +354,11 @@ pub fn outcome_finding(
                 parent_meta: *meta,
             };
             let inner = dac_finding(ctx, c, &t, dac, "search");
+            if inner.code == Code::GroupStale {
+                // The user is already in the group that may search the directory;
+                // the running process predates that: a restart, not usermod.
+                return Some(inner.evidence("directory", format!("{} {}", dir.display(), ctx.describe_meta(meta))));
+            }
             let f = Finding::new(
                 Code::DirSearchDenied,
                 Severity::Error,
@@ -350,14 +409,13 @@ pub fn outcome_finding(
                     f = f.evidence(format!("audit {}", s.stamp), format!("ANOM_CREAT op={} pid={} comm={}", s.op, s.pid.unwrap_or(0), s.comm.clone().unwrap_or_default()));
                 }
             }
+            let mut fix = super::servers::move_fifo_fix(
+                ctx,
+                "best: move the FIFO out of the sticky directory (also fixes PrivateTmp); or open it without O_CREAT (Python os.open(p, os.O_WRONLY), mififo call); last resort: turn the protection off",
+            );
+            fix.commands.push("sysctl -w fs.protected_fifos=0 && echo 'fs.protected_fifos = 0' > /etc/sysctl.d/60-mififo.conf".to_string());
             Some(f.fix(
-                Fix::new(
-                    "best: move the FIFO out of the sticky directory (also fixes PrivateTmp); or open it without O_CREAT (Python os.open(p, os.O_WRONLY), mififo call); last resort: turn the protection off",
-                    [
-                        "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")   # opensips.cfg, then restart opensips and point the client there".to_string(),
-                        "sysctl -w fs.protected_fifos=0 && echo 'fs.protected_fifos = 0' > /etc/sysctl.d/60-mififo.conf".to_string(),
-                    ],
-                )
+                fix
                 .weakens("fs.protected_fifos=0 re-opens FIFO spoofing attacks in /tmp for the whole host"),
             ))
         }
@@ -510,11 +568,21 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     } else {
         format!("; {}", probe_notes.join("; "))
     };
+    let hidden = ctx.unprivileged
+        && evaluated.iter().any(|(_, o, _)| {
+            matches!(o, Outcome::Io { errno, .. } if matches!(*errno, libc::EACCES | libc::EPERM))
+        });
     if !problems.is_empty() {
         ctx.line(
             name,
             Status::Problem,
             format!("{}{probe_text}", problems.join(", ")),
+        );
+    } else if hidden {
+        ctx.line(
+            name,
+            Status::Unknown,
+            format!("a directory of the path is not searchable by the doctor's user{probe_text}"),
         );
     } else if seen_missing {
         ctx.line(
@@ -585,7 +653,16 @@ mod tests {
             cmds.iter().all(|c| !c.contains("usermod -aG root")),
             "{cmds:?}"
         );
-        assert!(cmds.iter().any(|c| c.contains("fifo_group")));
+        // A config line, as an edit of OpenSIPS's config file; never behind `$ `.
+        let edits = &g.fix.as_ref().unwrap().edits;
+        assert!(
+            edits.iter().any(
+                |e| e.line == "modparam(\"mi_fifo\", \"fifo_group\", \"mififo\")"
+                    && e.file == "/etc/opensips/opensips.cfg"
+            ),
+            "{edits:?}"
+        );
+        assert!(cmds.iter().all(|c| !c.contains("modparam")), "{cmds:?}");
     }
 
     #[test]
@@ -768,5 +845,37 @@ mod tests {
         assert_eq!(d.severity, Severity::Error);
         assert!(d.message.contains("EACCES"));
         assert!(!r.has(Code::AccessOk));
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use crate::doctor::fixture::*;
+    use crate::doctor::{ClientSpec, Code};
+
+    /// The invoking user's own doctor process is never the thing to restart.
+    #[test]
+    fn never_suggests_restarting_the_doctor_itself() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o660);
+        f.add_member(OPENSIPS_G, "apache");
+        // The doctor (pid 2) runs as apache with its old groups (stale).
+        f.proc(ProcSpec {
+            pid: 2,
+            comm: "mififo",
+            ..Default::default()
+        });
+        let mut cfg = f.config("/tmp/opensips_fifo", ClientSpec::Auto);
+        cfg.self_pid = Some(2);
+        let r = f.run(&cfg);
+        let g = r.finding(Code::GroupStale).expect("group-stale");
+        let fix = g.fix.as_ref().unwrap();
+        assert!(
+            fix.commands
+                .iter()
+                .all(|c| !c.contains(" 2") && !c.contains("-p 2")),
+            "{fix:?}"
+        );
+        assert!(fix.summary.contains("new login"), "{}", fix.summary);
     }
 }

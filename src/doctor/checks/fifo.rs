@@ -29,6 +29,19 @@ pub fn check(ctx: &mut Ctx<'_>) {
         format!("the view of {}", ctx.servers[0].name)
     };
     let shown = ctx.fifo_shown();
+    if ctx.fifo_meta.is_none()
+        && ctx.unprivileged
+        && matches!(ctx.fifo_errno, Some(libc::EACCES | libc::EPERM))
+    {
+        // The doctor may not look; that says nothing about whether it exists.
+        ctx.hide(format!("whether {shown} exists (a directory of the path is not searchable by the doctor's user)"));
+        ctx.line(
+            "fifo exists",
+            Status::Unknown,
+            format!("{shown}: the doctor's user may not search a directory of the path"),
+        );
+        return;
+    }
     let Some(meta) = ctx.fifo_meta else {
         let exists = deepest_existing(ctx, &root, &ctx.fifo.clone());
         let near = near_misses(ctx, &root, ctx.fifo.as_os_str().as_bytes());
@@ -49,18 +62,15 @@ pub fn check(ctx: &mut Ctx<'_>) {
                     .join(", "),
             );
         }
-        let mut other_names = Vec::new();
         for sc in &ctx.server_cfgs {
             let name = sc.fifo_name.clone().unwrap_or_else(|| "(default)".into());
             f = f.evidence(
                 format!("{} pid {} configured fifo_name", sc.comm, sc.pid),
                 format!("{} ({})", name.display(), sc.cfg.display()),
             );
-            if let Some(n) = &sc.fifo_name {
-                if n != &ctx.fifo {
-                    other_names.push(n.clone());
-                }
-            }
+        }
+        for c in ctx.candidates.iter().take(8) {
+            f = f.evidence(format!("server candidate {}", c.describe()), c.why.clone());
         }
         for h in &ctx.holders.deleted {
             f = f.evidence(
@@ -72,19 +82,29 @@ pub fn check(ctx: &mut Ctx<'_>) {
             "note",
             "a PHP/Python client (O_CREAT) would now create a regular file there and hang or lose its commands",
         );
-        let fix = match other_names.first() {
-            Some(n) => Fix::new(
-                format!("the running server uses {}: point the client there (or change fifo_name)", n.display()),
-                [format!("mififo doctor --fifo '{}'", n.display())],
-            ),
-            None => Fix::new(
-                "start the MI server (it creates the FIFO), and check that client and server use the same path",
-                [
-                    "systemctl restart opensips".to_string(),
-                    "grep -n 'fifo_name' /etc/opensips/opensips.cfg".to_string(),
-                    format!("ls -la {}", exists.display()),
-                ],
-            ),
+        // The most relevant running server decides the fix; it is named with the reason.
+        let asked = ctx.fifo.clone();
+        let fix = match super::servers::best(ctx) {
+            Some(c) if c.rank > 1 && c.fifo_name.as_ref().is_some_and(|n| *n != asked) => {
+                let n = c.fifo_name.clone().unwrap_or_default();
+                Fix::new(
+                    format!(
+                        "the most relevant running server, {} ({}), uses {}: point the client there (or change that server's FIFO path)",
+                        c.describe(),
+                        c.why,
+                        n.display()
+                    ),
+                    [format!("mififo doctor --fifo '{}'", n.display())],
+                )
+            }
+            _ => {
+                let mut fix = super::servers::restart_fix(
+                    ctx,
+                    "start (or restart) the MI server: it creates the FIFO",
+                );
+                fix.commands.push(format!("ls -la '{}'", exists.display()));
+                fix
+            }
         };
         ctx.add(f.fix(fix));
         ctx.line(
@@ -107,13 +127,16 @@ pub fn check(ctx: &mut Ctx<'_>) {
             format!("{shown} is {}, not a FIFO; {why}", meta.kind.describe()),
         )
         .evidence("file", ctx.describe_meta(&meta))
-        .fix(Fix::new(
-            "remove it and restart the server so it creates the FIFO again",
-            [
-                format!("rm -i -- '{}'", ctx.fifo.display()),
-                "systemctl restart opensips".to_string(),
-            ],
-        ));
+        .fix({
+            let r = super::servers::restart_fix(
+                ctx,
+                "remove it and restart the server so it creates the FIFO again",
+            );
+            Fix::new(
+                r.summary,
+                std::iter::once(format!("rm -i -- '{}'", ctx.fifo.display())).chain(r.commands),
+            )
+        });
         ctx.add(f);
         ctx.line(
             "fifo exists",

@@ -98,7 +98,7 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
                         .subject(c.name.clone())
                         .evidence("file label", fl)
                         .evidence("client label", c.label.clone().unwrap_or_default())
-                        .fix(selinux_fix("httpd_t", "tmp_t")),
+                        .fix(selinux_fix(ctx, "httpd_t", "tmp_t")),
                     );
                     ctx.undecided.push(c.name.clone());
                     ctx.line("selinux", Status::Problem, format!("{mode}; {labels}"));
@@ -175,7 +175,8 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
                 ),
             );
         }
-        ctx.add(f.fix(selinux_fix(&s, &tt)));
+        let fix = selinux_fix(ctx, &s, &tt);
+        ctx.add(f.fix(fix));
     }
     ctx.line(
         "selinux",
@@ -187,25 +188,24 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
     );
 }
 
-fn selinux_fix(domain: &str, ftype: &str) -> Fix {
-    let mut commands = vec![
-        "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")   # a dedicated dir you can label".to_string(),
-    ];
+fn selinux_fix(ctx: &Ctx<'_>, domain: &str, ftype: &str) -> Fix {
+    let mut fix = super::servers::move_fifo_fix(
+        ctx,
+        "best: a FIFO directory with its own label that the client domain may write; quick: a local policy module for exactly this access",
+    );
+    let dir = Path::new(&super::servers::safe_fifo_path(ctx))
+        .parent()
+        .map_or_else(|| "/run/opensips".to_string(), |p| p.display().to_string());
     if domain == "httpd_t" {
         // The reference policy lets httpd_t manage httpd_tmpfs_t FIFOs (untested for this use).
-        commands.push(
-            "semanage fcontext -a -t httpd_tmpfs_t '/run/opensips(/.*)?' && restorecon -Rv /run/opensips   # label option, untested"
-                .to_string(),
-        );
+        fix.commands.push(format!(
+            "semanage fcontext -a -t httpd_tmpfs_t '{dir}(/.*)?' && restorecon -Rv {dir}"
+        ));
     }
-    commands.push(format!(
+    fix.commands.push(format!(
         "ausearch -m AVC -ts recent --raw | grep {domain} | audit2allow -M mififo_fifo && semodule -i mififo_fifo.pp"
     ));
-    Fix::new(
-        "best: a FIFO directory with its own label that the client domain may write; quick: a local policy module for exactly this access",
-        commands,
-    )
-    .weakens(format!(
+    fix.weakens(format!(
         "the audit2allow module lets every {domain} process write every {ftype} FIFO, not just this one; the label option lets {domain} manage every FIFO in that directory"
     ))
 }

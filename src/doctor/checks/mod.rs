@@ -13,7 +13,9 @@
 //! Finally every client without an error gets `access-ok`.
 
 pub mod access;
+pub mod call;
 pub mod fifo;
+pub mod http;
 pub mod lsm;
 pub mod namespace;
 pub mod path;
@@ -21,6 +23,7 @@ pub mod php;
 pub mod reader;
 pub mod reply;
 pub mod servercfg;
+pub mod servers;
 
 use super::audit::{self, Event};
 use super::code::Code;
@@ -60,6 +63,14 @@ pub struct Ctx<'a> {
     pub ref_root: PathBuf,
     /// `stat` of the FIFO in that root.
     pub fifo_meta: Option<Meta>,
+    /// Where the walk to it ended (symlinks, `.` and `..` resolved).
+    pub fifo_resolved: Option<PathBuf>,
+    /// Why the walk failed, when it did.
+    pub fifo_errno: Option<i32>,
+    /// The doctor runs without root: other users' fds and roots are hidden.
+    pub unprivileged: bool,
+    /// Every MI server process on the host, most relevant first.
+    pub candidates: Vec<servers::Candidate>,
     /// Holders of the FIFO.
     pub holders: Holders,
     /// Audit events (lazily read).
@@ -88,6 +99,16 @@ impl<'a> Ctx<'a> {
     /// Records a finding.
     pub fn add(&mut self, f: Finding) {
         self.report.add(f);
+    }
+
+    /// Notes something the doctor could not see with its privileges: the
+    /// verdict cannot be `ok`, and the report names the `sudo` line.
+    pub fn hide(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        if !self.report.needs_root.contains(&what) {
+            self.report.needs_root.push(what);
+        }
+        self.undecided.push(String::new());
     }
 
     /// Records a check line.
@@ -199,7 +220,8 @@ fn read_me(view: &dyn SystemView, cfg: &Config) -> Option<Process> {
     Process::read(view, pid)
 }
 
-fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
+/// The clients named by the configuration (or detected).
+pub fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
     let view = ctx.view;
     let me = ctx.me.clone();
     let from_pids = |pids: &[i32], ctx: &Ctx<'_>| -> Vec<Subject> {
@@ -258,8 +280,13 @@ fn resolve_clients(ctx: &mut Ctx<'_>) -> Result<(), Error> {
 fn resolve_servers(ctx: &mut Ctx<'_>) {
     let view = ctx.view;
     let me = ctx.me.clone();
-    let our_meta = view.stat(&Ctx::host(Path::new("/"), &ctx.fifo)).ok();
-    ctx.holders = subject::scan_holders(view, &ctx.fifo, our_meta.as_ref());
+    let ours = super::model::stat_in(view, Path::new("/"), &ctx.fifo);
+    let our_meta = ours.as_ref().ok().map(|(_, m)| *m);
+    // Holders' fd links name the resolved path (no symlinks, `.` or `..`).
+    let scan_path = ours
+        .as_ref()
+        .map_or_else(|_| ctx.fifo.clone(), |(p, _)| p.clone());
+    ctx.holders = subject::scan_holders(view, &scan_path, our_meta.as_ref());
     let pids: Vec<i32> = if !ctx.cfg.server_pids.is_empty() {
         ctx.cfg.server_pids.clone()
     } else {
@@ -293,12 +320,20 @@ fn resolve_servers(ctx: &mut Ctx<'_>) {
         .servers
         .first()
         .map_or_else(|| PathBuf::from("/"), |s| s.root.clone());
-    ctx.fifo_meta = super::model::stat_in(view, &ctx.ref_root, &ctx.fifo)
-        .ok()
-        .map(|(_, m)| m);
+    match super::model::stat_in(view, &ctx.ref_root, &ctx.fifo) {
+        Ok((p, m)) => {
+            ctx.fifo_resolved = Some(p);
+            ctx.fifo_meta = Some(m);
+        }
+        Err(e) => ctx.fifo_errno = Some(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
     if ctx.ref_root != Path::new("/") && ctx.fifo_meta != our_meta {
         // The server lives in another mount namespace: find the holders of its inode.
-        ctx.holders = subject::scan_holders(view, &ctx.fifo, ctx.fifo_meta.as_ref());
+        let p = ctx
+            .fifo_resolved
+            .clone()
+            .unwrap_or_else(|| ctx.fifo.clone());
+        ctx.holders = subject::scan_holders(view, &p, ctx.fifo_meta.as_ref());
     }
 }
 
@@ -308,6 +343,18 @@ pub fn run(
     cfg: &Config,
     prober: Option<&dyn Prober>,
 ) -> Result<Report, Error> {
+    let mut ctx = new_ctx(view, cfg, prober);
+    ctx.report.fifo = ctx.fifo_shown();
+    resolve_clients(&mut ctx)?;
+    run_fifo(ctx)
+}
+
+/// The shared state of a run, before clients are resolved.
+pub fn new_ctx<'a>(
+    view: &'a dyn SystemView,
+    cfg: &'a Config,
+    prober: Option<&'a dyn Prober>,
+) -> Ctx<'a> {
     let me = read_me(view, cfg);
     let fifo = if cfg.fifo.is_absolute() {
         cfg.fifo.clone()
@@ -317,7 +364,8 @@ pub fn run(
             .unwrap_or_else(|| PathBuf::from("/"))
             .join(&cfg.fifo)
     };
-    let mut ctx = Ctx {
+    let unprivileged = me.as_ref().is_some_and(|m| m.status.uid[1] != 0);
+    Ctx {
         view,
         cfg,
         prober,
@@ -329,17 +377,25 @@ pub fn run(
         servers: Vec::new(),
         ref_root: PathBuf::from("/"),
         fifo_meta: None,
+        fifo_resolved: None,
+        fifo_errno: None,
+        unprivileged,
+        candidates: Vec::new(),
         holders: Holders::default(),
         audit: None,
         comms: super::procfs::comms(view),
         server_cfgs: Vec::new(),
         undecided: Vec::new(),
         report: Report::default(),
-    };
-    ctx.report.fifo = ctx.fifo_shown();
-    resolve_clients(&mut ctx)?;
+    }
+}
+
+/// The FIFO checks for the clients already in `ctx`.
+pub fn run_fifo(mut ctx: Ctx<'_>) -> Result<Report, Error> {
+    let cfg = ctx.cfg;
     resolve_servers(&mut ctx);
     ctx.server_cfgs = servercfg::read(&ctx);
+    ctx.candidates = servers::find(&ctx);
     ctx.report.clients = ctx.clients.iter().map(|c| c.name.clone()).collect();
     ctx.report.servers = ctx.servers.iter().map(|c| c.name.clone()).collect();
 
@@ -351,12 +407,48 @@ pub fn run(
         namespace::check(&mut ctx, &c);
         access::check(&mut ctx, &c);
         reply::check(&mut ctx, &c);
+        call::check(&mut ctx, &c);
     }
     lsm::check_selinux(&mut ctx);
     lsm::check_apparmor(&mut ctx);
     php::check(&mut ctx);
+    servers_line(&mut ctx);
     conclude(&mut ctx);
+    if !ctx.report.needs_root.is_empty() {
+        ctx.report.rerun = cfg.sudo_line.clone();
+    }
     Ok(ctx.report)
+}
+
+/// The server candidates, ranked (what a fix about "the server" refers to).
+fn servers_line(ctx: &mut Ctx<'_>) {
+    if ctx.servers.is_empty() && ctx.unprivileged && ctx.holders.unreadable > 0 {
+        ctx.hide(format!(
+            "the server's identity, credentials and namespace ({} processes' /proc/PID/fd and /proc/PID/root)",
+            ctx.holders.unreadable
+        ));
+    }
+    if ctx.candidates.is_empty() {
+        ctx.line(
+            "server candidates",
+            Status::Skipped,
+            "no OpenSIPS, Kamailio or mififo serve process runs",
+        );
+        return;
+    }
+    let shown: Vec<String> = ctx
+        .candidates
+        .iter()
+        .take(8)
+        .map(|c| format!("{} — {}", c.describe(), c.why))
+        .collect();
+    let more = ctx.candidates.len().saturating_sub(8);
+    let detail = if more > 0 {
+        format!("{} (+{more} more)", shown.join("; "))
+    } else {
+        shown.join("; ")
+    };
+    ctx.line("server candidates", Status::Ok, detail);
 }
 
 /// `access-ok` for every client with no error (its own or global) and nothing undecided.

@@ -62,12 +62,9 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                 )
                 .subject(c.name.clone())
                 .evidence("configured", s.source.clone())
-                .fix(Fix::new(
-                    "move the FIFO out of /tmp before restarting (or turn PrivateTmp off for the unit)",
-                    [
-                        "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")   # opensips.cfg".to_string(),
-                        format!("systemctl edit {unit}   # add: [Service] PrivateTmp=false"),
-                    ],
+                .fix(super::servers::private_tmp_off(
+                    super::servers::move_fifo_fix(ctx, "move the FIFO out of /tmp before restarting (or turn PrivateTmp off for the unit)"),
+                    &unit,
                 )
                 .weakens(format!("PrivateTmp=false lets {unit} see the shared /tmp"))),
             );
@@ -90,6 +87,23 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
         return;
     };
     let seen = crate::doctor::model::stat_in(ctx.view, &c.root, &ctx.fifo).map(|(_, m)| m);
+    if ctx.unprivileged
+        && seen
+            .as_ref()
+            .is_err_and(|e| matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)))
+    {
+        // Another user's /proc/PID/root is closed to us: that is not "nothing there".
+        ctx.hide(format!(
+            "{}'s mount namespace and root (/proc/PID/root)",
+            c.name
+        ));
+        ctx.line(
+            name,
+            Status::Unknown,
+            "the client's root is not readable without root",
+        );
+        return;
+    }
     if let Ok(m) = &seen {
         if m.dev == ref_meta.dev && m.ino == ref_meta.ino {
             ctx.line(
@@ -155,15 +169,11 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             );
         }
         let f = f.fix(
-            Fix::new(
-                format!(
-                    "best: put the FIFO outside /tmp (fixes PrivateTmp and protected_fifos at once) and point the client at it; OpenSIPS-CP hard-codes its reply dir /tmp/, so for CP only turning PrivateTmp off for {unit} helps"
-                ),
-                [
-                    "modparam(\"mi_fifo\", \"fifo_name\", \"/run/opensips/opensips_fifo\")   # opensips.cfg; then: systemctl restart opensips".to_string(),
-                    format!("systemctl edit {unit}   # add: [Service] PrivateTmp=false"),
-                    format!("systemctl restart {unit}"),
-                ],
+            super::servers::private_tmp_off(
+                super::servers::move_fifo_fix(ctx, &format!(
+                    "best: put the FIFO outside /tmp (fixes PrivateTmp and protected_fifos at once); OpenSIPS-CP hard-codes its reply dir /tmp/, so for CP only turning PrivateTmp off for {unit} helps"
+                )),
+                &unit,
             )
             .weakens(format!("PrivateTmp=false lets {unit} see (and be seen in) the shared /tmp")),
         );
@@ -242,13 +252,15 @@ mod tests {
         let r = f.run(&f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![500])));
         let p = r.finding(Code::PrivateTmp).expect("private-tmp");
         assert!(p.message.contains("httpd.service"));
-        assert!(p
-            .fix
-            .as_ref()
-            .unwrap()
+        let fix = p.fix.as_ref().unwrap();
+        assert!(fix
+            .edits
+            .iter()
+            .any(|e| e.line.contains("PrivateTmp=false") && e.file.contains("httpd.service.d/")));
+        assert!(fix
             .commands
             .iter()
-            .any(|c| c.contains("PrivateTmp=false")));
+            .any(|c| c.ends_with("systemctl restart httpd.service")));
         assert!(!r.has(Code::FifoMissing), "the FIFO exists for the server");
         assert!(!r.has(Code::AccessOk));
     }

@@ -122,10 +122,12 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
 
     // 3. The server's side. First its configured reply directory (OpenSIPS and
     // Kamailio default to /tmp/).
+    // Every server that reads this FIFO or is configured with it (OpenSIPS,
+    // Kamailio: their config file; mififo serve: its --reply-dir).
     let mine: Vec<_> = ctx
-        .server_cfgs
+        .candidates
         .iter()
-        .filter(|sc| sc.fifo_name.as_deref() == Some(ctx.fifo.as_path()))
+        .filter(|c| c.rank <= 1 && (c.cfg.is_some() || c.reply_dir.is_some()))
         .cloned()
         .collect();
     for sc in mine {
@@ -133,25 +135,27 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             .reply_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("/tmp/"));
+        let source = sc.cfg.as_ref().map_or_else(
+            || "--reply-dir".to_string(),
+            |f| format!("reply_dir in {}", f.display()),
+        );
         if !super::servercfg::same_dir(&theirs, &dir) {
             ctx.add(
                 Finding::new(
                     Code::ReplyDirMismatch,
                     Severity::Error,
                     format!(
-                        "{} pid {} writes replies into {} (reply_dir in {}), but the client creates its reply FIFOs in {shown}: the server never finds them and the client waits forever",
-                        sc.comm,
-                        sc.pid,
+                        "{} writes replies into {} ({source}), but the client creates its reply FIFOs in {shown}: the server never finds them and the client waits forever",
+                        sc.describe(),
                         theirs.display(),
-                        sc.cfg.display()
                     ),
                 )
                 .subject(c.name.clone())
                 .evidence("server reply_dir", theirs.display().to_string())
                 .evidence("client reply dir", shown.clone())
                 .fix(Fix::new(
-                    "make both use the same directory",
-                    [format!("mififo doctor --reply-dir '{}'   # and configure the client with it", theirs.display())],
+                    format!("make both use the same directory: configure the client's reply directory as {} (or change the server's), then check again", theirs.display()),
+                    [format!("mififo doctor --fifo '{}' --reply-dir '{}'", ctx.fifo.display(), theirs.display())],
                 )),
             );
             problems.push("server reply_dir differs".into());
@@ -164,6 +168,19 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     };
     let in_client = crate::doctor::model::stat_in(ctx.view, &c.root, &dir);
     let in_server = crate::doctor::model::stat_in(ctx.view, &s.root, &dir).map(|(_, m)| m);
+    let closed = |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM));
+    if ctx.unprivileged
+        && (in_client.as_ref().is_err_and(closed) || in_server.as_ref().is_err_and(closed))
+    {
+        // A root the doctor may not look into is not a different directory.
+        ctx.hide(format!(
+            "whether {} and the server see the same reply directory (their /proc/PID/root)",
+            c.name
+        ));
+        notes.push("server side unknown without root".into());
+        finish(ctx, name, problems, notes);
+        return;
+    }
     let (client_dir_path, in_client) = match in_client {
         Ok((p, m)) => (p, Ok(m)),
         Err(e) => (dir.clone(), Err(e)),
@@ -185,13 +202,26 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                     ),
                 )
                 .subject(c.name.clone())
-                .fix(Fix::new(
-                    "use a reply directory both see (outside a private /tmp), e.g. /run/opensips/ with group access, or turn PrivateTmp off for the client",
-                    [
-                        "modparam(\"mi_fifo\", \"reply_dir\", \"/run/opensips/\")   # opensips.cfg; and the client's reply dir".to_string(),
-                        c.unit.as_ref().map_or_else(|| "findmnt -T /tmp".to_string(), |u| format!("systemctl edit {u}   # add: [Service] PrivateTmp=false")),
-                    ],
-                )),
+                .fix({
+                    let safe = super::servers::safe_fifo_path(ctx);
+                    let to = Path::new(&safe)
+                        .parent()
+                        .map_or_else(|| "/run/opensips/".to_string(), |p| format!("{}/", p.display()));
+                    let f = super::servers::param_fix(
+                        ctx,
+                        super::servers::Param::ReplyDir,
+                        &to,
+                        &format!("use a reply directory both see (outside a private /tmp), e.g. {to} with group access, and the same in the client; or turn PrivateTmp off for the client"),
+                    );
+                    match &c.unit {
+                        Some(u) => super::servers::private_tmp_off(f, u),
+                        None => {
+                            let mut f = f;
+                            f.commands.push("findmnt -T /tmp".to_string());
+                            f
+                        }
+                    }
+                }),
             );
             problems.push("mismatch".into());
         }

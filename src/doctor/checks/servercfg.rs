@@ -49,6 +49,25 @@ pub fn parse(text: &str) -> (Option<PathBuf>, Option<PathBuf>) {
     (fifo, reply)
 }
 
+/// The config file named on a command line (`-f FILE` / `-fFILE`), else the
+/// default `/etc/COMM/COMM.cfg`; relative as given.
+pub fn cfg_of(args: &[String], comm: &str) -> PathBuf {
+    let mut cfg = PathBuf::from(format!("/etc/{comm}/{comm}.cfg"));
+    for (i, a) in args.iter().enumerate() {
+        if a == "-f" {
+            if let Some(v) = args.get(i + 1) {
+                cfg = PathBuf::from(v);
+            }
+        } else if let Some(v) = a
+            .strip_prefix("-f")
+            .filter(|v| !v.is_empty() && !a.starts_with("--"))
+        {
+            cfg = PathBuf::from(v);
+        }
+    }
+    cfg
+}
+
 /// Reads the settings of every running `opensips`/`kamailio` main process
 /// (children with the same name and config are skipped).
 pub fn read(ctx: &Ctx<'_>) -> Vec<ServerCfg> {
@@ -65,19 +84,7 @@ pub fn read(ctx: &Ctx<'_>) -> Vec<ServerCfg> {
             .split(|&b| b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let mut cfg = PathBuf::from(format!("/etc/{comm}/{comm}.cfg"));
-        for (i, a) in args.iter().enumerate() {
-            if a == "-f" {
-                if let Some(v) = args.get(i + 1) {
-                    cfg = PathBuf::from(v);
-                }
-            } else if let Some(v) = a
-                .strip_prefix("-f")
-                .filter(|v| !v.is_empty() && !a.starts_with("--"))
-            {
-                cfg = PathBuf::from(v);
-            }
-        }
+        let cfg = cfg_of(&args, &comm);
         if out.iter().any(|s| s.comm == comm && s.cfg == cfg) {
             continue;
         }

@@ -9,7 +9,12 @@ use std::fmt::Write;
 /// Renders the report as text.
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "mififo doctor: FIFO \"{}\"", r.fifo);
+    let what = if r.fifo.starts_with("http://") || r.fifo.starts_with("https://") {
+        "URL"
+    } else {
+        "FIFO"
+    };
+    let _ = writeln!(o, "mififo doctor: {what} \"{}\"", r.fifo);
     let _ = writeln!(
         o,
         "  clients: {}",
@@ -41,8 +46,16 @@ pub fn render(r: &Report) -> String {
             Status::Ok => "ok",
             Status::Problem => "problem",
             Status::Skipped => "skipped",
+            Status::Unknown => "unknown",
         };
         let _ = writeln!(o, "  {status:<8} {:<width$}  {}", c.name, c.detail);
+    }
+    if let Some(line) = &r.rerun {
+        let _ = writeln!(
+            o,
+            "\n  not visible without root: {}\n  to see it, run:\n       $ {line}",
+            r.needs_root.join("; ")
+        );
     }
     let problems: Vec<_> = r
         .findings
@@ -73,6 +86,12 @@ pub fn render(r: &Report) -> String {
             }
             if let Some(fix) = &f.fix {
                 let _ = writeln!(o, "     fix: {}", fix.summary);
+                for e in &fix.edits {
+                    let _ = writeln!(o, "       in {}, set:", e.file);
+                    for l in e.line.lines() {
+                        let _ = writeln!(o, "         {l}");
+                    }
+                }
                 for c in &fix.commands {
                     let _ = writeln!(o, "       $ {c}");
                 }

@@ -1,14 +1,16 @@
 //! JSON report: one object with `verdict` (`ok`, `denied`, `unknown`),
 //! `exit_code`, `fifo`, `clients`, `servers`, `checks` and `findings`
 //! (`code`, `severity`, `subject`?, `message`, `evidence` {key: value},
-//! `fix` {summary, commands, weakens?} or null).
+//! `fix` {summary, commands, edits? [{file, line}], weakens?} or null), and
+//! when the doctor could not see everything without root: `needs_root`
+//! (what) and `rerun` (the `sudo mififo doctor …` line).
 
 use crate::doctor::report::Report;
 use serde_json::json;
 
 /// Renders the report as one pretty JSON object (with a trailing newline).
 pub fn render(r: &Report) -> String {
-    let v = json!({
+    let mut v = json!({
         "verdict": r.verdict(),
         "exit_code": r.exit_code(),
         "fifo": r.fifo,
@@ -17,6 +19,10 @@ pub fn render(r: &Report) -> String {
         "checks": r.checks,
         "findings": r.findings,
     });
+    if let Some(rerun) = &r.rerun {
+        v["needs_root"] = json!(r.needs_root);
+        v["rerun"] = json!(rerun);
+    }
     let mut s =
         serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
