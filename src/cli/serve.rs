@@ -42,6 +42,11 @@ pub struct Args {
     /// JSON file with extra methods and statistics (see docs/serve.md).
     #[arg(long, value_name = "FILE")]
     pub commands: Option<PathBuf>,
+    /// The OpenSIPS to imitate: its `version`, and which names `which` lists
+    /// (3.6: get_statistics, dlg_list; 4.0: statistics:get, dialog:list). Both
+    /// spellings are answered either way.
+    #[arg(long, value_enum, value_name = "VERSION", default_value = "3.6")]
+    pub opensips_version: mififo::server::command::OpenSipsVersion,
     /// Tab-indented JSON replies, as OpenSIPS with pretty_printing=1.
     #[arg(long)]
     pub pretty: bool,
@@ -140,6 +145,7 @@ impl Args {
         cfg.reply_dir = self.reply_dir;
         cfg.dialect = self.dialect;
         cfg.pretty = self.pretty;
+        cfg.opensips_version = self.opensips_version;
         cfg.pidfile = self.pidfile;
         if let Some(path) = &self.commands {
             cfg.commands = Some(CommandsFile::load(path)?);

@@ -14,6 +14,7 @@
 
 pub mod command;
 pub mod commands_file;
+pub mod core_stats;
 mod dispatch;
 pub mod forward;
 pub mod params;
@@ -80,6 +81,8 @@ pub struct ServeConfig {
     pub drop_to: Option<Credentials>,
     /// Extra methods and statistics.
     pub commands: Option<commands_file::CommandsFile>,
+    /// The OpenSIPS imitated: `version`, and the names `which` lists.
+    pub opensips_version: command::OpenSipsVersion,
     /// Replaces the built-in commands (e.g. a forwarder). `None` = built-ins.
     pub executor: Option<Arc<dyn Executor>>,
     /// Requests handled at the same time (each waits for its reply FIFO).
@@ -111,6 +114,7 @@ impl ServeConfig {
             pidfile: None,
             drop_to: None,
             commands: None,
+            opensips_version: command::OpenSipsVersion::V3_6,
             executor: None,
             max_in_flight: 64,
             reply_timeout: Duration::from_secs(5),

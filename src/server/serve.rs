@@ -270,7 +270,11 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let mut kill_rx = ctx.shutdown.subscribe();
     let executor: Arc<dyn Executor> = match &cfg.executor {
         Some(e) => e.clone(),
-        None => Arc::new(Builtin::new(ctx.clone(), cfg.commands.as_ref())),
+        None => Arc::new(Builtin::with_version(
+            ctx.clone(),
+            cfg.commands.as_ref(),
+            cfg.opensips_version,
+        )),
     };
     let shared = Arc::new(Shared {
         executor,

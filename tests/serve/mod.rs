@@ -10,6 +10,7 @@
 //! - `takeover`: races, symlinks and confused-deputy tricks against a root start.
 //! - `root`: ownership, mode, ACL and privilege drop (root only).
 //! - `interop`: the PyPI clients `opensips-mi` and `opensips-cli`.
+//! - `standin`: answering like OpenSIPS by default (core statistics, 4.0 names, CP-style PHP).
 
 mod hostile;
 mod interop;
@@ -17,6 +18,7 @@ mod json;
 mod lifecycle;
 mod lost;
 mod root;
+mod standin;
 mod stream;
 mod takeover;
 mod text;
