@@ -47,6 +47,12 @@ pub struct Args {
     /// spellings are answered either way.
     #[arg(long, value_enum, value_name = "VERSION", default_value = "3.6")]
     pub opensips_version: mififo::server::command::OpenSipsVersion,
+    /// Fail on purpose, for testing clients (repeatable, first match wins):
+    /// [METHOD=]KIND[:ARG] with KIND delay:DUR, no-reply, close, truncate[:N],
+    /// garbage, wrong-id, trickle[:DUR], late:DUR, die (see docs/serve.md).
+    /// Never on by default.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<mififo::server::fault::Rule>,
     /// Tab-indented JSON replies, as OpenSIPS with pretty_printing=1.
     #[arg(long)]
     pub pretty: bool,
@@ -146,6 +152,10 @@ impl Args {
         cfg.dialect = self.dialect;
         cfg.pretty = self.pretty;
         cfg.opensips_version = self.opensips_version;
+        cfg.faults = self.faults;
+        for r in &cfg.faults {
+            tracing::warn!(rule = ?r, "--fault: this server fails on purpose");
+        }
         cfg.pidfile = self.pidfile;
         if let Some(path) = &self.commands {
             cfg.commands = Some(CommandsFile::load(path)?);

@@ -16,6 +16,7 @@ pub mod command;
 pub mod commands_file;
 pub mod core_stats;
 mod dispatch;
+pub mod fault;
 pub mod forward;
 pub mod params;
 mod pidfile;
@@ -81,6 +82,8 @@ pub struct ServeConfig {
     pub drop_to: Option<Credentials>,
     /// Extra methods and statistics.
     pub commands: Option<commands_file::CommandsFile>,
+    /// `--fault` rules: failures on demand for tests (none by default).
+    pub faults: Vec<fault::Rule>,
     /// The OpenSIPS imitated: `version`, and the names `which` lists.
     pub opensips_version: command::OpenSipsVersion,
     /// Replaces the built-in commands (e.g. a forwarder). `None` = built-ins.
@@ -115,6 +118,7 @@ impl ServeConfig {
             drop_to: None,
             commands: None,
             opensips_version: command::OpenSipsVersion::V3_6,
+            faults: Vec::new(),
             executor: None,
             max_in_flight: 64,
             reply_timeout: Duration::from_secs(5),

@@ -284,6 +284,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         reply_timeout: cfg.reply_timeout,
         buffer_cap: cfg.buffer_cap,
         throttle: Arc::new(Throttle::new()),
+        faults: Arc::new(super::fault::Faults::new(cfg.faults.clone())),
     });
     let mut framers = Framers::new(cfg.dialect, cfg.buffer_cap);
     let mut tick = tokio::time::interval(cfg.check_interval);

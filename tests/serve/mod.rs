@@ -10,8 +10,10 @@
 //! - `takeover`: races, symlinks and confused-deputy tricks against a root start.
 //! - `root`: ownership, mode, ACL and privilege drop (root only).
 //! - `interop`: the PyPI clients `opensips-mi` and `opensips-cli`.
+//! - `faults`: every `--fault` rule against `mififo call` and `opensips-mi`.
 //! - `standin`: answering like OpenSIPS by default (core statistics, 4.0 names, CP-style PHP).
 
+mod faults;
 mod hostile;
 mod interop;
 mod json;
