@@ -16,8 +16,10 @@ pub mod command;
 pub mod commands_file;
 pub mod core_stats;
 mod dispatch;
+pub mod embed;
 pub mod fault;
 pub mod forward;
+pub mod notify;
 pub mod params;
 mod pidfile;
 mod privileges;
@@ -82,6 +84,9 @@ pub struct ServeConfig {
     pub drop_to: Option<Credentials>,
     /// Extra methods and statistics.
     pub commands: Option<commands_file::CommandsFile>,
+    /// Called once the FIFO exists and is being read (`sd_notify`,
+    /// `--ready-file`, [`embed`]); after the privilege drop.
+    pub on_ready: Option<Arc<dyn Fn() + Send + Sync>>,
     /// `--fault` rules: failures on demand for tests (none by default).
     pub faults: Vec<fault::Rule>,
     /// The OpenSIPS imitated: `version`, and the names `which` lists.
@@ -119,6 +124,7 @@ impl ServeConfig {
             commands: None,
             opensips_version: command::OpenSipsVersion::V3_6,
             faults: Vec::new(),
+            on_ready: None,
             executor: None,
             max_in_flight: 64,
             reply_timeout: Duration::from_secs(5),

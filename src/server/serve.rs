@@ -310,6 +310,9 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         pid = std::process::id(),
         "serving"
     );
+    if let Some(ready) = &cfg.on_ready {
+        ready();
+    }
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

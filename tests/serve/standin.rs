@@ -256,3 +256,34 @@ fn cp_style_php_reads_dashboard_statistics_through_the_fifo_and_the_gateway() {
         }
     }
 }
+
+#[test]
+fn ready_file_and_sd_notify_say_when_the_fifo_is_served() {
+    let env = TestEnv::new();
+    let sock_path = env.path("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let ready = env.path("ready");
+    let mut child = env
+        .cmd_at("serve", &env.fifo())
+        .args(util::serve_user_args())
+        .arg("--ready-file")
+        .arg(&ready)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).expect("READY=1 within 10 s");
+    assert_eq!(&buf[..n], b"READY=1");
+    // By then the ready file is there and the FIFO is served.
+    let text = std::fs::read_to_string(&ready).unwrap();
+    assert_eq!(
+        text,
+        format!("fifo={}\npid={}\n", env.fifo().display(), child.id())
+    );
+    assert!(util::has_reader(&env.fifo()));
+    assert!(result(&env, "uptime", None)["Up time"].is_string());
+    util::terminate(&mut child, std::time::Duration::from_secs(5));
+}
