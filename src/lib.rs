@@ -28,4 +28,5 @@ pub mod doctor;
 pub mod fifo;
 pub mod gateway;
 pub mod proto;
+pub mod record;
 pub mod server;

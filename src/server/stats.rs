@@ -116,6 +116,11 @@ impl Stats {
         }
     }
 
+    /// Removes every statistic (a standalone commands file brings its own).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     /// Sets the value of an existing statistic (no-op for unknown names).
     pub fn set(&self, full: &str, value: serde_json::Number) {
         if let Some(s) = self.lock().iter_mut().find(|s| s.is_named(full)) {

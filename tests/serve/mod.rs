@@ -11,6 +11,7 @@
 //! - `root`: ownership, mode, ACL and privilege drop (root only).
 //! - `interop`: the PyPI clients `opensips-mi` and `opensips-cli`.
 //! - `faults`: every `--fault` rule against `mififo call` and `opensips-mi`.
+//! - `record`: `mififo record` from `mififo serve` and Kamailio, replayed and compared.
 //! - `standin`: answering like OpenSIPS by default (core statistics, 4.0 names, CP-style PHP).
 
 mod faults;
@@ -19,6 +20,7 @@ mod interop;
 mod json;
 mod lifecycle;
 mod lost;
+mod record;
 mod root;
 mod standin;
 mod stream;

@@ -194,6 +194,13 @@ fn core_commands() -> Vec<Command> {
     ]
 }
 
+/// The built-in called `name` (3.x name or its 4.0 `module:cmd` alias).
+pub fn builtin_named(name: &str) -> Option<Command> {
+    core_commands()
+        .into_iter()
+        .find(|c| c.name == name || name_4x(&c.module, &c.name) == name)
+}
+
 /// The array parameter of an OpenSIPS core command (`statistics` for the
 /// `*_statistics` family), for executors that forward instead of running it.
 pub fn core_array_param(method: &str) -> Option<String> {
@@ -229,7 +236,14 @@ impl Builtin {
         file: Option<&CommandsFile>,
         version: OpenSipsVersion,
     ) -> Builtin {
-        let mut commands = core_commands();
+        let standalone = file.is_some_and(|f| f.standalone);
+        let mut commands = if standalone {
+            // A recording: only its commands and statistics.
+            ctx.stats.clear();
+            Vec::new()
+        } else {
+            core_commands()
+        };
         let mut fixed = Vec::new();
         if let Some(file) = file {
             for (name, value, incremental) in &file.statistics {
@@ -244,7 +258,7 @@ impl Builtin {
             }
         }
         for (name, inc) in super::core_stats::late_groups() {
-            if !ctx.stats.contains(&name) {
+            if !standalone && !ctx.stats.contains(&name) {
                 ctx.stats.register(&name, 0.into(), inc);
             }
         }
