@@ -272,3 +272,37 @@ fn a_recording_of_kamailio_replays_the_same_answers() {
         assert_eq!(a.to_string(), b.to_string(), "{method} {params:?}");
     }
 }
+
+#[test]
+fn recording_over_http_through_the_gateway_equals_the_fifo_recording() {
+    let env = TestEnv::new();
+    let _orig = env.serve(&["--commands", &dialog_fixture()]);
+    let gw = crate::gateway::Gateway::start(&env, &env.fifo(), &[]);
+    let (_, by_fifo) = record(&env, &env.fifo(), &[]);
+    let out = env.path("by-http.json");
+    let o = env
+        .cmd()
+        .args(["record", "--url", &gw.url, "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let by_http: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(by_http["recorded"]["from"], gw.url.as_str());
+    let names = |v: &Value| {
+        v["commands"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&by_http), names(&by_fifo));
+    for m in ["dlg_list", "ps", "version", "help", "get_statistics"] {
+        assert_eq!(by_http["commands"][m], by_fifo["commands"][m], "{m}");
+    }
+    assert_eq!(
+        by_http["statistics"]["dialog:active_dialogs"],
+        json!({"value": 1, "incremental": false})
+    );
+}
