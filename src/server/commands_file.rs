@@ -384,6 +384,40 @@ mod tests {
     }
 
     #[test]
+    fn format_versions() {
+        // Format 1 (no version) and 2 load; a newer one is refused by name.
+        assert!(
+            !CommandsFile::parse(br#"{"commands":{}}"#)
+                .unwrap()
+                .standalone
+        );
+        let f = CommandsFile::parse(
+            br#"{"version":2,"recorded":{"by":"x"},"standalone":true,
+                 "commands":{"statistics:get":{"builtin":true,"module":"statistics"},
+                             "uptime":{"result":"canned"}}}"#,
+        )
+        .unwrap();
+        assert!(f.standalone);
+        assert_eq!(f.commands[0].name, "statistics:get");
+        assert_eq!(f.commands[0].module, "statistics");
+        assert!(matches!(f.commands[0].kind, Kind::Builtin(_)));
+        assert_eq!(f.commands[0].array_param.as_deref(), Some("statistics"));
+        assert!(matches!(f.commands[1].kind, Kind::Static(_)));
+        let e = CommandsFile::parse(br#"{"version":3}"#)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("newer"), "{e}");
+        let e = CommandsFile::parse(br#"{"standalone":true}"#)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("version"), "{e}");
+        let e = CommandsFile::parse(br#"{"version":2,"commands":{"dlg_list":{"builtin":true}}}"#)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("no built-in"), "{e}");
+    }
+
+    #[test]
     fn mistakes_are_reported() {
         assert!(CommandsFile::parse(br#"{"comands":{}}"#)
             .unwrap_err()

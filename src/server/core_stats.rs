@@ -17,7 +17,7 @@
 //! | `shmem:max_used_size` | its peak (VmHWM) |
 //! | `shmem:total_size`, `free_size` | 32 MiB (OpenSIPS's default `-m`), or the next power of two above the peak; total − used |
 //! | `pkmem:0-*` | the same figures for anonymous memory (RssAnon) against 8 MiB |
-//! | `load:load`, `load1m`, `load10m` (and `-proc-0`, `-all`) | CPU busy percent of the process over the last second, minute, ten minutes (or since start) |
+//! | `load:load`, `load1m`, `load10m` (and `-proc-0`, `-all`) | CPU busy percent of the process since the previous sample at least 1 s old, over the last minute, ten minutes (or since start); samples are taken by `get_statistics`, at most one per second |
 //! | `load:processes_number` | 1 |
 //!
 //! A `--commands` file that sets one of these names keeps its value (a
@@ -221,9 +221,12 @@ impl Live {
     fn loads(&self) -> (i64, i64, i64) {
         let now = (Instant::now(), cpu_time());
         let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        // The oldest sample inside the window; with none inside it, the
+        // newest one (older than the window: the best estimate there is).
         let within = |age: Duration| {
             s.v.iter()
                 .find(|(t, _)| now.0.saturating_duration_since(*t) <= age)
+                .or(s.v.back())
                 .copied()
                 .unwrap_or(now)
         };

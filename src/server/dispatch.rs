@@ -214,6 +214,11 @@ impl Shared {
             self.stats.add(names::DROPPED, 1);
             return;
         }
+        // --fault hook (off unless configured): see fault.rs.
+        let rule = self.faults.rule(&tr.command);
+        if let Before::Drop = Faults::before_open(rule).await {
+            return;
+        }
         let Some(path) = self.reply_path(&tr.reply_name) else {
             return;
         };
@@ -223,6 +228,13 @@ impl Shared {
         let bytes = self.text_answer(&tr).await;
         if !bytes.starts_with("200 ") {
             self.stats.add(names::ERRORS, 1);
+        }
+        if rule.is_some() {
+            if let Err(e) = Faults::deliver(rule, reply, bytes.as_bytes(), self.reply_timeout).await
+            {
+                tracing::warn!("{}", super::error_chain(&e));
+            }
+            return;
         }
         self.write(reply, bytes.as_bytes()).await;
     }

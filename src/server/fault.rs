@@ -2,7 +2,7 @@
 //!
 //! Off unless asked for: a server without `--fault` never injects anything.
 //! A rule is `[METHOD=]KIND[:ARG]` and applies to every request of that
-//! method (JSON dialect), or to every request without `METHOD=`; the first
+//! method (either dialect), or to every request without `METHOD=`; the first
 //! matching rule wins, so `uptime=close` before `delay:1s` gives `uptime` the
 //! close and everything else the delay.
 //!

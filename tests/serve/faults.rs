@@ -241,3 +241,21 @@ fn die() {
         assert!(s.text.contains("could not decode json: ''"), "{s:?}");
     }
 }
+
+#[test]
+fn text_dialect_rules_too() {
+    let env = TestEnv::new();
+    let _s = env.serve(&["--dialect", "text", "--fault", "uptime=truncate:1"]);
+    let mut c = env.cmd_at("call", &env.fifo());
+    c.args(["--dialect", "text", "--timeout", "2s", "uptime"]);
+    let s = run(c, Duration::from_secs(10));
+    assert_eq!(
+        s.code,
+        Some(1),
+        "'200' is not a complete status line: {s:?}"
+    );
+    let mut c = env.cmd_at("call", &env.fifo());
+    c.args(["--dialect", "text", "--timeout", "2s", "version"]);
+    let s = run(c, Duration::from_secs(10));
+    assert_eq!(s.code, Some(0), "{s:?}");
+}
