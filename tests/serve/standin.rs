@@ -155,6 +155,25 @@ fn opensips_4_names_are_aliases_and_the_version_picks_the_listing() {
         call_raw(&env4, "which", Some(r#"{"command":"nosuch:"}"#)),
         r#"{"jsonrpc":"2.0","error":{"code":404,"message":"unknown MI module"},"id":1}"#
     );
+    // 4.0 also takes an unambiguous local name; an ambiguous one is -32001.
+    assert_eq!(
+        result(&env4, "end_dlg", Some(r#"{"dialog_id":"1234.5678"}"#)),
+        "OK"
+    );
+    assert_eq!(
+        call_raw(&env4, "reset", Some(r#"[["all"]]"#)),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#,
+        "statistics:reset is the only 'reset'"
+    );
+    assert_eq!(
+        call_raw(&env4, "list", None),
+        r#"{"jsonrpc":"2.0","error":{"code":-32001,"message":"Method ambiguous","data":"supported names: statistics:list, dialog:list"},"id":1}"#
+    );
+    // Not on a 3.6 stand-in.
+    assert_eq!(
+        call_raw(&env, "list", None),
+        r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}"#
+    );
     // The 3.x spelling still works on a 4.0 stand-in.
     assert!(result(&env4, "get_statistics", Some(r#"[["core:"]]"#))["core:timestamp"].is_i64());
     assert!(result(&env4, "version", None)["Server"]

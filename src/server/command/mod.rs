@@ -281,6 +281,42 @@ impl Builtin {
         }
     }
 
+    /// The command a request names: [`Builtin::find`], and on a 4.0
+    /// stand-in also an unambiguous local name (`uptime` for `core:uptime`,
+    /// as 4.0's `lookup_mi_cmd`); an ambiguous one is -32001 `Method
+    /// ambiguous` with the candidates in `data`.
+    ///
+    /// # Errors
+    /// -32601 when nothing matches, -32001 when the local name is ambiguous.
+    pub fn resolve(&self, name: &str) -> Result<&Command, RpcError> {
+        if let Some(c) = self.find(name) {
+            return Ok(c);
+        }
+        if self.version == OpenSipsVersion::V4_0 && !name.contains(':') {
+            let hits: Vec<usize> = (0..self.commands.len())
+                .filter(|&i| {
+                    self.names_4x[i]
+                        .split_once(':')
+                        .is_some_and(|(_, local)| local == name)
+                })
+                .collect();
+            match hits.as_slice() {
+                [i] => return Ok(&self.commands[*i]),
+                [] => {}
+                many => {
+                    let names: Vec<&str> =
+                        many.iter().map(|&i| self.names_4x[i].as_str()).collect();
+                    return Err(RpcError::with_data(
+                        -32001,
+                        "Method ambiguous",
+                        format!("supported names: {}", names.join(", ")),
+                    ));
+                }
+            }
+        }
+        Err(RpcError::method_not_found())
+    }
+
     /// The OpenSIPS version imitated.
     pub fn version(&self) -> OpenSipsVersion {
         self.version
@@ -317,8 +353,9 @@ impl Builtin {
     }
 
     async fn run(&self, req: &Request) -> Outcome {
-        let Some(cmd) = self.find(&req.method) else {
-            return Outcome::Error(RpcError::method_not_found());
+        let cmd = match self.resolve(&req.method) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Error(e),
         };
         let matched = match &cmd.recipes {
             Some(r) => match match_recipe(r, cmd.named_only, &req.params) {
