@@ -2,6 +2,11 @@
 //! thread in a private directory; the handle gives the FIFO path and the reply
 //! directory and stops the server (and removes the directory) when dropped.
 //!
+//! It is the same server as `mififo serve`, in your process: it installs a
+//! SIGHUP handler (SIGHUP then recreates its FIFO instead of ending the test
+//! process), and the `die` fault rule exits the whole process, so use `die`
+//! with the `mififo serve` binary instead.
+//!
 //! ```
 //! use mififo::client::{Client, ClientConfig, ReplyKind};
 //! use mififo::proto::jsonrpc::{Outcome, Params};
