@@ -31,6 +31,7 @@ pub mod doctor;
 pub mod fifo;
 pub mod gateway;
 pub mod proto;
+pub mod record;
 pub mod server;
 pub mod shell;
 pub mod term;

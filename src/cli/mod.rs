@@ -10,6 +10,7 @@ mod doctor;
 mod gateway;
 mod logging;
 mod man;
+mod record;
 mod serve;
 mod shell;
 mod top;
@@ -49,6 +50,8 @@ pub enum Command {
     Doctor(doctor::Args),
     /// Bridge HTTP JSON-RPC (as OpenSIPS mi_http) to the MI FIFO.
     Gateway(gateway::Args),
+    /// Record a real server's commands and read-only replies for serve --commands.
+    Record(record::Args),
     /// Drive an MI FIFO server with concurrent clients and report throughput and latency.
     Bench(bench::Args),
     /// Print a shell completion script.
@@ -90,6 +93,7 @@ pub fn main() -> ExitCode {
         Command::Top(a) => top::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Gateway(a) => gateway::run(a),
+        Command::Record(a) => record::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Completions(a) => man::completions(a),
         Command::Man(a) => man::man(a),

@@ -42,6 +42,22 @@ pub struct Args {
     /// JSON file with extra methods and statistics (see docs/serve.md).
     #[arg(long, value_name = "FILE")]
     pub commands: Option<PathBuf>,
+    /// The OpenSIPS to imitate: its `version`, and which names `which` lists
+    /// (3.6: get_statistics, dlg_list; 4.0: statistics:get, dialog:list). Both
+    /// spellings are answered either way.
+    #[arg(long, value_enum, value_name = "VERSION", default_value = "3.6")]
+    pub opensips_version: mififo::server::command::OpenSipsVersion,
+    /// Fail on purpose, for testing clients (repeatable, first match wins):
+    /// [METHOD=]KIND[:ARG] with KIND delay:DUR, no-reply, close, truncate[:N],
+    /// garbage, wrong-id, trickle[:DUR], late:DUR, die (see docs/serve.md).
+    /// Never on by default.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<mififo::server::fault::Rule>,
+    /// Once the FIFO is being read, write 'fifo=PATH' and 'pid=PID' lines to this
+    /// file (atomically, for scripts and test fixtures to wait on). Under systemd
+    /// (NOTIFY_SOCKET set, Type=notify) READY=1 is sent as well.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
     /// Tab-indented JSON replies, as OpenSIPS with pretty_printing=1.
     #[arg(long)]
     pub pretty: bool,
@@ -140,6 +156,27 @@ impl Args {
         cfg.reply_dir = self.reply_dir;
         cfg.dialect = self.dialect;
         cfg.pretty = self.pretty;
+        cfg.opensips_version = self.opensips_version;
+        cfg.faults = self.faults;
+        let ready_file = self.ready_file.map(|p| {
+            // Relative to where we started: the path is resolved before any chdir.
+            std::path::absolute(&p).unwrap_or(p)
+        });
+        let fifo_path = cfg.fifo.path.clone();
+        cfg.on_ready = Some(std::sync::Arc::new(move || {
+            if let Some(p) = &ready_file {
+                if let Err(e) = mififo::server::notify::write_ready_file(p, &fifo_path) {
+                    tracing::error!("cannot write --ready-file '{}': {e}", p.display());
+                }
+            }
+            match mififo::server::notify::sd_notify("READY=1") {
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot notify systemd (NOTIFY_SOCKET): {e}"),
+            }
+        }));
+        for r in &cfg.faults {
+            tracing::warn!(rule = ?r, "--fault: this server fails on purpose");
+        }
         cfg.pidfile = self.pidfile;
         if let Some(path) = &self.commands {
             cfg.commands = Some(CommandsFile::load(path)?);

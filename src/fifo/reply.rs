@@ -182,6 +182,25 @@ impl ReplyFifo {
         &self.path
     }
 
+    /// Writes all of `bytes` within `timeout` and keeps the FIFO open (for
+    /// `serve --fault trickle`; dropping the value closes it).
+    ///
+    /// # Errors
+    /// [`ReplyError::Timeout`] or [`ReplyError::Write`].
+    pub async fn write_part(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), ReplyError> {
+        match tokio::time::timeout(timeout, self.sender.write_all(bytes)).await {
+            Err(_) => Err(ReplyError::Timeout {
+                path: self.path.clone(),
+                timeout,
+            }),
+            Ok(Err(source)) => Err(ReplyError::Write {
+                path: self.path.clone(),
+                source,
+            }),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
     /// Writes all of `bytes` within `timeout`, then closes (EOF = end of reply).
     ///
     /// # Errors

@@ -47,9 +47,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The newest format version this build reads (files without `version` are 1).
+pub const FORMAT_VERSION: u64 = 2;
+
 /// A loaded commands file.
 #[derive(Debug, Clone, Default)]
 pub struct CommandsFile {
+    /// Format 2: the file describes the whole server (a recording). Only its
+    /// commands exist, in its order (`"builtin": true` entries are answered
+    /// by the built-in of that name), and only its statistics.
+    pub standalone: bool,
     /// `(module:name, initial value, incremental)` in file order.
     pub statistics: Vec<(String, Number, bool)>,
     /// The commands in file order.
@@ -91,6 +98,13 @@ pub enum LoadError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileRepr {
+    /// Absent: format 1.
+    version: Option<u64>,
+    /// Where and how the file was recorded (informational).
+    #[allow(dead_code)]
+    recorded: Option<Value>,
+    #[serde(default)]
+    standalone: bool,
     #[serde(default)]
     statistics: Map<String, Value>,
     #[serde(default)]
@@ -114,6 +128,9 @@ struct CommandRepr {
     responses: Vec<ResponseRepr>,
     #[serde(default)]
     delay_ms: u64,
+    /// Answered by the built-in command of this name (format 2).
+    #[serde(default)]
+    builtin: bool,
 }
 
 fn default_module() -> String {
@@ -240,7 +257,21 @@ impl CommandsFile {
     #[allow(clippy::result_large_err)]
     pub fn parse(text: &[u8]) -> Result<CommandsFile, Result<String, serde_json::Error>> {
         let repr: FileRepr = serde_json::from_slice(text).map_err(Err)?;
-        let mut out = CommandsFile::default();
+        match repr.version {
+            None | Some(1..=FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(Ok(format!(
+                    "format version {v} is newer than this mififo reads ({FORMAT_VERSION}); upgrade mififo"
+                )))
+            }
+        }
+        if repr.version.unwrap_or(1) < 2 && repr.standalone {
+            return Err(Ok("'standalone' needs \"version\": 2".into()));
+        }
+        let mut out = CommandsFile {
+            standalone: repr.standalone,
+            ..CommandsFile::default()
+        };
         for (name, v) in repr.statistics {
             let (value, incremental) = match &v {
                 Value::Number(n) => (n.clone(), true),
@@ -269,6 +300,18 @@ impl CommandsFile {
         for (name, v) in repr.commands {
             let c: CommandRepr =
                 serde_json::from_value(v).map_err(|e| Ok(format!("command '{name}': {e}")))?;
+            if c.builtin {
+                let Some(mut b) = super::command::builtin_named(&name) else {
+                    return Err(Ok(format!("command '{name}': no built-in of that name")));
+                };
+                b.name = name.clone();
+                b.module = c.module;
+                if !c.help.is_empty() {
+                    b.help = c.help;
+                }
+                out.commands.push(b);
+                continue;
+            }
             let default = outcome(c.result, c.error, &format!("command '{name}'")).map_err(Ok)?;
             let mut responses = Vec::new();
             for (i, r) in c.responses.into_iter().enumerate() {
@@ -338,6 +381,40 @@ mod tests {
             s.answer(Some(&Map::new()), &Params::None).await,
             Outcome::Result(json!({"Dialogs":[]}))
         );
+    }
+
+    #[test]
+    fn format_versions() {
+        // Format 1 (no version) and 2 load; a newer one is refused by name.
+        assert!(
+            !CommandsFile::parse(br#"{"commands":{}}"#)
+                .unwrap()
+                .standalone
+        );
+        let f = CommandsFile::parse(
+            br#"{"version":2,"recorded":{"by":"x"},"standalone":true,
+                 "commands":{"statistics:get":{"builtin":true,"module":"statistics"},
+                             "uptime":{"result":"canned"}}}"#,
+        )
+        .unwrap();
+        assert!(f.standalone);
+        assert_eq!(f.commands[0].name, "statistics:get");
+        assert_eq!(f.commands[0].module, "statistics");
+        assert!(matches!(f.commands[0].kind, Kind::Builtin(_)));
+        assert_eq!(f.commands[0].array_param.as_deref(), Some("statistics"));
+        assert!(matches!(f.commands[1].kind, Kind::Static(_)));
+        let e = CommandsFile::parse(br#"{"version":3}"#)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("newer"), "{e}");
+        let e = CommandsFile::parse(br#"{"standalone":true}"#)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("version"), "{e}");
+        let e = CommandsFile::parse(br#"{"version":2,"commands":{"dlg_list":{"builtin":true}}}"#)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("no built-in"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! cannot receive the answer is not run. Each request runs in its own task,
 //! so waiting for a slow client or a slow command never holds up the others.
 
+use super::fault::{Before, Faults};
 use super::stats::{names, Stats};
 use super::throttle::Throttle;
 use super::Executor;
@@ -34,6 +35,8 @@ pub struct Shared {
     pub buffer_cap: usize,
     /// Aggregates repeated log lines.
     pub throttle: Arc<Throttle>,
+    /// `--fault` rules (empty by default).
+    pub faults: Arc<super::fault::Faults>,
 }
 
 /// Log causes (see [`Throttle`]).
@@ -151,6 +154,14 @@ impl Shared {
             }
             return;
         }
+        // --fault hook (off unless configured): see fault.rs.
+        let rule = match &parsed {
+            Ok(req) => self.faults.rule(&req.method),
+            Err(_) => None,
+        };
+        if let Before::Drop = Faults::before_open(rule).await {
+            return;
+        }
         let Some(path) = self.reply_path(&name) else {
             return;
         };
@@ -179,12 +190,17 @@ impl Shared {
             drop(reply);
             return;
         }
+        let id = Faults::reply_id(rule, id);
         let resp = Response { outcome, id };
-        self.write(
-            reply,
-            print::print(&resp.to_value(), self.pretty).as_bytes(),
-        )
-        .await;
+        let bytes = print::print(&resp.to_value(), self.pretty);
+        if rule.is_some() {
+            if let Err(e) = Faults::deliver(rule, reply, bytes.as_bytes(), self.reply_timeout).await
+            {
+                tracing::warn!("{}", super::error_chain(&e));
+            }
+            return;
+        }
+        self.write(reply, bytes.as_bytes()).await;
     }
 
     /// Handles one text-dialect request.
@@ -198,6 +214,11 @@ impl Shared {
             self.stats.add(names::DROPPED, 1);
             return;
         }
+        // --fault hook (off unless configured): see fault.rs.
+        let rule = self.faults.rule(&tr.command);
+        if let Before::Drop = Faults::before_open(rule).await {
+            return;
+        }
         let Some(path) = self.reply_path(&tr.reply_name) else {
             return;
         };
@@ -207,6 +228,13 @@ impl Shared {
         let bytes = self.text_answer(&tr).await;
         if !bytes.starts_with("200 ") {
             self.stats.add(names::ERRORS, 1);
+        }
+        if rule.is_some() {
+            if let Err(e) = Faults::deliver(rule, reply, bytes.as_bytes(), self.reply_timeout).await
+            {
+                tracing::warn!("{}", super::error_chain(&e));
+            }
+            return;
         }
         self.write(reply, bytes.as_bytes()).await;
     }

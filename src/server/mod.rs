@@ -14,8 +14,12 @@
 
 pub mod command;
 pub mod commands_file;
+pub mod core_stats;
 mod dispatch;
+pub mod embed;
+pub mod fault;
 pub mod forward;
+pub mod notify;
 pub mod params;
 mod pidfile;
 mod privileges;
@@ -80,6 +84,13 @@ pub struct ServeConfig {
     pub drop_to: Option<Credentials>,
     /// Extra methods and statistics.
     pub commands: Option<commands_file::CommandsFile>,
+    /// Called once the FIFO exists and is being read (`sd_notify`,
+    /// `--ready-file`, [`embed`]); after the privilege drop.
+    pub on_ready: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// `--fault` rules: failures on demand for tests (none by default).
+    pub faults: Vec<fault::Rule>,
+    /// The OpenSIPS imitated: `version`, and the names `which` lists.
+    pub opensips_version: command::OpenSipsVersion,
     /// Replaces the built-in commands (e.g. a forwarder). `None` = built-ins.
     pub executor: Option<Arc<dyn Executor>>,
     /// Requests handled at the same time (each waits for its reply FIFO).
@@ -111,6 +122,9 @@ impl ServeConfig {
             pidfile: None,
             drop_to: None,
             commands: None,
+            opensips_version: command::OpenSipsVersion::V3_6,
+            faults: Vec::new(),
+            on_ready: None,
             executor: None,
             max_in_flight: 64,
             reply_timeout: Duration::from_secs(5),

@@ -270,7 +270,11 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let mut kill_rx = ctx.shutdown.subscribe();
     let executor: Arc<dyn Executor> = match &cfg.executor {
         Some(e) => e.clone(),
-        None => Arc::new(Builtin::new(ctx.clone(), cfg.commands.as_ref())),
+        None => Arc::new(Builtin::with_version(
+            ctx.clone(),
+            cfg.commands.as_ref(),
+            cfg.opensips_version,
+        )),
     };
     let shared = Arc::new(Shared {
         executor,
@@ -280,6 +284,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         reply_timeout: cfg.reply_timeout,
         buffer_cap: cfg.buffer_cap,
         throttle: Arc::new(Throttle::new()),
+        faults: Arc::new(super::fault::Faults::new(cfg.faults.clone())),
     });
     let mut framers = Framers::new(cfg.dialect, cfg.buffer_cap);
     let mut tick = tokio::time::interval(cfg.check_interval);
@@ -305,6 +310,9 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         pid = std::process::id(),
         "serving"
     );
+    if let Some(ready) = &cfg.on_ready {
+        ready();
+    }
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

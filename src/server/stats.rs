@@ -75,9 +75,13 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// A store with the server's own counters.
+    /// A store with OpenSIPS's early core groups (`shmem:`, `core:`, `net:`
+    /// …, see [`super::core_stats`]) at zero, then the server's own counters.
     pub fn with_server_counters() -> Self {
         let s = Stats::default();
+        for (n, inc) in super::core_stats::early_groups() {
+            s.register(&n, 0.into(), inc);
+        }
         for n in [
             names::REQUESTS,
             names::ERRORS,
@@ -110,6 +114,23 @@ impl Stats {
                 incremental,
             });
         }
+    }
+
+    /// Removes every statistic (a standalone commands file brings its own).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Sets the value of an existing statistic (no-op for unknown names).
+    pub fn set(&self, full: &str, value: serde_json::Number) {
+        if let Some(s) = self.lock().iter_mut().find(|s| s.is_named(full)) {
+            s.value = value;
+        }
+    }
+
+    /// Is `module:name` registered?
+    pub fn contains(&self, full: &str) -> bool {
+        self.lock().iter().any(|s| s.is_named(full))
     }
 
     /// Adds `delta` to an integer statistic (no-op for unknown names).
@@ -180,9 +201,10 @@ mod tests {
         ]);
         assert_eq!(got[0].full_name(), "core:rcv_requests");
         assert_eq!(got[1].full_name(), names::REQUESTS);
-        assert_eq!(got.len(), 7, "each once");
+        let n = 7 + super::super::core_stats::early_groups().len() - 1; // rcv_requests is a core stat
+        assert_eq!(got.len(), n, "each once");
         assert_eq!(s.select(&["nosuch:".into()]).len(), 0);
-        assert_eq!(s.reset(&["all".into()]), 7);
+        assert_eq!(s.reset(&["all".into()]), n);
         assert_eq!(s.select(&["core:rcv_requests".into()])[0].value, 0.into());
         assert_eq!(s.select(&["active_dialogs".into()])[0].value, 3.into());
     }

@@ -27,13 +27,13 @@ fn module_dir() -> Option<PathBuf> {
 }
 
 /// A running Kamailio; SIGTERM then SIGKILL on drop.
-struct Kamailio {
+pub(crate) struct Kamailio {
     child: Child,
-    fifo: PathBuf,
+    pub(crate) fifo: PathBuf,
 }
 
 impl Kamailio {
-    fn start(env: &TestEnv) -> Option<Kamailio> {
+    pub(crate) fn start(env: &TestEnv) -> Option<Kamailio> {
         let available = Path::new(KAMAILIO).exists() && module_dir().is_some();
         if !require("kamailio with the jsonrpcs module", available) {
             return None;

@@ -16,7 +16,7 @@ mod access;
 mod cli;
 mod fake;
 mod hostile;
-mod kamailio;
+pub(crate) mod kamailio;
 mod latency;
 mod library;
 mod serve;

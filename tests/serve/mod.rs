@@ -10,13 +10,19 @@
 //! - `takeover`: races, symlinks and confused-deputy tricks against a root start.
 //! - `root`: ownership, mode, ACL and privilege drop (root only).
 //! - `interop`: the PyPI clients `opensips-mi` and `opensips-cli`.
+//! - `faults`: every `--fault` rule against `mififo call` and `opensips-mi`.
+//! - `record`: `mififo record` from `mififo serve` and Kamailio, replayed and compared.
+//! - `standin`: answering like OpenSIPS by default (core statistics, 4.0 names, CP-style PHP).
 
+mod faults;
 mod hostile;
 mod interop;
 mod json;
 mod lifecycle;
 mod lost;
+mod record;
 mod root;
+mod standin;
 mod stream;
 mod takeover;
 mod text;

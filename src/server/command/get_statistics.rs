@@ -18,6 +18,7 @@ pub(super) fn command() -> Command {
 
 fn run(b: &Builtin, a: &Args) -> Result<Value, RpcError> {
     let items = a.strings("statistics")?;
+    b.live.refresh(&b.ctx.stats);
     let found = b.ctx.stats.select(&items);
     if found.is_empty() {
         return Err(RpcError::new(404, "Statistics Not Found"));

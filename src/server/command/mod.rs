@@ -89,6 +89,67 @@ impl Command {
     }
 }
 
+/// Which OpenSIPS the stand-in imitates (`serve --opensips-version`): the
+/// `version` it reports and the names `which` lists. Both spellings of a
+/// command are accepted either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OpenSipsVersion {
+    /// 3.6: `get_statistics`, `dlg_list`, … (the 4.0 names work as aliases).
+    #[default]
+    #[value(name = "3.6")]
+    V3_6,
+    /// 4.0: `statistics:get`, `dialog:list`, `core:uptime`, … (the 3.x names work as aliases).
+    #[value(name = "4.0")]
+    V4_0,
+}
+
+impl OpenSipsVersion {
+    /// `OpenSIPS (3.6.0 (x86_64/linux))`.
+    pub fn server_string(self) -> String {
+        let v = match self {
+            OpenSipsVersion::V3_6 => "3.6.0",
+            OpenSipsVersion::V4_0 => "4.0.0",
+        };
+        format!(
+            "OpenSIPS ({v} ({}/{}))",
+            std::env::consts::ARCH,
+            std::env::consts::OS
+        )
+    }
+}
+
+/// The 4.0 `module:cmd` name of a 3.x command (OpenSIPS 4.0 registers
+/// commands per module and keeps the 3.x names as aliases).
+///
+/// The statistics commands become `statistics:get|list|reset|reset_all`,
+/// other core commands `core:NAME`; a module's command loses the module's
+/// usual prefix (`dlg_list` → `dialog:list`, `ds_list` → `dispatcher:list`,
+/// `ul_show_contact` → `usrloc:show_contact`), else it is `MODULE:NAME`.
+pub fn name_4x(module: &str, name: &str) -> String {
+    if let Some(s) = name.strip_suffix("_statistics") {
+        if module == "core" {
+            return format!("statistics:{s}");
+        }
+    }
+    let prefix = match module {
+        "dialog" => "dlg_",
+        "dispatcher" => "ds_",
+        "drouting" => "dr_",
+        "load_balancer" => "lb_",
+        "usrloc" => "ul_",
+        "tm" => "t_",
+        "clusterer" => "clusterer_",
+        "rtpengine" => "rtpengine_",
+        _ => "",
+    };
+    let local = if prefix.is_empty() {
+        name
+    } else {
+        name.strip_prefix(prefix).unwrap_or(name)
+    };
+    format!("{module}:{local}")
+}
+
 /// State shared by the built-in commands and the server loop.
 #[derive(Debug)]
 pub struct Context {
@@ -100,8 +161,6 @@ pub struct Context {
     pub log_level: AtomicI64,
     /// Set by `kill`: the server stops after the reply is written.
     pub shutdown: tokio::sync::watch::Sender<bool>,
-    /// `Server` of `version`.
-    pub version: String,
 }
 
 impl Context {
@@ -112,11 +171,6 @@ impl Context {
             started: SystemTime::now(),
             log_level: AtomicI64::new(3),
             shutdown: tokio::sync::watch::channel(false).0,
-            version: format!(
-                "OpenSIPS (3.6.0 ({}/{}))",
-                std::env::consts::ARCH,
-                std::env::consts::OS
-            ),
         }
     }
 }
@@ -140,6 +194,13 @@ fn core_commands() -> Vec<Command> {
     ]
 }
 
+/// The built-in called `name` (3.x name or its 4.0 `module:cmd` alias).
+pub fn builtin_named(name: &str) -> Option<Command> {
+    core_commands()
+        .into_iter()
+        .find(|c| c.name == name || name_4x(&c.module, &c.name) == name)
+}
+
 /// The array parameter of an OpenSIPS core command (`statistics` for the
 /// `*_statistics` family), for executors that forward instead of running it.
 pub fn core_array_param(method: &str) -> Option<String> {
@@ -155,15 +216,39 @@ pub struct Builtin {
     /// Shared state.
     pub ctx: Arc<Context>,
     commands: Vec<Command>,
+    /// 4.0 names, one per command (same order).
+    names_4x: Vec<String>,
+    /// Which names `which` lists.
+    version: OpenSipsVersion,
+    /// Live core statistics (memory, load, timestamp).
+    pub live: super::core_stats::Live,
 }
 
 impl Builtin {
-    /// The core commands in OpenSIPS's order, then `file`'s methods.
+    /// The core commands in OpenSIPS's order, then `file`'s methods (3.6).
     pub fn new(ctx: Arc<Context>, file: Option<&CommandsFile>) -> Builtin {
-        let mut commands = core_commands();
+        Builtin::with_version(ctx, file, OpenSipsVersion::default())
+    }
+
+    /// Like [`Builtin::new`], imitating `version`.
+    pub fn with_version(
+        ctx: Arc<Context>,
+        file: Option<&CommandsFile>,
+        version: OpenSipsVersion,
+    ) -> Builtin {
+        let standalone = file.is_some_and(|f| f.standalone);
+        let mut commands = if standalone {
+            // A recording: only its commands and statistics.
+            ctx.stats.clear();
+            Vec::new()
+        } else {
+            core_commands()
+        };
+        let mut fixed = Vec::new();
         if let Some(file) = file {
             for (name, value, incremental) in &file.statistics {
                 ctx.stats.register(name, value.clone(), *incremental);
+                fixed.push(name.clone());
             }
             for c in &file.commands {
                 match commands.iter_mut().find(|x| x.name == c.name) {
@@ -172,7 +257,84 @@ impl Builtin {
                 }
             }
         }
-        Builtin { ctx, commands }
+        for (name, inc) in super::core_stats::late_groups() {
+            if !standalone && !ctx.stats.contains(&name) {
+                ctx.stats.register(&name, 0.into(), inc);
+            }
+        }
+        let names_4x = commands
+            .iter()
+            .map(|c| {
+                if c.name.contains(':') {
+                    c.name.clone()
+                } else {
+                    name_4x(&c.module, &c.name)
+                }
+            })
+            .collect();
+        Builtin {
+            ctx,
+            commands,
+            names_4x,
+            version,
+            live: super::core_stats::Live::new(fixed),
+        }
+    }
+
+    /// The command a request names: [`Builtin::find`], and on a 4.0
+    /// stand-in also an unambiguous local name (`uptime` for `core:uptime`,
+    /// as 4.0's `lookup_mi_cmd`); an ambiguous one is -32001 `Method
+    /// ambiguous` with the candidates in `data`.
+    ///
+    /// # Errors
+    /// -32601 when nothing matches, -32001 when the local name is ambiguous.
+    pub fn resolve(&self, name: &str) -> Result<&Command, RpcError> {
+        if let Some(c) = self.find(name) {
+            return Ok(c);
+        }
+        if self.version == OpenSipsVersion::V4_0 && !name.contains(':') {
+            let hits: Vec<usize> = (0..self.commands.len())
+                .filter(|&i| {
+                    self.names_4x[i]
+                        .split_once(':')
+                        .is_some_and(|(_, local)| local == name)
+                })
+                .collect();
+            match hits.as_slice() {
+                [i] => return Ok(&self.commands[*i]),
+                [] => {}
+                many => {
+                    let names: Vec<&str> =
+                        many.iter().map(|&i| self.names_4x[i].as_str()).collect();
+                    return Err(RpcError::with_data(
+                        -32001,
+                        "Method ambiguous",
+                        format!("supported names: {}", names.join(", ")),
+                    ));
+                }
+            }
+        }
+        Err(RpcError::method_not_found())
+    }
+
+    /// The OpenSIPS version imitated.
+    pub fn version(&self) -> OpenSipsVersion {
+        self.version
+    }
+
+    /// The name `which` lists for the command at `i`.
+    pub fn listed_name(&self, i: usize) -> &str {
+        match self.version {
+            OpenSipsVersion::V3_6 => &self.commands[i].name,
+            OpenSipsVersion::V4_0 => &self.names_4x[i],
+        }
+    }
+
+    /// The module a name is listed under (`dialog` for `dialog:list` and `dlg_list`).
+    pub fn listed_module(&self, i: usize) -> &str {
+        self.names_4x[i]
+            .split_once(':')
+            .map_or(self.commands[i].module.as_str(), |(m, _)| m)
     }
 
     /// All commands in `which` order.
@@ -180,14 +342,20 @@ impl Builtin {
         &self.commands
     }
 
-    /// The command called `name`.
+    /// The command called `name` (3.x name or 4.0 `module:cmd` alias).
     pub fn find(&self, name: &str) -> Option<&Command> {
-        self.commands.iter().find(|c| c.name == name)
+        self.commands.iter().find(|c| c.name == name).or_else(|| {
+            self.names_4x
+                .iter()
+                .position(|n| n == name)
+                .map(|i| &self.commands[i])
+        })
     }
 
     async fn run(&self, req: &Request) -> Outcome {
-        let Some(cmd) = self.find(&req.method) else {
-            return Outcome::Error(RpcError::method_not_found());
+        let cmd = match self.resolve(&req.method) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Error(e),
         };
         let matched = match &cmd.recipes {
             Some(r) => match match_recipe(r, cmd.named_only, &req.params) {

@@ -17,7 +17,7 @@ pub(super) fn command() -> Command {
 
 fn run(b: &Builtin, a: &Args) -> Result<Value, RpcError> {
     let mut m = Map::new();
-    m.insert("Server".into(), Value::String(b.ctx.version.clone()));
+    m.insert("Server".into(), Value::String(b.version().server_string()));
     if a.has("revision") {
         m.insert(
             "mififo".into(),
