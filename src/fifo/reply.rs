@@ -61,6 +61,14 @@ pub enum ReplyError {
         /// The deadline.
         timeout: Duration,
     },
+    /// Too many requests already wait for this reply FIFO (or in total).
+    #[error("dropping reply to '{path}': {reason}")]
+    Busy {
+        /// The reply path.
+        path: PathBuf,
+        /// Which limit was hit.
+        reason: String,
+    },
     /// A write failed (EPIPE: the client went away).
     #[error("cannot write reply to '{path}'")]
     Write {
@@ -157,7 +165,24 @@ impl ReplyFifo {
     /// # Errors
     /// [`ReplyError::NoClient`] after the retries, or the first other failure.
     pub async fn open(path: &Path) -> Result<ReplyFifo, ReplyError> {
+        Self::open_with(path, || Ok(())).await
+    }
+
+    /// Like [`ReplyFifo::open`]; `before_waiting` runs once, when the first
+    /// attempt found no reader and the retry window begins (the server moves
+    /// the request to its side path there, or refuses with the error it
+    /// returns).
+    ///
+    /// # Errors
+    /// As [`ReplyFifo::open`], or what `before_waiting` returned.
+    pub async fn open_with(
+        path: &Path,
+        mut before_waiting: impl FnMut() -> Result<(), ReplyError>,
+    ) -> Result<ReplyFifo, ReplyError> {
         for attempt in 0..=RETRIES {
+            if attempt == 1 {
+                before_waiting()?;
+            }
             if let Some(file) = open_once(path)? {
                 let sender = pipe::Sender::from_file(file).map_err(|source| ReplyError::Open {
                     path: path.to_path_buf(),
@@ -180,6 +205,30 @@ impl ReplyFifo {
     /// The reply path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Writes what fits into the FIFO now, without waiting; returns how many
+    /// bytes were written (fewer than `bytes.len()` when the pipe is full).
+    ///
+    /// # Errors
+    /// [`ReplyError::Write`] (EPIPE: the client went away).
+    pub fn write_now(&mut self, bytes: &[u8]) -> Result<usize, ReplyError> {
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.sender.try_write(&bytes[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ReplyError::Write {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Writes all of `bytes` within `timeout`, then closes (EOF = end of reply).

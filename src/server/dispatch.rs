@@ -5,10 +5,11 @@
 //! cannot receive the answer is not run. Each request runs in its own task,
 //! so waiting for a slow client or a slow command never holds up the others.
 
+use super::fairness::{Slot, Waiters};
 use super::stats::{names, Stats};
 use super::throttle::Throttle;
 use super::Executor;
-use crate::fifo::reply::ReplyFifo;
+use crate::fifo::reply::{ReplyError, ReplyFifo};
 use crate::proto::framing::Frame;
 use crate::proto::jsonrpc::{code, Outcome, Params, Request, Response, RpcError};
 use crate::proto::text::{self, TextRequest};
@@ -17,6 +18,7 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// What every request task needs.
 pub struct Shared {
@@ -34,6 +36,40 @@ pub struct Shared {
     pub buffer_cap: usize,
     /// Aggregates repeated log lines.
     pub throttle: Arc<Throttle>,
+    /// Waiting slots for requests whose reply FIFO is slow.
+    pub waiters: Arc<Waiters>,
+}
+
+/// One request's claim on the server's capacity: the in-flight permit while
+/// it runs on the common path, or a waiting slot once its reply FIFO made it
+/// wait (no reader yet, or no room).
+pub struct Turn {
+    permit: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
+}
+
+impl Turn {
+    /// A request holding an in-flight permit.
+    pub fn new(permit: OwnedSemaphorePermit) -> Turn {
+        Turn {
+            permit: Some(permit),
+            slot: None,
+        }
+    }
+
+    /// Moves to the side path: takes a waiting slot for `path` and gives the
+    /// permit back. A request already there keeps its slot.
+    fn leave_common_path(
+        &mut self,
+        waiters: &Arc<Waiters>,
+        path: &std::path::Path,
+    ) -> Result<(), String> {
+        if self.slot.is_none() {
+            self.slot = Some(waiters.enter(path)?);
+            self.permit = None;
+        }
+        Ok(())
+    }
 }
 
 /// Log causes (see [`Throttle`]).
@@ -59,9 +95,18 @@ impl Shared {
         }
     }
 
-    /// Opens the reply FIFO, or logs and counts the drop.
-    async fn open(&self, path: &std::path::Path) -> Option<ReplyFifo> {
-        match ReplyFifo::open(path).await {
+    /// Opens the reply FIFO, or logs and counts the drop. While there is
+    /// no reader yet, the request waits on the side path (see [`Turn`]).
+    async fn open(&self, path: &std::path::Path, turn: &mut Turn) -> Option<ReplyFifo> {
+        let opened = ReplyFifo::open_with(path, || {
+            turn.leave_common_path(&self.waiters, path)
+                .map_err(|reason| ReplyError::Busy {
+                    path: path.to_path_buf(),
+                    reason,
+                })
+        })
+        .await;
+        match opened {
             Ok(r) => Some(r),
             Err(e) => {
                 if self.throttle.hit(DROPPED, 0) {
@@ -73,24 +118,48 @@ impl Shared {
         }
     }
 
-    async fn write(&self, reply: ReplyFifo, bytes: &[u8]) {
-        if let Err(e) = reply.write_and_close(bytes, self.reply_timeout).await {
-            if self.throttle.hit(DROPPED, 0) {
-                tracing::warn!("{}", super::error_chain(&e));
-            }
-            self.stats.add(names::DROPPED, 1);
+    async fn write(&self, mut reply: ReplyFifo, bytes: &[u8], turn: &mut Turn) {
+        // Common path: the reply fits into the FIFO now.
+        let done = match reply.write_now(bytes) {
+            Ok(n) => n,
+            Err(e) => return self.write_failed(&e),
+        };
+        if done == bytes.len() {
+            return;
+        }
+        // No room: wait on the side path, without the in-flight permit.
+        if let Err(reason) = turn.leave_common_path(&self.waiters, reply.path()) {
+            let e = ReplyError::Busy {
+                path: reply.path().to_path_buf(),
+                reason,
+            };
+            return self.write_failed(&e);
+        }
+        if let Err(e) = reply
+            .write_and_close(&bytes[done..], self.reply_timeout)
+            .await
+        {
+            self.write_failed(&e);
         }
     }
 
+    fn write_failed(&self, e: &ReplyError) {
+        if self.throttle.hit(DROPPED, 0) {
+            tracing::warn!("{}", super::error_chain(e));
+        }
+        self.stats.add(names::DROPPED, 1);
+    }
+
     /// Handles one JSON-dialect frame (not `Garbage`, which the reader logs).
-    pub async fn json_frame(&self, frame: Frame) {
+    pub async fn json_frame(&self, frame: Frame, turn: &mut Turn) {
         match frame {
-            Frame::Request { reply_name, body } => self.json_request(reply_name, body).await,
+            Frame::Request { reply_name, body } => self.json_request(reply_name, body, turn).await,
             Frame::Unparseable { reply_name, error } => {
                 if self.throttle.hit(MALFORMED, 0) {
                     tracing::warn!(reply = %show(&reply_name), "cannot parse command: {error}");
                 }
-                self.json_error(&reply_name, RpcError::parse_error()).await;
+                self.json_error(&reply_name, RpcError::parse_error(), turn)
+                    .await;
             }
             Frame::TooLarge {
                 reply_name,
@@ -108,14 +177,14 @@ impl Shared {
                     "Invalid Request",
                     format!("request larger than {} bytes", self.buffer_cap),
                 );
-                self.json_error(&reply_name, e).await;
+                self.json_error(&reply_name, e, turn).await;
             }
             Frame::Garbage { .. } => {}
         }
     }
 
     /// An error reply with `"id":null` for a frame that has no usable request.
-    async fn json_error(&self, name: &[u8], e: RpcError) {
+    async fn json_error(&self, name: &[u8], e: RpcError, turn: &mut Turn) {
         self.stats.add(names::REQUESTS, 1);
         self.stats.add(names::ERRORS, 1);
         if name.is_empty() {
@@ -124,7 +193,7 @@ impl Shared {
         let Some(path) = self.reply_path(name) else {
             return;
         };
-        let Some(reply) = self.open(&path).await else {
+        let Some(reply) = self.open(&path, turn).await else {
             return;
         };
         let resp = Response {
@@ -134,11 +203,12 @@ impl Shared {
         self.write(
             reply,
             print::print(&resp.to_value(), self.pretty).as_bytes(),
+            turn,
         )
         .await;
     }
 
-    async fn json_request(&self, name: Vec<u8>, body: Value) {
+    async fn json_request(&self, name: Vec<u8>, body: Value, turn: &mut Turn) {
         self.stats.add(names::REQUESTS, 1);
         let parsed = Request::from_value(&body);
         if name.is_empty() {
@@ -154,7 +224,7 @@ impl Shared {
         let Some(path) = self.reply_path(&name) else {
             return;
         };
-        let Some(reply) = self.open(&path).await else {
+        let Some(reply) = self.open(&path, turn).await else {
             return;
         };
         let (outcome, id, notification) = match parsed {
@@ -183,12 +253,13 @@ impl Shared {
         self.write(
             reply,
             print::print(&resp.to_value(), self.pretty).as_bytes(),
+            turn,
         )
         .await;
     }
 
     /// Handles one text-dialect request.
-    pub async fn text_request(&self, tr: TextRequest) {
+    pub async fn text_request(&self, tr: TextRequest, turn: &mut Turn) {
         self.stats.add(names::REQUESTS, 1);
         if tr.reply_name.is_empty() {
             // 1.x/2.x: the reply FIFO is mandatory; without it the command is not run.
@@ -201,14 +272,14 @@ impl Shared {
         let Some(path) = self.reply_path(&tr.reply_name) else {
             return;
         };
-        let Some(reply) = self.open(&path).await else {
+        let Some(reply) = self.open(&path, turn).await else {
             return;
         };
         let bytes = self.text_answer(&tr).await;
         if !bytes.starts_with("200 ") {
             self.stats.add(names::ERRORS, 1);
         }
-        self.write(reply, bytes.as_bytes()).await;
+        self.write(reply, bytes.as_bytes(), turn).await;
     }
 
     async fn text_answer(&self, tr: &TextRequest) -> String {

@@ -10,11 +10,13 @@
 //! - [`stats`]: the statistics store (the server counts itself in it).
 //! - [`forward`]: `serve --forward URL`, an [`Executor`] relaying to an HTTP JSON-RPC MI.
 //! - `privileges`: the `--user` drop; `pidfile`: `--pidfile`.
+//! - [`fairness`]: waiting slots per reply FIFO (slow clients leave the common path).
 //! - [`throttle`]: per-cause log aggregation (first line now, a summary per 10 s).
 
 pub mod command;
 pub mod commands_file;
 mod dispatch;
+pub mod fairness;
 pub mod forward;
 pub mod params;
 mod pidfile;

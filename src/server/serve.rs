@@ -17,7 +17,7 @@
 //! growing without bound.
 
 use super::command::{Builtin, Context};
-use super::dispatch::Shared;
+use super::dispatch::{Shared, Turn};
 use super::pidfile::Pidfile;
 use super::stats::{names, Stats};
 use super::throttle::Throttle;
@@ -280,6 +280,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         reply_timeout: cfg.reply_timeout,
         buffer_cap: cfg.buffer_cap,
         throttle: Arc::new(Throttle::new()),
+        waiters: Arc::new(super::fairness::Waiters::default()),
     });
     let mut framers = Framers::new(cfg.dialect, cfg.buffer_cap);
     let mut tick = tokio::time::interval(cfg.check_interval);
@@ -405,12 +406,13 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                 let shared = shared.clone();
                 stats.add(names::IN_FLIGHT, 1);
                 tasks.spawn(async move {
+                    let mut turn = Turn::new(permit);
                     match work {
-                        Work::Json(f) => shared.json_frame(f).await,
-                        Work::Text(t) => shared.text_request(t).await,
+                        Work::Json(f) => shared.json_frame(f, &mut turn).await,
+                        Work::Text(t) => shared.text_request(t, &mut turn).await,
                     }
                     shared.stats.add(names::IN_FLIGHT, -1);
-                    drop(permit);
+                    drop(turn);
                 });
             }
             Some(res) = tasks.join_next(), if !tasks.is_empty() => {

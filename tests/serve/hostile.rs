@@ -195,3 +195,60 @@ fn repeated_causes_are_aggregated_in_the_log() {
         "{log}"
     );
 }
+
+/// Issue 10, finding 4: 1,000 requests naming a reply FIFO kept full and
+/// 1,000 naming one nobody reads used to hold the 64 in-flight slots for
+/// the reply timeout (or the retry window): other clients failed for over
+/// a minute. Waiting now happens on a side path bounded per reply FIFO; the
+/// excess is dropped and counted at once, and others are served.
+#[test]
+fn a_writer_naming_full_or_absent_reply_fifos_delays_only_itself() {
+    let env = TestEnv::new();
+    let _s = env.serve(&[]);
+    let full = env.path("full");
+    nix::unistd::mkfifo(&full, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let _full_reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&full)
+        .unwrap();
+    {
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&full)
+            .unwrap();
+        while w.write(&[b'x'; 4096]).is_ok() {}
+    }
+    nix::unistd::mkfifo(
+        &env.path("absent"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let mut flood = Vec::new();
+    for name in ["full", "absent"] {
+        for i in 0..1000 {
+            flood.extend_from_slice(
+                format!(r#":{name}:{{"jsonrpc":"2.0","method":"uptime","id":{i}}}"#).as_bytes(),
+            );
+        }
+    }
+    send(&env, &flood);
+    for _ in 0..3 {
+        let got = call_raw(&env, "version", None);
+        assert!(
+            got.starts_with(r#"{"jsonrpc":"2.0","result":{"Server":"OpenSIPS"#),
+            "{got}"
+        );
+    }
+    // All but the few allowed to wait were dropped at once (counted).
+    let deadline = std::time::Instant::now() + HANG;
+    loop {
+        let dropped = stat(&env, "mififo:dropped");
+        if dropped >= 1992 - 2 * 8 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "dropped {dropped}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
