@@ -150,10 +150,32 @@ impl Shared {
         self.stats.add(names::DROPPED, 1);
     }
 
+    /// Prints a response; a numeric id that `Value` holds only approximately
+    /// is echoed with the exact text the client sent (`raw_id`). The id is
+    /// the last member, so it is printed as `null` and that token replaced.
+    fn render(&self, resp: &Response, raw_id: Option<&str>) -> String {
+        let Some(raw) = raw_id.filter(|_| resp.id.is_number()) else {
+            return print::print(&resp.to_value(), self.pretty);
+        };
+        let placeholder = Response {
+            outcome: resp.outcome.clone(),
+            id: Value::Null,
+        };
+        let mut out = print::print(&placeholder.to_value(), self.pretty);
+        match out.rfind("null") {
+            Some(at) => out.replace_range(at..at + 4, raw),
+            None => return print::print(&resp.to_value(), self.pretty),
+        }
+        out
+    }
+
     /// Handles one JSON-dialect frame (not `Garbage`, which the reader logs).
-    pub async fn json_frame(&self, frame: Frame, turn: &mut Turn) {
+    pub async fn json_frame(&self, frame: Frame, raw_id: Option<String>, turn: &mut Turn) {
         match frame {
-            Frame::Request { reply_name, body } => self.json_request(reply_name, body, turn).await,
+            Frame::Request { reply_name, body } => {
+                self.json_request(reply_name, body, raw_id.as_deref(), turn)
+                    .await
+            }
             Frame::Unparseable { reply_name, error } => {
                 if self.throttle.hit(MALFORMED, 0) {
                     tracing::warn!(reply = %show(&reply_name), "cannot parse command: {error}");
@@ -208,7 +230,13 @@ impl Shared {
         .await;
     }
 
-    async fn json_request(&self, name: Vec<u8>, body: Value, turn: &mut Turn) {
+    async fn json_request(
+        &self,
+        name: Vec<u8>,
+        body: Value,
+        raw_id: Option<&str>,
+        turn: &mut Turn,
+    ) {
         self.stats.add(names::REQUESTS, 1);
         let parsed = Request::from_value(&body);
         if name.is_empty() {
@@ -250,12 +278,8 @@ impl Shared {
             return;
         }
         let resp = Response { outcome, id };
-        self.write(
-            reply,
-            print::print(&resp.to_value(), self.pretty).as_bytes(),
-            turn,
-        )
-        .await;
+        self.write(reply, self.render(&resp, raw_id).as_bytes(), turn)
+            .await;
     }
 
     /// Handles one text-dialect request.

@@ -100,7 +100,8 @@ impl Live {
 const GARBAGE: &str = "discarded bytes that are not a request";
 
 enum Work {
-    Json(Frame),
+    /// A frame, and the exact text of its numeric id when `Value` is lossy.
+    Json(Frame, Option<String>),
     Text(TextRequest),
 }
 
@@ -137,9 +138,9 @@ impl Framers {
                     }
                     frame @ Frame::TooLarge { buffered, .. } => {
                         stats.add(names::GARBAGE_BYTES, buffered as i64);
-                        return Some(Work::Json(frame));
+                        return Some(Work::Json(frame, None));
                     }
-                    frame => return Some(Work::Json(frame)),
+                    frame => return Some(Work::Json(frame, f.take_raw_id())),
                 },
                 Framers::Text(f) => match f.next_frame()? {
                     TextFrame::Discarded { len, reason } => {
@@ -167,7 +168,7 @@ impl Framers {
                     stats.add(names::GARBAGE_BYTES, len as i64);
                     None
                 }
-                frame => Some(Work::Json(frame)),
+                frame => Some(Work::Json(frame, None)),
             },
             Framers::Text(f) => {
                 if let Some(TextFrame::Discarded { len, reason }) = f.flush() {
@@ -194,7 +195,7 @@ impl Framers {
                         }
                         stats.add(names::GARBAGE_BYTES, len as i64);
                     }
-                    Some(frame) => out.push(Work::Json(frame)),
+                    Some(frame) => out.push(Work::Json(frame, None)),
                     None => {}
                 }
             }
@@ -408,7 +409,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                 tasks.spawn(async move {
                     let mut turn = Turn::new(permit);
                     match work {
-                        Work::Json(f) => shared.json_frame(f, &mut turn).await,
+                        Work::Json(f, raw_id) => shared.json_frame(f, raw_id, &mut turn).await,
                         Work::Text(t) => shared.text_request(t, &mut turn).await,
                     }
                     shared.stats.add(names::IN_FLIGHT, -1);
