@@ -4,8 +4,9 @@
 //! no room (EAGAIN, a client that does not read) leaves the common path: it
 //! gives back its in-flight permit, so waiting never consumes the capacity
 //! other clients need, and it takes a *waiting slot* instead. Slots are
-//! bounded per reply path ([`PER_NAME`]) and in total ([`TOTAL`], which also
-//! bounds the reply FIFO descriptors held while waiting for room). A request
+//! bounded per reply path ([`PER_NAME`]) and in total ([`TOTAL`], at most half
+//! the descriptor limit: it also bounds the reply FIFO descriptors held while
+//! waiting for room). A request
 //! that finds no slot is dropped at once, counted in `mififo:dropped` and
 //! logged (rate-limited): a writer naming slow, full or absent reply FIFOs
 //! delays only its own requests.
@@ -29,8 +30,16 @@ pub struct Waiters {
 }
 
 impl Default for Waiters {
+    /// [`PER_NAME`], and [`TOTAL`] or half the descriptor limit
+    /// (`RLIMIT_NOFILE`) if that is lower: a request waiting for room holds
+    /// its reply FIFO open, and waiting ones must not starve the common path
+    /// of descriptors.
     fn default() -> Self {
-        Waiters::new(PER_NAME, TOTAL)
+        let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(soft, _)| soft)
+            .unwrap_or(1024);
+        let half = usize::try_from(nofile / 2).unwrap_or(usize::MAX);
+        Waiters::new(PER_NAME, TOTAL.min(half).max(4))
     }
 }
 
