@@ -160,8 +160,10 @@ impl Args {
 /// Runs `mififo serve` until SIGTERM/SIGINT or the `kill` command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = args.into_config()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread, as OpenSIPS's MI FIFO process: the common request path
+    // runs inline in the reader loop, and waiting requests are cheap tasks on
+    // the same thread, so no request pays for a thread hand-off.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

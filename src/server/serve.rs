@@ -289,7 +289,11 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let max = cfg.max_in_flight.max(1);
     let sem = Arc::new(Semaphore::new(max));
     let mut queue: VecDeque<Work> = VecDeque::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    // Requests run inline on this thread (see `run_or_spawn`); the waker is
+    // never used to wake anything: a request that has to wait is spawned.
+    let waker = std::task::Waker::from(Arc::new(NoWake));
+    let mut cx = std::task::Context::from_waker(&waker);
     // Replaced FIFOs still being read, and the requests they frame.
     let mut drainers = JoinSet::new();
     let (old_tx, mut old_rx) = mpsc::channel::<Work>(max);
@@ -376,9 +380,11 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                         while let Some(w) = framers.next(&stats, &throttle) {
                             queue.push_back(w);
                         }
+                        let framed = queue.len() > before;
+                        run_queued(&mut queue, &sem, &shared, &mut tasks, &mut cx);
                         partial_since = match (framers.buffered(), partial_since) {
                             (false, _) => None,
-                            (true, Some(t)) if queue.len() == before => Some(t),
+                            (true, Some(t)) if !framed => Some(t),
                             (true, _) => Some(last_data),
                         };
                     }
@@ -404,17 +410,8 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             permit = sem.clone().acquire_owned(), if !queue.is_empty() => {
                 let Ok(permit) = permit else { break };
                 let Some(work) = queue.pop_front() else { continue };
-                let shared = shared.clone();
-                stats.add(names::IN_FLIGHT, 1);
-                tasks.spawn(async move {
-                    let mut turn = Turn::new(permit);
-                    match work {
-                        Work::Json(f, raw_id) => shared.json_frame(f, raw_id, &mut turn).await,
-                        Work::Text(t) => shared.text_request(t, &mut turn).await,
-                    }
-                    shared.stats.add(names::IN_FLIGHT, -1);
-                    drop(turn);
-                });
+                run_or_spawn(work, permit, &shared, &mut tasks, &mut cx);
+                run_queued(&mut queue, &sem, &shared, &mut tasks, &mut cx);
             }
             Some(res) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = res {
@@ -471,6 +468,61 @@ fn still_ours(guard: &FifoGuard) -> bool {
     match (std::fs::symlink_metadata(guard.path()), guard.dev_ino()) {
         (Ok(m), Some(ours)) => (m.dev(), m.ino()) == ours,
         _ => false,
+    }
+}
+
+/// A waker for the inline first poll of a request: whatever it registers is
+/// re-registered with the task's own waker when the request is spawned.
+struct NoWake;
+
+impl std::task::Wake for NoWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// The lean common path: runs `work` on this thread up to its first wait.
+/// A request whose reply FIFO is ready and whose command answers at once
+/// (the common case) is read, framed, opened, run, written and closed here,
+/// without a task, a thread hand-off or a join. Only one that has to wait
+/// (no reader yet, no room, a slow command) is spawned, with its permit or
+/// waiting slot (see `dispatch::Turn`).
+fn run_or_spawn(
+    work: Work,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    cx: &mut std::task::Context<'_>,
+) {
+    let shared = shared.clone();
+    let mut fut = Box::pin(async move {
+        let mut turn = Turn::new(permit);
+        shared.stats.add(names::IN_FLIGHT, 1);
+        match work {
+            Work::Json(f, raw_id) => shared.json_frame(f, raw_id, &mut turn).await,
+            Work::Text(t) => shared.text_request(t, &mut turn).await,
+        }
+        shared.stats.add(names::IN_FLIGHT, -1);
+        drop(turn);
+    });
+    if fut.as_mut().poll(cx).is_pending() {
+        tasks.spawn(fut);
+    }
+}
+
+/// Runs queued requests inline while in-flight permits are free.
+fn run_queued(
+    queue: &mut VecDeque<Work>,
+    sem: &Arc<Semaphore>,
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    cx: &mut std::task::Context<'_>,
+) {
+    while !queue.is_empty() {
+        let Ok(permit) = sem.clone().try_acquire_owned() else {
+            return;
+        };
+        if let Some(work) = queue.pop_front() {
+            run_or_spawn(work, permit, shared, tasks, cx);
+        }
     }
 }
 
