@@ -45,9 +45,8 @@ fn main() {
         std::fs::create_dir(&floor_dir).unwrap();
         let responder = Responder::start(&floor_dir.join("mi_fifo"), &floor_dir).unwrap();
         for clients in [1usize, 16] {
-            let (f, f_cpu) = cpu::during(std::process::id(), || {
-                floor_client_load(responder.fifo(), &floor_dir, clients, dur)
-            });
+            let (f, f_cpu) =
+                cpu::during_self(|| floor_client_load(responder.fifo(), &floor_dir, clients, dur));
             let (s, s_cpu) = cpu::during(serve.pid(), || {
                 floor_client_load(&serve.fifo, &serve.reply_dir, clients, dur)
             });

@@ -8,6 +8,8 @@
 //! the measurement are lost, so it suits long-lived servers (serve runs one
 //! thread); without schedstat (kernel without `CONFIG_SCHEDSTATS`), `utime +
 //! stime` of `/proc/PID/stat` (all threads, dead ones included) is used.
+//! For this process ([`self_cpu`], the floor) `getrusage` counts exited
+//! threads too.
 
 use std::io;
 use std::time::Duration;
@@ -62,6 +64,34 @@ fn stat_ticks(pid: u32) -> io::Result<Duration> {
     Ok(Duration::from_nanos(ticks * 1_000_000_000 / hz))
 }
 
+/// CPU time of this process so far, threads that already exited included
+/// (`getrusage(RUSAGE_SELF)`): for the floor, whose client threads end with
+/// each run.
+///
+/// # Errors
+/// `getrusage` failed.
+pub fn self_cpu() -> io::Result<Duration> {
+    let u = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map_err(io::Error::from)?;
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    Ok(tv(u.user_time()) + tv(u.system_time()))
+}
+
+/// Measures this process's CPU (exited threads included) while `f` runs.
+pub fn during_self<T>(f: impl FnOnce() -> T) -> (T, Option<Duration>) {
+    let before = self_cpu().ok();
+    let out = f();
+    let after = self_cpu().ok();
+    let cpu = match (before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b)),
+        _ => None,
+    };
+    (out, cpu)
+}
+
 /// Measures `pid`'s CPU while `f` runs; returns `f`'s result and the CPU
 /// time (`None` when `/proc` could not be read).
 pub fn during<T>(pid: u32, f: impl FnOnce() -> T) -> (T, Option<Duration>) {
@@ -98,6 +128,18 @@ mod tests {
             }
         });
         let cpu = cpu.expect("/proc readable");
+        // Threads that ended are counted by the RUSAGE_SELF variant.
+        let (_, own) = during_self(|| {
+            std::thread::spawn(|| {
+                let t = std::time::Instant::now();
+                while t.elapsed() < Duration::from_millis(30) {
+                    std::hint::black_box(0u64);
+                }
+            })
+            .join()
+            .unwrap()
+        });
+        assert!(own.expect("getrusage") > Duration::ZERO);
         // On a loaded machine a 50 ms spin gets at least some CPU.
         assert!(cpu > Duration::ZERO, "{cpu:?}");
         assert!(stat_ticks(me).is_ok());

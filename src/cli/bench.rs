@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut cpu_lines: Vec<(&str, String, f64)> = Vec::new();
     let report = if args.floor {
         let line = progress.display();
-        let (run, cpu) = cpu::during(std::process::id(), || {
+        let (run, cpu) = cpu::during_self(|| {
             floor::run(&args.floor_dir, clients, stop, args.timeout, &progress)
         });
         let (tally, elapsed) = run.map_err(|e| {
