@@ -72,6 +72,32 @@ impl Turn {
     }
 }
 
+/// The compact reply, byte for byte what `print::compact(&resp.to_value())`
+/// gives (members `jsonrpc`, `result`/`error`, `id`), written straight into
+/// one buffer: no `Map` is built and the result is not cloned. A numeric id
+/// the `Value` holds only approximately is written as `raw_id`.
+fn render_compact(resp: &Response, raw_id: Option<&str>) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str(r#"{"jsonrpc":"2.0","#);
+    match &resp.outcome {
+        Outcome::Result(r) => {
+            out.push_str(r#""result":"#);
+            print::compact_into(&mut out, r);
+        }
+        Outcome::Error(e) => {
+            out.push_str(r#""error":"#);
+            print::compact_into(&mut out, &e.to_value());
+        }
+    }
+    out.push_str(r#","id":"#);
+    match raw_id.filter(|_| resp.id.is_number()) {
+        Some(raw) => out.push_str(raw),
+        None => print::compact_into(&mut out, &resp.id),
+    }
+    out.push('}');
+    out
+}
+
 /// Log causes (see [`Throttle`]).
 const DROPPED: &str = "dropped requests (no reply could be delivered)";
 const MALFORMED: &str = "malformed requests answered with an error";
@@ -154,6 +180,9 @@ impl Shared {
     /// is echoed with the exact text the client sent (`raw_id`). The id is
     /// the last member, so it is printed as `null` and that token replaced.
     fn render(&self, resp: &Response, raw_id: Option<&str>) -> String {
+        if !self.pretty {
+            return render_compact(resp, raw_id);
+        }
         let Some(raw) = raw_id.filter(|_| resp.id.is_number()) else {
             return print::print(&resp.to_value(), self.pretty);
         };
@@ -222,12 +251,8 @@ impl Shared {
             outcome: Outcome::Error(e),
             id: Value::Null,
         };
-        self.write(
-            reply,
-            print::print(&resp.to_value(), self.pretty).as_bytes(),
-            turn,
-        )
-        .await;
+        self.write(reply, self.render(&resp, None).as_bytes(), turn)
+            .await;
     }
 
     async fn json_request(
@@ -362,5 +387,46 @@ impl Shared {
                 _ => text::write_tree(500, &e.message, &[], "\t"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn compact_rendering_is_the_printed_value() {
+        for resp in [
+            Response {
+                outcome: Outcome::Result(json!({"Now":"x","n":[1,2.5,"\u{1}"]})),
+                id: json!(7),
+            },
+            Response {
+                outcome: Outcome::Result(json!("OK")),
+                id: json!("a\"b"),
+            },
+            Response {
+                outcome: Outcome::Error(RpcError::invalid_params("Bad PID")),
+                id: Value::Null,
+            },
+            Response {
+                outcome: Outcome::Error(RpcError::method_not_found()),
+                id: json!(-3),
+            },
+        ] {
+            assert_eq!(
+                render_compact(&resp, None),
+                print::compact(&resp.to_value())
+            );
+        }
+        let r = Response {
+            outcome: Outcome::Result(json!(1)),
+            id: json!(1.2345678901234568e29),
+        };
+        assert_eq!(
+            render_compact(&r, Some("123456789012345678901234567890")),
+            r#"{"jsonrpc":"2.0","result":1,"id":123456789012345678901234567890}"#
+        );
     }
 }
