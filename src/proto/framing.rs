@@ -75,7 +75,7 @@ pub enum Frame {
 ///
 /// Cost is linear in the bytes received: consumed bytes are only counted
 /// (`pos`) and compacted away in bulk, and the body of a request is scanned
-/// once, incrementally, by a bracket/string tracker ([`Scanner`]); `serde_json`
+/// once, incrementally, by a bracket/string tracker (`Scanner`); `serde_json`
 /// parses it once, when the tracker saw its end.
 #[derive(Debug)]
 pub struct Framer {
