@@ -178,6 +178,28 @@ impl ReplyFifo {
         Self::open_with(path, || Ok(())).await
     }
 
+    /// One attempt, without waiting: `Ok(None)` when the caller has to wait
+    /// (no reader yet, or out of descriptors) and should use
+    /// [`ReplyFifo::open_with`].
+    ///
+    /// # Errors
+    /// As [`open_once`], except the conditions worth waiting for.
+    pub fn open_now(path: &Path) -> Result<Option<ReplyFifo>, ReplyError> {
+        match open_once(path) {
+            Ok(Some(file)) => Ok(Some(ReplyFifo {
+                file,
+                path: path.to_path_buf(),
+            })),
+            Ok(None) => Ok(None),
+            Err(ReplyError::Open { source, .. })
+                if matches!(source.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Like [`ReplyFifo::open`]; `before_waiting` runs once, when the first
     /// attempt found no reader and the retry window begins (the server moves
     /// the request to its side path there, or refuses with the error it

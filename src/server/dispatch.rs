@@ -124,14 +124,22 @@ impl Shared {
     /// Opens the reply FIFO, or logs and counts the drop. While there is
     /// no reader yet, the request waits on the side path (see [`Turn`]).
     async fn open(&self, path: &std::path::Path, turn: &mut Turn) -> Option<ReplyFifo> {
-        let opened = ReplyFifo::open_with(path, || {
-            turn.leave_common_path(&self.waiters, path)
-                .map_err(|reason| ReplyError::Busy {
-                    path: path.to_path_buf(),
-                    reason,
-                })
-        })
-        .await;
+        // Common path: one attempt, no future of its own. The retry loop
+        // (boxed, so the request's future stays small) only when it waits.
+        let opened = match ReplyFifo::open_now(path) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => {
+                Box::pin(ReplyFifo::open_with(path, || {
+                    turn.leave_common_path(&self.waiters, path)
+                        .map_err(|reason| ReplyError::Busy {
+                            path: path.to_path_buf(),
+                            reason,
+                        })
+                }))
+                .await
+            }
+            Err(e) => Err(e),
+        };
         match opened {
             Ok(r) => Some(r),
             Err(e) => {
@@ -161,10 +169,7 @@ impl Shared {
             };
             return self.write_failed(&e);
         }
-        if let Err(e) = reply
-            .write_and_close(&bytes[done..], self.reply_timeout)
-            .await
-        {
+        if let Err(e) = Box::pin(reply.write_and_close(&bytes[done..], self.reply_timeout)).await {
             self.write_failed(&e);
         }
     }
