@@ -8,7 +8,9 @@
 //! - [`Progress`]: the live progress line (stderr, only on a terminal, only
 //!   for runs that last more than a second).
 //! - [`rss_kib`]: a process's resident memory, for the memory benchmarks.
+//! - [`cpu`]: a process's CPU time (all threads), for CPU per request.
 
+pub mod cpu;
 pub mod floor;
 pub mod load;
 pub mod stats;

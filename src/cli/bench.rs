@@ -2,7 +2,7 @@
 //! the in-process floor loop) and report throughput, latency and every failure.
 //! Exit 0 when every request was answered correctly, 1 otherwise.
 
-use mififo::bench::{floor, load, stats::Report, Progress};
+use mififo::bench::{cpu, floor, load, stats::Report, Progress};
 use mififo::client::{params, Client, ClientConfig};
 use mififo::config::{self, Overrides};
 use mififo::proto::Dialect;
@@ -71,6 +71,10 @@ pub struct Args {
     /// With --floor: where to make the floor's private directory.
     #[arg(long, value_name = "DIR", requires = "floor", default_value = "/tmp")]
     pub floor_dir: PathBuf,
+    /// Also report this process's CPU per request (all its threads, from
+    /// /proc/PID/task/*/schedstat): the server's own cost, for any server.
+    #[arg(long, value_name = "PID", conflicts_with = "floor")]
+    pub server_pid: Option<u32>,
     /// Send requests larger than PIPE_BUF (4096 bytes) although concurrent writers may interleave.
     #[arg(long)]
     pub allow_large: bool,
@@ -93,21 +97,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(std::io::stderr().is_terminal(), total);
     let clients = args.clients as usize;
 
+    // (what, µs of CPU per request) lines printed after the report.
+    let mut cpu_lines: Vec<(&str, String, f64)> = Vec::new();
     let report = if args.floor {
         let line = progress.display();
-        let (tally, elapsed) = floor::run(&args.floor_dir, clients, stop, args.timeout, &progress)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot run the floor loop in '{}': {e}",
-                    args.floor_dir.display()
-                )
-            })?;
+        let (run, cpu) = cpu::during_self(|| {
+            floor::run(&args.floor_dir, clients, stop, args.timeout, &progress)
+        });
+        let (tally, elapsed) = run.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot run the floor loop in '{}': {e}",
+                args.floor_dir.display()
+            )
+        })?;
         drop(line);
-        tally.report(
+        let report = tally.report(
             "floor (in-process minimal client and responder)",
             clients,
             elapsed,
-        )
+        );
+        if let Some(cpu) = cpu {
+            cpu_lines.push((
+                "cycle_cpu_us_per_request",
+                "whole cycle: clients + responder".into(),
+                cpu::per_request_us(cpu, report.requests),
+            ));
+        }
+        report
     } else {
         let method = args
             .method
@@ -138,21 +154,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?;
         let line = progress.display();
-        let (tally, elapsed) = rt.block_on(load::run(&client, &plan, &progress));
+        let run = || rt.block_on(load::run(&client, &plan, &progress));
+        let ((tally, elapsed), cpu) = match args.server_pid {
+            Some(pid) => {
+                let (r, cpu) = cpu::during(pid, run);
+                if cpu.is_none() {
+                    anyhow::bail!("cannot read the CPU time of pid {pid} under /proc");
+                }
+                (r, cpu)
+            }
+            None => (run(), None),
+        };
         drop(line);
         let target = format!("{method} via {}", resolved.fifo.value.display());
-        tally.report(&target, clients, elapsed)
+        let report = tally.report(&target, clients, elapsed);
+        if let (Some(cpu), Some(pid)) = (cpu, args.server_pid) {
+            cpu_lines.push((
+                "server_cpu_us_per_request",
+                format!("server pid {pid}, all threads"),
+                cpu::per_request_us(cpu, report.requests),
+            ));
+        }
+        report
     };
-    print(&report, args.json)?;
+    print(&report, &cpu_lines, args.json)?;
     Ok(ExitCode::from(if report.failures() == 0 { 0 } else { 1 }))
 }
 
-fn print(report: &Report, json: bool) -> anyhow::Result<()> {
+fn print(report: &Report, cpu: &[(&str, String, f64)], json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string(report)?)?;
+        let mut v = serde_json::to_value(report)?;
+        if let Some(o) = v.as_object_mut() {
+            for (key, _, us) in cpu {
+                o.insert((*key).to_string(), serde_json::json!(us));
+            }
+        }
+        writeln!(out, "{v}")?;
     } else {
         out.write_all(report.to_text().as_bytes())?;
+        for (_, what, us) in cpu {
+            writeln!(out, "cpu/request   {us:.1} µs ({what})")?;
+        }
     }
     out.flush()?;
     Ok(())

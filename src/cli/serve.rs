@@ -15,7 +15,10 @@ use std::time::Duration;
     mififo serve                                   # /tmp/opensips_fifo, replies in /tmp/\n  \
     mififo serve --commands fixtures/opensips-3.x-core-dialog.json\n  \
     sudo mififo serve --fifo /run/opensips/opensips_fifo --user opensips --acl u:www-data:rw\n\n\
-    Stop with SIGTERM/SIGINT or the MI command 'kill'; SIGHUP recreates the FIFO.")]
+    Stop with SIGTERM/SIGINT or the MI command 'kill'; SIGHUP recreates the FIFO.\n\
+    As root, --user is required ('--user root' keeps root on purpose).\n\
+    Exits with status 2 when the FIFO path stays unservable (squatted, or not\n\
+    recreatable) for --give-up-after.")]
 pub struct Args {
     /// The MI FIFO to create and serve (OpenSIPS ≥ 3.1 default).
     #[arg(long, value_name = "PATH", default_value = "/tmp/opensips_fifo")]
@@ -195,8 +198,10 @@ impl Args {
 /// Runs `mififo serve` until SIGTERM/SIGINT or the `kill` command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = args.into_config()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread, as OpenSIPS's MI FIFO process: the common request path
+    // runs inline in the reader loop, and waiting requests are cheap tasks on
+    // the same thread, so no request pays for a thread hand-off.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

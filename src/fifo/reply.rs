@@ -24,6 +24,14 @@ pub const RETRIES: u32 = 4;
 /// Pause between attempts (`FIFO_REPLY_WAIT`).
 pub const RETRY_WAIT: Duration = Duration::from_millis(80);
 
+/// First pause when opening a reply FIFO fails for lack of descriptors
+/// (EMFILE/ENFILE); doubled up to [`FD_BACKOFF_MAX`].
+pub const FD_BACKOFF_FIRST: Duration = Duration::from_millis(5);
+/// Longest pause between attempts while out of descriptors.
+pub const FD_BACKOFF_MAX: Duration = Duration::from_millis(200);
+/// How long a request keeps retrying while out of descriptors.
+pub const FD_WAIT_MAX: Duration = Duration::from_secs(5);
+
 /// Why a reply could not be delivered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -61,6 +69,14 @@ pub enum ReplyError {
         /// The deadline.
         timeout: Duration,
     },
+    /// Too many requests already wait for this reply FIFO (or in total).
+    #[error("dropping reply to '{path}': {reason}")]
+    Busy {
+        /// The reply path.
+        path: PathBuf,
+        /// Which limit was hit.
+        reason: String,
+    },
     /// A write failed (EPIPE: the client went away).
     #[error("cannot write reply to '{path}'")]
     Write {
@@ -75,7 +91,9 @@ pub enum ReplyError {
 /// An open, verified reply FIFO.
 #[derive(Debug)]
 pub struct ReplyFifo {
-    sender: pipe::Sender,
+    /// The non-blocking descriptor; registered with the runtime only when a
+    /// write has to wait ([`ReplyFifo::write_and_close`]).
+    file: std::fs::File,
     path: PathBuf,
 }
 
@@ -157,24 +175,87 @@ impl ReplyFifo {
     /// # Errors
     /// [`ReplyError::NoClient`] after the retries, or the first other failure.
     pub async fn open(path: &Path) -> Result<ReplyFifo, ReplyError> {
-        for attempt in 0..=RETRIES {
-            if let Some(file) = open_once(path)? {
-                let sender = pipe::Sender::from_file(file).map_err(|source| ReplyError::Open {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                return Ok(ReplyFifo {
-                    sender,
-                    path: path.to_path_buf(),
-                });
+        Self::open_with(path, || Ok(())).await
+    }
+
+    /// One attempt, without waiting: `Ok(None)` when the caller has to wait
+    /// (no reader yet, or out of descriptors) and should use
+    /// [`ReplyFifo::open_with`].
+    ///
+    /// # Errors
+    /// As [`open_once`], except the conditions worth waiting for.
+    pub fn open_now(path: &Path) -> Result<Option<ReplyFifo>, ReplyError> {
+        match open_once(path) {
+            Ok(Some(file)) => Ok(Some(ReplyFifo {
+                file,
+                path: path.to_path_buf(),
+            })),
+            Ok(None) => Ok(None),
+            Err(ReplyError::Open { source, .. })
+                if matches!(source.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) =>
+            {
+                Ok(None)
             }
-            if attempt < RETRIES {
-                tokio::time::sleep(RETRY_WAIT).await;
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`ReplyFifo::open`]; `before_waiting` runs once, when the first
+    /// attempt found no reader and the retry window begins (the server moves
+    /// the request to its side path there, or refuses with the error it
+    /// returns).
+    ///
+    /// # Errors
+    /// As [`ReplyFifo::open`], or what `before_waiting` returned.
+    pub async fn open_with(
+        path: &Path,
+        mut before_waiting: impl FnMut() -> Result<(), ReplyError>,
+    ) -> Result<ReplyFifo, ReplyError> {
+        let mut waiting = false;
+        let mut wait = |waiting: &mut bool| {
+            if !*waiting {
+                *waiting = true;
+                return before_waiting();
+            }
+            Ok(())
+        };
+        let mut attempt = 0;
+        let mut fd_backoff = FD_BACKOFF_FIRST;
+        let mut fd_waited = Duration::ZERO;
+        loop {
+            match open_once(path) {
+                Ok(Some(file)) => {
+                    return Ok(ReplyFifo {
+                        file,
+                        path: path.to_path_buf(),
+                    });
+                }
+                Ok(None) if attempt < RETRIES => {
+                    wait(&mut waiting)?;
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_WAIT).await;
+                }
+                Ok(None) => {
+                    return Err(ReplyError::NoClient {
+                        path: path.to_path_buf(),
+                    })
+                }
+                // Out of descriptors (ours or the system's): other requests
+                // will close theirs soon. Back off and retry instead of
+                // dropping the request (its client would wait out its
+                // timeout); give up, with the error, after FD_WAIT_MAX.
+                Err(ReplyError::Open { source, .. })
+                    if matches!(source.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+                        && fd_waited < FD_WAIT_MAX =>
+                {
+                    wait(&mut waiting)?;
+                    tokio::time::sleep(fd_backoff).await;
+                    fd_waited += fd_backoff;
+                    fd_backoff = (fd_backoff * 2).min(FD_BACKOFF_MAX);
+                }
+                Err(e) => return Err(e),
             }
         }
-        Err(ReplyError::NoClient {
-            path: path.to_path_buf(),
-        })
     }
 
     /// The reply path.
@@ -188,30 +269,61 @@ impl ReplyFifo {
     /// # Errors
     /// [`ReplyError::Timeout`] or [`ReplyError::Write`].
     pub async fn write_part(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), ReplyError> {
-        match tokio::time::timeout(timeout, self.sender.write_all(bytes)).await {
-            Err(_) => Err(ReplyError::Timeout {
-                path: self.path.clone(),
-                timeout,
-            }),
-            Ok(Err(source)) => Err(ReplyError::Write {
-                path: self.path.clone(),
-                source,
-            }),
-            Ok(Ok(())) => Ok(()),
+        // A test-only path (a few bytes at a time): poll for room rather than
+        // registering the descriptor with the reactor.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut done = 0;
+        while done < bytes.len() {
+            done += self.write_now(&bytes[done..])?;
+            if done < bytes.len() {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ReplyError::Timeout {
+                        path: self.path.clone(),
+                        timeout,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
+        Ok(())
+    }
+
+    /// Writes what fits into the FIFO now, without waiting; returns how many
+    /// bytes were written (fewer than `bytes.len()` when the pipe is full).
+    ///
+    /// # Errors
+    /// [`ReplyError::Write`] (EPIPE: the client went away).
+    pub fn write_now(&mut self, bytes: &[u8]) -> Result<usize, ReplyError> {
+        let mut done = 0;
+        while done < bytes.len() {
+            match std::io::Write::write(&mut self.file, &bytes[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ReplyError::Write {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Writes all of `bytes` within `timeout`, then closes (EOF = end of reply).
     ///
     /// # Errors
     /// [`ReplyError::Timeout`] or [`ReplyError::Write`].
-    pub async fn write_and_close(
-        mut self,
-        bytes: &[u8],
-        timeout: Duration,
-    ) -> Result<(), ReplyError> {
-        let path = self.path.clone();
-        match tokio::time::timeout(timeout, self.sender.write_all(bytes)).await {
+    pub async fn write_and_close(self, bytes: &[u8], timeout: Duration) -> Result<(), ReplyError> {
+        let path = self.path;
+        let mut sender =
+            pipe::Sender::from_file(self.file).map_err(|source| ReplyError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        match tokio::time::timeout(timeout, sender.write_all(bytes)).await {
             Err(_) => Err(ReplyError::Timeout { path, timeout }),
             Ok(Err(source)) => Err(ReplyError::Write { path, source }),
             Ok(Ok(())) => Ok(()),

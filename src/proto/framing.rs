@@ -75,7 +75,7 @@ pub enum Frame {
 ///
 /// Cost is linear in the bytes received: consumed bytes are only counted
 /// (`pos`) and compacted away in bulk, and the body of a request is scanned
-/// once, incrementally, by a bracket/string tracker ([`Scanner`]); `serde_json`
+/// once, incrementally, by a bracket/string tracker (`Scanner`); `serde_json`
 /// parses it once, when the tracker saw its end.
 #[derive(Debug)]
 pub struct Framer {
@@ -87,6 +87,9 @@ pub struct Framer {
     scan: Option<Scan>,
     /// Skipping the rest of an oversized value.
     skip: Option<Skip>,
+    /// The exact text of the `id` of the last [`Frame::Request`] returned,
+    /// when its parsed number is not exact (see [`Framer::take_raw_id`]).
+    raw_id: Option<String>,
     /// Bytes fed to the scanner (tests check that framing is linear).
     #[cfg(test)]
     fed: usize,
@@ -188,6 +191,7 @@ impl Framer {
             cap: cap.max(crate::proto::PIPE_BUF),
             scan: None,
             skip: None,
+            raw_id: None,
             #[cfg(test)]
             fed: 0,
         }
@@ -284,7 +288,12 @@ impl Framer {
         match outcome {
             Scanned::End(end) => {
                 let body = &self.buf[self.pos + json_start..self.pos + end];
-                let (frame, used) = match serde_json::from_slice::<Value>(body) {
+                let parsed = serde_json::from_slice::<Value>(body);
+                self.raw_id = match &parsed {
+                    Ok(v) => inexact_id(v, body),
+                    Err(_) => None,
+                };
+                let (frame, used) = match parsed {
                     Ok(v) => (
                         Frame::Request {
                             reply_name: reply_name(),
@@ -426,6 +435,15 @@ impl Framer {
         })
     }
 
+    /// The exact text of the numeric `id` of the [`Frame::Request`] just
+    /// returned by [`Framer::next_frame`], when the parsed [`Value`] cannot
+    /// hold it exactly (beyond 64-bit integers, or a fraction/exponent):
+    /// `123456789012345678901234567890` parses as a `f64`. The server echoes
+    /// this text byte for byte. `None` for every other id.
+    pub fn take_raw_id(&mut self) -> Option<String> {
+        self.raw_id.take()
+    }
+
     /// Discards bytes up to the next plausible request start at or after `from`.
     fn discard_garbage(&mut self, from: usize) -> Frame {
         let rest = self.rest();
@@ -435,6 +453,22 @@ impl Framer {
         let sample = String::from_utf8_lossy(&rest[..next.min(40)]).into_owned();
         self.consume(next);
         Frame::Garbage { len: next, sample }
+    }
+}
+
+/// The raw text of `v["id"]` when it is a number that `Value` holds only
+/// approximately (a `f64`).
+fn inexact_id(v: &Value, body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow)]
+        id: &'a serde_json::value::RawValue,
+    }
+    match v.get("id") {
+        Some(Value::Number(n)) if n.is_f64() => serde_json::from_slice::<IdOnly>(body)
+            .ok()
+            .map(|x| x.id.get().to_string()),
+        _ => None,
     }
 }
 
@@ -785,6 +819,27 @@ mod tests {
         assert!(frames(&mut f).is_empty(), "inside a string: ambiguous");
         assert!(matches!(f.give_up(), Some(Frame::Unparseable { .. })));
         assert_eq!(frames(&mut f), vec![req("v", json!({"id":3}))]);
+    }
+
+    /// Issue 10, finding 9: ids that `Value` cannot hold exactly keep their text.
+    #[test]
+    fn inexact_numeric_ids_keep_their_exact_text() {
+        let mut f = Framer::default();
+        for (id, raw) in [
+            (
+                "123456789012345678901234567890",
+                Some("123456789012345678901234567890"),
+            ),
+            ("-9223372036854775809", Some("-9223372036854775809")),
+            ("1.50", Some("1.50")),
+            ("18446744073709551615", None),
+            ("-9223372036854775808", None),
+            ("\"x\"", None),
+        ] {
+            f.push(format!(r#":r:{{"jsonrpc":"2.0","method":"m","id":{id}}}"#).as_bytes());
+            assert!(matches!(f.next_frame(), Some(Frame::Request { .. })));
+            assert_eq!(f.take_raw_id().as_deref(), raw, "{id}");
+        }
     }
 
     use proptest::strategy::Strategy;

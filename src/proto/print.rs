@@ -22,6 +22,12 @@ pub fn compact(v: &Value) -> String {
     out
 }
 
+/// Appends the compact text of `v` to `out` (the server builds a reply in
+/// one buffer instead of a `Value` tree around the result).
+pub fn compact_into(out: &mut String, v: &Value) {
+    write_value(out, v, 0, false);
+}
+
 /// Pretty (`pretty_printing=1`) text of `v`.
 pub fn pretty(v: &Value) -> String {
     let mut out = String::new();

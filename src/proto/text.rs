@@ -53,10 +53,55 @@ pub enum TextFrame {
     },
 }
 
+/// The framer's buffer: consumed bytes are only skipped (`pos`) and dropped
+/// in bulk when they are at least half of it, so framing many small requests
+/// from one read moves each byte O(1) times (a `Vec::drain` per request
+/// would move the rest of the buffer each time: quadratic).
+#[derive(Debug, Default)]
+struct Buf {
+    v: Vec<u8>,
+    pos: usize,
+}
+
+impl Buf {
+    fn extend_from_slice(&mut self, data: &[u8]) {
+        if self.pos > 0 && self.pos * 2 >= self.v.len() {
+            self.v.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.v.extend_from_slice(data);
+    }
+
+    /// Consumes the first bytes of the unconsumed part.
+    fn drain(&mut self, range: impl std::ops::RangeBounds<usize>) {
+        let n = match range.end_bound() {
+            std::ops::Bound::Included(e) => e + 1,
+            std::ops::Bound::Excluded(e) => *e,
+            std::ops::Bound::Unbounded => self.len(),
+        };
+        self.pos += n;
+        if self.pos >= self.v.len() {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.v.clear();
+        self.pos = 0;
+    }
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.v[self.pos..]
+    }
+}
+
 /// Incremental framer for the text dialect.
 #[derive(Debug)]
 pub struct TextFramer {
-    buf: Vec<u8>,
+    buf: Buf,
     cap: usize,
     /// Discarding up to the next empty line (after an overflow).
     consuming: bool,
@@ -96,7 +141,7 @@ impl TextFramer {
     /// A framer buffering at most `cap` bytes of one request.
     pub fn new(cap: usize) -> Self {
         TextFramer {
-            buf: Vec::new(),
+            buf: Buf::default(),
             cap,
             consuming: false,
             scanned: 0,
@@ -643,6 +688,21 @@ mod tests {
         );
         assert!(!looks_like_first_line(b"::1"));
         assert!(looks_like_first_line(b":get_statistics:reply_fifo\r"));
+    }
+
+    #[test]
+    fn many_small_requests_in_one_read_are_all_framed() {
+        let mut f = TextFramer::default();
+        let one = b":uptime:r\n\n";
+        let mut all = Vec::new();
+        for _ in 0..10_000 {
+            all.extend_from_slice(one);
+        }
+        f.push(&all[..all.len() - 3]);
+        let n = frames(&mut f).len();
+        f.push(&all[all.len() - 3..]);
+        assert_eq!(n + frames(&mut f).len(), 10_000);
+        assert_eq!(f.buffered(), 0);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`stats`]: the statistics store (the server counts itself in it).
 //! - [`forward`]: `serve --forward URL`, an [`Executor`] relaying to an HTTP JSON-RPC MI.
 //! - `privileges`: the `--user` drop; `pidfile`: `--pidfile`.
+//! - [`fairness`]: waiting slots per reply FIFO (slow clients leave the common path).
 //! - [`throttle`]: per-cause log aggregation (first line now, a summary per 10 s).
 
 pub mod command;
@@ -17,6 +18,7 @@ pub mod commands_file;
 pub mod core_stats;
 mod dispatch;
 pub mod embed;
+pub mod fairness;
 pub mod fault;
 pub mod forward;
 pub mod notify;

@@ -17,7 +17,7 @@
 //! growing without bound.
 
 use super::command::{Builtin, Context};
-use super::dispatch::Shared;
+use super::dispatch::{Shared, Turn};
 use super::pidfile::Pidfile;
 use super::stats::{names, Stats};
 use super::throttle::Throttle;
@@ -100,7 +100,8 @@ impl Live {
 const GARBAGE: &str = "discarded bytes that are not a request";
 
 enum Work {
-    Json(Frame),
+    /// A frame, and the exact text of its numeric id when `Value` is lossy.
+    Json(Frame, Option<String>),
     Text(TextRequest),
 }
 
@@ -137,9 +138,9 @@ impl Framers {
                     }
                     frame @ Frame::TooLarge { buffered, .. } => {
                         stats.add(names::GARBAGE_BYTES, buffered as i64);
-                        return Some(Work::Json(frame));
+                        return Some(Work::Json(frame, None));
                     }
-                    frame => return Some(Work::Json(frame)),
+                    frame => return Some(Work::Json(frame, f.take_raw_id())),
                 },
                 Framers::Text(f) => match f.next_frame()? {
                     TextFrame::Discarded { len, reason } => {
@@ -167,7 +168,7 @@ impl Framers {
                     stats.add(names::GARBAGE_BYTES, len as i64);
                     None
                 }
-                frame => Some(Work::Json(frame)),
+                frame => Some(Work::Json(frame, None)),
             },
             Framers::Text(f) => {
                 if let Some(TextFrame::Discarded { len, reason }) = f.flush() {
@@ -194,7 +195,7 @@ impl Framers {
                         }
                         stats.add(names::GARBAGE_BYTES, len as i64);
                     }
-                    Some(frame) => out.push(Work::Json(frame)),
+                    Some(frame) => out.push(Work::Json(frame, None)),
                     None => {}
                 }
             }
@@ -285,6 +286,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         buffer_cap: cfg.buffer_cap,
         throttle: Arc::new(Throttle::new()),
         faults: Arc::new(super::fault::Faults::new(cfg.faults.clone())),
+        waiters: Arc::new(super::fairness::Waiters::default()),
     });
     let mut framers = Framers::new(cfg.dialect, cfg.buffer_cap);
     let mut tick = tokio::time::interval(cfg.check_interval);
@@ -292,7 +294,11 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     let max = cfg.max_in_flight.max(1);
     let sem = Arc::new(Semaphore::new(max));
     let mut queue: VecDeque<Work> = VecDeque::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    // Requests run inline on this thread (see `run_or_spawn`); the waker is
+    // never used to wake anything: a request that has to wait is spawned.
+    let waker = std::task::Waker::from(Arc::new(NoWake));
+    let mut cx = std::task::Context::from_waker(&waker);
     // Replaced FIFOs still being read, and the requests they frame.
     let mut drainers = JoinSet::new();
     let (old_tx, mut old_rx) = mpsc::channel::<Work>(max);
@@ -382,9 +388,11 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
                         while let Some(w) = framers.next(&stats, &throttle) {
                             queue.push_back(w);
                         }
+                        let framed = queue.len() > before;
+                        run_queued(&mut queue, &sem, &shared, &mut tasks, &mut cx);
                         partial_since = match (framers.buffered(), partial_since) {
                             (false, _) => None,
-                            (true, Some(t)) if queue.len() == before => Some(t),
+                            (true, Some(t)) if !framed => Some(t),
                             (true, _) => Some(last_data),
                         };
                     }
@@ -410,16 +418,8 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             permit = sem.clone().acquire_owned(), if !queue.is_empty() => {
                 let Ok(permit) = permit else { break };
                 let Some(work) = queue.pop_front() else { continue };
-                let shared = shared.clone();
-                stats.add(names::IN_FLIGHT, 1);
-                tasks.spawn(async move {
-                    match work {
-                        Work::Json(f) => shared.json_frame(f).await,
-                        Work::Text(t) => shared.text_request(t).await,
-                    }
-                    shared.stats.add(names::IN_FLIGHT, -1);
-                    drop(permit);
-                });
+                run_or_spawn(work, permit, &shared, &mut tasks, &mut cx);
+                run_queued(&mut queue, &sem, &shared, &mut tasks, &mut cx);
             }
             Some(res) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = res {
@@ -476,6 +476,61 @@ fn still_ours(guard: &FifoGuard) -> bool {
     match (std::fs::symlink_metadata(guard.path()), guard.dev_ino()) {
         (Ok(m), Some(ours)) => (m.dev(), m.ino()) == ours,
         _ => false,
+    }
+}
+
+/// A waker for the inline first poll of a request: whatever it registers is
+/// re-registered with the task's own waker when the request is spawned.
+struct NoWake;
+
+impl std::task::Wake for NoWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// The lean common path: runs `work` on this thread up to its first wait.
+/// A request whose reply FIFO is ready and whose command answers at once
+/// (the common case) is read, framed, opened, run, written and closed here,
+/// without a task, a thread hand-off or a join. Only one that has to wait
+/// (no reader yet, no room, a slow command) is spawned, with its permit or
+/// waiting slot (see `dispatch::Turn`).
+fn run_or_spawn(
+    work: Work,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    cx: &mut std::task::Context<'_>,
+) {
+    let shared = shared.clone();
+    let mut fut = Box::pin(async move {
+        let mut turn = Turn::new(permit);
+        shared.stats.add(names::IN_FLIGHT, 1);
+        match work {
+            Work::Json(f, raw_id) => shared.json_frame(f, raw_id, &mut turn).await,
+            Work::Text(t) => shared.text_request(t, &mut turn).await,
+        }
+        shared.stats.add(names::IN_FLIGHT, -1);
+        drop(turn);
+    });
+    if fut.as_mut().poll(cx).is_pending() {
+        tasks.spawn(fut);
+    }
+}
+
+/// Runs queued requests inline while in-flight permits are free.
+fn run_queued(
+    queue: &mut VecDeque<Work>,
+    sem: &Arc<Semaphore>,
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    cx: &mut std::task::Context<'_>,
+) {
+    while !queue.is_empty() {
+        let Ok(permit) = sem.clone().try_acquire_owned() else {
+            return;
+        };
+        if let Some(work) = queue.pop_front() {
+            run_or_spawn(work, permit, shared, tasks, cx);
+        }
     }
 }
 

@@ -355,6 +355,15 @@ fn ids_are_echoed_and_notifications_get_no_body() {
         ("7", "7"),
         ("null", "null"),
         ("-3", "-3"),
+        // Issue 10, finding 9: exact, whatever the size (were rounded
+        // through a double).
+        (
+            "123456789012345678901234567890",
+            "123456789012345678901234567890",
+        ),
+        ("-9223372036854775809", "-9223372036854775809"),
+        ("18446744073709551615", "18446744073709551615"),
+        ("2.50", "2.50"),
     ] {
         let req = format!(r#":r:{{"jsonrpc":"2.0","method":"reset_all_statistics","id":{id}}}"#);
         assert_eq!(
@@ -362,6 +371,16 @@ fn ids_are_echoed_and_notifications_get_no_body() {
             format!(r#"{{"jsonrpc":"2.0","result":"OK","id":{shown}}}"#)
         );
     }
+    // Also in an error reply, and pretty-printed.
+    assert_eq!(
+        exchange(
+            &env,
+            "r",
+            br#":r:{"jsonrpc":"2.0","method":"nosuch","id":123456789012345678901234567890}"#
+        )
+        .unwrap(),
+        r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":123456789012345678901234567890}"#
+    );
     // Notification: the reply FIFO is opened and closed with nothing in it,
     // also for an unknown method; the command still runs.
     let before = stat(&env, "mififo:requests");

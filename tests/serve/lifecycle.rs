@@ -310,3 +310,35 @@ fn reply_dir_without_trailing_slash_works() {
         r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
     );
 }
+
+/// `mififo bench --server-pid PID` reports the server's own CPU per request
+/// (issue 10): a positive figure, in the table and in the JSON.
+#[test]
+fn bench_reports_the_servers_cpu_per_request() {
+    let env = TestEnv::new();
+    let s = env.serve(&[]);
+    let out = env
+        .cmd_at("bench", &env.fifo())
+        .args(["-n", "300", "-c", "2", "--json", "--server-pid"])
+        .arg(s.pid().to_string())
+        .arg("uptime")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["ok"], 300, "{v}");
+    let us = v["server_cpu_us_per_request"].as_f64().expect("the figure");
+    assert!(us > 0.0 && us < 1e6, "{us}");
+    // A pid that does not exist is an error, not a zero.
+    let out = env
+        .cmd_at("bench", &env.fifo())
+        .args(["-n", "1", "--server-pid", "999999999", "uptime"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -71,6 +71,11 @@ fn a_squatted_path_is_named_and_serve_exits() {
         err.contains("is squatted") && err.contains(&squatter.name),
         "{err}"
     );
+    // Started as root, it can see who reads the squatted FIFO: this test.
+    assert!(
+        err.contains(&format!("read by pid {}", std::process::id())),
+        "{err}"
+    );
 }
 
 /// Finding 8: the FIFO lives in a root-owned directory; after the drop to
