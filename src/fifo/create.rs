@@ -117,14 +117,14 @@ pub enum CreateError {
         pids: Vec<i32>,
     },
     /// Something other than a FIFO is at the path.
-    #[error(
-        "'{path}' exists and is a {kind}, not a FIFO; remove it or pass --force to replace it"
-    )]
+    #[error("'{path}' exists and is a {kind}, not a FIFO; {hint}")]
     NotAFifo {
         /// The path.
         path: PathBuf,
         /// `regular file`, `directory`…
         kind: &'static str,
+        /// What to do: `--force` replaces files, never directories.
+        hint: &'static str,
     },
     /// A system call failed.
     #[error("cannot {op} '{path}'")]
@@ -324,6 +324,11 @@ fn check_path(
         return Err(CreateError::NotAFifo {
             path: path.clone(),
             kind: kind_name(ft),
+            hint: if ft.is_dir() {
+                "choose another --fifo path (a directory is never replaced, not even with --force)"
+            } else {
+                "remove it or pass --force to replace it"
+            },
         });
     } else {
         tracing::warn!(path = %path.display(), kind = kind_name(ft), "replacing a non-FIFO at the FIFO path");
@@ -655,6 +660,13 @@ mod tests {
         ));
         spec.force = true;
         assert!(create(&spec).is_ok());
+        // A directory: never replaced, and the message does not offer --force.
+        let mut dir_spec = FifoSpec::new(d.path().join("dir"));
+        std::fs::create_dir(&dir_spec.path).unwrap();
+        dir_spec.force = true;
+        let e = create(&dir_spec).unwrap_err();
+        assert!(e.to_string().contains("never replaced"), "{e}");
+        assert!(!e.to_string().contains("pass --force"), "{e}");
         // Missing parent.
         let spec = FifoSpec::new(d.path().join("no/such/f"));
         let e = create(&spec).unwrap_err();
