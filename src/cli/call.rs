@@ -130,6 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         dialect: args.dialect,
         allow_large: args.allow_large,
         max_reply: args.max_reply,
+        pool: 0,
         trust: mififo::client::Trust {
             uids: args.trust_user.clone(),
         },

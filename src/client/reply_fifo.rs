@@ -246,6 +246,140 @@ impl ReplyFifo {
         }
     }
 
+    /// For a reply FIFO that is kept open across exchanges (the pool): reads
+    /// one reply, ending at the end of the reply itself ([`reply_end`]: one
+    /// complete JSON value) or at the writer's close after some data; or
+    /// fails at `deadline` or past `max` bytes.
+    ///
+    /// A 0-byte read before any data never ends the reply here: on a FIFO kept
+    /// open it may speak of the previous exchange's writer (the kernel reports
+    /// `POLLHUP` once any writer left, and Tokio keeps that readiness), so the
+    /// descriptor is [reopened](ReplyFifo::reopen) and the wait goes on. A
+    /// server that opens and closes without writing is therefore seen only as
+    /// a timeout — the pool is for requests with an id, which every server
+    /// answers with bytes.
+    ///
+    /// [`reply_end`]: super::accept::reply_end
+    pub async fn read_one_reply(
+        &mut self,
+        dialect: crate::proto::Dialect,
+        deadline: Instant,
+        max: usize,
+        timeout_error: impl Fn(TimeoutStage) -> Error,
+    ) -> Result<Vec<u8>, Error> {
+        enum Step {
+            Done,
+            TooLarge,
+            NoWriter,
+        }
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let stage = if out.is_empty() {
+                TimeoutStage::NoReply
+            } else {
+                TimeoutStage::PartialReply {
+                    received: out.len(),
+                }
+            };
+            match tokio::time::timeout_at(deadline, self.receiver.readable()).await {
+                Err(_) => return Err(timeout_error(stage)),
+                Ok(Err(source)) => {
+                    return Err(Error::Io {
+                        op: "wait for the reply on",
+                        path: self.path().to_path_buf(),
+                        source,
+                    })
+                }
+                Ok(Ok(())) => {}
+            }
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&self.receiver);
+            let step = self.receiver.try_io(|| loop {
+                let n = match nix::unistd::read(fd, &mut buf) {
+                    Ok(n) => n,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(io::Error::from(e)),
+                };
+                if n == 0 {
+                    if out.is_empty() {
+                        return Ok(Step::NoWriter);
+                    }
+                    return Ok(Step::Done); // the writer closed after its data
+                }
+                if append_bounded(&mut out, &buf[..n], max).is_err() {
+                    return Ok(Step::TooLarge);
+                }
+                let last = out.iter().rev().find(|b| !b.is_ascii_whitespace());
+                if last == Some(&b'}') && super::accept::reply_end(dialect, &out).is_some() {
+                    return Ok(Step::Done); // one complete reply
+                }
+            });
+            let path = self.path().to_path_buf();
+            let io_err = |op: &'static str, source| Error::Io { op, path, source };
+            match step {
+                Ok(Step::Done) => return Ok(out),
+                Ok(Step::TooLarge) => {
+                    return Err(Error::ReplyTooLarge {
+                        reply_path: self.path().to_path_buf(),
+                        max,
+                    })
+                }
+                Ok(Step::NoWriter) => self
+                    .reopen()
+                    .map_err(|e| io_err("reopen the reply FIFO", e))?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(io_err("read the reply from", e)),
+            }
+        }
+    }
+
+    /// Replaces the read descriptor by a new one on the same FIFO (through
+    /// `/proc/self/fd`, so not through the reply directory), then closes the
+    /// old one. A kept-open FIFO's `POLLHUP` only says that *some* writer left
+    /// since the descriptor was opened; after this, it means this exchange's
+    /// writer did. Without `/proc`, reopens by path with `O_NOFOLLOW` and
+    /// checks that it is still the same inode.
+    ///
+    /// # Errors
+    /// The open failed, or the path now holds something else.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+        let proc_path = format!("/proc/self/fd/{}", self.receiver.as_raw_fd());
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(&proc_path)
+        {
+            Ok(f) => f,
+            Err(_) => {
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(flags | libc::O_NOFOLLOW)
+                    .open(self.path())?;
+                let m = f.metadata()?;
+                if self.guard.dev_ino() != Some((m.dev(), m.ino())) || !m.file_type().is_fifo() {
+                    return Err(io::ErrorKind::AlreadyExists.into());
+                }
+                f
+            }
+        };
+        self.receiver = pipe::Receiver::from_file_unchecked(file)?;
+        Ok(())
+    }
+
+    /// Reads whatever arrived while nobody asked (between two exchanges of a
+    /// kept-open FIFO). `true` when there was anything: a late or foreign
+    /// writer, and the FIFO must not be reused.
+    pub fn has_stray_bytes(&self) -> bool {
+        let mut buf = [0u8; 512];
+        match self.receiver.try_read(&mut buf) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+
     /// True when a writer has connected and closed (`POLLHUP` without data).
     fn writer_gone(&self) -> bool {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
