@@ -232,6 +232,48 @@ impl Client {
         accept::accept(cfg.dialect, request.id.as_ref(), raw, &reply_path)
     }
 
+    /// After a timeout: the other dialect the server answers, if any. Sends
+    /// one harmless `uptime` (`core.uptime` for Kamailio) in each other
+    /// dialect, waiting at most 500 ms for each; any accepted reply, even an
+    /// error, shows the server speaks that dialect.
+    pub async fn other_dialect(&self) -> Option<Dialect> {
+        let cfg = &*self.cfg;
+        for d in [Dialect::Json, Dialect::Text, Dialect::Kamailio] {
+            if d == cfg.dialect {
+                continue;
+            }
+            let probe = Client::new(ClientConfig {
+                dialect: d,
+                timeout: cfg.timeout.min(Duration::from_millis(500)),
+                pool: 0,
+                ..cfg.clone()
+            });
+            let method = if d == Dialect::Kamailio {
+                "core.uptime"
+            } else {
+                "uptime"
+            };
+            if d == Dialect::Text {
+                // A 1.x server that got our JSON (no newline) is still reading
+                // its first line: end it and the junk request, so that the
+                // probe starts a request of its own. Blank lines are white
+                // space to the JSON dialects.
+                use std::io::Write;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    .open(&cfg.fifo)
+                {
+                    let _ = f.write_all(b"\n\n");
+                }
+            }
+            if probe.call(method, Params::None).await.is_ok() {
+                return Some(d);
+            }
+        }
+        None
+    }
+
     /// [`Client::send`] through a reply FIFO from the pool ([`pool`]).
     async fn send_pooled(&self, request: &Request) -> Result<Reply, Error> {
         let cfg = &*self.cfg;
