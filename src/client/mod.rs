@@ -287,7 +287,12 @@ impl Client {
             Some(slot) => slot,
             None => {
                 let (name, path) = reply_fifo::unique_name_for(&reply_dir, local.pid)?;
-                let fifo = reply_fifo::ReplyFifo::create_with(&path, owner, &cfg.fifo, local)?;
+                let mut fifo = reply_fifo::ReplyFifo::create_with(&path, owner, &cfg.fifo, local)?;
+                fifo.hold_writer().map_err(|source| Error::Io {
+                    op: "hold the reply FIFO open for reuse",
+                    path: path.clone(),
+                    source,
+                })?;
                 pool::PooledFifo {
                     name,
                     path,

@@ -14,9 +14,13 @@
 //!   request's late reply can never reach a later request on it; ids are
 //!   matched anyway;
 //! - before reuse, anything that arrived while idle (a late writer, someone
-//!   else's injected reply) retires the FIFO too; then the read side is
-//!   reopened (through `/proc/self/fd`), so that the kernel's `POLLHUP` — which
-//!   stays set once any writer left — speaks of this exchange's writer only;
+//!   else's injected reply) retires the FIFO too;
+//! - each pooled FIFO holds a write end of its own, so a server writer's close
+//!   never leaves the lasting `POLLHUP` (sticky in the kernel and in Tokio)
+//!   that would wake the next exchange for nothing; a reply that pauses
+//!   before its end (not JSON, or JSON in several writes) is then finished by
+//!   dropping that write end and reading to the server writer's close, and
+//!   the FIFO is retired afterwards;
 //! - a FIFO whose ACL names another writer than the server FIFO's current
 //!   owner is retired;
 //! - only requests with an id in the JSON dialects are pooled: a notification's
@@ -67,11 +71,6 @@ impl Pool {
                 tracing::debug!(path = %f.path.display(), "retiring a pooled reply FIFO: bytes arrived while idle");
                 continue;
             }
-            let mut f = f;
-            if let Err(e) = f.fifo.reopen() {
-                tracing::debug!(path = %f.path.display(), "retiring a pooled reply FIFO: cannot reopen it: {e}");
-                continue;
-            }
             return Some(f);
         }
     }
@@ -79,6 +78,9 @@ impl Pool {
     /// Puts `f` back after an accepted reply, unless `max` FIFOs are idle
     /// already (then it is removed).
     pub fn put(&self, f: PooledFifo, max: usize) {
+        if !f.fifo.holds_writer() {
+            return; // its reply ended at the writer's close: not reusable
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < max {
             idle.push(f);

@@ -67,6 +67,8 @@ pub struct ReplyFifo {
     receiver: pipe::Receiver,
     guard: FifoGuard,
     access: ReplyAccess,
+    /// Our own write end, held by a pooled FIFO ([`ReplyFifo::hold_writer`]).
+    keep_writer: Option<std::fs::File>,
 }
 
 impl ReplyFifo {
@@ -160,6 +162,7 @@ impl ReplyFifo {
             receiver,
             guard,
             access,
+            keep_writer: None,
         })
     }
 
@@ -246,17 +249,57 @@ impl ReplyFifo {
         }
     }
 
-    /// For a reply FIFO that is kept open across exchanges (the pool): reads
-    /// one reply, ending at the end of the reply itself ([`reply_end`]: one
-    /// complete JSON value) or at the writer's close after some data; or
-    /// fails at `deadline` or past `max` bytes.
+    /// Opens and keeps a write end of our own FIFO (through `/proc/self/fd`,
+    /// or by path with `O_NOFOLLOW` and an identity check), for a FIFO kept
+    /// across exchanges: with a writer always there, the kernel never reports
+    /// `POLLHUP` and `read` never returns 0 — a server writer's close leaves
+    /// no stale state behind for the next exchange (Tokio keeps a `POLLHUP`
+    /// readiness for good).
     ///
-    /// A 0-byte read before any data never ends the reply here: on a FIFO kept
-    /// open it may speak of the previous exchange's writer (the kernel reports
-    /// `POLLHUP` once any writer left, and Tokio keeps that readiness), so the
-    /// descriptor is [reopened](ReplyFifo::reopen) and the wait goes on. A
-    /// server that opens and closes without writing is therefore seen only as
-    /// a timeout — the pool is for requests with an id, which every server
+    /// # Errors
+    /// The open failed, or the path holds something else now.
+    pub fn hold_writer(&mut self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+        let proc_path = format!("/proc/self/fd/{}", self.receiver.as_raw_fd());
+        let file = match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(flags)
+            .open(&proc_path)
+        {
+            Ok(f) => f,
+            Err(_) => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(flags | libc::O_NOFOLLOW)
+                    .open(self.path())?;
+                let m = f.metadata()?;
+                if self.guard.dev_ino() != Some((m.dev(), m.ino())) || !m.file_type().is_fifo() {
+                    return Err(io::ErrorKind::AlreadyExists.into());
+                }
+                f
+            }
+        };
+        self.keep_writer = Some(file);
+        Ok(())
+    }
+
+    /// True while our own write end is held (the FIFO may be pooled again).
+    pub fn holds_writer(&self) -> bool {
+        self.keep_writer.is_some()
+    }
+
+    /// For a reply FIFO kept across exchanges, with our own write end held
+    /// ([`ReplyFifo::hold_writer`]): reads one reply, ending at the end of
+    /// the reply itself ([`reply_end`]: one complete JSON value); or fails at
+    /// `deadline` or past `max` bytes.
+    ///
+    /// A reply that has not ended when its bytes pause (not JSON, such as
+    /// OpenSIPS's `failed to print response`, or JSON still on its way) can
+    /// only end at the writer's close: our write end is then dropped, so the
+    /// server writer's close reads as EOF, and the FIFO cannot be pooled
+    /// again. A server that opens and closes without writing is seen only
+    /// as a timeout — the pool is for requests with an id, which every server
     /// answers with bytes.
     ///
     /// [`reply_end`]: super::accept::reply_end
@@ -270,7 +313,7 @@ impl ReplyFifo {
         enum Step {
             Done,
             TooLarge,
-            NoWriter,
+            Paused,
         }
         let mut out = Vec::new();
         let mut buf = vec![0u8; 65536];
@@ -294,15 +337,21 @@ impl ReplyFifo {
                 Ok(Ok(())) => {}
             }
             let fd = std::os::fd::AsRawFd::as_raw_fd(&self.receiver);
+            let holding = self.keep_writer.is_some();
             let step = self.receiver.try_io(|| loop {
                 let n = match nix::unistd::read(fd, &mut buf) {
                     Ok(n) => n,
                     Err(nix::errno::Errno::EINTR) => continue,
+                    Err(nix::errno::Errno::EAGAIN) if holding && !out.is_empty() => {
+                        return Ok(Step::Paused)
+                    }
                     Err(e) => return Err(io::Error::from(e)),
                 };
                 if n == 0 {
                     if out.is_empty() {
-                        return Ok(Step::NoWriter);
+                        // No writer at all (ours dropped): nothing to wait on
+                        // but a new writer's event.
+                        return Err(io::ErrorKind::WouldBlock.into());
                     }
                     return Ok(Step::Done); // the writer closed after its data
                 }
@@ -314,8 +363,6 @@ impl ReplyFifo {
                     return Ok(Step::Done); // one complete reply
                 }
             });
-            let path = self.path().to_path_buf();
-            let io_err = |op: &'static str, source| Error::Io { op, path, source };
             match step {
                 Ok(Step::Done) => return Ok(out),
                 Ok(Step::TooLarge) => {
@@ -324,48 +371,18 @@ impl ReplyFifo {
                         max,
                     })
                 }
-                Ok(Step::NoWriter) => self
-                    .reopen()
-                    .map_err(|e| io_err("reopen the reply FIFO", e))?,
+                // From now on only the writer's close ends it.
+                Ok(Step::Paused) => self.keep_writer = None,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(io_err("read the reply from", e)),
+                Err(source) => {
+                    return Err(Error::Io {
+                        op: "read the reply from",
+                        path: self.path().to_path_buf(),
+                        source,
+                    })
+                }
             }
         }
-    }
-
-    /// Replaces the read descriptor by a new one on the same FIFO (through
-    /// `/proc/self/fd`, so not through the reply directory), then closes the
-    /// old one. A kept-open FIFO's `POLLHUP` only says that *some* writer left
-    /// since the descriptor was opened; after this, it means this exchange's
-    /// writer did. Without `/proc`, reopens by path with `O_NOFOLLOW` and
-    /// checks that it is still the same inode.
-    ///
-    /// # Errors
-    /// The open failed, or the path now holds something else.
-    pub fn reopen(&mut self) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
-        let proc_path = format!("/proc/self/fd/{}", self.receiver.as_raw_fd());
-        let file = match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(&proc_path)
-        {
-            Ok(f) => f,
-            Err(_) => {
-                let f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(flags | libc::O_NOFOLLOW)
-                    .open(self.path())?;
-                let m = f.metadata()?;
-                if self.guard.dev_ino() != Some((m.dev(), m.ino())) || !m.file_type().is_fifo() {
-                    return Err(io::ErrorKind::AlreadyExists.into());
-                }
-                f
-            }
-        };
-        self.receiver = pipe::Receiver::from_file_unchecked(file)?;
-        Ok(())
     }
 
     /// Reads whatever arrived while nobody asked (between two exchanges of a
