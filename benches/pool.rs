@@ -133,7 +133,10 @@ fn fs_type(p: &Path) -> String {
         .arg(p)
         .output()
         .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.lines().next().unwrap_or("").trim().to_string()
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "?".into())
 }

@@ -111,6 +111,19 @@ pub struct Client {
     vouched: Arc<Mutex<Option<Vouched>>>,
     /// Idle reply FIFOs (used when `cfg.pool > 0`).
     pool: Arc<pool::Pool>,
+    /// The server FIFO kept open for writing by a pooled client, and when it
+    /// was opened (and vouched for).
+    held: Arc<Mutex<Option<Held>>>,
+}
+
+/// A write end of the server FIFO kept by a pooled client for up to
+/// [`VOUCHED_FOR`]; then the path is opened (and checked) again, so a
+/// recreated or replaced FIFO is followed within that time.
+#[derive(Debug)]
+struct Held {
+    file: Arc<std::fs::File>,
+    owner: u32,
+    at: std::time::Instant,
 }
 
 /// A server FIFO identity that passed [`trust::check_server_fifo`].
@@ -173,6 +186,7 @@ impl Client {
             local: Arc::new(OnceLock::new()),
             vouched: Arc::new(Mutex::new(None)),
             pool: Arc::new(pool::Pool::default()),
+            held: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -282,7 +296,7 @@ impl Client {
         let local = self
             .local
             .get_or_init(|| reply_fifo::Local::probe(&reply_dir));
-        let (sender, owner) = self.open_server_fifo(local.euid)?;
+        let (sender, owner) = self.held_server_fifo(local.euid)?;
         let mut slot = match self.pool.take(owner) {
             Some(slot) => slot,
             None => {
@@ -316,7 +330,8 @@ impl Client {
         };
         // Every error below drops `slot`: the FIFO is closed and unlinked,
         // never reused.
-        write_request(sender, &bytes, &cfg.fifo, deadline, &timeout_error).await?;
+        self.write_held(sender, &bytes, local.euid, deadline, &timeout_error)
+            .await?;
         let raw = slot
             .fifo
             .read_one_reply(cfg.dialect, deadline, cfg.max_reply, &timeout_error)
@@ -324,6 +339,62 @@ impl Client {
         let reply = accept::accept(cfg.dialect, request.id.as_ref(), raw, &slot.path)?;
         self.pool.put(slot, cfg.pool);
         Ok(reply)
+    }
+
+    /// The held write end of the server FIFO (opened and checked again when
+    /// older than [`VOUCHED_FOR`]) and the FIFO owner's uid.
+    fn held_server_fifo(&self, me: u32) -> Result<(Arc<std::fs::File>, u32), Error> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = held.as_ref().filter(|h| h.at.elapsed() < VOUCHED_FOR) {
+            return Ok((h.file.clone(), h.owner));
+        }
+        let (file, owner) = self.open_server_fifo(me)?;
+        let file = Arc::new(file);
+        *held = Some(Held {
+            file: file.clone(),
+            owner,
+            at: std::time::Instant::now(),
+        });
+        Ok((file, owner))
+    }
+
+    /// Writes a request through the held server FIFO: one non-blocking
+    /// `write` (atomic up to `PIPE_BUF`). A full pipe, a larger request, or
+    /// `EPIPE` (the server left that inode; nothing was written) go through a
+    /// freshly opened and checked descriptor instead, as without a pool.
+    async fn write_held(
+        &self,
+        held: Arc<std::fs::File>,
+        bytes: &[u8],
+        me: u32,
+        deadline: Instant,
+        timeout_error: &impl Fn(TimeoutStage) -> Error,
+    ) -> Result<(), Error> {
+        use std::io::Write;
+        if bytes.len() <= PIPE_BUF {
+            loop {
+                match (&*held).write(bytes) {
+                    Ok(n) if n == bytes.len() => return Ok(()),
+                    // A non-blocking write up to PIPE_BUF is all or nothing.
+                    Ok(_) => {
+                        return Err(Error::Io {
+                            op: "write the whole request to",
+                            path: self.cfg.fifo.clone(),
+                            source: io::ErrorKind::WriteZero.into(),
+                        })
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(write_error(e, &self.cfg.fifo)),
+                }
+            }
+        }
+        let (file, _) = self.open_server_fifo(me)?;
+        write_request(file, bytes, &self.cfg.fifo, deadline, timeout_error).await
     }
 
     /// [`open_server_fifo`], with the trust check skipped when the same FIFO

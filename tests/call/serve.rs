@@ -268,3 +268,26 @@ async fn pooled_library_calls_against_mififo_serve() {
     drop(c);
     assert!(entries_with_prefix(env.dir.path(), "mififo_reply_").is_empty());
 }
+
+/// A pooled client keeps the server FIFO open for writing: when the server
+/// goes, the next call says "no server" at once (EPIPE, then the path is
+/// opened again), and when it comes back on a new FIFO the client follows.
+#[tokio::test]
+async fn a_pooled_client_follows_the_server_away_and_back() {
+    let env = TestEnv::new();
+    let srv = env.serve(&[]);
+    let c = Client::new(ClientConfig {
+        fifo: env.fifo(),
+        reply_dir: env.dir.path().to_path_buf(),
+        timeout: Duration::from_secs(20),
+        pool: 2,
+        ..Default::default()
+    });
+    c.call("uptime", Params::None).await.unwrap();
+    drop(srv);
+    let e = c.call("uptime", Params::None).await.unwrap_err();
+    assert_eq!(e.kind(), mififo::client::ErrorKind::NoServer, "{e}");
+    let _srv = env.serve(&[]);
+    let r = c.call("uptime", Params::None).await.unwrap();
+    assert!(matches!(r.kind, ReplyKind::Json(_)));
+}
