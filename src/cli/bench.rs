@@ -78,6 +78,10 @@ pub struct Args {
     /// Send requests larger than PIPE_BUF (4096 bytes) although concurrent writers may interleave.
     #[arg(long)]
     pub allow_large: bool,
+    /// Reply FIFOs the client keeps open and reuses, as a long-lived client does [default: one
+    /// per client]; 0 makes a fresh reply FIFO per request, as `mififo call` does.
+    #[arg(long, value_name = "N")]
+    pub pool: Option<usize>,
 }
 
 /// Default request count when neither --requests nor --duration is given.
@@ -142,6 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             dialect: args.dialect,
             allow_large: args.allow_large,
+            pool: args.pool.unwrap_or(clients),
             ..Default::default()
         });
         let plan = load::Plan {

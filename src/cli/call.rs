@@ -112,6 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         allow_large: args.allow_large,
         max_reply: args.accept.max_reply,
         trust: args.accept.trust(),
+        pool: 0,
     });
     let new_id =
         || (!args.notification).then(|| serde_json::Value::from(mififo::client::fresh_id()));
@@ -141,8 +142,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(hint) = hint(&err, &resolved) {
                 report(hint);
             }
+            if let Some(d) = other_dialect(&rt, &client, &err) {
+                report(format!(
+                    "the server answered a {d} request instead: it speaks {}; pass --dialect {d}",
+                    dialect_name(d)
+                ));
+            }
             Ok(ExitCode::from(err.kind().exit_code()))
         }
+    }
+}
+
+/// After "no reply" from a server that still reads its FIFO: the dialect it
+/// answers instead, if another one ([`Client::other_dialect`]).
+fn other_dialect(rt: &tokio::runtime::Runtime, client: &Client, err: &Error) -> Option<Dialect> {
+    match err {
+        Error::Timeout {
+            stage: mififo::client::TimeoutStage::NoReply,
+            server_gone: false,
+            ..
+        } => rt.block_on(client.other_dialect()),
+        _ => None,
+    }
+}
+
+fn dialect_name(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Json => "OpenSIPS 3.x/4.x JSON-RPC",
+        Dialect::Text => "the OpenSIPS 1.x/2.x line protocol",
+        Dialect::Kamailio => "Kamailio jsonrpcs",
     }
 }
 

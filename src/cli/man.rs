@@ -244,6 +244,24 @@ const EXIT_STATUS: &[(&str, &str)] = &[
         "Permission denied opening the FIFO or the reply FIFO; run mififo doctor.",
     ),
     ("5", "Timeout: no reply within --timeout."),
+    (
+        "6",
+        "call: the reply carries another request's id (injected or forged); nothing printed.",
+    ),
+    (
+        "7",
+        "call: a second reply followed the first; nothing printed.",
+    ),
+    (
+        "8",
+        "call: other bytes followed the reply; nothing printed.",
+    ),
+    ("9", "call: the reply is larger than --max-reply."),
+    (
+        "10",
+        "call: the server FIFO may belong to another user (squatted, or read by an unrelated \
+         user); nothing was sent. See --trust-user.",
+    ),
 ];
 
 /// Environment variables (see docs/config.md for the precedence rules).

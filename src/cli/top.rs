@@ -94,6 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         allow_large: false,
         max_reply: args.accept.max_reply,
         trust: args.accept.trust(),
+        // A long-lived client asking one thing at a time: one reused reply FIFO.
+        pool: 1,
     });
     let sampler = Sampler::new(client, &args.stat);
     let rt = tokio::runtime::Builder::new_multi_thread()

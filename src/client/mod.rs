@@ -18,6 +18,8 @@
 //! - [`error`]: [`Error`] and [`ErrorKind`] (exit codes 2–10).
 //! - [`accept`]: is this the reply to this request (id, one value, nothing after)?
 //! - [`trust`]: who owns and reads the server FIFO, checked before sending.
+//! - [`pool`]: reply FIFOs kept open and reused by a long-lived client
+//!   ([`ClientConfig::pool`]).
 //! - [`wire`]: request encoding and reply classification per dialect.
 //! - [`reply_fifo`]: creation, rights (mode/ACL), reading, cleanup.
 //! - [`params`]: command-line parameter syntax (`key=value`, `key:=JSON`, array commands).
@@ -26,6 +28,7 @@
 pub mod accept;
 pub mod error;
 pub mod params;
+pub mod pool;
 pub mod render;
 pub mod reply_fifo;
 pub mod trust;
@@ -39,7 +42,7 @@ use crate::proto::{reply_name, Dialect, PIPE_BUF};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
@@ -62,6 +65,10 @@ pub struct ClientConfig {
     pub max_reply: usize,
     /// Users trusted to own or read the server FIFO besides us and root.
     pub trust: Trust,
+    /// Reply FIFOs to keep open for reuse ([`pool`]); 0 makes a fresh one per
+    /// request. For long-lived clients (gateway, bench, loops); the CLI's one
+    /// request gains nothing.
+    pub pool: usize,
 }
 
 /// Default [`ClientConfig::max_reply`]: 64 MiB, room for a `dlg_list` of some
@@ -87,6 +94,7 @@ impl Default for ClientConfig {
             allow_large: false,
             max_reply: DEFAULT_MAX_REPLY,
             trust: Trust::default(),
+            pool: 0,
         }
     }
 }
@@ -99,7 +107,38 @@ pub struct Client {
     /// Our uid/pid and whether the reply dir has a default ACL, found on the
     /// first request and shared by clones.
     local: Arc<OnceLock<reply_fifo::Local>>,
+    /// The server FIFO that last passed the trust check, and when.
+    vouched: Arc<Mutex<Option<Vouched>>>,
+    /// Idle reply FIFOs (used when `cfg.pool > 0`).
+    pool: Arc<pool::Pool>,
+    /// The server FIFO kept open for writing by a pooled client, and when it
+    /// was opened (and vouched for).
+    held: Arc<Mutex<Option<Held>>>,
 }
+
+/// A write end of the server FIFO kept by a pooled client for up to
+/// [`VOUCHED_FOR`]; then the path is opened (and checked) again, so a
+/// recreated or replaced FIFO is followed within that time.
+#[derive(Debug)]
+struct Held {
+    file: Arc<std::fs::File>,
+    owner: u32,
+    at: std::time::Instant,
+}
+
+/// A server FIFO identity that passed [`trust::check_server_fifo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Vouched {
+    dev: u64,
+    ino: u64,
+    uid: u32,
+    mode: u32,
+    at: std::time::Instant,
+}
+
+/// How long a trust verdict is reused for the same FIFO inode, owner and
+/// mode: a reader that appears later is seen within this time.
+const VOUCHED_FOR: Duration = Duration::from_secs(1);
 
 /// A reply as received.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,7 +184,15 @@ impl Client {
         Client {
             cfg: Arc::new(cfg),
             local: Arc::new(OnceLock::new()),
+            vouched: Arc::new(Mutex::new(None)),
+            pool: Arc::new(pool::Pool::default()),
+            held: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Reply FIFOs idle in the pool now.
+    pub fn pooled_idle(&self) -> usize {
+        self.pool.idle()
     }
 
     /// The configuration.
@@ -166,6 +213,9 @@ impl Client {
     /// local user who can write the server FIFO answer in the server's place.
     pub async fn send(&self, request: &Request) -> Result<Reply, Error> {
         let cfg = &*self.cfg;
+        if cfg.pool > 0 && request.id.is_some() && cfg.dialect != Dialect::Text {
+            return self.send_pooled(request).await;
+        }
         let deadline = Instant::now() + cfg.timeout;
         let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
         let local = self
@@ -177,7 +227,7 @@ impl Client {
             return Err(Error::TooLarge { len: bytes.len() });
         }
 
-        let (sender, owner) = open_server_fifo(&cfg.fifo, local.euid, &cfg.trust)?;
+        let (sender, owner) = self.open_server_fifo(local.euid)?;
         let reply = reply_fifo::ReplyFifo::create_with(&reply_path, owner, &cfg.fifo, local)?;
         let timeout_error = |stage| Error::Timeout {
             fifo: cfg.fifo.clone(),
@@ -195,14 +245,188 @@ impl Client {
         drop(reply);
         accept::accept(cfg.dialect, request.id.as_ref(), raw, &reply_path)
     }
+
+    /// After a timeout: the other dialect the server answers, if any. Sends
+    /// one harmless `uptime` (`core.uptime` for Kamailio) in each other
+    /// dialect, waiting at most 500 ms for each; any accepted reply, even an
+    /// error, shows the server speaks that dialect.
+    pub async fn other_dialect(&self) -> Option<Dialect> {
+        let cfg = &*self.cfg;
+        for d in [Dialect::Json, Dialect::Text, Dialect::Kamailio] {
+            if d == cfg.dialect {
+                continue;
+            }
+            let probe = Client::new(ClientConfig {
+                dialect: d,
+                timeout: cfg.timeout.min(Duration::from_millis(500)),
+                pool: 0,
+                ..cfg.clone()
+            });
+            let method = if d == Dialect::Kamailio {
+                "core.uptime"
+            } else {
+                "uptime"
+            };
+            if d == Dialect::Text {
+                // A 1.x server that got our JSON (no newline) is still reading
+                // its first line: end it and the junk request, so that the
+                // probe starts a request of its own. Blank lines are white
+                // space to the JSON dialects.
+                use std::io::Write;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    .open(&cfg.fifo)
+                {
+                    let _ = f.write_all(b"\n\n");
+                }
+            }
+            if probe.call(method, Params::None).await.is_ok() {
+                return Some(d);
+            }
+        }
+        None
+    }
+
+    /// [`Client::send`] through a reply FIFO from the pool ([`pool`]).
+    async fn send_pooled(&self, request: &Request) -> Result<Reply, Error> {
+        let cfg = &*self.cfg;
+        let deadline = Instant::now() + cfg.timeout;
+        let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
+        let local = self
+            .local
+            .get_or_init(|| reply_fifo::Local::probe(&reply_dir));
+        let (sender, owner) = self.held_server_fifo(local.euid)?;
+        let mut slot = match self.pool.take(owner) {
+            Some(slot) => slot,
+            None => {
+                let (name, path) = reply_fifo::unique_name_for(&reply_dir, local.pid)?;
+                let mut fifo = reply_fifo::ReplyFifo::create_with(&path, owner, &cfg.fifo, local)?;
+                fifo.hold_writer().map_err(|source| Error::Io {
+                    op: "hold the reply FIFO open for reuse",
+                    path: path.clone(),
+                    source,
+                })?;
+                pool::PooledFifo {
+                    name,
+                    path,
+                    fifo,
+                    writer_uid: owner,
+                }
+            }
+        };
+        let bytes = wire::encode(cfg.dialect, &slot.name, request)?;
+        if bytes.len() > PIPE_BUF && !cfg.allow_large {
+            self.pool.put(slot, cfg.pool);
+            return Err(Error::TooLarge { len: bytes.len() });
+        }
+        let timeout_error = |stage| Error::Timeout {
+            fifo: cfg.fifo.clone(),
+            reply_path: slot.path.clone(),
+            reply_dir: reply_dir.clone(),
+            timeout: cfg.timeout,
+            stage,
+            server_gone: stage == TimeoutStage::NoReply && !has_reader(&cfg.fifo),
+        };
+        // Every error below drops `slot`: the FIFO is closed and unlinked,
+        // never reused.
+        self.write_held(sender, &bytes, local.euid, deadline, &timeout_error)
+            .await?;
+        let raw = slot
+            .fifo
+            .read_one_reply(cfg.dialect, deadline, cfg.max_reply, &timeout_error)
+            .await?;
+        let reply = accept::accept(cfg.dialect, request.id.as_ref(), raw, &slot.path)?;
+        self.pool.put(slot, cfg.pool);
+        Ok(reply)
+    }
+
+    /// The held write end of the server FIFO (opened and checked again when
+    /// older than [`VOUCHED_FOR`]) and the FIFO owner's uid.
+    fn held_server_fifo(&self, me: u32) -> Result<(Arc<std::fs::File>, u32), Error> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = held.as_ref().filter(|h| h.at.elapsed() < VOUCHED_FOR) {
+            return Ok((h.file.clone(), h.owner));
+        }
+        let (file, owner) = self.open_server_fifo(me)?;
+        let file = Arc::new(file);
+        *held = Some(Held {
+            file: file.clone(),
+            owner,
+            at: std::time::Instant::now(),
+        });
+        Ok((file, owner))
+    }
+
+    /// Writes a request through the held server FIFO: one non-blocking
+    /// `write` (atomic up to `PIPE_BUF`). A full pipe, a larger request, or
+    /// `EPIPE` (the server left that inode; nothing was written) go through a
+    /// freshly opened and checked descriptor instead, as without a pool.
+    async fn write_held(
+        &self,
+        held: Arc<std::fs::File>,
+        bytes: &[u8],
+        me: u32,
+        deadline: Instant,
+        timeout_error: &impl Fn(TimeoutStage) -> Error,
+    ) -> Result<(), Error> {
+        use std::io::Write;
+        if bytes.len() <= PIPE_BUF {
+            loop {
+                match (&*held).write(bytes) {
+                    Ok(n) if n == bytes.len() => return Ok(()),
+                    // A non-blocking write up to PIPE_BUF is all or nothing.
+                    Ok(_) => {
+                        return Err(Error::Io {
+                            op: "write the whole request to",
+                            path: self.cfg.fifo.clone(),
+                            source: io::ErrorKind::WriteZero.into(),
+                        })
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(write_error(e, &self.cfg.fifo)),
+                }
+            }
+        }
+        let (file, _) = self.open_server_fifo(me)?;
+        write_request(file, bytes, &self.cfg.fifo, deadline, timeout_error).await
+    }
+
+    /// [`open_server_fifo`], with the trust check skipped when the same FIFO
+    /// (inode, owner, mode) passed it less than [`VOUCHED_FOR`] ago.
+    fn open_server_fifo(&self, me: u32) -> Result<(std::fs::File, u32), Error> {
+        let cfg = &*self.cfg;
+        let (file, meta) = open_server_fifo(&cfg.fifo)?;
+        let now = std::time::Instant::now();
+        let id = Vouched {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            uid: meta.uid(),
+            mode: meta.mode(),
+            at: now,
+        };
+        let cached = *self.vouched.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = cached.is_some_and(|v| {
+            Vouched { at: now, ..v } == id && now.duration_since(v.at) < VOUCHED_FOR
+        });
+        if !fresh {
+            trust::check_server_fifo(&cfg.fifo, &meta, me, &cfg.trust)?;
+            *self.vouched.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+        }
+        Ok((file, meta.uid()))
+    }
 }
 
-/// Opens the server FIFO for writing without `O_CREAT` and without blocking,
-/// and checks whom it belongs to ([`trust::check_server_fifo`]); returns it
-/// and the FIFO owner's uid (the server's user, vouched for by that check).
-/// It is not registered with the reactor: [`write_request`] does that only if
-/// the pipe is full.
-fn open_server_fifo(path: &Path, me: u32, trust: &Trust) -> Result<(std::fs::File, u32), Error> {
+/// Opens the server FIFO for writing without `O_CREAT` and without blocking;
+/// returns it and its `fstat` (the caller checks whom it belongs to, with
+/// [`trust::check_server_fifo`], before writing). It is not registered with
+/// the reactor: [`write_request`] does that only if the pipe is full.
+fn open_server_fifo(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Error> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -219,8 +443,7 @@ fn open_server_fifo(path: &Path, me: u32, trust: &Trust) -> Result<(std::fs::Fil
             what: describe(&meta.file_type()),
         });
     }
-    trust::check_server_fifo(path, &meta, me, trust)?;
-    Ok((file, meta.uid()))
+    Ok((file, meta))
 }
 
 /// True when something reads `path` (a non-blocking write open succeeds).

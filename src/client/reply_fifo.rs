@@ -67,6 +67,8 @@ pub struct ReplyFifo {
     receiver: pipe::Receiver,
     guard: FifoGuard,
     access: ReplyAccess,
+    /// Our own write end, held by a pooled FIFO ([`ReplyFifo::hold_writer`]).
+    keep_writer: Option<std::fs::File>,
 }
 
 impl ReplyFifo {
@@ -160,6 +162,7 @@ impl ReplyFifo {
             receiver,
             guard,
             access,
+            keep_writer: None,
         })
     }
 
@@ -243,6 +246,154 @@ impl ReplyFifo {
                     }
                 }
             }
+        }
+    }
+
+    /// Opens and keeps a write end of our own FIFO (through `/proc/self/fd`,
+    /// or by path with `O_NOFOLLOW` and an identity check), for a FIFO kept
+    /// across exchanges: with a writer always there, the kernel never reports
+    /// `POLLHUP` and `read` never returns 0 — a server writer's close leaves
+    /// no stale state behind for the next exchange (Tokio keeps a `POLLHUP`
+    /// readiness for good).
+    ///
+    /// # Errors
+    /// The open failed, or the path holds something else now.
+    pub fn hold_writer(&mut self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+        let proc_path = format!("/proc/self/fd/{}", self.receiver.as_raw_fd());
+        let file = match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(flags)
+            .open(&proc_path)
+        {
+            Ok(f) => f,
+            Err(_) => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(flags | libc::O_NOFOLLOW)
+                    .open(self.path())?;
+                let m = f.metadata()?;
+                if self.guard.dev_ino() != Some((m.dev(), m.ino())) || !m.file_type().is_fifo() {
+                    return Err(io::ErrorKind::AlreadyExists.into());
+                }
+                f
+            }
+        };
+        self.keep_writer = Some(file);
+        Ok(())
+    }
+
+    /// True while our own write end is held (the FIFO may be pooled again).
+    pub fn holds_writer(&self) -> bool {
+        self.keep_writer.is_some()
+    }
+
+    /// For a reply FIFO kept across exchanges, with our own write end held
+    /// ([`ReplyFifo::hold_writer`]): reads one reply, ending at the end of
+    /// the reply itself ([`reply_end`]: one complete JSON value); or fails at
+    /// `deadline` or past `max` bytes.
+    ///
+    /// A reply that has not ended when its bytes pause (not JSON, such as
+    /// OpenSIPS's `failed to print response`, or JSON still on its way) can
+    /// only end at the writer's close: our write end is then dropped, so the
+    /// server writer's close reads as EOF, and the FIFO cannot be pooled
+    /// again. A server that opens and closes without writing is seen only
+    /// as a timeout — the pool is for requests with an id, which every server
+    /// answers with bytes.
+    ///
+    /// [`reply_end`]: super::accept::reply_end
+    pub async fn read_one_reply(
+        &mut self,
+        dialect: crate::proto::Dialect,
+        deadline: Instant,
+        max: usize,
+        timeout_error: impl Fn(TimeoutStage) -> Error,
+    ) -> Result<Vec<u8>, Error> {
+        enum Step {
+            Done,
+            TooLarge,
+            Paused,
+        }
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let stage = if out.is_empty() {
+                TimeoutStage::NoReply
+            } else {
+                TimeoutStage::PartialReply {
+                    received: out.len(),
+                }
+            };
+            match tokio::time::timeout_at(deadline, self.receiver.readable()).await {
+                Err(_) => return Err(timeout_error(stage)),
+                Ok(Err(source)) => {
+                    return Err(Error::Io {
+                        op: "wait for the reply on",
+                        path: self.path().to_path_buf(),
+                        source,
+                    })
+                }
+                Ok(Ok(())) => {}
+            }
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&self.receiver);
+            let holding = self.keep_writer.is_some();
+            let step = self.receiver.try_io(|| loop {
+                let n = match nix::unistd::read(fd, &mut buf) {
+                    Ok(n) => n,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(nix::errno::Errno::EAGAIN) if holding && !out.is_empty() => {
+                        return Ok(Step::Paused)
+                    }
+                    Err(e) => return Err(io::Error::from(e)),
+                };
+                if n == 0 {
+                    if out.is_empty() {
+                        // No writer at all (ours dropped): nothing to wait on
+                        // but a new writer's event.
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                    return Ok(Step::Done); // the writer closed after its data
+                }
+                if append_bounded(&mut out, &buf[..n], max).is_err() {
+                    return Ok(Step::TooLarge);
+                }
+                let last = out.iter().rev().find(|b| !b.is_ascii_whitespace());
+                if last == Some(&b'}') && super::accept::reply_end(dialect, &out).is_some() {
+                    return Ok(Step::Done); // one complete reply
+                }
+            });
+            match step {
+                Ok(Step::Done) => return Ok(out),
+                Ok(Step::TooLarge) => {
+                    return Err(Error::ReplyTooLarge {
+                        reply_path: self.path().to_path_buf(),
+                        max,
+                    })
+                }
+                // From now on only the writer's close ends it.
+                Ok(Step::Paused) => self.keep_writer = None,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        op: "read the reply from",
+                        path: self.path().to_path_buf(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Reads whatever arrived while nobody asked (between two exchanges of a
+    /// kept-open FIFO). `true` when there was anything: a late or foreign
+    /// writer, and the FIFO must not be reused.
+    pub fn has_stray_bytes(&self) -> bool {
+        let mut buf = [0u8; 512];
+        match self.receiver.try_read(&mut buf) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }
     }
 

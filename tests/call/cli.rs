@@ -510,3 +510,23 @@ fn reply_fifo_is_exactly_0600_whatever_the_umask() {
         );
     }
 }
+
+/// Issue 13: a JSON-dialect call to a text-dialect server times out; the
+/// message then says which dialect the server answered instead.
+#[test]
+fn a_timeout_against_another_dialect_says_which() {
+    let env = TestEnv::new();
+    let _srv = env.serve(&["--dialect", "text"]);
+    let o = run(call(&env), &["--timeout", "700ms", "uptime"]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --dialect text"), "{}", stderr(&o));
+    // And the other way round.
+    drop(_srv);
+    let _srv = env.serve(&[]);
+    let o = run(
+        call(&env),
+        &["--dialect", "text", "--timeout", "700ms", "uptime"],
+    );
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --dialect json"), "{}", stderr(&o));
+}

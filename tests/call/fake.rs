@@ -116,6 +116,9 @@ impl Fake {
                     }
                     while let Some((req, used)) = parse(opts.dialect, &buf) {
                         buf.drain(..used);
+                        if req.json.is_none() && req.text.is_none() {
+                            continue; // junk, dropped
+                        }
                         requests.lock().unwrap().push(req.clone());
                         let act = handler(&req);
                         let opts = opts.clone();
@@ -158,12 +161,21 @@ fn parse(dialect: Dialect, b: &[u8]) -> Option<(Req, usize)> {
     let b0 = &b[start..];
     match dialect {
         Dialect::Json => {
-            let rest = b0.strip_prefix(b":")?;
+            let Some(rest) = b0.strip_prefix(b":") else {
+                // OpenSIPS: "command must begin with ':'", the read is dropped.
+                return (!b0.is_empty()).then(|| (junk(b), b.len()));
+            };
             let colon = rest.iter().position(|&c| c == b':')?;
             let name = String::from_utf8_lossy(&rest[..colon]).into_owned();
             let body = &rest[colon + 1..];
             let mut it = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
-            let v = it.next()?.ok()?;
+            let v = match it.next()? {
+                Ok(v) => v,
+                Err(e) if e.is_eof() => return None,
+                // Not JSON: dropped with the rest of the buffer, as OpenSIPS
+                // drops a read that does not parse.
+                Err(_) => return Some((junk(b), b.len())),
+            };
             let used = start + 1 + colon + 1 + it.byte_offset();
             Some((
                 Req {
@@ -177,7 +189,11 @@ fn parse(dialect: Dialect, b: &[u8]) -> Option<(Req, usize)> {
         }
         Dialect::Kamailio => {
             let mut it = serde_json::Deserializer::from_slice(b0).into_iter::<Value>();
-            let v = it.next()?.ok()?;
+            let v = match it.next()? {
+                Ok(v) => v,
+                Err(e) if e.is_eof() => return None,
+                Err(_) => return Some((junk(b), b.len())),
+            };
             let used = start + it.byte_offset();
             let name = v.get("reply_name")?.as_str()?.to_string();
             Some((
@@ -210,6 +226,16 @@ fn parse(dialect: Dialect, b: &[u8]) -> Option<(Req, usize)> {
                 start + end,
             ))
         }
+    }
+}
+
+/// Bytes that are no request of the fake's dialect (dropped, not answered).
+fn junk(b: &[u8]) -> Req {
+    Req {
+        raw: b.to_vec(),
+        reply_name: String::new(),
+        json: None,
+        text: None,
     }
 }
 

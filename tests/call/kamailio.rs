@@ -190,6 +190,17 @@ fn kamailio_with_the_wrong_reply_dir_times_out_and_says_why() {
 
 #[tokio::test]
 async fn kamailio_serves_many_concurrent_library_calls() {
+    kamailio_library_calls(0).await;
+}
+
+/// Kamailio writes pretty JSON and closes per reply: the pool finds each
+/// reply's end and reuses its FIFOs.
+#[tokio::test]
+async fn kamailio_serves_pooled_library_calls() {
+    kamailio_library_calls(4).await;
+}
+
+async fn kamailio_library_calls(pool: usize) {
     let env = TestEnv::new();
     let Some(k) = Kamailio::start(&env) else {
         return;
@@ -200,6 +211,7 @@ async fn kamailio_serves_many_concurrent_library_calls() {
         timeout: Duration::from_secs(60),
         dialect: Dialect::Kamailio,
         allow_large: false,
+        pool,
         ..Default::default()
     });
     let tasks: Vec<_> = (0..32)
@@ -217,5 +229,6 @@ async fn kamailio_serves_many_concurrent_library_calls() {
             other => panic!("{other:?}"),
         }
     }
+    drop(c);
     assert!(entries_with_prefix(env.dir.path(), "mififo_reply_").is_empty());
 }

@@ -3,6 +3,7 @@
 //! - [`fake`]: in-process fake servers that misbehave on purpose.
 //! - [`library`]: the client API against fake servers: dialects, reply shapes,
 //!   timeouts, cleanup, concurrency, reply FIFO rights.
+//! - [`pool`]: the reply-FIFO pool of long-lived clients: reuse, retirement, cleanup.
 //! - [`cli`]: the binary: exit codes, parameters, output, signals.
 //! - [`hostile`]: issue 11's findings: forged, injected, doubled, oversized
 //!   replies and terminal escapes are refused.
@@ -19,4 +20,5 @@ mod hostile;
 pub(crate) mod kamailio;
 mod latency;
 mod library;
+mod pool;
 mod serve;

@@ -221,3 +221,73 @@ fn permission_denied_against_mififo_serve() {
         "{stderr}"
     );
 }
+
+/// The reply-FIFO pool against the real server: 8 tasks × 25 calls through
+/// at most 8 reply FIFOs, every reply the right one, nothing left after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_library_calls_against_mififo_serve() {
+    let env = TestEnv::new();
+    let _srv = env.serve(&[]);
+    let c = Client::new(ClientConfig {
+        fifo: env.fifo(),
+        reply_dir: env.dir.path().to_path_buf(),
+        timeout: Duration::from_secs(60),
+        pool: 8,
+        ..Default::default()
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..8 {
+        let c = c.clone();
+        set.spawn(async move {
+            for i in 0..25 {
+                let method = if (t + i) % 2 == 0 {
+                    "uptime"
+                } else {
+                    "version"
+                };
+                let r = c.call(method, Params::None).await.unwrap();
+                let key = if method == "uptime" {
+                    "Up time"
+                } else {
+                    "Server"
+                };
+                match r.kind {
+                    ReplyKind::Json(resp) => match resp.outcome {
+                        Outcome::Result(v) => assert!(v.get(key).is_some(), "{v}"),
+                        Outcome::Error(e) => panic!("{e}"),
+                    },
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    assert!(entries_with_prefix(env.dir.path(), "mififo_reply_").len() <= 8);
+    drop(c);
+    assert!(entries_with_prefix(env.dir.path(), "mififo_reply_").is_empty());
+}
+
+/// A pooled client keeps the server FIFO open for writing: when the server
+/// goes, the next call says "no server" at once (EPIPE, then the path is
+/// opened again), and when it comes back on a new FIFO the client follows.
+#[tokio::test]
+async fn a_pooled_client_follows_the_server_away_and_back() {
+    let env = TestEnv::new();
+    let srv = env.serve(&[]);
+    let c = Client::new(ClientConfig {
+        fifo: env.fifo(),
+        reply_dir: env.dir.path().to_path_buf(),
+        timeout: Duration::from_secs(20),
+        pool: 2,
+        ..Default::default()
+    });
+    c.call("uptime", Params::None).await.unwrap();
+    drop(srv);
+    let e = c.call("uptime", Params::None).await.unwrap_err();
+    assert_eq!(e.kind(), mififo::client::ErrorKind::NoServer, "{e}");
+    let _srv = env.serve(&[]);
+    let r = c.call("uptime", Params::None).await.unwrap();
+    assert!(matches!(r.kind, ReplyKind::Json(_)));
+}
