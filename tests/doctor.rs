@@ -1061,10 +1061,17 @@ fn fake_server(env: &TestEnv, name: &str, cfg: &Path) -> Proc {
 }
 
 /// `mififo serve` as root (the test binary), killed on drop; waits for its FIFO.
+/// Without a `--user` in `extra` it keeps root explicitly (`--user root`).
 fn serve(env: &TestEnv, fifo: &Path, replies: &Path, extra: &[&str]) -> Proc {
+    let user: &[&str] = if extra.contains(&"--user") {
+        &[]
+    } else {
+        util::serve_user_args()
+    };
     let child = env
         .cmd()
         .arg("serve")
+        .args(user)
         .arg("--fifo")
         .arg(fifo)
         .arg("--reply-dir")
@@ -1681,6 +1688,7 @@ fn gateway_in(ns: &Netns, env: &TestEnv, args: &[&str]) -> Proc {
     let mut child = ns
         .cmd(util::bin())
         .arg("gateway")
+        .args(util::serve_user_args())
         .args(args)
         .env("HOME", env.dir.path())
         .stdin(Stdio::null())
