@@ -18,6 +18,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Reply FIFOs the gateway keeps for reuse (requests beyond them in flight at
+/// once get a fresh FIFO each).
+const GATEWAY_POOL: usize = 16;
+
 /// Options of `mififo gateway`.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
@@ -208,6 +212,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             dialect: args.dialect,
             allow_large: false,
+            // Reused reply FIFOs: mknod/unlink once per FIFO, not per request.
+            pool: GATEWAY_POOL,
             ..Default::default()
         });
         let browser = BrowserPolicy {

@@ -318,6 +318,11 @@ impl Shared {
             drop(reply);
             return;
         }
+        let raw_id = if Faults::rewrites_id(rule) {
+            None
+        } else {
+            raw_id
+        };
         let id = Faults::reply_id(rule, id);
         let resp = Response { outcome, id };
         if rule.is_some() {

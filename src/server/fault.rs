@@ -14,6 +14,7 @@
 //! | `truncate[:N]` | writes the first N bytes of the reply (default: half), then closes | an async reply cut at the first 4096-byte chunk, a server killed mid-write |
 //! | `garbage` | writes `failed to print response` (plain text), then closes | OpenSIPS's plain-text engine errors (`"id":{…}`) |
 //! | `wrong-id` | answers with another `id` (the sent one with `-wrong` appended, or +1 for a number) | a late reply of an earlier request read from a reused reply FIFO |
+//! | `clamp-id` | echoes an integer id outside −2^31…2^31−1 as the nearest end (2147483647, −2147483648) | OpenSIPS 3.6's `mi_fifo`, which keeps the id in a C `int` |
 //! | `trickle[:DUR]` | writes the reply one byte at a time, DUR apart (default 20ms) | a reply written in many small chunks, a loaded host |
 //! | `late:DUR` | opens the reply FIFO, runs the command, holds DUR, then writes | a reply that arrives after the client's timeout |
 //! | `die` | opens the reply FIFO, closes it empty and exits at once with status 139, leaving the FIFO file behind | OpenSIPS 3.6's segfault on a batch request, taking the whole server down |
@@ -38,6 +39,8 @@ pub enum Kind {
     Garbage,
     /// Answer with a different id.
     WrongId,
+    /// Clamp integer ids to a C `int`, as OpenSIPS does.
+    ClampId,
     /// One byte at a time, this far apart.
     Trickle(Duration),
     /// Hold the opened reply FIFO this long, then write.
@@ -99,12 +102,13 @@ impl std::str::FromStr for Rule {
             ),
             "garbage" => no_arg(Kind::Garbage)?,
             "wrong-id" => no_arg(Kind::WrongId)?,
+            "clamp-id" => no_arg(Kind::ClampId)?,
             "trickle" => Kind::Trickle(dur(Some(Duration::from_millis(20)))?),
             "late" => Kind::Late(dur(None)?),
             "die" => no_arg(Kind::Die)?,
             other => {
                 return Err(format!(
-                "'{s}': unknown fault '{other}' (delay, no-reply, close, truncate, garbage, wrong-id, trickle, late, die)"
+                "'{s}': unknown fault '{other}' (delay, no-reply, close, truncate, garbage, wrong-id, clamp-id, trickle, late, die)"
             ))
             }
         };
@@ -158,8 +162,10 @@ impl Faults {
 
     /// Rewrites the reply's id for `wrong-id`.
     pub fn reply_id(rule: Option<&Rule>, id: Value) -> Value {
-        if !matches!(rule.map(|r| &r.kind), Some(Kind::WrongId)) {
-            return id;
+        match rule.map(|r| &r.kind) {
+            Some(Kind::WrongId) => {}
+            Some(Kind::ClampId) => return clamp_id(id),
+            _ => return id,
         }
         match id {
             Value::Number(n) => n
@@ -168,6 +174,12 @@ impl Faults {
             Value::String(s) => Value::String(format!("{s}-wrong")),
             _ => Value::String("wrong".into()),
         }
+    }
+
+    /// True when `rule` answers with an id other than the request's (the
+    /// request's exact id text must then not be echoed).
+    pub fn rewrites_id(rule: Option<&Rule>) -> bool {
+        matches!(rule.map(|r| &r.kind), Some(Kind::WrongId | Kind::ClampId))
     }
 
     /// Writes `bytes` to `reply` the way `rule` says; `Err` is a delivery
@@ -208,6 +220,23 @@ impl Faults {
     }
 }
 
+/// An integer id as a C `int` holds it: out-of-range values become the
+/// nearest end; other ids are left alone.
+fn clamp_id(id: Value) -> Value {
+    let Value::Number(n) = &id else {
+        return id;
+    };
+    if n.is_f64() {
+        return id;
+    }
+    let negative = n.to_string().starts_with('-');
+    match n.as_i64() {
+        Some(i) => Value::from(i.clamp(i32::MIN.into(), i32::MAX.into())),
+        None if negative => Value::from(i32::MIN),
+        None => Value::from(i32::MAX),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +272,18 @@ mod tests {
 
     #[test]
     fn wrong_id_differs_from_the_sent_one() {
+        let c: Rule = "clamp-id".parse().unwrap();
+        let big: Value = serde_json::from_str("9007199254740993").unwrap();
+        assert_eq!(Faults::reply_id(Some(&c), big), Value::from(2147483647));
+        assert_eq!(
+            Faults::reply_id(Some(&c), Value::from(-3_000_000_000i64)),
+            Value::from(-2147483648i64)
+        );
+        assert_eq!(Faults::reply_id(Some(&c), Value::from(7)), Value::from(7));
+        assert_eq!(
+            Faults::reply_id(Some(&c), Value::from("a")),
+            Value::from("a")
+        );
         let r: Rule = "wrong-id".parse().unwrap();
         assert_eq!(Faults::reply_id(Some(&r), Value::from(7)), Value::from(8));
         assert_eq!(

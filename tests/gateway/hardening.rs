@@ -338,5 +338,16 @@ fn user_switch_serves_through_a_real_server() {
     let gw = Gateway::spawn(&env, cmd);
     let r = post(&gw, UPTIME);
     assert_eq!(r.status, 200, "{}; {}", r.text(), gw.log());
+    // The reply FIFO kept for reuse was made by the dropped user, not root.
+    use std::os::unix::fs::MetadataExt;
+    for kept in stray_fifos(&shared, &[&fifo]) {
+        assert_eq!(
+            std::fs::metadata(&kept).unwrap().uid(),
+            user.uid,
+            "{kept:?}"
+        );
+    }
+    let mut gw = gw;
+    assert!(gw.stop().success());
     assert!(stray_fifos(&shared, &[&fifo]).is_empty());
 }

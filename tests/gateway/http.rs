@@ -144,6 +144,9 @@ fn relays_json_rpc_like_mi_http() {
     assert_eq!(r.status, 404);
     let r = http(gw.addr, "POST", "/mi", b"");
     assert_eq!(r.status, 400);
+    // The reply FIFOs the gateway pools for reuse go when it does.
+    let mut gw = gw;
+    assert!(gw.stop().success());
     assert_eq!(
         stray_fifos(env.dir.path(), &[&env.fifo()]),
         Vec::<std::path::PathBuf>::new()
@@ -188,6 +191,9 @@ fn concurrent_requests_get_their_own_replies() {
     for t in threads {
         t.join().unwrap();
     }
+    // The reply FIFOs the gateway pools for reuse go when it does.
+    let mut gw = gw;
+    assert!(gw.stop().success());
     assert!(stray_fifos(env.dir.path(), &[&env.fifo()]).is_empty());
 }
 
@@ -401,4 +407,38 @@ fn permission_denied_is_502() {
         "{}",
         r.text()
     );
+}
+
+/// The caller's id never goes down the FIFO: OpenSIPS 3.6 echoes ids outside
+/// a C `int` clamped (the stand-in's `clamp-id` fault does the same), which
+/// made every such request a mismatched reply. The gateway sends its own id
+/// and gives the caller back exactly the id it sent, string or number.
+#[test]
+fn caller_ids_survive_a_server_that_clamps_ids() {
+    let env = TestEnv::new();
+    let _server = env.serve(&["--fault", "clamp-id"]);
+    let gw = Gateway::start(&env, &env.fifo(), &[]);
+    for id in [
+        "9007199254740993",
+        "-3000000000",
+        "\"abc\"",
+        "2147483648",
+        "7",
+    ] {
+        let body = format!(r#"{{"jsonrpc":"2.0","method":"uptime","id":{id}}}"#);
+        let r = post(&gw, &body);
+        assert_eq!(r.status, 200, "id {id}: {}", r.text());
+        let text = r.text();
+        assert!(text.contains(&format!(r#""id":{id}"#)), "id {id}: {text}");
+        assert!(json(&r)["result"]["Up time"].is_string(), "id {id}: {text}");
+    }
+    // Many in a row: the pooled reply FIFOs are reused, never mixed up.
+    for n in 0..50u64 {
+        let id = (1u64 << 40) + n;
+        let r = post(
+            &gw,
+            &format!(r#"{{"jsonrpc":"2.0","method":"uptime","id":{id}}}"#),
+        );
+        assert_eq!(json(&r)["id"], id, "{}", r.text());
+    }
 }
