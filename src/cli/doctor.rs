@@ -198,7 +198,7 @@ pub struct ProbeArgs {
     /// Supplementary groups (comma-separated, may be empty).
     #[arg(long, default_value = "")]
     pub groups: String,
-    /// Open with O_CREAT|O_TRUNC.
+    /// Open with O_CREAT (never O_TRUNC: a FIFO ignores it, a swapped-in file would not).
     #[arg(long)]
     pub creat: bool,
     /// The path in the client's namespace.

@@ -31,7 +31,7 @@ pub struct ProbeRequest {
     pub groups: Vec<u32>,
     /// The path, in the client's namespace.
     pub path: PathBuf,
-    /// Add `O_CREAT|O_TRUNC`.
+    /// Add `O_CREAT` (the client's flag; `O_TRUNC` is never replayed).
     pub creat: bool,
 }
 
@@ -326,13 +326,21 @@ pub fn become_client(req: &ProbeRequest) -> Result<(), String> {
 
 /// Opens `path` for writing (never reading) with `O_NONBLOCK`, closes it at once.
 pub fn open_once(path: &Path, creat: bool) -> ProbeResult {
+    open_once_between(path, creat, || {})
+}
+
+/// [`open_once`] with `between` run after the `stat` and before the `open`
+/// (tests swap the path there).
+fn open_once_between(path: &Path, creat: bool, between: impl FnOnce()) -> ProbeResult {
     use std::os::unix::fs::OpenOptionsExt;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .mode(0o666);
-    // Only ever open a FIFO: O_TRUNC would truncate a regular file, and opening a
-    // device can have side effects. (Follows symlinks, as open(2) does.)
+    // Only ever open a FIFO: opening a device can have side effects. (Follows
+    // symlinks, as open(2) does.) The stat is advisory; the opened fd is
+    // checked below, and O_TRUNC is never used (it has no effect on a FIFO,
+    // and would truncate a regular file swapped in after the stat).
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && creat => {
             return ProbeResult::Skipped(
@@ -347,14 +355,17 @@ pub fn open_once(path: &Path, creat: bool) -> ProbeResult {
         }
         _ => {}
     }
+    between();
     if creat {
-        opts.create(true).truncate(true);
+        opts.create(true);
     }
     match opts.open(path) {
-        Ok(f) => {
-            drop(f);
-            ProbeResult::Opened
-        }
+        Ok(f) => match f.metadata() {
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) => ProbeResult::Opened,
+            _ => ProbeResult::Skipped(
+                "the path stopped being a FIFO while probing; nothing written".into(),
+            ),
+        },
         Err(e) => ProbeResult::Errno(e.raw_os_error().unwrap_or(libc::EIO)),
     }
 }
@@ -410,5 +421,19 @@ mod tests {
         std::fs::write(&plain, "keep").unwrap();
         assert!(matches!(open_once(&plain, true), ProbeResult::Skipped(_)));
         assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep");
+    }
+
+    #[test]
+    fn a_regular_file_swapped_in_after_the_stat_is_not_truncated() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        nix::unistd::mkfifo(&f, Mode::from_bits_truncate(0o600)).unwrap();
+        let swap = || {
+            std::fs::remove_file(&f).unwrap();
+            std::fs::write(&f, "keep").unwrap();
+        };
+        let r = open_once_between(&f, true, swap);
+        assert!(matches!(r, ProbeResult::Skipped(_)), "{r:?}");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "keep");
     }
 }

@@ -511,7 +511,7 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                 creat: *creat,
             };
             let flags = if *creat {
-                "O_WRONLY|O_CREAT|O_TRUNC|O_NONBLOCK"
+                "O_WRONLY|O_CREAT|O_NONBLOCK"
             } else {
                 "O_WRONLY|O_NONBLOCK"
             };
