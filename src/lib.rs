@@ -28,6 +28,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod doctor;
+pub mod error;
 pub mod fifo;
 pub mod gateway;
 pub mod proto;

@@ -40,16 +40,7 @@ impl Relay for Client {
                     ErrorKind::Timeout => RelayErrorKind::Timeout,
                     _ => RelayErrorKind::Local,
                 };
-                let mut message = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(cause) = src {
-                    let c = cause.to_string();
-                    if !message.contains(&c) {
-                        message.push_str(": ");
-                        message.push_str(&c);
-                    }
-                    src = cause.source();
-                }
+                let message = crate::error::chain(&e);
                 Err(RelayError::new(kind, message))
             }
         }

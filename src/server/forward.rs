@@ -126,7 +126,7 @@ impl Forwarder {
                 return Outcome::Error(RpcError::with_data(
                     code::UPSTREAM_UNREACHABLE,
                     "Upstream unreachable",
-                    format!("cannot reach '{}': {}", self.url, chain(&e)),
+                    format!("cannot reach '{}': {}", self.url, crate::error::chain(&e)),
                 ))
             }
         };
@@ -187,18 +187,6 @@ impl Executor for Forwarder {
     fn array_param(&self, method: &str) -> Option<String> {
         super::command::core_array_param(method)
     }
-}
-
-/// `error: cause: cause…` on one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -41,17 +41,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `error: cause: cause…` on one line, for logs (the `{:#}` of anyhow).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cur = c.source();
-    }
-    out
-}
+pub use crate::error::chain as error_chain;
 
 /// Answers validated JSON-RPC requests. The built-in commands implement it;
 /// `serve --forward` replaces them with a relay to another server.
