@@ -7,7 +7,6 @@ use mififo::bench::stats::Report;
 use mififo::bench::{floor, Progress};
 use mififo::client::{Client, ClientConfig};
 use mififo::proto::jsonrpc::Params;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -114,14 +113,7 @@ impl Drop for Serve {
     }
 }
 
-/// True when something reads `fifo`.
-pub fn has_reader(fifo: &Path) -> bool {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(fifo)
-        .is_ok()
-}
+pub use mififo::fifo::create::has_reader;
 
 /// `clients` library clients sending `uptime` to `fifo` for `dur`.
 pub fn lib_load(

@@ -446,14 +446,7 @@ fn open_server_fifo(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), E
     Ok((file, meta))
 }
 
-/// True when something reads `path` (a non-blocking write open succeeds).
-fn has_reader(path: &Path) -> bool {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .is_ok()
-}
+use crate::fifo::create::has_reader;
 
 fn classify_open_error(path: &Path, source: io::Error) -> Error {
     let path = path.to_path_buf();

@@ -253,14 +253,7 @@ pub fn code_and_text(o: &Output) -> (i32, String, String) {
     )
 }
 
-/// True when something reads `fifo` (a non-blocking write open succeeds).
-pub fn has_reader(fifo: &Path) -> bool {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(fifo)
-        .is_ok()
-}
+pub use mififo::fifo::create::has_reader;
 
 /// Sends raw request bytes to `fifo` and reads the reply FIFO `reply_dir/name`
 /// to EOF, independent of the library client: creates the reply FIFO (0600),
