@@ -8,6 +8,13 @@
 //! | fallback FIFO | — | `OPENSIPS_MI_FIFO_FALLBACK` | `fifo_file_fallback` | (`/tmp/opensips_fifo`, last default) |
 //! | reply dir | `--reply-dir` | `OPENSIPS_MI_FIFO_REPLY_DIR` | `fifo_reply_dir` | `/tmp/` |
 //!
+//! The transport (a URL instead of the FIFO, see `mififo::client::transport`):
+//! `--url` > `MIFIFO_URL` > opensips-cli's `communication_type` (`http`: its
+//! `url`, default `http://127.0.0.1:8888/mi`; `datagram`:
+//! `unix:<datagram_unix_socket>` if set, else
+//! `udp://<datagram_ip>:<datagram_port>`, defaults `127.0.0.1`/`8080`) > the
+//! FIFO. [`resolve_url`] returns `None` for the FIFO.
+//!
 //! The fallback is used as python-opensips does: only when the FIFO chosen
 //! from the environment, the config file or the defaults does not exist and
 //! the fallback does (never after an explicit `--fifo`).
@@ -31,6 +38,8 @@ pub const ENV_FIFO: &str = "OPENSIPS_MI_FIFO_FILE";
 pub const ENV_FALLBACK: &str = "OPENSIPS_MI_FIFO_FALLBACK";
 /// python-opensips: the reply directory.
 pub const ENV_REPLY_DIR: &str = "OPENSIPS_MI_FIFO_REPLY_DIR";
+/// mififo: the MI URL (`http://`, `https://`, `udp://HOST:PORT`, `unix:PATH`).
+pub const ENV_URL: &str = "MIFIFO_URL";
 /// The FIFOs probed when nothing is configured, in order.
 pub const DEFAULT_FIFOS: [&str; 3] = [
     "/run/opensips/opensips_fifo",
@@ -257,6 +266,72 @@ pub fn resolve_with(
         config_file,
         tried,
     })
+}
+
+/// The MI URL to use instead of the FIFO, if any (flag > `MIFIFO_URL` >
+/// opensips-cli's `communication_type` and its keys); `None` means the FIFO.
+///
+/// # Errors
+/// An explicit config file that cannot be read.
+pub fn resolve_url(
+    flag: Option<&str>,
+    over: &Overrides,
+    env: &Environment,
+) -> Result<Option<Setting<String>>, ConfigError> {
+    if let Some(u) = flag {
+        return Ok(Some(Setting {
+            value: u.to_string(),
+            source: Source::Flag("--url"),
+        }));
+    }
+    if let Some(v) = env.vars.get(ENV_URL).filter(|v| !v.is_empty()) {
+        return Ok(Some(Setting {
+            value: v.clone(),
+            source: Source::Env(ENV_URL),
+        }));
+    }
+    let (config_file, section) = load_config(over, env)?;
+    let Some(file) = config_file else {
+        return Ok(None);
+    };
+    let get = |k: &str| section.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let src = |key: &'static str| Source::Config {
+        file: file.clone(),
+        key,
+    };
+    let value = match get("communication_type")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("http") => Setting {
+            value: get("url").unwrap_or("http://127.0.0.1:8888/mi").to_string(),
+            source: src(if get("url").is_some() {
+                "url"
+            } else {
+                "communication_type"
+            }),
+        },
+        Some("datagram") => match get("datagram_unix_socket") {
+            Some(p) => Setting {
+                value: format!("unix:{p}"),
+                source: src("datagram_unix_socket"),
+            },
+            None => {
+                let ip = get("datagram_ip").unwrap_or("127.0.0.1");
+                let ip = if ip.contains(':') {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
+                Setting {
+                    value: format!("udp://{ip}:{}", get("datagram_port").unwrap_or("8080")),
+                    source: src("datagram_ip"),
+                }
+            }
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(value))
 }
 
 /// Finds and parses the config file; returns it and the merged values of the
@@ -653,5 +728,50 @@ mod tests {
                 "{huge}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn url_precedence_flag_env_config_fifo() {
+        let f = fixture(&[]);
+        let o = Overrides::default();
+        assert_eq!(resolve_url(None, &o, &f.env).unwrap(), None);
+        std::fs::write(
+            f.p("home/.opensips-cli.cfg"),
+            "[default]\ncommunication_type = datagram\ndatagram_ip = 10.0.0.1\ndatagram_port = 9\n",
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_url(None, &o, &f.env).unwrap().unwrap().value,
+            "udp://10.0.0.1:9"
+        );
+        std::fs::write(
+            f.p("home/.opensips-cli.cfg"),
+            "[default]\ncommunication_type = datagram\ndatagram_unix_socket = /run/o.sock\n[http]\ncommunication_type = http\n",
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_url(None, &o, &f.env).unwrap().unwrap().value,
+            "unix:/run/o.sock"
+        );
+        let http = Overrides {
+            instance: Some("http".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            resolve_url(None, &http, &f.env).unwrap().unwrap().value,
+            "http://127.0.0.1:8888/mi"
+        );
+        let mut env = f.env.clone();
+        env.vars.insert(ENV_URL.into(), "udp://127.0.0.1:1".into());
+        let s = resolve_url(None, &o, &env).unwrap().unwrap();
+        assert_eq!(
+            (s.value.as_str(), s.source),
+            ("udp://127.0.0.1:1", Source::Env(ENV_URL))
+        );
+        let s = resolve_url(Some("unix:/x"), &o, &env).unwrap().unwrap();
+        assert_eq!(
+            (s.value.as_str(), s.source),
+            ("unix:/x", Source::Flag("--url"))
+        );
     }
 }

@@ -10,6 +10,7 @@
 
 use super::stats::{Outcome, Tally};
 use super::Progress;
+use crate::client::transport::Transport;
 use crate::client::{Client, ErrorKind, Reply, ReplyKind};
 use crate::proto::jsonrpc::{self, Params, Request};
 use crate::proto::Dialect;
@@ -43,6 +44,11 @@ pub struct Plan {
 /// Runs `plan` against the server `client` talks to; returns the merged tally
 /// and the wall-clock time. Must be called inside a Tokio runtime.
 pub async fn run(client: &Client, plan: &Plan, progress: &Progress) -> (Tally, Duration) {
+    run_on(&Transport::Fifo(client.clone()), plan, progress).await
+}
+
+/// [`run`] over any transport (FIFO, HTTP, datagram).
+pub async fn run_on(client: &Transport, plan: &Plan, progress: &Progress) -> (Tally, Duration) {
     // Ids: a counter from a random start, wrapping within 1..=2^31−1, so
     // unique in any run shorter than 2^31−1 requests, and two runs against the
     // same server are unlikely to share one.
@@ -84,8 +90,7 @@ pub async fn run(client: &Client, plan: &Plan, progress: &Progress) -> (Tally, D
                     }
                     _ => None,
                 };
-                let (mut outcome, replied, error) =
-                    classify(client.config().dialect, &request, result);
+                let (mut outcome, replied, error) = classify(client.dialect(), &request, result);
                 // Misrouted only if the id is one this run sent (by now).
                 if let (Outcome::Misrouted, Some((got, _))) = (outcome, &got) {
                     let issued = next.load(Ordering::Relaxed).min(limit);

@@ -3,6 +3,7 @@
 //! Exit 0 when every request was answered correctly, 1 otherwise.
 
 use mififo::bench::{cpu, floor, load, stats::Report, Progress};
+use mififo::client::transport::Transport;
 use mififo::client::{params, Client, ClientConfig};
 use mififo::config::{self, Overrides};
 use mififo::proto::Dialect;
@@ -82,6 +83,8 @@ pub struct Args {
     /// per client]; 0 makes a fresh reply FIFO per request, as `mififo call` does.
     #[arg(long, value_name = "N")]
     pub pool: Option<usize>,
+    #[command(flatten)]
+    pub url: super::common::UrlArgs,
 }
 
 /// Default request count when neither --requests nor --duration is given.
@@ -140,6 +143,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..Overrides::default()
         };
         let resolved = config::resolve(&over, &config::Environment::from_process())?;
+        let fifo_args = super::common::FifoArgs {
+            fifo: args.fifo.clone(),
+            reply_dir: args.reply_dir.clone(),
+            config: None,
+            instance: None,
+        };
+        let url =
+            args.url
+                .transport(&fifo_args, args.timeout, mififo::client::DEFAULT_MAX_REPLY)?;
         let client = Client::new(ClientConfig {
             fifo: resolved.fifo.value.clone(),
             reply_dir: resolved.reply_dir.value.clone(),
@@ -159,7 +171,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?;
         let line = progress.display();
-        let run = || rt.block_on(load::run(&client, &plan, &progress));
+        let (via, client) = match url {
+            Some((u, t)) => (u, t),
+            None => (
+                resolved.fifo.value.display().to_string(),
+                Transport::Fifo(client),
+            ),
+        };
+        let run = || rt.block_on(load::run_on(&client, &plan, &progress));
         let ((tally, elapsed), cpu) = match args.server_pid {
             Some(pid) => {
                 let (r, cpu) = cpu::during(pid, run);
@@ -171,7 +190,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => (run(), None),
         };
         drop(line);
-        let target = format!("{method} via {}", resolved.fifo.value.display());
+        let target = format!("{method} via {via}");
         let report = tally.report(&target, clients, elapsed);
         if let (Some(cpu), Some(pid)) = (cpu, args.server_pid) {
             cpu_lines.push((

@@ -8,7 +8,8 @@
 //! escaped on stderr always and on stdout when it is a terminal (`--raw`
 //! excepted), so a reply cannot drive the terminal.
 
-use super::common::{AcceptArgs, FifoArgs};
+use super::common::{AcceptArgs, FifoArgs, UrlArgs};
+use mififo::client::transport::Transport;
 use mififo::client::{params, render, Client, ClientConfig, Error, ErrorKind, Reply, ReplyKind};
 use mififo::config::{self, Source};
 use mififo::proto::jsonrpc::{Outcome, Request};
@@ -53,6 +54,8 @@ pub struct Args {
     pub params_json: Option<String>,
     #[command(flatten)]
     pub fifo: FifoArgs,
+    #[command(flatten)]
+    pub url: UrlArgs,
     /// Give up after this long (500ms, 2s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub timeout: Duration,
@@ -104,6 +107,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let params = params::build(&args.method, &args.param, args.params_json.as_deref())?;
     let resolved = args.fifo.resolve()?;
+    let url = args
+        .url
+        .transport(&args.fifo, args.timeout, args.accept.max_reply)?;
+    if url.is_some() && args.dialect == Dialect::Text {
+        anyhow::bail!("--url speaks JSON-RPC; the text dialect is for the FIFO only");
+    }
     let client = Client::new(ClientConfig {
         fifo: resolved.fifo.value.clone(),
         reply_dir: resolved.reply_dir.value.clone(),
@@ -114,6 +123,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         trust: args.accept.trust(),
         pool: 0,
     });
+    let client = match url {
+        Some((_, t)) => t,
+        None => Transport::Fifo(client),
+    };
     let new_id =
         || (!args.notification).then(|| serde_json::Value::from(mififo::client::fresh_id()));
     let request = Request::new(args.method.clone(), params, new_id());
@@ -139,7 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(reply) => print_reply(&args, &reply),
         Err(err) => {
             report(err.to_string());
-            if let Some(hint) = hint(&err, &resolved) {
+            if let Some(hint) = client.fifo().and_then(|_| hint(&err, &resolved)) {
                 report(hint);
             }
             if let Some(d) = other_dialect(&rt, &client, &err) {
@@ -155,13 +168,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// After "no reply" from a server that still reads its FIFO: the dialect it
 /// answers instead, if another one ([`Client::other_dialect`]).
-fn other_dialect(rt: &tokio::runtime::Runtime, client: &Client, err: &Error) -> Option<Dialect> {
+fn other_dialect(rt: &tokio::runtime::Runtime, client: &Transport, err: &Error) -> Option<Dialect> {
     match err {
         Error::Timeout {
             stage: mififo::client::TimeoutStage::NoReply,
             server_gone: false,
             ..
-        } => rt.block_on(client.other_dialect()),
+        } => rt.block_on(client.fifo()?.other_dialect()),
         _ => None,
     }
 }
@@ -185,7 +198,7 @@ fn report(msg: String) {
 fn watch(
     args: &Args,
     rt: &tokio::runtime::Runtime,
-    client: &Client,
+    client: &Transport,
     mut request: Request,
     every: Duration,
     new_id: impl Fn() -> Option<serde_json::Value>,
@@ -227,7 +240,7 @@ fn watch(
             }
             Err(err) => {
                 report(err.to_string());
-                if let Some(hint) = hint(&err, resolved) {
+                if let Some(hint) = client.fifo().and_then(|_| hint(&err, resolved)) {
                     report(hint);
                 }
             }
@@ -285,7 +298,7 @@ fn terminating_signal(
 }
 
 /// Sends, unless a terminating signal ([`TERMINATING`]) arrives first.
-async fn send_or_signal(client: &Client, request: &Request) -> std::io::Result<Ended> {
+async fn send_or_signal(client: &Transport, request: &Request) -> std::io::Result<Ended> {
     let caught = terminating_signal()?;
     Ok(tokio::select! {
         r = client.send(request) => Ended::Done(r),

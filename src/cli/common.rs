@@ -112,3 +112,58 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .filter(|&v| v > 0)
         .ok_or_else(|| format!("'{s}' is not a usable size"))
 }
+
+/// `--url`, `--auth-file`, `--ca-file`: talk to the MI server over HTTP(S)
+/// or datagrams instead of the FIFO.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UrlArgs {
+    /// Reach the server at a URL instead of the FIFO: http://HOST:PORT/mi, https://…,
+    /// udp://HOST:PORT or unix:PATH [default: $MIFIFO_URL, opensips-cli's communication_type
+    /// with url / datagram_ip+datagram_port / datagram_unix_socket, else the FIFO].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// HTTP Basic credentials for --url: a file whose first line is user:password
+    /// (mode 600 or stricter; never on the command line).
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// PEM CA certificates that verify an https:// server.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl UrlArgs {
+    /// The URL transport chosen by flag, environment or the opensips-cli
+    /// config (same file and instance as the FIFO's), or `None` for the FIFO.
+    pub fn transport(
+        &self,
+        fifo: &FifoArgs,
+        timeout: std::time::Duration,
+        max_reply: usize,
+    ) -> anyhow::Result<Option<(String, mififo::client::transport::Transport)>> {
+        use mififo::client::transport::{read_auth_file, Target, Transport, UrlConfig};
+        let Some(url) = config::resolve_url(
+            self.url.as_deref(),
+            &fifo.overrides(),
+            &Environment::from_process(),
+        )?
+        else {
+            if self.auth_file.is_some() || self.ca_file.is_some() {
+                anyhow::bail!("--auth-file and --ca-file need an http(s) --url");
+            }
+            return Ok(None);
+        };
+        tracing::info!(url = %url.value, from = %url.source, "using");
+        let target = Target::parse(&url.value)?;
+        let basic_auth = self.auth_file.as_deref().map(read_auth_file).transpose()?;
+        let t = Transport::for_target(
+            &target,
+            UrlConfig {
+                timeout,
+                max_reply,
+                basic_auth,
+                ca_file: self.ca_file.clone(),
+            },
+        )?;
+        Ok(Some((url.value, t)))
+    }
+}

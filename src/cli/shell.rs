@@ -4,7 +4,7 @@
 //! [`mififo::shell`]; this file owns the terminal, the history file and signals.
 
 use super::call::ColorWhen;
-use super::common::{AcceptArgs, FifoArgs};
+use super::common::{AcceptArgs, FifoArgs, UrlArgs};
 use mififo::client::{Client, ClientConfig};
 use mififo::config;
 use mififo::proto::Dialect;
@@ -49,6 +49,8 @@ failed, as for `mififo call` (1 server error, 2 usage, 3 no server,
 pub struct Args {
     #[command(flatten)]
     pub fifo: FifoArgs,
+    #[command(flatten)]
+    pub url: UrlArgs,
     /// What to accept from the server.
     #[command(flatten)]
     pub accept: AcceptArgs,
@@ -81,15 +83,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         pool: 1,
     });
     let colour = super::call::colour_enabled(args.color);
-    let session = Session::new(client, colour);
+    let url = args
+        .url
+        .transport(&args.fifo, args.timeout, args.accept.max_reply)?;
+    if url.is_some() && args.dialect == mififo::proto::Dialect::Text {
+        anyhow::bail!("--url speaks JSON-RPC; the text dialect is for the FIFO only");
+    }
+    let (name, session) = match url {
+        Some((u, t)) => (Some(u), Session::new(t, colour)),
+        None => (None, Session::new(client, colour)),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     if std::io::stdin().is_terminal() {
-        let name = match &args.fifo.instance {
-            Some(i) => i.clone(),
-            None => resolved.fifo.value.display().to_string(),
+        let name = match (&args.fifo.instance, name) {
+            (Some(i), _) => i.clone(),
+            (None, Some(u)) => u,
+            (None, None) => resolved.fifo.value.display().to_string(),
         };
         let history = (!args.no_history)
             .then(|| {

@@ -2,7 +2,7 @@
 //! with `--json`, `--once`, `--count` or when stdout is not a terminal, one
 //! report per interval. Sampling and rates are in [`mififo::top`].
 
-use super::common::{AcceptArgs, FifoArgs};
+use super::common::{AcceptArgs, FifoArgs, UrlArgs};
 use mififo::client::{Client, ClientConfig};
 use mififo::config;
 use mififo::proto::Dialect;
@@ -36,6 +36,8 @@ pub struct Args {
     pub stat: Vec<String>,
     #[command(flatten)]
     pub fifo: FifoArgs,
+    #[command(flatten)]
+    pub url: UrlArgs,
     /// What to accept from the server.
     #[command(flatten)]
     pub accept: AcceptArgs,
@@ -97,15 +99,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // A long-lived client asking one thing at a time: one reused reply FIFO.
         pool: 1,
     });
-    let sampler = Sampler::new(client, &args.stat);
+    let url = args
+        .url
+        .transport(&args.fifo, args.timeout, args.accept.max_reply)?;
+    let target = url.as_ref().map(|(u, _)| u.clone());
+    let sampler = match url {
+        Some((_, t)) => Sampler::new(t, &args.stat),
+        None => Sampler::new(client, &args.stat),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     let count = if args.once { Some(1) } else { args.count };
-    let name = match &args.fifo.instance {
-        Some(i) => i.clone(),
-        None => resolved.fifo.value.display().to_string(),
+    let name = match (&args.fifo.instance, target) {
+        (Some(i), _) => i.clone(),
+        (None, Some(u)) => u,
+        (None, None) => resolved.fifo.value.display().to_string(),
     };
     if args.json || count.is_some() || !std::io::stdout().is_terminal() {
         rt.block_on(batch(sampler, &args, count))

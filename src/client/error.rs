@@ -188,6 +188,50 @@ pub enum Error {
         /// The user name (or uid) to pass to `--trust-user`.
         suggest: String,
     },
+    /// A URL that is not one of the transports' forms.
+    #[error("bad --url '{url}': {reason}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The HTTP auth file cannot be used.
+    #[error("cannot use auth file '{}': {reason}", path.display())]
+    AuthFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Nothing answers at the URL (connection refused, ICMP unreachable,
+    /// no such host, TLS handshake failed).
+    #[error("no MI server at '{url}': {source}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The URL transport's deadline passed.
+    #[error("no reply from '{url}' within {}: the server is not running there, is busy, or dropped the request (a datagram server sends nothing for a reply too large for one datagram)", format_duration(*timeout))]
+    UrlTimeout {
+        /// The URL.
+        url: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// The HTTP server refused us (401/403).
+    #[error("'{url}' answered HTTP {status}: {}", if *sent_credentials { "the credentials of the auth file were refused" } else { "it needs credentials; pass --auth-file FILE (user:password)" })]
+    HttpAuth {
+        /// The URL.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// Whether we sent credentials.
+        sent_credentials: bool,
+    },
     /// Another I/O failure.
     #[error("cannot {op} '{}': {source}", path.display())]
     Io {
@@ -208,8 +252,9 @@ impl Error {
             Error::Missing { .. } | Error::NoReader { .. } | Error::NotFifo { .. } => {
                 ErrorKind::NoServer
             }
-            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
-            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Unreachable { .. } => ErrorKind::NoServer,
+            Error::PermissionDenied { .. } | Error::HttpAuth { .. } => ErrorKind::PermissionDenied,
+            Error::Timeout { .. } | Error::UrlTimeout { .. } => ErrorKind::Timeout,
             Error::ForeignReply { .. } => ErrorKind::ForeignReply,
             Error::SecondReply { .. } => ErrorKind::SecondReply,
             Error::TrailingData { .. } => ErrorKind::TrailingData,
@@ -218,6 +263,8 @@ impl Error {
             Error::TooLarge { .. }
             | Error::ReplyName { .. }
             | Error::Encode { .. }
+            | Error::BadUrl { .. }
+            | Error::AuthFile { .. }
             | Error::Io { .. } => ErrorKind::Local,
         }
     }

@@ -31,6 +31,7 @@ pub mod params;
 pub mod pool;
 pub mod render;
 pub mod reply_fifo;
+pub mod transport;
 pub mod trust;
 pub mod wire;
 

@@ -7,14 +7,15 @@
 //! - [`parse_line`]: one input line → a shell word or an MI call, with the
 //!   argument syntax of `mififo call` ([`crate::client::params`]) after
 //!   shell-style word splitting (quotes as in `sh`);
-//! - [`Session`]: runs lines against a [`Client`], caches the server's
+//! - [`Session`]: runs lines against a [`Transport`] (FIFO or `--url`), caches the server's
 //!   command and parameter names ([`catalog`]) and formats replies as `call`
 //!   does, every server-sent byte passed through [`crate::term`];
 //! - [`history_path`]: where the persistent history lives (XDG state dir).
 
 pub mod catalog;
 
-use crate::client::{params, render, Client, Reply, ReplyKind};
+use crate::client::transport::Transport;
+use crate::client::{params, render, Reply, ReplyKind};
 use crate::proto::jsonrpc::{Outcome, Params, RpcError};
 use crate::proto::Dialect;
 use crate::term;
@@ -103,7 +104,7 @@ impl Output {
 /// A shell session: one server, its cached names, output settings.
 #[derive(Debug)]
 pub struct Session {
-    client: Client,
+    client: Transport,
     /// The cached command and parameter names.
     pub catalog: Catalog,
     colour: bool,
@@ -111,21 +112,21 @@ pub struct Session {
 
 impl Session {
     /// A session over `client`; `colour` colours JSON replies.
-    pub fn new(client: Client, colour: bool) -> Session {
+    pub fn new(client: impl Into<Transport>, colour: bool) -> Session {
         Session {
-            client,
+            client: client.into(),
             catalog: Catalog::default(),
             colour,
         }
     }
 
     /// The client.
-    pub fn client(&self) -> &Client {
+    pub fn client(&self) -> &Transport {
         &self.client
     }
 
     fn dialect(&self) -> Dialect {
-        self.client.config().dialect
+        self.client.dialect()
     }
 
     /// Runs one input line. Cancel-safe: dropping the future removes the

@@ -2,7 +2,8 @@
 //! changed (first sample, after a gap, a module appeared), `list_statistics`
 //! for which of them are incremental.
 
-use crate::client::{Client, ReplyKind};
+use crate::client::transport::Transport;
+use crate::client::ReplyKind;
 use crate::proto::jsonrpc::{Outcome, Params};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ pub struct Failed {
 /// Fetches statistics from one server.
 #[derive(Debug)]
 pub struct Sampler {
-    client: Client,
+    client: Transport,
     items: Vec<Value>,
     kinds: HashMap<String, bool>,
     /// The names `kinds` was fetched for (sorted).
@@ -39,9 +40,9 @@ pub fn items(filter: &[String]) -> Vec<Value> {
 impl Sampler {
     /// A sampler for the statistics selected by `filter` (`get_statistics`
     /// items: `module:`, `name`, `module:name`, `all`).
-    pub fn new(client: Client, filter: &[String]) -> Sampler {
+    pub fn new(client: impl Into<Transport>, filter: &[String]) -> Sampler {
         Sampler {
-            client,
+            client: client.into(),
             items: items(filter),
             kinds: HashMap::new(),
             kinds_for: Vec::new(),

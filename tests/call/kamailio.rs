@@ -34,6 +34,12 @@ pub(crate) struct Kamailio {
 
 impl Kamailio {
     pub(crate) fn start(env: &TestEnv) -> Option<Kamailio> {
+        Self::start_with(env, 2, "")
+    }
+
+    /// Starts with the jsonrpcs `transport` bitmask and extra config lines
+    /// (e.g. a `dgram_socket` for transport 6 = FIFO + datagram).
+    pub(crate) fn start_with(env: &TestEnv, transport: u32, extra: &str) -> Option<Kamailio> {
         let available = Path::new(KAMAILIO).exists() && module_dir().is_some();
         if !require("kamailio with the jsonrpcs module", available) {
             return None;
@@ -49,7 +55,7 @@ impl Kamailio {
                     "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\ndisable_tcp=yes\n\
                      listen=udp:127.0.0.1:{port}\nmpath=\"{}/\"\n\
                      loadmodule \"jsonrpcs.so\"\nloadmodule \"kex.so\"\nloadmodule \"corex.so\"\n\
-                     modparam(\"jsonrpcs\", \"transport\", 2)\n\
+                     modparam(\"jsonrpcs\", \"transport\", {transport})\n{extra}\
                      modparam(\"jsonrpcs\", \"fifo_name\", \"{}\")\n\
                      modparam(\"jsonrpcs\", \"fifo_reply_dir\", \"{}\")\n\
                      request_route {{\n    drop;\n}}\n",

@@ -22,3 +22,4 @@ mod latency;
 mod library;
 mod pool;
 mod serve;
+mod transport;

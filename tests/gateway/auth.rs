@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// A users file with a hashed admin (all), a hashed read-only panel user,
 /// and a plain-text user limited to `uptime`.
-fn users_file(env: &TestEnv) -> PathBuf {
+pub(crate) fn users_file(env: &TestEnv) -> PathBuf {
     let params = sha_crypt::Sha512Params::new(5000).unwrap();
     let admin = sha_crypt::sha512_simple("admin-pw", &params).unwrap();
     let panel = sha_crypt::sha512_simple("panel pw:with colon", &params).unwrap();
@@ -280,7 +280,7 @@ fn audit_log_has_one_line_per_request_without_params() {
 }
 
 /// A self-signed certificate for 127.0.0.1 (openssl), as (cert, key).
-fn self_signed(env: &TestEnv) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn self_signed(env: &TestEnv) -> Option<(PathBuf, PathBuf)> {
     if !util::require("openssl", util::have_tool("openssl")) {
         return None;
     }

@@ -4,7 +4,7 @@
 //! attacks of issue 12 (`hardening`); authentication, command policy, audit
 //! log, TLS, CP-style PHP (`auth`).
 
-mod auth;
+pub(crate) mod auth;
 mod forward;
 mod hardening;
 mod http;
