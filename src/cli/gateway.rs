@@ -18,10 +18,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Reply FIFOs the gateway keeps for reuse (requests beyond them in flight at
-/// once get a fresh FIFO each).
-const GATEWAY_POOL: usize = 16;
-
 /// Options of `mififo gateway`.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
@@ -213,7 +209,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             dialect: args.dialect,
             allow_large: false,
             // Reused reply FIFOs: mknod/unlink once per FIFO, not per request.
-            pool: GATEWAY_POOL,
+            // Up to limits::MAX_POOL (64) kept, within the descriptor limit;
+            // requests beyond them in flight at once get a fresh FIFO each.
+            pool: limits::pool_for(nofile),
             ..Default::default()
         });
         let browser = BrowserPolicy {

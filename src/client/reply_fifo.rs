@@ -69,7 +69,13 @@ pub struct ReplyFifo {
     access: ReplyAccess,
     /// Our own write end, held by a pooled FIFO ([`ReplyFifo::hold_writer`]).
     keep_writer: Option<std::fs::File>,
+    /// The read buffer of [`ReplyFifo::read_one_reply`], allocated (and
+    /// zeroed) once per FIFO, not once per exchange of a pooled FIFO.
+    scratch: Vec<u8>,
 }
+
+/// Size of one read of a reply (a quarter of Linux's default pipe buffer).
+const READ_CHUNK: usize = 16 * 1024;
 
 impl ReplyFifo {
     /// Creates the FIFO at `path`, makes it writable for `writer_uid`, and
@@ -163,6 +169,7 @@ impl ReplyFifo {
             guard,
             access,
             keep_writer: None,
+            scratch: Vec::new(),
         })
     }
 
@@ -193,7 +200,6 @@ impl ReplyFifo {
         timeout_error: impl Fn(TimeoutStage) -> Error,
     ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        let mut buf = vec![0u8; 65536];
         loop {
             let ready = tokio::time::timeout_at(deadline, self.receiver.readable()).await;
             let stage = if out.is_empty() {
@@ -215,7 +221,14 @@ impl ReplyFifo {
                 Ok(Ok(())) => {}
             }
             loop {
-                match self.receiver.try_read(&mut buf) {
+                // Read straight into `out`'s spare room (never zeroed), at
+                // most one byte past `max` so an oversized reply is seen.
+                reserve_bounded(&mut out, max);
+                let room = (max + 1).saturating_sub(out.len()).max(1);
+                match self
+                    .receiver
+                    .try_read_buf(&mut bytes::BufMut::limit(&mut out, room))
+                {
                     Ok(0) => {
                         // After data, a writer certainly connected, and a
                         // 0-byte read means none is left: EOF without asking
@@ -229,12 +242,13 @@ impl ReplyFifo {
                         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                         break;
                     }
-                    Ok(n) => append_bounded(&mut out, &buf[..n], max).map_err(|()| {
-                        Error::ReplyTooLarge {
+                    Ok(_) if out.len() > max => {
+                        return Err(Error::ReplyTooLarge {
                             reply_path: self.path().to_path_buf(),
                             max,
-                        }
-                    })?,
+                        })
+                    }
+                    Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -316,7 +330,9 @@ impl ReplyFifo {
             Paused,
         }
         let mut out = Vec::new();
-        let mut buf = vec![0u8; 65536];
+        if self.scratch.is_empty() {
+            self.scratch = vec![0u8; READ_CHUNK];
+        }
         loop {
             let stage = if out.is_empty() {
                 TimeoutStage::NoReply
@@ -339,7 +355,7 @@ impl ReplyFifo {
             let fd = std::os::fd::AsRawFd::as_raw_fd(&self.receiver);
             let holding = self.keep_writer.is_some();
             let step = self.receiver.try_io(|| loop {
-                let n = match nix::unistd::read(fd, &mut buf) {
+                let n = match nix::unistd::read(fd, &mut self.scratch) {
                     Ok(n) => n,
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(nix::errno::Errno::EAGAIN) if holding && !out.is_empty() => {
@@ -355,7 +371,7 @@ impl ReplyFifo {
                     }
                     return Ok(Step::Done); // the writer closed after its data
                 }
-                if append_bounded(&mut out, &buf[..n], max).is_err() {
+                if append_bounded(&mut out, &self.scratch[..n], max).is_err() {
                     return Ok(Step::TooLarge);
                 }
                 let last = out.iter().rev().find(|b| !b.is_ascii_whitespace());
@@ -411,6 +427,22 @@ impl ReplyFifo {
             Err(_) => false,
         }
     }
+}
+
+/// Makes room in `out` for the next read: at least a chunk when little is
+/// left, the buffer doubling as it fills, never past `max + 1` bytes (one past
+/// `max` shows a reply is too large).
+fn reserve_bounded(out: &mut Vec<u8>, max: usize) {
+    let limit = max.saturating_add(1);
+    if out.capacity() - out.len() >= READ_CHUNK.min(limit - out.len().min(limit)).max(1) {
+        return;
+    }
+    let want = out
+        .len()
+        .max(READ_CHUNK)
+        .min(limit.saturating_sub(out.len()))
+        .max(1);
+    out.reserve_exact(want);
 }
 
 /// Appends `data` to `out` unless that makes it longer than `max`; grows the

@@ -4,10 +4,11 @@
 //! Each connection holds one socket and, while its one request is in flight
 //! (HTTP/1.1 serves a connection's requests one after another), the server
 //! FIFO and a reply FIFO: [`FDS_PER_CONNECTION`] descriptors. The cap keeps
-//! `cap × 3 + reserve` under the soft `RLIMIT_NOFILE`, which is first raised
-//! to the hard limit, so `accept` never meets `EMFILE` and a connection over
-//! the cap never waits in the backlog (see [`super::slots`] for who gets a
-//! slot when all are taken).
+//! `cap × 3 + idle pool × 2 + reserve` under the soft `RLIMIT_NOFILE`, which
+//! is first raised to the hard limit, so `accept` never meets `EMFILE` and a
+//! connection over the cap never waits in the backlog (see [`super::slots`]
+//! for who gets a slot when all are taken). An idle pooled reply FIFO holds
+//! its read end and its own write end ([`pool_for`]).
 
 use std::time::{Duration, Instant};
 
@@ -29,9 +30,25 @@ pub fn raise_nofile() -> std::io::Result<u64> {
     Ok(soft)
 }
 
-/// The largest connection cap that fits `nofile` descriptors.
+/// Most reply FIFOs the gateway keeps idle for reuse.
+pub const MAX_POOL: usize = 64;
+/// Descriptors an idle pooled reply FIFO holds.
+pub const FDS_PER_POOLED_FIFO: u64 = 2;
+
+/// Reply FIFOs to keep idle for reuse with `nofile` descriptors: up to
+/// [`MAX_POOL`] (as many as requests in flight at once, so that a steady
+/// load of up to that many concurrent requests never makes a FIFO), at most
+/// an eighth of the descriptors left over the reserve.
+pub fn pool_for(nofile: u64) -> usize {
+    let spare = nofile.saturating_sub(FD_RESERVE) / 8 / FDS_PER_POOLED_FIFO;
+    (spare as usize).min(MAX_POOL)
+}
+
+/// The largest connection cap that fits `nofile` descriptors, with the idle
+/// pool of [`pool_for`] beside it.
 pub fn cap_for(nofile: u64) -> usize {
-    (nofile.saturating_sub(FD_RESERVE) / FDS_PER_CONNECTION) as usize
+    let pooled = pool_for(nofile) as u64 * FDS_PER_POOLED_FIFO;
+    (nofile.saturating_sub(FD_RESERVE + pooled) / FDS_PER_CONNECTION) as usize
 }
 
 /// The connection cap to use: `requested` (or the default), lowered to what
@@ -84,11 +101,16 @@ mod tests {
 
     #[test]
     fn caps() {
-        assert_eq!(cap_for(128), 21);
-        assert_eq!(connection_cap(None, 128), 21);
+        assert_eq!(pool_for(128), 4);
+        assert_eq!(cap_for(128), 18);
+        assert_eq!(connection_cap(None, 128), 18);
+        assert_eq!(pool_for(1024), 60);
+        assert_eq!(pool_for(4096), MAX_POOL);
+        assert_eq!(pool_for(1 << 20), MAX_POOL);
+        assert_eq!(cap_for(1024), (1024 - 64 - 120) / 3);
         assert_eq!(connection_cap(None, 1 << 20), DEFAULT_MAX_CONNECTIONS);
         assert_eq!(connection_cap(Some(10_000), 1 << 20), 10_000);
-        assert_eq!(connection_cap(Some(10_000), 1024), 320);
+        assert_eq!(connection_cap(Some(10_000), 1024), 280);
         assert_eq!(connection_cap(Some(5), 10), 1);
     }
 
