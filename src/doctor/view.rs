@@ -14,52 +14,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// File type, from `st_mode & S_IFMT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
-    /// `p`
-    Fifo,
-    /// `d`
-    Dir,
-    /// `-`
-    Regular,
-    /// `l`
-    Symlink,
-    /// `s`
-    Socket,
-    /// `c`
-    Char,
-    /// `b`
-    Block,
-}
-
-impl FileKind {
-    /// The `ls -l` type letter.
-    pub fn letter(self) -> char {
-        match self {
-            FileKind::Fifo => 'p',
-            FileKind::Dir => 'd',
-            FileKind::Regular => '-',
-            FileKind::Symlink => 'l',
-            FileKind::Socket => 's',
-            FileKind::Char => 'c',
-            FileKind::Block => 'b',
-        }
-    }
-
-    /// A word for messages ("a regular file").
-    pub fn describe(self) -> &'static str {
-        match self {
-            FileKind::Fifo => "a FIFO",
-            FileKind::Dir => "a directory",
-            FileKind::Regular => "a regular file",
-            FileKind::Symlink => "a symbolic link",
-            FileKind::Socket => "a UNIX socket",
-            FileKind::Char => "a character device",
-            FileKind::Block => "a block device",
-        }
-    }
-}
+pub use crate::sys::FileKind;
 
 /// The parts of `struct stat` the doctor uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,22 +59,7 @@ impl Meta {
     }
 
     fn from_std(md: &std::fs::Metadata) -> Meta {
-        let ft = md.file_type();
-        let kind = if ft.is_fifo() {
-            FileKind::Fifo
-        } else if ft.is_dir() {
-            FileKind::Dir
-        } else if ft.is_symlink() {
-            FileKind::Symlink
-        } else if ft.is_socket() {
-            FileKind::Socket
-        } else if ft.is_char_device() {
-            FileKind::Char
-        } else if ft.is_block_device() {
-            FileKind::Block
-        } else {
-            FileKind::Regular
-        };
+        let kind = FileKind::of(md.file_type());
         Meta {
             kind,
             mode: md.mode() & 0o7777,
@@ -237,34 +177,7 @@ impl SystemView for RealView {
         }
     }
     fn fd_links(&self, pid: i32) -> io::Result<Vec<(u32, PathBuf)>> {
-        use rustix::fs::{openat, readlinkat, Dir, Mode, OFlags, CWD};
-        use std::os::unix::ffi::OsStringExt;
-        let path = self.real(Path::new(&format!("/proc/{pid}/fd")));
-        // openat + getdents64 + one readlinkat per fd relative to the directory
-        // descriptor: no fdopendir fstat/fcntl/lseek, no per-fd path walk.
-        let fd = openat(
-            CWD,
-            &path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let mut dir = Dir::new(fd)?;
-        let mut out = Vec::new();
-        let mut buf = Vec::with_capacity(64);
-        while let Some(e) = dir.read() {
-            let e = e?;
-            let name = e.file_name();
-            let Some(n) = name.to_str().ok().and_then(|f| f.parse::<u32>().ok()) else {
-                continue;
-            };
-            if let Ok(l) = readlinkat(dir.fd()?, name, std::mem::take(&mut buf)) {
-                out.push((
-                    n,
-                    PathBuf::from(std::ffi::OsString::from_vec(l.into_bytes())),
-                ));
-            }
-        }
-        Ok(out)
+        crate::sys::proc::fd_links(&self.real(Path::new(&format!("/proc/{pid}/fd"))))
     }
     fn reader_present(&self, path: &Path, expect: &Meta) -> io::Result<bool> {
         use std::os::fd::AsRawFd;

@@ -113,7 +113,7 @@ fn check_lstat(path: &Path) -> Result<std::fs::Metadata, ReplyError> {
     if !ft.is_fifo() {
         return Err(unsafe_(format!(
             "it is a {}, not a FIFO",
-            super::create::kind_name(ft)
+            crate::sys::FileKind::of(ft).name()
         )));
     }
     if m.nlink() > 1 {
