@@ -87,7 +87,7 @@ fn harmless(d: Dialect) -> &'static str {
 /// The start of a reply, one line, without terminal control sequences.
 fn head(raw: &[u8]) -> String {
     let t = String::from_utf8_lossy(&raw[..raw.len().min(200)]);
-    crate::doctor::net::printable(t.trim())
+    crate::term::line(t.trim()).into_owned()
 }
 
 async fn once(

@@ -109,6 +109,42 @@ pub struct ChildProber {
     pub exe: PathBuf,
 }
 
+impl ChildProber {
+    /// Runs `cmd` (stdin and stderr closed) and returns its stdout once it
+    /// has exited, checking every `poll`; past `limit` it is killed and
+    /// reaped, and the error is `late`.
+    fn run(
+        &self,
+        cmd: &mut Command,
+        limit: Duration,
+        poll: Duration,
+        late: &str,
+    ) -> Result<Vec<u8>, String> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(poll),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(late.to_string());
+                }
+            }
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("probe output: {e}"))?;
+        Ok(out.stdout)
+    }
+}
+
 fn join(v: &[u32]) -> String {
     v.iter()
         .map(|x| x.to_string())
@@ -166,32 +202,15 @@ pub fn format_output(r: &Result<ProbeResult, String>) -> String {
 
 impl Prober for ChildProber {
     fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, String> {
-        let mut child = Command::new(&self.exe)
-            .arg("__probe")
-            .args(to_args(req))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1))
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err("probe did not finish within 5 s".into());
-                }
-            }
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("probe output: {e}"))?;
-        parse_output(&String::from_utf8_lossy(&out.stdout))
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__probe").args(to_args(req));
+        let out = self.run(
+            &mut cmd,
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            "probe did not finish within 5 s",
+        )?;
+        parse_output(&String::from_utf8_lossy(&out))
     }
 
     fn http(
@@ -243,31 +262,14 @@ impl Prober for ChildProber {
         if as_self {
             cmd.arg("--as-self");
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
         // The exchange plus at most three short dialect probes.
-        let deadline = Instant::now() + call.timeout + Duration::from_secs(6);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err("the exchange did not finish in time".into());
-                }
-            }
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("probe output: {e}"))?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = self.run(
+            &mut cmd,
+            call.timeout + Duration::from_secs(6),
+            Duration::from_millis(5),
+            "the exchange did not finish in time",
+        )?;
+        let text = String::from_utf8_lossy(&out);
         match text.lines().next().unwrap_or("") {
             l if l.starts_with("failed ") => Err(l["failed ".len()..].to_string()),
             l => super::exchange::parse_outcome(l),

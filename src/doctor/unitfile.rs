@@ -37,27 +37,32 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Applies `key=` assignments of `[Service]` in `text` to `cur`.
-fn apply(cur: &mut Option<Setting>, key: &str, file: &Path, text: &str) {
+/// The `(line number, value)` of each `key=` assignment in the `[Service]`
+/// sections of `text` (comments skipped, value untrimmed).
+fn service_assignments<'a>(text: &'a str, key: &'a str) -> impl Iterator<Item = (usize, &'a str)> {
     let mut in_service = false;
-    for (i, line) in text.lines().enumerate() {
+    text.lines().enumerate().filter_map(move |(i, line)| {
         let l = line.trim();
         if l.starts_with('[') {
             in_service = l == "[Service]";
-            continue;
+            return None;
         }
         if !in_service || l.starts_with('#') || l.starts_with(';') {
-            continue;
+            return None;
         }
-        if let Some((k, v)) = l.split_once('=') {
-            if k.trim() == key {
-                if let Some(value) = parse_bool(v) {
-                    *cur = Some(Setting {
-                        value,
-                        source: format!("{}:{}", file.display(), i + 1),
-                    });
-                }
-            }
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then_some((i + 1, v))
+    })
+}
+
+/// Applies `key=` assignments of `[Service]` in `text` to `cur`.
+fn apply(cur: &mut Option<Setting>, key: &str, file: &Path, text: &str) {
+    for (line, v) in service_assignments(text, key) {
+        if let Some(value) = parse_bool(v) {
+            *cur = Some(Setting {
+                value,
+                source: format!("{}:{line}", file.display()),
+            });
         }
     }
 }
@@ -121,25 +126,12 @@ pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, Stri
         let Ok(text) = view.read_string(&f) else {
             continue;
         };
-        let mut in_service = false;
-        for (i, line) in text.lines().enumerate() {
-            let l = line.trim();
-            if l.starts_with('[') {
-                in_service = l == "[Service]";
-                continue;
-            }
-            if !in_service || l.starts_with('#') || l.starts_with(';') {
-                continue;
-            }
-            if let Some((k, v)) = l.split_once('=') {
-                if k.trim() == key {
-                    let v = v.trim();
-                    if v.is_empty() {
-                        out.clear();
-                    } else {
-                        out.push((v.to_string(), format!("{}:{}", f.display(), i + 1)));
-                    }
-                }
+        for (line, v) in service_assignments(&text, key) {
+            let v = v.trim();
+            if v.is_empty() {
+                out.clear();
+            } else {
+                out.push((v.to_string(), format!("{}:{line}", f.display())));
             }
         }
     }

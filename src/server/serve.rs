@@ -320,6 +320,9 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         ready();
     }
     tokio::pin!(shutdown);
+    // Set by SIGHUP and by a tick that finds the path not ours: replace the
+    // FIFO (`Some(lost)`, lost = clients cannot reach us meanwhile).
+    let mut replace: Option<bool> = None;
     loop {
         tokio::select! {
             _ = &mut shutdown => {
@@ -333,37 +336,12 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             }
             _ = hup.recv() => {
                 tracing::info!(path = %respec.path.display(), "SIGHUP: replacing the FIFO");
-                let lost = !still_ours(&live.guard);
-                match recreate(&mut live, &respec) {
-                    Ok(old) => {
-                        path_state.recovered(&respec.path);
-                        let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
-                        drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout, throttle.clone()));
-                    }
-                    Err(why) => {
-                        if let Some(e) = path_state.failed(&respec.path, why, lost, cfg.give_up_after) {
-                            exit_error = Some(e);
-                            break;
-                        }
-                    }
-                }
+                replace = Some(!still_ours(&live.guard));
             }
             _ = tick.tick() => {
                 throttle.log_summaries();
                 if !still_ours(&live.guard) {
-                    match recreate(&mut live, &respec) {
-                        Ok(old) => {
-                            path_state.recovered(&respec.path);
-                            let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
-                            drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout, throttle.clone()));
-                        }
-                        Err(why) => {
-                            if let Some(e) = path_state.failed(&respec.path, why, true, cfg.give_up_after) {
-                                exit_error = Some(e);
-                                break;
-                            }
-                        }
-                    }
+                    replace = Some(true);
                 }
             }
             Some(w) = old_rx.recv(), if queue.len() < max => {
@@ -424,6 +402,29 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             Some(res) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = res {
                     tracing::error!("request task failed: {e}");
+                }
+            }
+        }
+        if let Some(lost) = replace.take() {
+            match recreate(&mut live, &respec) {
+                Ok(old) => {
+                    path_state.recovered(&respec.path);
+                    let old_framers =
+                        std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
+                    drainers.spawn(drain_old(
+                        old,
+                        old_framers,
+                        stats.clone(),
+                        old_tx.clone(),
+                        cfg.partial_timeout,
+                        throttle.clone(),
+                    ));
+                }
+                Err(why) => {
+                    if let Some(e) = path_state.failed(&respec.path, why, lost, cfg.give_up_after) {
+                        exit_error = Some(e);
+                        break;
+                    }
                 }
             }
         }
