@@ -215,7 +215,7 @@ pub fn classify(
             };
             return (outcome, true, Some(why));
         }
-        Err(e) => return (Outcome::Error, false, Some(e.to_string())),
+        Err(e) => return (Outcome::Error, false, Some(crate::error::chain(&e))),
     };
     let text = |raw: &[u8]| {
         String::from_utf8_lossy(raw)

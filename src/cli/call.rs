@@ -151,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match result {
         Ok(reply) => print_reply(&args, &reply),
         Err(err) => {
-            report(err.to_string());
+            report(mififo::error::chain(&err));
             if let Some(hint) = client.fifo().and_then(|_| hint(&err, &resolved)) {
                 report(hint);
             }
@@ -239,7 +239,7 @@ fn watch(
                 print_reply(args, &reply)?;
             }
             Err(err) => {
-                report(err.to_string());
+                report(mififo::error::chain(&err));
                 if let Some(hint) = client.fifo().and_then(|_| hint(&err, resolved)) {
                     report(hint);
                 }

@@ -130,9 +130,7 @@ impl Args {
             }
             return Ok(None);
         };
-        let creds = Credentials::resolve(user, None)
-            .map_err(anyhow::Error::msg)
-            .context("invalid --user")?;
+        let creds = Credentials::resolve(user, None).context("invalid --user")?;
         if me.is_root() {
             if creds.uid.is_root() {
                 tracing::warn!("--user root: the gateway keeps every privilege of root");
@@ -197,7 +195,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(creds) = &drop_to {
         creds
             .apply()
-            .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot switch to --user '{}'", creds.name))?;
     }
 

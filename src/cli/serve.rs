@@ -118,7 +118,6 @@ impl Args {
             .as_deref()
             .map(resolve_group)
             .transpose()
-            .map_err(anyhow::Error::msg)
             .context("invalid --group")?;
         cfg.fifo.group = group;
         let me = nix::unistd::geteuid();
@@ -132,9 +131,7 @@ impl Args {
             );
         }
         if let Some(user) = &self.user {
-            let creds = Credentials::resolve(user, group)
-                .map_err(anyhow::Error::msg)
-                .context("invalid --user")?;
+            let creds = Credentials::resolve(user, group).context("invalid --user")?;
             cfg.fifo.owner = Some(creds.uid);
             cfg.fifo.group = Some(creds.gid);
             if me.is_root() {

@@ -125,7 +125,7 @@ pub enum Error {
         len: usize,
     },
     /// The reply name or path is refused by the server's rules.
-    #[error("cannot use reply directory '{}': {source}", dir.display())]
+    #[error("cannot use reply directory '{}'", dir.display())]
     ReplyName {
         /// The reply directory.
         dir: PathBuf,
@@ -206,7 +206,7 @@ pub enum Error {
     },
     /// Nothing answers at the URL (connection refused, ICMP unreachable,
     /// no such host, TLS handshake failed).
-    #[error("no MI server at '{url}': {source}")]
+    #[error("no MI server at '{url}'")]
     Unreachable {
         /// The URL.
         url: String,
@@ -233,7 +233,7 @@ pub enum Error {
         sent_credentials: bool,
     },
     /// Another I/O failure.
-    #[error("cannot {op} '{}': {source}", path.display())]
+    #[error("cannot {op} '{}'", path.display())]
     Io {
         /// What we tried.
         op: &'static str,
@@ -341,6 +341,29 @@ mod tests {
         let e = Error::TooLarge { len: 5000 };
         assert_eq!(e.kind().exit_code(), 2);
         assert!(e.to_string().contains("--allow-large"));
+    }
+
+    #[test]
+    fn messages_do_not_repeat_their_source() {
+        use std::error::Error as _;
+        let io = || std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        for e in [
+            Error::Unreachable {
+                url: "http://127.0.0.1:1/mi".into(),
+                source: io(),
+            },
+            Error::Io {
+                op: "read the reply",
+                path: "/tmp/r".into(),
+                source: io(),
+            },
+        ] {
+            let cause = e.source().unwrap().to_string();
+            assert!(!e.to_string().contains(&cause), "{e}");
+            let line = crate::error::chain(&e);
+            assert_eq!(line.matches(&cause).count(), 1, "{line}");
+            assert_eq!(line, format!("{e}: {cause}"));
+        }
     }
 
     #[test]

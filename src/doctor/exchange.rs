@@ -165,14 +165,14 @@ pub fn exchange_here(req: &CallRequest) -> CallOutcome {
                     }
                 }
                 CallOutcome::NoReply {
-                    detail: e.to_string(),
+                    detail: crate::error::chain(&e),
                 }
             }
             Err(e) if e.kind() == ErrorKind::Timeout => CallOutcome::NoReply {
-                detail: e.to_string(),
+                detail: crate::error::chain(&e),
             },
             Err(e) => CallOutcome::NotSent {
-                detail: e.to_string(),
+                detail: crate::error::chain(&e),
             },
         }
     })

@@ -63,42 +63,71 @@ pub fn errno_text(e: i32) -> String {
     format!("{en:?} ({})", en.desc())
 }
 
+/// Why a probe gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The child could not be started.
+    #[error("cannot spawn probe '{}'", exe.display())]
+    Spawn {
+        /// The `mififo` binary.
+        exe: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The child did not finish in time and was killed: "the probe", "the exchange".
+    #[error("{0} did not finish in time")]
+    Late(&'static str),
+    /// The child's output could not be read.
+    #[error("cannot read the probe's output")]
+    Output(#[source] std::io::Error),
+    /// The child's output is not a result line (the text says which).
+    #[error("{0}")]
+    BadOutput(String),
+    /// The child ran and reported this failure (`failed …`).
+    #[error("{0}")]
+    Failed(String),
+    /// This prober cannot make that kind of exchange.
+    #[error("this prober cannot make {0}")]
+    Unsupported(&'static str),
+}
+
 /// Runs probes (a child process in production, a stub in tests).
 pub trait Prober: Sync {
     /// Runs one probe.
     ///
     /// # Errors
-    /// A message when the probe itself could not run.
-    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, String>;
+    /// The probe itself could not run.
+    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, ProbeError>;
 
     /// Runs one `--call` exchange as the client (`as_self`: with the
     /// doctor's own credentials, in its own namespace).
     ///
     /// # Errors
-    /// A message when the child could not run.
+    /// The child could not run.
     fn call(
         &self,
         req: &ProbeRequest,
         call: &super::exchange::CallRequest,
         as_self: bool,
-    ) -> Result<super::exchange::CallOutcome, String> {
+    ) -> Result<super::exchange::CallOutcome, ProbeError> {
         let _ = (req, call, as_self);
-        Err("this prober cannot make exchanges".into())
+        Err(ProbeError::Unsupported("exchanges"))
     }
 
     /// One HTTP exchange as the client of `req`: from its network namespace
     /// (`req.pid`; `None`: ours), in its mount namespace, with its credentials.
     ///
     /// # Errors
-    /// A message when the child could not run.
+    /// The child could not run.
     fn http(
         &self,
         req: &ProbeRequest,
         url: &str,
         method: &str,
-    ) -> Result<super::net::HttpOutcome, String> {
+    ) -> Result<super::net::HttpOutcome, ProbeError> {
         let _ = (req, url, method);
-        Err("this prober cannot make HTTP exchanges".into())
+        Err(ProbeError::Unsupported("HTTP exchanges"))
     }
 }
 
@@ -118,14 +147,17 @@ impl ChildProber {
         cmd: &mut Command,
         limit: Duration,
         poll: Duration,
-        late: &str,
-    ) -> Result<Vec<u8>, String> {
+        late: &'static str,
+    ) -> Result<Vec<u8>, ProbeError> {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
+            .map_err(|source| ProbeError::Spawn {
+                exe: self.exe.clone(),
+                source,
+            })?;
         let deadline = Instant::now() + limit;
         loop {
             match child.try_wait() {
@@ -134,13 +166,11 @@ impl ChildProber {
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(late.to_string());
+                    return Err(ProbeError::Late(late));
                 }
             }
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("probe output: {e}"))?;
+        let out = child.wait_with_output().map_err(ProbeError::Output)?;
         Ok(out.stdout)
     }
 }
@@ -173,20 +203,19 @@ pub fn to_args(req: &ProbeRequest) -> Vec<std::ffi::OsString> {
 }
 
 /// Parses the child's output line.
-pub fn parse_output(out: &str) -> Result<ProbeResult, String> {
+pub fn parse_output(out: &str) -> Result<ProbeResult, ProbeError> {
     let line = out.lines().next().unwrap_or("").trim();
+    let bad = || ProbeError::BadOutput(format!("bad probe output '{line}'"));
     if line == "opened" {
         Ok(ProbeResult::Opened)
     } else if let Some(e) = line.strip_prefix("errno ") {
-        e.parse()
-            .map(ProbeResult::Errno)
-            .map_err(|_| format!("bad probe output '{line}'"))
+        e.parse().map(ProbeResult::Errno).map_err(|_| bad())
     } else if let Some(r) = line.strip_prefix("skipped ") {
         Ok(ProbeResult::Skipped(r.to_string()))
     } else if let Some(r) = line.strip_prefix("failed ") {
-        Err(r.to_string())
+        Err(ProbeError::Failed(r.to_string()))
     } else {
-        Err(format!("bad probe output '{line}'"))
+        Err(bad())
     }
 }
 
@@ -201,14 +230,14 @@ pub fn format_output(r: &Result<ProbeResult, String>) -> String {
 }
 
 impl Prober for ChildProber {
-    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, String> {
+    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, ProbeError> {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("__probe").args(to_args(req));
         let out = self.run(
             &mut cmd,
             Duration::from_secs(5),
             Duration::from_millis(1),
-            "probe did not finish within 5 s",
+            "the probe",
         )?;
         parse_output(&String::from_utf8_lossy(&out))
     }
@@ -218,7 +247,7 @@ impl Prober for ChildProber {
         req: &ProbeRequest,
         url: &str,
         method: &str,
-    ) -> Result<super::net::HttpOutcome, String> {
+    ) -> Result<super::net::HttpOutcome, ProbeError> {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("__probe")
             .args(to_args(req))
@@ -230,13 +259,16 @@ impl Prober for ChildProber {
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
+            .map_err(|source| ProbeError::Spawn {
+                exe: self.exe.clone(),
+                source,
+            })?;
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().next().unwrap_or("");
         match line.strip_prefix("failed ") {
-            Some(e) => Err(e.to_string()),
+            Some(e) => Err(ProbeError::Failed(e.to_string())),
             None => serde_json::from_str(line)
-                .map_err(|e| format!("bad http probe output '{line}': {e}")),
+                .map_err(|e| ProbeError::BadOutput(format!("bad http probe output '{line}': {e}"))),
         }
     }
 
@@ -245,7 +277,7 @@ impl Prober for ChildProber {
         req: &ProbeRequest,
         call: &super::exchange::CallRequest,
         as_self: bool,
-    ) -> Result<super::exchange::CallOutcome, String> {
+    ) -> Result<super::exchange::CallOutcome, ProbeError> {
         let mut req = req.clone();
         req.path = call.fifo.clone();
         req.creat = false;
@@ -267,12 +299,14 @@ impl Prober for ChildProber {
             &mut cmd,
             call.timeout + Duration::from_secs(6),
             Duration::from_millis(5),
-            "the exchange did not finish in time",
+            "the exchange",
         )?;
         let text = String::from_utf8_lossy(&out);
         match text.lines().next().unwrap_or("") {
-            l if l.starts_with("failed ") => Err(l["failed ".len()..].to_string()),
-            l => super::exchange::parse_outcome(l),
+            l if l.starts_with("failed ") => {
+                Err(ProbeError::Failed(l["failed ".len()..].to_string()))
+            }
+            l => super::exchange::parse_outcome(l).map_err(ProbeError::BadOutput),
         }
     }
 }
@@ -380,17 +414,17 @@ mod tests {
     #[test]
     fn output_round_trips() {
         for r in [
-            Ok(ProbeResult::Opened),
-            Ok(ProbeResult::Errno(13)),
-            Ok(ProbeResult::Skipped("x y".into())),
+            ProbeResult::Opened,
+            ProbeResult::Errno(13),
+            ProbeResult::Skipped("x y".into()),
         ] {
-            assert_eq!(parse_output(&format_output(&r)), r);
+            assert_eq!(parse_output(&format_output(&Ok(r.clone()))).unwrap(), r);
         }
-        assert_eq!(
-            parse_output("failed setns: EPERM"),
-            Err("setns: EPERM".into())
-        );
-        assert!(parse_output("").is_err());
+        assert!(matches!(
+            parse_output(&format_output(&Err("setns: EPERM".into()))),
+            Err(ProbeError::Failed(e)) if e == "setns: EPERM"
+        ));
+        assert!(matches!(parse_output(""), Err(ProbeError::BadOutput(_))));
     }
 
     #[test]

@@ -95,6 +95,17 @@ pub enum LoadError {
     },
 }
 
+/// Why the text of a commands file is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The JSON does not match the format (with line and column).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A semantic problem: what is wrong, and where.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileRepr {
@@ -242,31 +253,35 @@ impl CommandsFile {
             source,
         })?;
         Self::parse(&text).map_err(|e| match e {
-            Err(source) => LoadError::Parse {
+            ParseError::Json(source) => LoadError::Parse {
                 path: path.to_path_buf(),
                 source,
             },
-            Ok(reason) => LoadError::Invalid {
+            ParseError::Invalid(reason) => LoadError::Invalid {
                 path: path.to_path_buf(),
                 reason,
             },
         })
     }
 
-    /// Parses the JSON text; the error is a JSON error or a semantic reason.
-    #[allow(clippy::result_large_err)]
-    pub fn parse(text: &[u8]) -> Result<CommandsFile, Result<String, serde_json::Error>> {
-        let repr: FileRepr = serde_json::from_slice(text).map_err(Err)?;
+    /// Parses the JSON text.
+    ///
+    /// # Errors
+    /// The JSON does not match the format, or a semantic problem.
+    pub fn parse(text: &[u8]) -> Result<CommandsFile, ParseError> {
+        let repr: FileRepr = serde_json::from_slice(text)?;
         match repr.version {
             None | Some(1..=FORMAT_VERSION) => {}
             Some(v) => {
-                return Err(Ok(format!(
+                return Err(ParseError::Invalid(format!(
                     "format version {v} is newer than this mififo reads ({FORMAT_VERSION}); upgrade mififo"
                 )))
             }
         }
         if repr.version.unwrap_or(1) < 2 && repr.standalone {
-            return Err(Ok("'standalone' needs \"version\": 2".into()));
+            return Err(ParseError::Invalid(
+                "'standalone' needs \"version\": 2".into(),
+            ));
         }
         let mut out = CommandsFile {
             standalone: repr.standalone,
@@ -280,7 +295,9 @@ impl CommandsFile {
                         Some(Value::Number(n)) => n.clone(),
                         None => 0.into(),
                         _ => {
-                            return Err(Ok(format!("statistic '{name}': 'value' must be a number")))
+                            return Err(ParseError::Invalid(format!(
+                                "statistic '{name}': 'value' must be a number"
+                            )))
                         }
                     };
                     let inc = o
@@ -290,7 +307,7 @@ impl CommandsFile {
                     (value, inc)
                 }
                 _ => {
-                    return Err(Ok(format!(
+                    return Err(ParseError::Invalid(format!(
                     "statistic '{name}' must be a number or {{\"value\":N,\"incremental\":BOOL}}"
                 )))
                 }
@@ -298,11 +315,13 @@ impl CommandsFile {
             out.statistics.push((name, value, incremental));
         }
         for (name, v) in repr.commands {
-            let c: CommandRepr =
-                serde_json::from_value(v).map_err(|e| Ok(format!("command '{name}': {e}")))?;
+            let c: CommandRepr = serde_json::from_value(v)
+                .map_err(|e| ParseError::Invalid(format!("command '{name}': {e}")))?;
             if c.builtin {
                 let Some(mut b) = super::command::builtin_named(&name) else {
-                    return Err(Ok(format!("command '{name}': no built-in of that name")));
+                    return Err(ParseError::Invalid(format!(
+                        "command '{name}': no built-in of that name"
+                    )));
                 };
                 b.name = name.clone();
                 b.module = c.module;
@@ -312,15 +331,18 @@ impl CommandsFile {
                 out.commands.push(b);
                 continue;
             }
-            let default = outcome(c.result, c.error, &format!("command '{name}'")).map_err(Ok)?;
+            let default = outcome(c.result, c.error, &format!("command '{name}'"))
+                .map_err(ParseError::Invalid)?;
             let mut responses = Vec::new();
             for (i, r) in c.responses.into_iter().enumerate() {
                 let what = format!("command '{name}' response {}", i + 1);
                 let o = outcome(r.result, r.error, &what)
-                    .map_err(Ok)?
-                    .ok_or_else(|| Ok(format!("{what} needs 'result' or 'error'")))?;
+                    .map_err(ParseError::Invalid)?
+                    .ok_or_else(|| {
+                        ParseError::Invalid(format!("{what} needs 'result' or 'error'"))
+                    })?;
                 if c.recipes.is_some() && !matches!(r.params, None | Some(Value::Object(_))) {
-                    return Err(Ok(format!(
+                    return Err(ParseError::Invalid(format!(
                         "{what}: with 'recipes', 'params' must be an object of named parameters"
                     )));
                 }
@@ -405,32 +427,33 @@ mod tests {
         assert!(matches!(f.commands[1].kind, Kind::Static(_)));
         let e = CommandsFile::parse(br#"{"version":3}"#)
             .unwrap_err()
-            .unwrap();
+            .to_string();
         assert!(e.contains("newer"), "{e}");
         let e = CommandsFile::parse(br#"{"standalone":true}"#)
             .unwrap_err()
-            .unwrap();
+            .to_string();
         assert!(e.contains("version"), "{e}");
         let e = CommandsFile::parse(br#"{"version":2,"commands":{"dlg_list":{"builtin":true}}}"#)
             .unwrap_err()
-            .unwrap();
+            .to_string();
         assert!(e.contains("no built-in"), "{e}");
     }
 
     #[test]
     fn mistakes_are_reported() {
-        assert!(CommandsFile::parse(br#"{"comands":{}}"#)
-            .unwrap_err()
-            .is_err());
+        assert!(matches!(
+            CommandsFile::parse(br#"{"comands":{}}"#).unwrap_err(),
+            ParseError::Json(_)
+        ));
         let e = CommandsFile::parse(
             br#"{"commands":{"x":{"result":1,"error":{"code":1,"message":"m"}}}}"#,
         )
         .unwrap_err()
-        .unwrap();
+        .to_string();
         assert!(e.contains("both"), "{e}");
         let e = CommandsFile::parse(br#"{"commands":{"x":{"reslt":1}}}"#)
             .unwrap_err()
-            .unwrap();
+            .to_string();
         assert!(e.contains("reslt"), "{e}");
     }
 }

@@ -254,9 +254,9 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     };
     let respec = recreation_spec(&cfg);
     if let Some(c) = &cfg.drop_to {
-        c.apply().map_err(|reason| Error::Privileges {
+        c.apply().map_err(|source| Error::Privileges {
             user: c.name.clone(),
-            reason,
+            source,
         })?;
         tracing::info!(
             uid = c.uid.as_raw(),

@@ -516,7 +516,9 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                 "O_WRONLY|O_NONBLOCK"
             };
             match prober.probe(&req) {
-                Err(e) => probe_notes.push(format!("probe {flags} failed: {e}")),
+                Err(e) => {
+                    probe_notes.push(format!("probe {flags} failed: {}", crate::error::chain(&e)))
+                }
                 Ok(r) => {
                     probe_notes.push(format!("probe {flags}: {}", r.describe()));
                     let Some(real) = errno_of_probe(&r) else {
@@ -824,7 +826,7 @@ mod tests {
 
     struct Stub(ProbeResult);
     impl Prober for Stub {
-        fn probe(&self, _: &ProbeRequest) -> Result<ProbeResult, String> {
+        fn probe(&self, _: &ProbeRequest) -> Result<ProbeResult, crate::doctor::probe::ProbeError> {
             Ok(self.0.clone())
         }
     }

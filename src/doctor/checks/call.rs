@@ -64,7 +64,7 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             ctx.line(
                 name,
                 Status::Problem,
-                format!("the exchange could not run: {e}"),
+                format!("the exchange could not run: {}", crate::error::chain(&e)),
             );
             ctx.undecided.push(c.name.clone());
             return;
