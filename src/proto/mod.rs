@@ -2,10 +2,12 @@
 //!
 //! - [`reply_name`]: reply FIFO naming rules shared by every dialect.
 //! - [`jsonrpc`]: OpenSIPS 3.x/4.x JSON-RPC request/response types and error codes.
+//! - [`bridge`]: the error codes of the bridges (gateway, serve --forward).
 //! - [`framing`]: the `:reply_name:{json}` stream splitter used by the server.
 //! - [`print`](mod@print): cJSON-compatible compact and pretty printers for replies.
 //! - [`text`]: the OpenSIPS 1.x/2.x line protocol (requests and replies).
 
+pub mod bridge;
 pub mod framing;
 pub mod jsonrpc;
 pub mod print;

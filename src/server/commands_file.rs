@@ -40,28 +40,16 @@
 //! - a command with a built-in's name replaces the built-in.
 
 use super::command::{Command, Kind};
-use crate::proto::jsonrpc::{Outcome, Params, RpcError};
+pub use super::command::{CommandsFile, StaticCommand};
+use crate::proto::jsonrpc::{Outcome, RpcError};
 use serde::Deserialize;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The newest format version this build reads (files without `version` are 1).
 pub const FORMAT_VERSION: u64 = 2;
-
-/// A loaded commands file.
-#[derive(Debug, Clone, Default)]
-pub struct CommandsFile {
-    /// Format 2: the file describes the whole server (a recording). Only its
-    /// commands exist, in its order (`"builtin": true` entries are answered
-    /// by the built-in of that name), and only its statistics.
-    pub standalone: bool,
-    /// `(module:name, initial value, incremental)` in file order.
-    pub statistics: Vec<(String, Number, bool)>,
-    /// The commands in file order.
-    pub commands: Vec<Command>,
-}
 
 /// Why a commands file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -173,60 +161,6 @@ struct ResponseRepr {
     params: Option<Value>,
     result: Option<Value>,
     error: Option<ErrorRepr>,
-}
-
-/// Canned answers of one command.
-#[derive(Debug, Clone)]
-pub struct StaticCommand {
-    default: Option<Outcome>,
-    responses: Vec<(Option<Value>, Outcome)>,
-    delay: Duration,
-}
-
-fn loose_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
-            crate::proto::print::number(n) == *s
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| loose_eq(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-impl StaticCommand {
-    /// The answer for a call: `named` are the recipe-matched parameters (when
-    /// the command has recipes), `raw` the request's parameters.
-    pub async fn answer(&self, named: Option<&Map<String, Value>>, raw: &Params) -> Outcome {
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        let actual = match named {
-            Some(m) => Value::Object(m.clone()),
-            None => raw.to_value().unwrap_or(Value::Null),
-        };
-        for (params, outcome) in &self.responses {
-            let want = match params {
-                None | Some(Value::Null) if named.is_some() => Value::Object(Map::new()),
-                None => Value::Null,
-                Some(p) => p.clone(),
-            };
-            if loose_eq(&want, &actual) {
-                return outcome.clone();
-            }
-        }
-        self.default.clone().unwrap_or_else(|| {
-            Outcome::Error(RpcError::invalid_params(
-                "no response configured for these parameters",
-            ))
-        })
-    }
 }
 
 fn outcome(
@@ -355,11 +289,11 @@ impl CommandsFile {
                 recipes: c.recipes,
                 named_only: c.named_only,
                 array_param: c.array_param,
-                kind: Kind::Static(Arc::new(StaticCommand {
+                kind: Kind::Static(Arc::new(StaticCommand::new(
                     default,
                     responses,
-                    delay: Duration::from_millis(c.delay_ms),
-                })),
+                    Duration::from_millis(c.delay_ms),
+                ))),
             });
         }
         Ok(out)
@@ -369,6 +303,7 @@ impl CommandsFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::jsonrpc::Params;
     use serde_json::json;
 
     #[tokio::test]
