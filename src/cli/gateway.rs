@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// FIFO dialect: json (OpenSIPS 3.x/4.x) or kamailio (jsonrpcs); text has no JSON-RPC.
-    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// Listen inside this network namespace: a name from 'ip netns add' or a PID.
     /// The FIFO is still reached from the gateway's own mount namespace.

@@ -15,7 +15,7 @@ pub mod reply_name;
 pub mod text;
 
 /// Which MI dialect is spoken on a FIFO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dialect {
     /// OpenSIPS 3.x/4.x: `:reply_name:{JSON-RPC request}`.
     #[default]

@@ -93,14 +93,12 @@ impl Command {
 /// Which OpenSIPS the stand-in imitates (`serve --opensips-version`): the
 /// `version` it reports and the names `which` lists. Both spellings of a
 /// command are accepted either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OpenSipsVersion {
     /// 3.6: `get_statistics`, `dlg_list`, … (the 4.0 names work as aliases).
     #[default]
-    #[value(name = "3.6")]
     V3_6,
     /// 4.0: `statistics:get`, `dialog:list`, `core:uptime`, … (the 3.x names work as aliases).
-    #[value(name = "4.0")]
     V4_0,
 }
 
