@@ -35,6 +35,21 @@ pub struct ProbeRequest {
     pub creat: bool,
 }
 
+impl ProbeRequest {
+    /// A probe as the client `c`: its ids and groups, and its namespace
+    /// when it is a running process (not a user from `--as`).
+    pub fn as_client(c: &super::subject::Subject, path: PathBuf, creat: bool) -> ProbeRequest {
+        ProbeRequest {
+            pid: if c.from_db { None } else { c.pid() },
+            uids: c.uids,
+            gids: c.gids,
+            groups: c.creds.groups.clone(),
+            path,
+            creat,
+        }
+    }
+}
+
 /// What the open did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeResult {
@@ -255,15 +270,15 @@ impl Prober for ChildProber {
             .arg(url)
             .arg("--http-method")
             .arg(method);
-        let out = cmd
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .map_err(|source| ProbeError::Spawn {
-                exe: self.exe.clone(),
-                source,
-            })?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        // The child bounds its exchange itself (net::exchange's deadline);
+        // this limit only keeps a wedged child from holding the doctor.
+        let out = self.run(
+            &mut cmd,
+            Duration::from_secs(30),
+            Duration::from_millis(5),
+            "the HTTP exchange",
+        )?;
+        let text = String::from_utf8_lossy(&out);
         let line = text.lines().next().unwrap_or("");
         match line.strip_prefix("failed ") {
             Some(e) => Err(ProbeError::Failed(e.to_string())),

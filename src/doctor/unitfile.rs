@@ -67,42 +67,10 @@ fn apply(cur: &mut Option<Setting>, key: &str, file: &Path, text: &str) {
     }
 }
 
-/// The effective `key` (e.g. `PrivateTmp`) of `unit`: the first unit file on
-/// the search path, then its drop-ins in name order.
-pub fn setting(view: &dyn SystemView, unit: &str, key: &str) -> Option<Setting> {
-    let mut cur = None;
-    let main = SEARCH_PATH
-        .iter()
-        .map(|d| Path::new(d).join(unit))
-        .find(|p| view.read(p).is_ok());
-    if let Some(p) = &main {
-        if let Ok(t) = view.read_string(p) {
-            apply(&mut cur, key, p, &t);
-        }
-    }
-    let mut dropins: Vec<(String, PathBuf)> = Vec::new();
-    for d in SEARCH_PATH {
-        let dir = Path::new(d).join(format!("{unit}.d"));
-        for name in view.read_dir(&dir).unwrap_or_default() {
-            let n = name.to_string_lossy().into_owned();
-            if n.ends_with(".conf") && !dropins.iter().any(|(m, _)| m == &n) {
-                dropins.push((n, dir.join(&name)));
-            }
-        }
-    }
-    dropins.sort();
-    for (_, p) in dropins {
-        if let Ok(t) = view.read_string(&p) {
-            apply(&mut cur, key, &p, &t);
-        }
-    }
-    cur
-}
-
-/// Every value assigned to a list-valued `key` (`IPAddressDeny=`,
-/// `RestrictAddressFamilies=`) of `unit`, with its `file:line`; an empty
-/// assignment resets the list, as systemd does.
-pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, String)> {
+/// The files that configure `unit`, in the order systemd applies them: the
+/// first unit file on the search path, then the drop-ins (`UNIT.d/*.conf`,
+/// the first of each name on the search path) in name order.
+fn unit_files(view: &dyn SystemView, unit: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = SEARCH_PATH
         .iter()
         .map(|d| Path::new(d).join(unit))
@@ -121,6 +89,26 @@ pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, Stri
     }
     dropins.sort();
     files.extend(dropins.into_iter().map(|(_, p)| p));
+    files
+}
+
+/// The effective `key` (e.g. `PrivateTmp`) of `unit`: the first unit file on
+/// the search path, then its drop-ins in name order.
+pub fn setting(view: &dyn SystemView, unit: &str, key: &str) -> Option<Setting> {
+    let mut cur = None;
+    for p in unit_files(view, unit) {
+        if let Ok(t) = view.read_string(&p) {
+            apply(&mut cur, key, &p, &t);
+        }
+    }
+    cur
+}
+
+/// Every value assigned to a list-valued `key` (`IPAddressDeny=`,
+/// `RestrictAddressFamilies=`) of `unit`, with its `file:line`; an empty
+/// assignment resets the list, as systemd does.
+pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, String)> {
+    let files = unit_files(view, unit);
     let mut out: Vec<(String, String)> = Vec::new();
     for f in files {
         let Ok(text) = view.read_string(&f) else {

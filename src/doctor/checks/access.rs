@@ -502,14 +502,7 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let mut probe_notes = Vec::new();
     if let (true, true, Some(prober)) = (ctx.cfg.probe, root_me, ctx.prober) {
         for (creat, o, kinds) in &evaluated {
-            let req = ProbeRequest {
-                pid: if c.from_db { None } else { c.pid() },
-                uids: c.uids,
-                gids: c.gids,
-                groups: c.creds.groups.clone(),
-                path: path.clone(),
-                creat: *creat,
-            };
+            let req = ProbeRequest::as_client(c, path.clone(), *creat);
             let flags = if *creat {
                 "O_WRONLY|O_CREAT|O_NONBLOCK"
             } else {

@@ -474,14 +474,7 @@ fn exchange(
         match ctx.prober.filter(|_| ctx.cfg.probe) {
             Some(p) => p
                 .http(
-                    &crate::doctor::probe::ProbeRequest {
-                        pid: if c.from_db { None } else { c.pid() },
-                        uids: c.uids,
-                        gids: c.gids,
-                        groups: c.creds.groups.clone(),
-                        path: PathBuf::from("/"),
-                        creat: false,
-                    },
+                    &crate::doctor::probe::ProbeRequest::as_client(c, PathBuf::from("/"), false),
                     &url.text(),
                     method,
                 )
