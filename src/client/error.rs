@@ -89,7 +89,7 @@ pub enum Error {
         what: &'static str,
     },
     /// `EACCES`/`EPERM` opening the server FIFO or creating the reply FIFO.
-    #[error("permission denied: cannot {op} '{}': {source}; run 'mififo doctor --fifo {}' to see why", path.display(), fifo.display())]
+    #[error("permission denied: cannot {op} '{}': {os_error}; run 'mififo doctor --fifo {}' to see why", path.display(), fifo.display())]
     PermissionDenied {
         /// What we tried, e.g. `open the server FIFO`.
         op: &'static str,
@@ -97,9 +97,9 @@ pub enum Error {
         path: PathBuf,
         /// The server FIFO (for the doctor hint).
         fifo: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error: in the message, before the hint, so not a
+        /// `source()` (which would print it a second time after the hint).
+        os_error: std::io::Error,
     },
     /// The deadline passed.
     #[error("{}", timeout_message(fifo, reply_path, reply_dir, *timeout, *stage, *server_gone))]
@@ -364,6 +364,16 @@ mod tests {
             assert_eq!(line.matches(&cause).count(), 1, "{line}");
             assert_eq!(line, format!("{e}: {cause}"));
         }
+        // The one that names its cause mid-sentence does not also return it.
+        let e = Error::PermissionDenied {
+            op: "open the server FIFO",
+            path: "/tmp/f".into(),
+            fifo: "/tmp/f".into(),
+            os_error: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert!(e.source().is_none());
+        let line = crate::error::chain(&e);
+        assert_eq!(line.matches("os error 13").count(), 1, "{line}");
     }
 
     #[test]

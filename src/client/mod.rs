@@ -467,7 +467,7 @@ fn classify_open_error(path: &Path, source: io::Error) -> Error {
             op: "open the server FIFO",
             fifo: path.clone(),
             path,
-            source,
+            os_error: source,
         },
         Some(libc::EISDIR) => Error::NotFifo {
             path,
