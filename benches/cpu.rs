@@ -17,7 +17,6 @@ mod common;
 
 use common::*;
 use mififo::bench::cpu;
-use mififo::bench::floor::Responder;
 
 fn main() {
     let dur = secs(2.0);
@@ -28,39 +27,28 @@ fn main() {
     println!();
     println!("| FIFOs on | clients | floor cycle µs/req | serve µs/req | serve / floor cycle | serve req/s |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (label, base) in [
-        ("tmpfs /dev/shm", "/dev/shm"),
-        ("ext4 /var/tmp", "/var/tmp"),
-    ] {
-        if !std::path::Path::new(base).is_dir() {
-            println!("| {label} | – | (missing) | | | |");
-            continue;
-        }
-        let work = tempfile::Builder::new()
-            .prefix("mififo-bench-")
-            .tempdir_in(base)
-            .expect("tempdir");
-        let serve = Serve::start(work.path());
-        let floor_dir = work.path().join("floor");
-        std::fs::create_dir(&floor_dir).unwrap();
-        let responder = Responder::start(&floor_dir.join("mi_fifo"), &floor_dir).unwrap();
-        for clients in [1usize, 16] {
-            let (f, f_cpu) =
-                cpu::during_self(|| floor_client_load(responder.fifo(), &floor_dir, clients, dur));
-            let (s, s_cpu) = cpu::during(serve.pid(), || {
-                floor_client_load(&serve.fifo, &serve.reply_dir, clients, dur)
-            });
-            assert_clean(&format!("floor at {clients} clients"), &f);
-            assert_clean(&format!("serve at {clients} clients"), &s);
-            let f_us = cpu::per_request_us(f_cpu.expect("own CPU"), f.requests);
-            let s_us = cpu::per_request_us(s_cpu.expect("serve's CPU"), s.requests);
-            println!(
-                "| {label} | {clients} | {f_us:.1} | {s_us:.1} | {:.2} | {:.0} |",
-                s_us / f_us,
-                s.requests_per_second
-            );
-        }
-    }
+    on_each_filesystem(
+        " – | (missing) | | | |",
+        |label, serve, responder, floor_dir| {
+            for clients in [1usize, 16] {
+                let (f, f_cpu) = cpu::during_self(|| {
+                    floor_client_load(responder.fifo(), floor_dir, clients, dur)
+                });
+                let (s, s_cpu) = cpu::during(serve.pid(), || {
+                    floor_client_load(&serve.fifo, &serve.reply_dir, clients, dur)
+                });
+                assert_clean(&format!("floor at {clients} clients"), &f);
+                assert_clean(&format!("serve at {clients} clients"), &s);
+                let f_us = cpu::per_request_us(f_cpu.expect("own CPU"), f.requests);
+                let s_us = cpu::per_request_us(s_cpu.expect("serve's CPU"), s.requests);
+                println!(
+                    "| {label} | {clients} | {f_us:.1} | {s_us:.1} | {:.2} | {:.0} |",
+                    s_us / f_us,
+                    s.requests_per_second
+                );
+            }
+        },
+    );
     println!();
     println!("floor cycle = this process (floor clients + floor responder) ÷ requests;");
     println!("serve = mififo serve's own threads ÷ requests, same floor clients.");

@@ -20,7 +20,6 @@ mod common;
 
 use common::*;
 use mififo::bench::cpu;
-use mififo::bench::floor::Responder;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -147,41 +146,30 @@ fn main() {
         "| FIFOs on | floor cycle µs/req | gateway µs/req | gateway / floor cycle | serve µs/req | HTTP req/s |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    for (label, base) in [
-        ("tmpfs /dev/shm", "/dev/shm"),
-        ("ext4 /var/tmp", "/var/tmp"),
-    ] {
-        if !std::path::Path::new(base).is_dir() {
-            println!("| {label} | (missing) | | | | |");
-            continue;
-        }
-        let work = tempfile::Builder::new()
-            .prefix("mififo-bench-")
-            .tempdir_in(base)
-            .expect("tempdir");
-        let serve = Serve::start(work.path());
-        let gateway = Gateway::start(&serve);
-        let floor_dir = work.path().join("floor");
-        std::fs::create_dir(&floor_dir).unwrap();
-        let responder = Responder::start(&floor_dir.join("mi_fifo"), &floor_dir).unwrap();
-        let (f, f_cpu) =
-            cpu::during_self(|| floor_client_load(responder.fifo(), &floor_dir, 16, dur));
-        assert_clean("floor at 16 clients", &f);
-        let serve_before = cpu::process_cpu(serve.pid()).ok();
-        let (n, g_cpu) = cpu::during(gateway.child.id(), || http_load(gateway.addr, conns, dur));
-        let serve_after = cpu::process_cpu(serve.pid()).ok();
-        let f_us = cpu::per_request_us(f_cpu.expect("own CPU"), f.requests);
-        let g_us = cpu::per_request_us(g_cpu.expect("gateway's CPU"), n);
-        let s_us = match (serve_before, serve_after) {
-            (Some(a), Some(b)) => cpu::per_request_us(b.saturating_sub(a), n),
-            _ => f64::NAN,
-        };
-        println!(
-            "| {label} | {f_us:.1} | {g_us:.1} | {:.2} | {s_us:.1} | {:.0} |",
-            g_us / f_us,
-            n as f64 / dur.as_secs_f64()
-        );
-    }
+    on_each_filesystem(
+        " (missing) | | | | |",
+        |label, serve, responder, floor_dir| {
+            let gateway = Gateway::start(serve);
+            let (f, f_cpu) =
+                cpu::during_self(|| floor_client_load(responder.fifo(), floor_dir, 16, dur));
+            assert_clean("floor at 16 clients", &f);
+            let serve_before = cpu::process_cpu(serve.pid()).ok();
+            let (n, g_cpu) =
+                cpu::during(gateway.child.id(), || http_load(gateway.addr, conns, dur));
+            let serve_after = cpu::process_cpu(serve.pid()).ok();
+            let f_us = cpu::per_request_us(f_cpu.expect("own CPU"), f.requests);
+            let g_us = cpu::per_request_us(g_cpu.expect("gateway's CPU"), n);
+            let s_us = match (serve_before, serve_after) {
+                (Some(a), Some(b)) => cpu::per_request_us(b.saturating_sub(a), n),
+                _ => f64::NAN,
+            };
+            println!(
+                "| {label} | {f_us:.1} | {g_us:.1} | {:.2} | {s_us:.1} | {:.0} |",
+                g_us / f_us,
+                n as f64 / dur.as_secs_f64()
+            );
+        },
+    );
     println!();
     println!("floor cycle = this process (16 floor clients + floor responder) ÷ requests;");
     println!("gateway = mififo gateway's own threads ÷ HTTP requests; serve = mififo serve's ÷ the same.");

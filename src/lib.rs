@@ -35,5 +35,6 @@ pub mod proto;
 pub mod record;
 pub mod server;
 pub mod shell;
+pub mod sys;
 pub mod term;
 pub mod top;

@@ -41,6 +41,17 @@ pub fn line(s: &str) -> Cow<'_, str> {
     escape_with(s, |_| false)
 }
 
+/// At most `max` characters of untrusted text as one [`line()`], with `…`
+/// when some were cut (client-supplied values in messages and logs).
+pub fn excerpt(s: &str, max: usize) -> String {
+    let head: String = s.chars().take(max).collect();
+    let mut out = line(&head).into_owned();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Untrusted multi-line text (a text-dialect reply): like [`line()`] but line
 /// feeds and tabs are kept.
 pub fn text(s: &str) -> Cow<'_, str> {

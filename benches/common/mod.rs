@@ -179,3 +179,31 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// For each filesystem the CPU tables compare (tmpfs, ext4): a `serve` and a
+/// floor responder with their FIFOs there, passed to `row` with the row's
+/// label and the floor's directory. When the filesystem is absent the row is
+/// `| label |` followed by `missing`.
+pub fn on_each_filesystem(
+    missing: &str,
+    mut row: impl FnMut(&str, &Serve, &floor::Responder, &Path),
+) {
+    for (label, base) in [
+        ("tmpfs /dev/shm", "/dev/shm"),
+        ("ext4 /var/tmp", "/var/tmp"),
+    ] {
+        if !Path::new(base).is_dir() {
+            println!("| {label} |{missing}");
+            continue;
+        }
+        let work = tempfile::Builder::new()
+            .prefix("mififo-bench-")
+            .tempdir_in(base)
+            .expect("tempdir");
+        let serve = Serve::start(work.path());
+        let floor_dir = work.path().join("floor");
+        std::fs::create_dir(&floor_dir).unwrap();
+        let responder = floor::Responder::start(&floor_dir.join("mi_fifo"), &floor_dir).unwrap();
+        row(label, &serve, &responder, &floor_dir);
+    }
+}

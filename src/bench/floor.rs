@@ -22,8 +22,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The byte that tells a [`Responder`] to stop (no request starts with NUL).
@@ -221,12 +219,8 @@ pub fn drive(
     timeout: Duration,
     progress: &Progress,
 ) -> (Tally, Duration) {
-    let next = Arc::new(AtomicU64::new(0));
-    let (limit, deadline) = match stop {
-        super::load::Stop::Requests(n) => (n, None),
-        super::load::Stop::Duration(d) => (u64::MAX, Some(Instant::now() + d)),
-    };
     let start = Instant::now();
+    let next = super::load::Sequence::new(stop, start);
     let tally = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients.max(1))
             .map(|t| {
@@ -235,14 +229,7 @@ pub fn drive(
                 s.spawn(move || {
                     let mut tally = Tally::default();
                     let reply = reply_dir.join(format!("floor_{}_{t}", std::process::id()));
-                    loop {
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
-                            break;
-                        }
-                        let seq = next.fetch_add(1, Ordering::Relaxed);
-                        if seq >= limit {
-                            break;
-                        }
+                    while let Some(seq) = next.take() {
                         let t0 = Instant::now();
                         let (outcome, error) = match cycle(fifo, &reply, seq, timeout) {
                             Ok(body) => check(&body, seq),

@@ -28,6 +28,44 @@ pub enum Stop {
     Duration(Duration),
 }
 
+/// Hands out request sequence numbers, shared by every worker of a run,
+/// until its [`Stop`]: a request count or a deadline.
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    next: Arc<AtomicU64>,
+    limit: u64,
+    deadline: Option<Instant>,
+}
+
+impl Sequence {
+    /// A sequence from 0 for a run that starts at `start`.
+    pub fn new(stop: Stop, start: Instant) -> Sequence {
+        let (limit, deadline) = match stop {
+            Stop::Requests(n) => (n, None),
+            Stop::Duration(d) => (u64::MAX, Some(start + d)),
+        };
+        Sequence {
+            next: Arc::new(AtomicU64::new(0)),
+            limit,
+            deadline,
+        }
+    }
+
+    /// The next number, or `None` once the run is over.
+    pub fn take(&self) -> Option<u64> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        (seq < self.limit).then_some(seq)
+    }
+
+    /// How many numbers have been handed out so far.
+    pub fn issued(&self) -> u64 {
+        self.next.load(Ordering::Relaxed).min(self.limit)
+    }
+}
+
 /// One run of the load generator.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -53,16 +91,8 @@ pub async fn run_on(client: &Transport, plan: &Plan, progress: &Progress) -> (Ta
     // unique in any run shorter than 2^31−1 requests, and two runs against the
     // same server are unlikely to share one.
     let ids = Ids::new();
-    let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let deadline = match plan.stop {
-        Stop::Duration(d) => Some(start + d),
-        Stop::Requests(_) => None,
-    };
-    let limit = match plan.stop {
-        Stop::Requests(n) => n,
-        Stop::Duration(_) => u64::MAX,
-    };
+    let next = Sequence::new(plan.stop, start);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..plan.clients.max(1) {
         let client = client.clone();
@@ -71,14 +101,7 @@ pub async fn run_on(client: &Transport, plan: &Plan, progress: &Progress) -> (Ta
         let progress = progress.clone();
         tasks.spawn(async move {
             let mut tally = Tally::default();
-            loop {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    break;
-                }
-                let seq = next.fetch_add(1, Ordering::Relaxed);
-                if seq >= limit {
-                    break;
-                }
+            while let Some(seq) = next.take() {
                 let id = Value::from(ids.id(seq));
                 let request = Request::new(plan.method.clone(), plan.params.clone(), Some(id));
                 let t0 = Instant::now();
@@ -93,7 +116,7 @@ pub async fn run_on(client: &Transport, plan: &Plan, progress: &Progress) -> (Ta
                 let (mut outcome, replied, error) = classify(client.dialect(), &request, result);
                 // Misrouted only if the id is one this run sent (by now).
                 if let (Outcome::Misrouted, Some((got, _))) = (outcome, &got) {
-                    let issued = next.load(Ordering::Relaxed).min(limit);
+                    let issued = next.issued();
                     if !got.parse::<u64>().is_ok_and(|g| ids.issued(g, issued)) {
                         outcome = Outcome::IdRewritten;
                     }
@@ -192,7 +215,7 @@ pub fn classify(
             };
             return (outcome, true, Some(why));
         }
-        Err(e) => return (Outcome::Error, false, Some(e.to_string())),
+        Err(e) => return (Outcome::Error, false, Some(crate::error::chain(&e))),
     };
     let text = |raw: &[u8]| {
         String::from_utf8_lossy(raw)
@@ -313,17 +336,22 @@ mod tests {
         }
     }
 
+    /// A client of the FIFO `fifo` with its reply FIFOs in `dir`.
+    fn client_for(fifo: &std::path::Path, dir: &std::path::Path) -> Client {
+        Client::new(crate::client::ClientConfig {
+            fifo: fifo.to_path_buf(),
+            reply_dir: dir.to_path_buf(),
+            timeout: Duration::from_secs(10),
+            ..Default::default()
+        })
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_library_client_drives_the_floor_responder_without_loss() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("mi_fifo");
         let responder = crate::bench::floor::Responder::start(&fifo, dir.path()).unwrap();
-        let client = Client::new(crate::client::ClientConfig {
-            fifo: fifo.clone(),
-            reply_dir: dir.path().to_path_buf(),
-            timeout: Duration::from_secs(10),
-            ..Default::default()
-        });
+        let client = client_for(&fifo, dir.path());
         let plan = Plan {
             method: "uptime".into(),
             params: Params::None,
@@ -366,12 +394,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_server_counts_errors_and_stops() {
         let dir = tempfile::tempdir().unwrap();
-        let client = Client::new(crate::client::ClientConfig {
-            fifo: dir.path().join("none"),
-            reply_dir: dir.path().to_path_buf(),
-            timeout: Duration::from_secs(10),
-            ..Default::default()
-        });
+        let client = client_for(&dir.path().join("none"), dir.path());
         let plan = Plan {
             method: "uptime".into(),
             params: Params::None,

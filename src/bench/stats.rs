@@ -23,23 +23,49 @@ pub enum Outcome {
     IdRewritten,
 }
 
-/// Counters and latency samples of one worker (merged at the end).
-#[derive(Debug, Default, Clone)]
-pub struct Tally {
-    /// Exchanges started.
+/// The counters a worker's [`Tally`] keeps and a run's [`Report`] shows.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Exchanges started (requests sent).
     pub requests: u64,
-    /// [`Outcome::Ok`] count.
+    /// [`Outcome::Ok`]: answered with a result, for the right request.
     pub ok: u64,
-    /// [`Outcome::Error`] count.
+    /// [`Outcome::Error`]: error replies and local failures.
     pub errors: u64,
-    /// [`Outcome::Timeout`] count.
+    /// [`Outcome::Timeout`]: no complete reply in time (lost).
     pub timeouts: u64,
-    /// [`Outcome::Misrouted`] count.
+    /// [`Outcome::Misrouted`]: replies that carried another request's id.
     pub misrouted: u64,
-    /// [`Outcome::IdRewritten`] count.
+    /// [`Outcome::IdRewritten`]: replies whose id this run never sent (the server rewrites ids).
     pub ids_rewritten: u64,
     /// The first rewritten id seen: `sent 5, got "5"`.
     pub first_rewrite: Option<String>,
+}
+
+impl Counts {
+    /// Failures of any kind.
+    pub fn failures(&self) -> u64 {
+        self.errors + self.timeouts + self.misrouted + self.ids_rewritten
+    }
+
+    fn add(&mut self, other: Counts) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.timeouts += other.timeouts;
+        self.misrouted += other.misrouted;
+        self.ids_rewritten += other.ids_rewritten;
+        if self.first_rewrite.is_none() {
+            self.first_rewrite = other.first_rewrite;
+        }
+    }
+}
+
+/// Counters and latency samples of one worker (merged at the end).
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    /// The counters (also reachable directly: `tally.ok`).
+    pub counts: Counts,
     /// Latency of every exchange that got a reply (ok, error replies, misrouted), in nanoseconds.
     pub latencies_ns: Vec<u64>,
     /// The first failure seen, for the report.
@@ -68,15 +94,7 @@ impl Tally {
 
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: Tally) {
-        self.requests += other.requests;
-        self.ok += other.ok;
-        self.errors += other.errors;
-        self.timeouts += other.timeouts;
-        self.misrouted += other.misrouted;
-        self.ids_rewritten += other.ids_rewritten;
-        if self.first_rewrite.is_none() {
-            self.first_rewrite = other.first_rewrite;
-        }
+        self.counts.add(other.counts);
         self.latencies_ns.extend(other.latencies_ns);
         if self.first_error.is_none() {
             self.first_error = other.first_error;
@@ -85,7 +103,7 @@ impl Tally {
 
     /// Failures of any kind.
     pub fn failures(&self) -> u64 {
-        self.errors + self.timeouts + self.misrouted + self.ids_rewritten
+        self.counts.failures()
     }
 
     /// The report of a run that took `elapsed`.
@@ -95,19 +113,13 @@ impl Tally {
         Report {
             target: label.to_string(),
             clients,
-            requests: self.requests,
-            ok: self.ok,
-            errors: self.errors,
-            timeouts: self.timeouts,
-            misrouted: self.misrouted,
-            ids_rewritten: self.ids_rewritten,
-            first_rewrite: self.first_rewrite,
-            elapsed_s: secs,
             requests_per_second: if secs > 0.0 {
                 self.requests as f64 / secs
             } else {
                 0.0
             },
+            counts: self.counts,
+            elapsed_s: secs,
             latency_ms: Percentiles::of_sorted(&self.latencies_ns),
             first_error: self.first_error,
         }
@@ -159,20 +171,10 @@ pub struct Report {
     pub target: String,
     /// Concurrent clients.
     pub clients: usize,
-    /// Requests sent.
-    pub requests: u64,
-    /// Answered with a result, for the right request.
-    pub ok: u64,
-    /// Error replies and local failures.
-    pub errors: u64,
-    /// Requests that got no complete reply in time (lost).
-    pub timeouts: u64,
-    /// Replies that carried another request's id.
-    pub misrouted: u64,
-    /// Replies whose id this run never sent (the server rewrites ids).
-    pub ids_rewritten: u64,
-    /// The first rewritten id, `sent 5, got "5"`.
-    pub first_rewrite: Option<String>,
+    /// The counters (also reachable directly: `report.ok`), flattened
+    /// into the JSON object.
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Wall-clock time of the run.
     pub elapsed_s: f64,
     /// `requests / elapsed_s`.
@@ -183,10 +185,30 @@ pub struct Report {
     pub first_error: Option<String>,
 }
 
+impl std::ops::Deref for Tally {
+    type Target = Counts;
+    fn deref(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+impl std::ops::DerefMut for Tally {
+    fn deref_mut(&mut self) -> &mut Counts {
+        &mut self.counts
+    }
+}
+
+impl std::ops::Deref for Report {
+    type Target = Counts;
+    fn deref(&self) -> &Counts {
+        &self.counts
+    }
+}
+
 impl Report {
     /// Failures of any kind.
     pub fn failures(&self) -> u64 {
-        self.errors + self.timeouts + self.misrouted + self.ids_rewritten
+        self.counts.failures()
     }
 
     /// The report for people: one `name value` line each.
@@ -237,6 +259,41 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_json_report_keeps_its_fields_in_order() {
+        let mut t = Tally::default();
+        t.record(Outcome::Ok, Some(Duration::from_millis(2)), None);
+        t.record(Outcome::Timeout, None, Some("lost".into()));
+        let json = serde_json::to_string(&t.report("floor", 2, Duration::from_secs(1))).unwrap();
+        let keys = [
+            "target",
+            "clients",
+            "requests",
+            "ok",
+            "errors",
+            "timeouts",
+            "misrouted",
+            "ids_rewritten",
+            "first_rewrite",
+            "elapsed_s",
+            "requests_per_second",
+            "latency_ms",
+            "first_error",
+        ];
+        let at: Vec<usize> = keys
+            .iter()
+            .map(|k| {
+                json.find(&format!("\"{k}\":"))
+                    .unwrap_or_else(|| panic!("{k} in {json}"))
+            })
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{json}");
+        assert!(
+            json.contains("\"requests\":2,\"ok\":1,\"errors\":0,\"timeouts\":1"),
+            "{json}"
+        );
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -60,7 +60,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub timeout: Duration,
     /// Wire dialect: OpenSIPS 3.x/4.x, OpenSIPS 1.x/2.x, or Kamailio jsonrpcs.
-    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// Print the reply bytes exactly as received, control characters and all
     /// (otherwise they are escaped on a terminal); the reply is still checked first.
@@ -151,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match result {
         Ok(reply) => print_reply(&args, &reply),
         Err(err) => {
-            report(err.to_string());
+            report(mififo::error::chain(&err));
             if let Some(hint) = client.fifo().and_then(|_| hint(&err, &resolved)) {
                 report(hint);
             }
@@ -239,7 +239,7 @@ fn watch(
                 print_reply(args, &reply)?;
             }
             Err(err) => {
-                report(err.to_string());
+                report(mififo::error::chain(&err));
                 if let Some(hint) = client.fifo().and_then(|_| hint(&err, resolved)) {
                     report(hint);
                 }

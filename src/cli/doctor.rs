@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long = "server-pid", value_name = "PID")]
     pub server_pid: Vec<i32>,
     /// How the client opens the FIFO (default: judge all and say which are affected).
-    #[arg(long, value_enum, value_name = "CLIENT")]
+    #[arg(long, value_parser = super::values::client_open(), value_name = "CLIENT")]
     pub client_open: Option<ClientOpen>,
     /// Audit log to search for SELinux/AppArmor/protected_fifos denials (repeatable;
     /// default /var/log/audit/audit.log and its rotations).
@@ -61,7 +61,7 @@ pub struct Args {
     #[arg(long, value_name = "METHOD")]
     pub call: Option<String>,
     /// The client's MI dialect for --call.
-    #[arg(long, value_enum, default_value_t = mififo::proto::Dialect::Json, requires = "call")]
+    #[arg(long, value_parser = super::values::dialect(), default_value_t = mififo::proto::Dialect::Json, requires = "call")]
     pub dialect: mififo::proto::Dialect,
     /// Timeout of the --call exchange, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 3.0, requires = "call")]
@@ -208,7 +208,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub call: Option<String>,
     /// Dialect of the exchange.
-    #[arg(long, value_enum, default_value_t = mififo::proto::Dialect::Json)]
+    #[arg(long, value_parser = super::values::dialect(), default_value_t = mififo::proto::Dialect::Json)]
     pub dialect: mififo::proto::Dialect,
     /// Reply directory of the exchange.
     #[arg(long, default_value = "/tmp/")]

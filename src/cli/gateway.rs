@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// FIFO dialect: json (OpenSIPS 3.x/4.x) or kamailio (jsonrpcs); text has no JSON-RPC.
-    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// Listen inside this network namespace: a name from 'ip netns add' or a PID.
     /// The FIFO is still reached from the gateway's own mount namespace.
@@ -126,9 +126,7 @@ impl Args {
             }
             return Ok(None);
         };
-        let creds = Credentials::resolve(user, None)
-            .map_err(anyhow::Error::msg)
-            .context("invalid --user")?;
+        let creds = Credentials::resolve(user, None).context("invalid --user")?;
         if me.is_root() {
             if creds.uid.is_root() {
                 tracing::warn!("--user root: the gateway keeps every privilege of root");
@@ -193,7 +191,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(creds) = &drop_to {
         creds
             .apply()
-            .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot switch to --user '{}'", creds.name))?;
     }
 

@@ -14,6 +14,7 @@ mod record;
 mod serve;
 mod shell;
 mod top;
+mod values;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

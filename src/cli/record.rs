@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "/tmp/")]
     pub reply_dir: PathBuf,
     /// FIFO dialect: json (OpenSIPS 3.x/4.x) or kamailio (jsonrpcs).
-    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// Record over HTTP JSON-RPC instead (OpenSIPS mi_http, mififo gateway).
     #[arg(long, value_name = "URL")]

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "/tmp/")]
     pub reply_dir: PathBuf,
     /// Protocol: json (OpenSIPS 3.x/4.x) or text (1.x/2.x).
-    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// JSON file with extra methods and statistics (see docs/serve.md).
     #[arg(long, value_name = "FILE")]
@@ -48,7 +48,7 @@ pub struct Args {
     /// The OpenSIPS to imitate: its `version`, and which names `which` lists
     /// (3.6: get_statistics, dlg_list; 4.0: statistics:get, dialog:list). Both
     /// spellings are answered either way.
-    #[arg(long, value_enum, value_name = "VERSION", default_value = "3.6")]
+    #[arg(long, value_parser = super::values::opensips_version(), value_name = "VERSION", default_value = "3.6")]
     pub opensips_version: mififo::server::command::OpenSipsVersion,
     /// Fail on purpose, for testing clients (repeatable, first match wins):
     /// [METHOD=]KIND[:ARG] with KIND delay:DUR, no-reply, close, truncate[:N],
@@ -118,7 +118,6 @@ impl Args {
             .as_deref()
             .map(resolve_group)
             .transpose()
-            .map_err(anyhow::Error::msg)
             .context("invalid --group")?;
         cfg.fifo.group = group;
         let me = nix::unistd::geteuid();
@@ -132,9 +131,7 @@ impl Args {
             );
         }
         if let Some(user) = &self.user {
-            let creds = Credentials::resolve(user, group)
-                .map_err(anyhow::Error::msg)
-                .context("invalid --user")?;
+            let creds = Credentials::resolve(user, group).context("invalid --user")?;
             cfg.fifo.owner = Some(creds.uid);
             cfg.fifo.group = Some(creds.gid);
             if me.is_root() {

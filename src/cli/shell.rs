@@ -58,7 +58,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub timeout: Duration,
     /// Wire dialect: OpenSIPS 3.x/4.x, OpenSIPS 1.x/2.x, or Kamailio jsonrpcs.
-    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]

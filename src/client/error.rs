@@ -89,7 +89,7 @@ pub enum Error {
         what: &'static str,
     },
     /// `EACCES`/`EPERM` opening the server FIFO or creating the reply FIFO.
-    #[error("permission denied: cannot {op} '{}': {source}; run 'mififo doctor --fifo {}' to see why", path.display(), fifo.display())]
+    #[error("permission denied: cannot {op} '{}': {os_error}; run 'mififo doctor --fifo {}' to see why", path.display(), fifo.display())]
     PermissionDenied {
         /// What we tried, e.g. `open the server FIFO`.
         op: &'static str,
@@ -97,9 +97,9 @@ pub enum Error {
         path: PathBuf,
         /// The server FIFO (for the doctor hint).
         fifo: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error: in the message, before the hint, so not a
+        /// `source()` (which would print it a second time after the hint).
+        os_error: std::io::Error,
     },
     /// The deadline passed.
     #[error("{}", timeout_message(fifo, reply_path, reply_dir, *timeout, *stage, *server_gone))]
@@ -125,7 +125,7 @@ pub enum Error {
         len: usize,
     },
     /// The reply name or path is refused by the server's rules.
-    #[error("cannot use reply directory '{}': {source}", dir.display())]
+    #[error("cannot use reply directory '{}'", dir.display())]
     ReplyName {
         /// The reply directory.
         dir: PathBuf,
@@ -206,7 +206,7 @@ pub enum Error {
     },
     /// Nothing answers at the URL (connection refused, ICMP unreachable,
     /// no such host, TLS handshake failed).
-    #[error("no MI server at '{url}': {source}")]
+    #[error("no MI server at '{url}'")]
     Unreachable {
         /// The URL.
         url: String,
@@ -233,7 +233,7 @@ pub enum Error {
         sent_credentials: bool,
     },
     /// Another I/O failure.
-    #[error("cannot {op} '{}': {source}", path.display())]
+    #[error("cannot {op} '{}'", path.display())]
     Io {
         /// What we tried.
         op: &'static str,
@@ -341,6 +341,39 @@ mod tests {
         let e = Error::TooLarge { len: 5000 };
         assert_eq!(e.kind().exit_code(), 2);
         assert!(e.to_string().contains("--allow-large"));
+    }
+
+    #[test]
+    fn messages_do_not_repeat_their_source() {
+        use std::error::Error as _;
+        let io = || std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        for e in [
+            Error::Unreachable {
+                url: "http://127.0.0.1:1/mi".into(),
+                source: io(),
+            },
+            Error::Io {
+                op: "read the reply",
+                path: "/tmp/r".into(),
+                source: io(),
+            },
+        ] {
+            let cause = e.source().unwrap().to_string();
+            assert!(!e.to_string().contains(&cause), "{e}");
+            let line = crate::error::chain(&e);
+            assert_eq!(line.matches(&cause).count(), 1, "{line}");
+            assert_eq!(line, format!("{e}: {cause}"));
+        }
+        // The one that names its cause mid-sentence does not also return it.
+        let e = Error::PermissionDenied {
+            op: "open the server FIFO",
+            path: "/tmp/f".into(),
+            fifo: "/tmp/f".into(),
+            os_error: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert!(e.source().is_none());
+        let line = crate::error::chain(&e);
+        assert_eq!(line.matches("os error 13").count(), 1, "{line}");
     }
 
     #[test]

@@ -441,7 +441,7 @@ fn open_server_fifo(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), E
     if !meta.file_type().is_fifo() {
         return Err(Error::NotFifo {
             path: path.to_path_buf(),
-            what: describe(&meta.file_type()),
+            what: crate::sys::FileKind::of(meta.file_type()).describe(),
         });
     }
     Ok((file, meta))
@@ -456,7 +456,7 @@ fn classify_open_error(path: &Path, source: io::Error) -> Error {
             // A socket at the path also gives ENXIO.
             match std::fs::metadata(&path) {
                 Ok(m) if !m.file_type().is_fifo() => Error::NotFifo {
-                    what: describe(&m.file_type()),
+                    what: crate::sys::FileKind::of(m.file_type()).describe(),
                     path,
                 },
                 _ => Error::NoReader { path },
@@ -467,7 +467,7 @@ fn classify_open_error(path: &Path, source: io::Error) -> Error {
             op: "open the server FIFO",
             fifo: path.clone(),
             path,
-            source,
+            os_error: source,
         },
         Some(libc::EISDIR) => Error::NotFifo {
             path,
@@ -478,20 +478,6 @@ fn classify_open_error(path: &Path, source: io::Error) -> Error {
             path,
             source,
         },
-    }
-}
-
-fn describe(t: &std::fs::FileType) -> &'static str {
-    if t.is_file() {
-        "a regular file"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else {
-        "not a FIFO"
     }
 }
 

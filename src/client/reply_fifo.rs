@@ -102,7 +102,7 @@ impl ReplyFifo {
                     op: "create the reply FIFO in",
                     path: dir,
                     fifo: fifo.to_path_buf(),
-                    source,
+                    os_error: source,
                 },
                 nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => Error::Io {
                     op: "create the reply FIFO in",

@@ -162,54 +162,31 @@ fn others_may_write(m: &std::fs::Metadata) -> bool {
 /// fd scan for the few left), which keeps this to a few hundred syscalls on a
 /// busy host instead of a `stat` per descriptor of every process.
 fn untrusted_reader(dev: u64, ino: u64, trusted: impl Fn(u32) -> bool) -> Option<(i32, u32)> {
-    let procs = std::fs::read_dir("/proc").ok()?;
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Some(uid) = process_euid(pid) else {
-            continue;
-        };
-        if trusted(uid) {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(m) = std::fs::metadata(fd.path()) else {
-                continue;
-            };
-            if (m.dev(), m.ino()) != (dev, ino) {
-                continue;
+    use crate::sys::proc;
+    use std::ops::ControlFlow;
+    // The uid of the process being walked (`found` runs right after `want`
+    // accepted its pid).
+    let uid = std::cell::Cell::new(0);
+    let mut found = None;
+    proc::scan(
+        dev,
+        ino,
+        |pid| match proc::euid(pid) {
+            Some(u) if !trusted(u) => {
+                uid.set(u);
+                true
             }
-            let info = p.path().join("fdinfo").join(fd.file_name());
-            let access = std::fs::read_to_string(info)
-                .ok()
-                .and_then(|s| crate::fifo::holders::fdinfo_accmode(&s))
-                .unwrap_or(2);
-            if access != 1 {
-                return Some((pid, uid)); // read-only or read-write
+            _ => false,
+        },
+        |h| {
+            if h.reads() {
+                found = Some((h.pid, uid.get()));
+                return ControlFlow::Break(());
             }
-        }
-    }
-    None
-}
-
-/// The effective uid of `pid` (`/proc/PID/status`, second `Uid:` column; the
-/// owner of `/proc/PID` is root for non-dumpable processes, so not that).
-fn process_euid(pid: i32) -> Option<u32> {
-    use std::io::Read;
-    // `Uid:` is within the first lines: one read(2) of 1 KiB, not
-    // read_to_string's stat and growing reads.
-    let mut buf = [0u8; 1024];
-    let n = std::fs::File::open(format!("/proc/{pid}/status"))
-        .ok()?
-        .read(&mut buf)
-        .ok()?;
-    let status = std::str::from_utf8(&buf[..n]).ok()?;
-    let ids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
-    ids.split_whitespace().nth(1)?.parse().ok()
+            ControlFlow::Continue(())
+        },
+    );
+    found
 }
 
 /// Parses a `--trust-user` value: a user name or a numeric uid.

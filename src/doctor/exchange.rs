@@ -87,7 +87,7 @@ fn harmless(d: Dialect) -> &'static str {
 /// The start of a reply, one line, without terminal control sequences.
 fn head(raw: &[u8]) -> String {
     let t = String::from_utf8_lossy(&raw[..raw.len().min(200)]);
-    crate::doctor::net::printable(t.trim())
+    crate::term::line(t.trim()).into_owned()
 }
 
 async fn once(
@@ -165,14 +165,14 @@ pub fn exchange_here(req: &CallRequest) -> CallOutcome {
                     }
                 }
                 CallOutcome::NoReply {
-                    detail: e.to_string(),
+                    detail: crate::error::chain(&e),
                 }
             }
             Err(e) if e.kind() == ErrorKind::Timeout => CallOutcome::NoReply {
-                detail: e.to_string(),
+                detail: crate::error::chain(&e),
             },
             Err(e) => CallOutcome::NotSent {
-                detail: e.to_string(),
+                detail: crate::error::chain(&e),
             },
         }
     })

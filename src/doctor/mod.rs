@@ -36,7 +36,7 @@ pub use report::{Report, Verdict};
 use std::path::PathBuf;
 
 /// How the client opens the FIFO (`--client-open`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientOpen {
     /// PHP `fopen($f, "w")`: `O_WRONLY|O_CREAT|O_TRUNC`.
     Php,

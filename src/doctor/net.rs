@@ -345,7 +345,7 @@ pub fn exchange(url: &Url, method: &str, timeout: Duration) -> HttpOutcome {
         return HttpOutcome::NoAnswer {
             detail: format!(
                 "not an HTTP answer: {}",
-                printable(&text.chars().take(80).collect::<String>())
+                crate::term::line(&text.chars().take(80).collect::<String>()).into_owned()
             ),
         };
     };
@@ -359,29 +359,16 @@ pub fn exchange(url: &Url, method: &str, timeout: Duration) -> HttpOutcome {
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let auth = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("www-authenticate")
-            .then(|| printable(&v.trim().chars().take(200).collect::<String>()))
+        k.eq_ignore_ascii_case("www-authenticate").then(|| {
+            crate::term::line(&v.trim().chars().take(200).collect::<String>()).into_owned()
+        })
     });
     HttpOutcome::Status {
         status,
         auth,
-        body: printable(&body.chars().take(300).collect::<String>()),
+        body: crate::term::line(&body.chars().take(300).collect::<String>()).into_owned(),
         local,
     }
-}
-
-/// Text from a peer made safe for a terminal and one line: control
-/// characters (escape sequences too) become `\u{…}`.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// Enters the network namespace of `pid` (single-threaded child only).
@@ -420,7 +407,7 @@ mod tests {
 
     #[test]
     fn peer_text_cannot_reach_the_terminal() {
-        assert_eq!(printable("ok\x1b[2Jx\n"), "ok\\u{1b}[2Jx\\n");
+        assert_eq!(crate::term::line("ok\x1b[2Jx\n"), "ok\\x1b[2Jx\\x0a");
     }
 
     /// A peer that drips one byte at a time for 20 s does not hold the

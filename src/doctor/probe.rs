@@ -35,6 +35,21 @@ pub struct ProbeRequest {
     pub creat: bool,
 }
 
+impl ProbeRequest {
+    /// A probe as the client `c`: its ids and groups, and its namespace
+    /// when it is a running process (not a user from `--as`).
+    pub fn as_client(c: &super::subject::Subject, path: PathBuf, creat: bool) -> ProbeRequest {
+        ProbeRequest {
+            pid: if c.from_db { None } else { c.pid() },
+            uids: c.uids,
+            gids: c.gids,
+            groups: c.creds.groups.clone(),
+            path,
+            creat,
+        }
+    }
+}
+
 /// What the open did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeResult {
@@ -63,42 +78,71 @@ pub fn errno_text(e: i32) -> String {
     format!("{en:?} ({})", en.desc())
 }
 
+/// Why a probe gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The child could not be started.
+    #[error("cannot spawn probe '{}'", exe.display())]
+    Spawn {
+        /// The `mififo` binary.
+        exe: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The child did not finish in time and was killed: "the probe", "the exchange".
+    #[error("{0} did not finish in time")]
+    Late(&'static str),
+    /// The child's output could not be read.
+    #[error("cannot read the probe's output")]
+    Output(#[source] std::io::Error),
+    /// The child's output is not a result line (the text says which).
+    #[error("{0}")]
+    BadOutput(String),
+    /// The child ran and reported this failure (`failed …`).
+    #[error("{0}")]
+    Failed(String),
+    /// This prober cannot make that kind of exchange.
+    #[error("this prober cannot make {0}")]
+    Unsupported(&'static str),
+}
+
 /// Runs probes (a child process in production, a stub in tests).
 pub trait Prober: Sync {
     /// Runs one probe.
     ///
     /// # Errors
-    /// A message when the probe itself could not run.
-    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, String>;
+    /// The probe itself could not run.
+    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, ProbeError>;
 
     /// Runs one `--call` exchange as the client (`as_self`: with the
     /// doctor's own credentials, in its own namespace).
     ///
     /// # Errors
-    /// A message when the child could not run.
+    /// The child could not run.
     fn call(
         &self,
         req: &ProbeRequest,
         call: &super::exchange::CallRequest,
         as_self: bool,
-    ) -> Result<super::exchange::CallOutcome, String> {
+    ) -> Result<super::exchange::CallOutcome, ProbeError> {
         let _ = (req, call, as_self);
-        Err("this prober cannot make exchanges".into())
+        Err(ProbeError::Unsupported("exchanges"))
     }
 
     /// One HTTP exchange as the client of `req`: from its network namespace
     /// (`req.pid`; `None`: ours), in its mount namespace, with its credentials.
     ///
     /// # Errors
-    /// A message when the child could not run.
+    /// The child could not run.
     fn http(
         &self,
         req: &ProbeRequest,
         url: &str,
         method: &str,
-    ) -> Result<super::net::HttpOutcome, String> {
+    ) -> Result<super::net::HttpOutcome, ProbeError> {
         let _ = (req, url, method);
-        Err("this prober cannot make HTTP exchanges".into())
+        Err(ProbeError::Unsupported("HTTP exchanges"))
     }
 }
 
@@ -107,6 +151,43 @@ pub trait Prober: Sync {
 pub struct ChildProber {
     /// The `mififo` binary.
     pub exe: PathBuf,
+}
+
+impl ChildProber {
+    /// Runs `cmd` (stdin and stderr closed) and returns its stdout once it
+    /// has exited, checking every `poll`; past `limit` it is killed and
+    /// reaped, and the error is `late`.
+    fn run(
+        &self,
+        cmd: &mut Command,
+        limit: Duration,
+        poll: Duration,
+        late: &'static str,
+    ) -> Result<Vec<u8>, ProbeError> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| ProbeError::Spawn {
+                exe: self.exe.clone(),
+                source,
+            })?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(poll),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(ProbeError::Late(late));
+                }
+            }
+        }
+        let out = child.wait_with_output().map_err(ProbeError::Output)?;
+        Ok(out.stdout)
+    }
 }
 
 fn join(v: &[u32]) -> String {
@@ -137,20 +218,19 @@ pub fn to_args(req: &ProbeRequest) -> Vec<std::ffi::OsString> {
 }
 
 /// Parses the child's output line.
-pub fn parse_output(out: &str) -> Result<ProbeResult, String> {
+pub fn parse_output(out: &str) -> Result<ProbeResult, ProbeError> {
     let line = out.lines().next().unwrap_or("").trim();
+    let bad = || ProbeError::BadOutput(format!("bad probe output '{line}'"));
     if line == "opened" {
         Ok(ProbeResult::Opened)
     } else if let Some(e) = line.strip_prefix("errno ") {
-        e.parse()
-            .map(ProbeResult::Errno)
-            .map_err(|_| format!("bad probe output '{line}'"))
+        e.parse().map(ProbeResult::Errno).map_err(|_| bad())
     } else if let Some(r) = line.strip_prefix("skipped ") {
         Ok(ProbeResult::Skipped(r.to_string()))
     } else if let Some(r) = line.strip_prefix("failed ") {
-        Err(r.to_string())
+        Err(ProbeError::Failed(r.to_string()))
     } else {
-        Err(format!("bad probe output '{line}'"))
+        Err(bad())
     }
 }
 
@@ -165,33 +245,16 @@ pub fn format_output(r: &Result<ProbeResult, String>) -> String {
 }
 
 impl Prober for ChildProber {
-    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, String> {
-        let mut child = Command::new(&self.exe)
-            .arg("__probe")
-            .args(to_args(req))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1))
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err("probe did not finish within 5 s".into());
-                }
-            }
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("probe output: {e}"))?;
-        parse_output(&String::from_utf8_lossy(&out.stdout))
+    fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, ProbeError> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__probe").args(to_args(req));
+        let out = self.run(
+            &mut cmd,
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            "the probe",
+        )?;
+        parse_output(&String::from_utf8_lossy(&out))
     }
 
     fn http(
@@ -199,7 +262,7 @@ impl Prober for ChildProber {
         req: &ProbeRequest,
         url: &str,
         method: &str,
-    ) -> Result<super::net::HttpOutcome, String> {
+    ) -> Result<super::net::HttpOutcome, ProbeError> {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("__probe")
             .args(to_args(req))
@@ -207,17 +270,20 @@ impl Prober for ChildProber {
             .arg(url)
             .arg("--http-method")
             .arg(method);
-        let out = cmd
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        // The child bounds its exchange itself (net::exchange's deadline);
+        // this limit only keeps a wedged child from holding the doctor.
+        let out = self.run(
+            &mut cmd,
+            Duration::from_secs(30),
+            Duration::from_millis(5),
+            "the HTTP exchange",
+        )?;
+        let text = String::from_utf8_lossy(&out);
         let line = text.lines().next().unwrap_or("");
         match line.strip_prefix("failed ") {
-            Some(e) => Err(e.to_string()),
+            Some(e) => Err(ProbeError::Failed(e.to_string())),
             None => serde_json::from_str(line)
-                .map_err(|e| format!("bad http probe output '{line}': {e}")),
+                .map_err(|e| ProbeError::BadOutput(format!("bad http probe output '{line}': {e}"))),
         }
     }
 
@@ -226,7 +292,7 @@ impl Prober for ChildProber {
         req: &ProbeRequest,
         call: &super::exchange::CallRequest,
         as_self: bool,
-    ) -> Result<super::exchange::CallOutcome, String> {
+    ) -> Result<super::exchange::CallOutcome, ProbeError> {
         let mut req = req.clone();
         req.path = call.fifo.clone();
         req.creat = false;
@@ -243,34 +309,19 @@ impl Prober for ChildProber {
         if as_self {
             cmd.arg("--as-self");
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot spawn probe '{}': {e}", self.exe.display()))?;
         // The exchange plus at most three short dialect probes.
-        let deadline = Instant::now() + call.timeout + Duration::from_secs(6);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err("the exchange did not finish in time".into());
-                }
-            }
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("probe output: {e}"))?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = self.run(
+            &mut cmd,
+            call.timeout + Duration::from_secs(6),
+            Duration::from_millis(5),
+            "the exchange",
+        )?;
+        let text = String::from_utf8_lossy(&out);
         match text.lines().next().unwrap_or("") {
-            l if l.starts_with("failed ") => Err(l["failed ".len()..].to_string()),
-            l => super::exchange::parse_outcome(l),
+            l if l.starts_with("failed ") => {
+                Err(ProbeError::Failed(l["failed ".len()..].to_string()))
+            }
+            l => super::exchange::parse_outcome(l).map_err(ProbeError::BadOutput),
         }
     }
 }
@@ -378,17 +429,17 @@ mod tests {
     #[test]
     fn output_round_trips() {
         for r in [
-            Ok(ProbeResult::Opened),
-            Ok(ProbeResult::Errno(13)),
-            Ok(ProbeResult::Skipped("x y".into())),
+            ProbeResult::Opened,
+            ProbeResult::Errno(13),
+            ProbeResult::Skipped("x y".into()),
         ] {
-            assert_eq!(parse_output(&format_output(&r)), r);
+            assert_eq!(parse_output(&format_output(&Ok(r.clone()))).unwrap(), r);
         }
-        assert_eq!(
-            parse_output("failed setns: EPERM"),
-            Err("setns: EPERM".into())
-        );
-        assert!(parse_output("").is_err());
+        assert!(matches!(
+            parse_output(&format_output(&Err("setns: EPERM".into()))),
+            Err(ProbeError::Failed(e)) if e == "setns: EPERM"
+        ));
+        assert!(matches!(parse_output(""), Err(ProbeError::BadOutput(_))));
     }
 
     #[test]

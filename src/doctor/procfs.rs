@@ -1,6 +1,6 @@
 //! Parsers for the `/proc` files the doctor reads (proc(5)): `status`,
 //! `mountinfo` (with octal unescaping), `cgroup`, namespace links (`fdinfo` is
-//! [`crate::fifo::holders::fdinfo_accmode`], shared with `serve`),
+//! [`crate::sys::proc::fdinfo_accmode`], shared with `serve`),
 //! and [`Process`], everything known about one running process.
 
 use super::view::SystemView;

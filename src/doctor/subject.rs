@@ -203,25 +203,24 @@ pub fn web_pids(comms: &[(i32, String)], exclude: Option<i32>) -> Vec<i32> {
         .collect()
 }
 
-/// A process holding a FIFO open.
+pub use crate::sys::proc::Holder;
+
+/// A holder the doctor found: the process and fd, what its fd link says and
+/// the FIFO's identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    /// Pid.
-    pub pid: i32,
-    /// Fd number.
-    pub fd: u32,
-    /// Access mode (0 RDONLY, 1 WRONLY, 2 RDWR), when readable.
-    pub accmode: Option<u32>,
+pub struct Held {
+    /// The process, its fd and access mode.
+    pub holder: Holder,
     /// The link text (path in the holder's namespace, maybe ` (deleted)`).
     pub link: PathBuf,
     /// The FIFO's identity.
     pub meta: Meta,
 }
 
-impl Holder {
-    /// Holds it open for reading.
-    pub fn reads(&self) -> bool {
-        matches!(self.accmode, Some(0 | 2) | None)
+impl std::ops::Deref for Held {
+    type Target = Holder;
+    fn deref(&self) -> &Holder {
+        &self.holder
     }
 }
 
@@ -229,11 +228,11 @@ impl Holder {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Holders {
     /// Hold the inode now at the path.
-    pub current: Vec<Holder>,
+    pub current: Vec<Held>,
     /// Hold a deleted FIFO that had the same path.
-    pub deleted: Vec<Holder>,
+    pub deleted: Vec<Held>,
     /// Hold a FIFO of the same path name but another inode (another mount namespace).
-    pub elsewhere: Vec<Holder>,
+    pub elsewhere: Vec<Held>,
     /// Processes whose fds could not be read (permission).
     pub unreadable: usize,
 }
@@ -290,11 +289,13 @@ pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -
             let accmode = view
                 .read_string(Path::new(&format!("/proc/{pid}/fdinfo/{fd_num}")))
                 .ok()
-                .and_then(|t| crate::fifo::holders::fdinfo_accmode(&t));
-            let holder = Holder {
-                pid,
-                fd: fd_num,
-                accmode,
+                .and_then(|t| crate::sys::proc::fdinfo_accmode(&t));
+            let holder = Held {
+                holder: Holder {
+                    pid,
+                    fd: fd_num,
+                    accmode,
+                },
                 link,
                 meta,
             };

@@ -37,67 +37,40 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Applies `key=` assignments of `[Service]` in `text` to `cur`.
-fn apply(cur: &mut Option<Setting>, key: &str, file: &Path, text: &str) {
+/// The `(line number, value)` of each `key=` assignment in the `[Service]`
+/// sections of `text` (comments skipped, value untrimmed).
+fn service_assignments<'a>(text: &'a str, key: &'a str) -> impl Iterator<Item = (usize, &'a str)> {
     let mut in_service = false;
-    for (i, line) in text.lines().enumerate() {
+    text.lines().enumerate().filter_map(move |(i, line)| {
         let l = line.trim();
         if l.starts_with('[') {
             in_service = l == "[Service]";
-            continue;
+            return None;
         }
         if !in_service || l.starts_with('#') || l.starts_with(';') {
-            continue;
+            return None;
         }
-        if let Some((k, v)) = l.split_once('=') {
-            if k.trim() == key {
-                if let Some(value) = parse_bool(v) {
-                    *cur = Some(Setting {
-                        value,
-                        source: format!("{}:{}", file.display(), i + 1),
-                    });
-                }
-            }
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then_some((i + 1, v))
+    })
+}
+
+/// Applies `key=` assignments of `[Service]` in `text` to `cur`.
+fn apply(cur: &mut Option<Setting>, key: &str, file: &Path, text: &str) {
+    for (line, v) in service_assignments(text, key) {
+        if let Some(value) = parse_bool(v) {
+            *cur = Some(Setting {
+                value,
+                source: format!("{}:{line}", file.display()),
+            });
         }
     }
 }
 
-/// The effective `key` (e.g. `PrivateTmp`) of `unit`: the first unit file on
-/// the search path, then its drop-ins in name order.
-pub fn setting(view: &dyn SystemView, unit: &str, key: &str) -> Option<Setting> {
-    let mut cur = None;
-    let main = SEARCH_PATH
-        .iter()
-        .map(|d| Path::new(d).join(unit))
-        .find(|p| view.read(p).is_ok());
-    if let Some(p) = &main {
-        if let Ok(t) = view.read_string(p) {
-            apply(&mut cur, key, p, &t);
-        }
-    }
-    let mut dropins: Vec<(String, PathBuf)> = Vec::new();
-    for d in SEARCH_PATH {
-        let dir = Path::new(d).join(format!("{unit}.d"));
-        for name in view.read_dir(&dir).unwrap_or_default() {
-            let n = name.to_string_lossy().into_owned();
-            if n.ends_with(".conf") && !dropins.iter().any(|(m, _)| m == &n) {
-                dropins.push((n, dir.join(&name)));
-            }
-        }
-    }
-    dropins.sort();
-    for (_, p) in dropins {
-        if let Ok(t) = view.read_string(&p) {
-            apply(&mut cur, key, &p, &t);
-        }
-    }
-    cur
-}
-
-/// Every value assigned to a list-valued `key` (`IPAddressDeny=`,
-/// `RestrictAddressFamilies=`) of `unit`, with its `file:line`; an empty
-/// assignment resets the list, as systemd does.
-pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, String)> {
+/// The files that configure `unit`, in the order systemd applies them: the
+/// first unit file on the search path, then the drop-ins (`UNIT.d/*.conf`,
+/// the first of each name on the search path) in name order.
+fn unit_files(view: &dyn SystemView, unit: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = SEARCH_PATH
         .iter()
         .map(|d| Path::new(d).join(unit))
@@ -116,30 +89,37 @@ pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, Stri
     }
     dropins.sort();
     files.extend(dropins.into_iter().map(|(_, p)| p));
+    files
+}
+
+/// The effective `key` (e.g. `PrivateTmp`) of `unit`: the first unit file on
+/// the search path, then its drop-ins in name order.
+pub fn setting(view: &dyn SystemView, unit: &str, key: &str) -> Option<Setting> {
+    let mut cur = None;
+    for p in unit_files(view, unit) {
+        if let Ok(t) = view.read_string(&p) {
+            apply(&mut cur, key, &p, &t);
+        }
+    }
+    cur
+}
+
+/// Every value assigned to a list-valued `key` (`IPAddressDeny=`,
+/// `RestrictAddressFamilies=`) of `unit`, with its `file:line`; an empty
+/// assignment resets the list, as systemd does.
+pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, String)> {
+    let files = unit_files(view, unit);
     let mut out: Vec<(String, String)> = Vec::new();
     for f in files {
         let Ok(text) = view.read_string(&f) else {
             continue;
         };
-        let mut in_service = false;
-        for (i, line) in text.lines().enumerate() {
-            let l = line.trim();
-            if l.starts_with('[') {
-                in_service = l == "[Service]";
-                continue;
-            }
-            if !in_service || l.starts_with('#') || l.starts_with(';') {
-                continue;
-            }
-            if let Some((k, v)) = l.split_once('=') {
-                if k.trim() == key {
-                    let v = v.trim();
-                    if v.is_empty() {
-                        out.clear();
-                    } else {
-                        out.push((v.to_string(), format!("{}:{}", f.display(), i + 1)));
-                    }
-                }
+        for (line, v) in service_assignments(&text, key) {
+            let v = v.trim();
+            if v.is_empty() {
+                out.clear();
+            } else {
+                out.push((v.to_string(), format!("{}:{line}", f.display())));
             }
         }
     }

@@ -18,8 +18,9 @@
 //!    unlinks, then creates). Every error removes the temporary FIFO.
 
 use super::acl::{self, Acl};
-use super::holders::holders;
 use super::FifoGuard;
+use crate::sys::proc::holders;
+use crate::sys::FileKind;
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use std::fs::File;
@@ -149,23 +150,6 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Cr
 
 fn errno(e: nix::errno::Errno) -> std::io::Error {
     std::io::Error::from_raw_os_error(e as i32)
-}
-
-/// The kind of a file, for messages.
-pub fn kind_name(ft: std::fs::FileType) -> &'static str {
-    if ft.is_fifo() {
-        "FIFO"
-    } else if ft.is_dir() {
-        "directory"
-    } else if ft.is_symlink() {
-        "symbolic link"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_char_device() || ft.is_block_device() {
-        "device"
-    } else {
-        "regular file"
-    }
 }
 
 /// True when some process has `path` open for reading (a non-blocking write
@@ -323,7 +307,7 @@ fn check_path(
     } else if ft.is_dir() || !(spec.force || replacing) {
         return Err(CreateError::NotAFifo {
             path: path.clone(),
-            kind: kind_name(ft),
+            kind: FileKind::of(ft).name(),
             hint: if ft.is_dir() {
                 "choose another --fifo path (a directory is never replaced, not even with --force)"
             } else {
@@ -331,7 +315,7 @@ fn check_path(
             },
         });
     } else {
-        tracing::warn!(path = %path.display(), kind = kind_name(ft), "replacing a non-FIFO at the FIFO path");
+        tracing::warn!(path = %path.display(), kind = FileKind::of(ft).name(), "replacing a non-FIFO at the FIFO path");
     }
     Ok(())
 }
@@ -340,7 +324,7 @@ fn check_path(
 fn reader_pids(meta: &std::fs::Metadata) -> Vec<i32> {
     holders(meta.dev(), meta.ino())
         .into_iter()
-        .filter(|h| h.access != 1 && h.pid != std::process::id() as i32)
+        .filter(|h| h.reads() && h.pid != std::process::id() as i32)
         .map(|h| h.pid)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -452,7 +436,7 @@ fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
     if !m.file_type().is_fifo() || m.uid() != me || m.nlink() != 1 {
         return Err(replaced(format!(
             "a {} of uid {} with {} links is there now",
-            kind_name(m.file_type()),
+            FileKind::of(m.file_type()).name(),
             m.uid(),
             m.nlink()
         )));

@@ -113,7 +113,7 @@ fn check_lstat(path: &Path) -> Result<std::fs::Metadata, ReplyError> {
     if !ft.is_fifo() {
         return Err(unsafe_(format!(
             "it is a {}, not a FIFO",
-            super::create::kind_name(ft)
+            crate::sys::FileKind::of(ft).name()
         )));
     }
     if m.nlink() > 1 {
@@ -377,15 +377,19 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"precious");
     }
 
-    #[tokio::test]
+    // Paused time: the retry pauses are counted exactly, and take no time.
+    #[tokio::test(start_paused = true)]
     async fn retries_then_gives_up_without_a_reader() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("f");
         fifo(&f);
+        let t0 = tokio::time::Instant::now();
         assert!(matches!(
             ReplyFifo::open(&f).await,
             Err(ReplyError::NoClient { .. })
         ));
+        // OpenSIPS's schedule: RETRIES pauses of RETRY_WAIT, then give up.
+        assert_eq!(t0.elapsed(), RETRY_WAIT * RETRIES);
     }
 
     #[tokio::test]

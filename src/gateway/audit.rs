@@ -13,7 +13,7 @@
 //! refused or failed ones at WARN (journal priority 4), so
 //! `MIFIFO_LOG=mififo::audit=info,mififo=warn` keeps just the audit trail.
 
-use super::browser::printable;
+use crate::term::excerpt as printable;
 use std::net::IpAddr;
 use std::time::Instant;
 

@@ -85,7 +85,7 @@ pub struct User {
 #[non_exhaustive]
 pub enum UsersError {
     /// Reading the file failed.
-    #[error("cannot read users file '{path}': {source}")]
+    #[error("cannot read users file '{path}'")]
     Read {
         /// The file.
         path: PathBuf,

@@ -67,7 +67,7 @@ impl BrowserPolicy {
         } else {
             refuse(format!(
                 "Host '{}' does not name this gateway ({}); add the name with --host",
-                printable(host, 80),
+                crate::term::excerpt(host, 80),
                 self.local
             ))
         }
@@ -124,7 +124,7 @@ impl BrowserPolicy {
             "Forbidden",
             format!(
                 "requests from web pages are refused (Origin '{}'); allow one with --allow-origin",
-                printable(text, 80)
+                crate::term::excerpt(text, 80)
             ),
         ))
     }
@@ -145,7 +145,7 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), RpcError> {
         match ct {
             Some(v) => format!(
                 "Content-Type '{}' refused; send application/json",
-                printable(v, 80)
+                crate::term::excerpt(v, 80)
             ),
             None => "no Content-Type; send application/json".to_string(),
         },
@@ -167,16 +167,6 @@ fn split_host_port(h: &str) -> (&str, Option<&str>) {
         Some((n, p)) if !n.contains(':') => (n, Some(p)),
         _ => (h, None),
     }
-}
-
-/// At most `max` characters of a client-supplied value, control characters
-/// escaped, for messages and logs.
-pub fn printable(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).flat_map(char::escape_debug).collect();
-    if s.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -277,8 +267,8 @@ mod tests {
     }
 
     #[test]
-    fn printable_escapes_and_bounds() {
-        assert_eq!(printable("a\nb", 10), "a\\nb");
-        assert_eq!(printable("abcdef", 3), "abc…");
+    fn excerpts_escape_and_are_bounded() {
+        assert_eq!(crate::term::excerpt("a\nb", 10), "a\\x0ab");
+        assert_eq!(crate::term::excerpt("abcdef", 3), "abc…");
     }
 }

@@ -451,6 +451,17 @@ mod tests {
         .expect("the relay future is dropped when the HTTP client hangs up");
     }
 
+    /// A gateway with two connection slots and a client timeout long enough
+    /// never to free one.
+    async fn start_two_slots() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        start_with(|c| GatewayConfig {
+            max_connections: 2,
+            client_timeout: Duration::from_secs(60),
+            ..c
+        })
+        .await
+    }
+
     async fn start_with(
         cfg: impl FnOnce(GatewayConfig) -> GatewayConfig,
     ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
@@ -521,12 +532,7 @@ mod tests {
     async fn connections_over_the_cap_are_refused_at_once() {
         // Issue finding 3: with no cap, connections starved real clients.
         // Both slots are busy relaying (nothing stalled): the next is refused.
-        let (addr, _task) = start_with(|c| GatewayConfig {
-            max_connections: 2,
-            client_timeout: Duration::from_secs(60),
-            ..c
-        })
-        .await;
+        let (addr, _task) = start_two_slots().await;
         let mut held = Vec::new();
         for i in 0..2 {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -605,12 +611,7 @@ mod tests {
     async fn stalled_connections_make_room_for_prompt_clients() {
         // One hostile client holding every slot by trickling delays only
         // itself: a prompt client takes the slot of the longest-stalled one.
-        let (addr, _task) = start_with(|c| GatewayConfig {
-            max_connections: 2,
-            client_timeout: Duration::from_secs(60),
-            ..c
-        })
-        .await;
+        let (addr, _task) = start_two_slots().await;
         let mut held = Vec::new();
         for _ in 0..2 {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();

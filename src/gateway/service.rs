@@ -29,12 +29,12 @@
 //! Every body is `application/json`.
 
 use super::audit::{self, Audit};
-use super::browser::printable;
 use super::code;
 use super::relay::{Relay, RelayErrorKind, Relayed};
 use super::slots::Activity;
 use super::GatewayConfig;
 use crate::proto::jsonrpc::{Outcome, Request, Response, RpcError};
+use crate::term::excerpt as printable;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;

@@ -226,7 +226,8 @@ mod tests {
         assert!(slots.evict_stalled(Duration::ZERO).is_some());
     }
 
-    #[tokio::test]
+    // Paused time: the newcomer's HANDOVER_WAIT passes exactly, at once.
+    #[tokio::test(start_paused = true)]
     async fn handovers_are_bounded_and_time_out() {
         let slots = Slots::new(MAX_HANDOVERS + 1);
         let _all: Vec<_> = (0..=MAX_HANDOVERS)
@@ -243,6 +244,8 @@ mod tests {
         let slots = Slots::new(1);
         let _stuck = slots.try_take().unwrap();
         let h = slots.evict_stalled(Duration::ZERO).unwrap();
+        let t0 = tokio::time::Instant::now();
         assert!(slots.take_handed_over(h).await.is_none());
+        assert_eq!(t0.elapsed(), HANDOVER_WAIT);
     }
 }

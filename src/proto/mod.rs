@@ -2,10 +2,12 @@
 //!
 //! - [`reply_name`]: reply FIFO naming rules shared by every dialect.
 //! - [`jsonrpc`]: OpenSIPS 3.x/4.x JSON-RPC request/response types and error codes.
+//! - [`bridge`]: the error codes of the bridges (gateway, serve --forward).
 //! - [`framing`]: the `:reply_name:{json}` stream splitter used by the server.
 //! - [`print`](mod@print): cJSON-compatible compact and pretty printers for replies.
 //! - [`text`]: the OpenSIPS 1.x/2.x line protocol (requests and replies).
 
+pub mod bridge;
 pub mod framing;
 pub mod jsonrpc;
 pub mod print;
@@ -13,7 +15,7 @@ pub mod reply_name;
 pub mod text;
 
 /// Which MI dialect is spoken on a FIFO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dialect {
     /// OpenSIPS 3.x/4.x: `:reply_name:{JSON-RPC request}`.
     #[default]

@@ -40,28 +40,16 @@
 //! - a command with a built-in's name replaces the built-in.
 
 use super::command::{Command, Kind};
-use crate::proto::jsonrpc::{Outcome, Params, RpcError};
+pub use super::command::{CommandsFile, StaticCommand};
+use crate::proto::jsonrpc::{Outcome, RpcError};
 use serde::Deserialize;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The newest format version this build reads (files without `version` are 1).
 pub const FORMAT_VERSION: u64 = 2;
-
-/// A loaded commands file.
-#[derive(Debug, Clone, Default)]
-pub struct CommandsFile {
-    /// Format 2: the file describes the whole server (a recording). Only its
-    /// commands exist, in its order (`"builtin": true` entries are answered
-    /// by the built-in of that name), and only its statistics.
-    pub standalone: bool,
-    /// `(module:name, initial value, incremental)` in file order.
-    pub statistics: Vec<(String, Number, bool)>,
-    /// The commands in file order.
-    pub commands: Vec<Command>,
-}
 
 /// Why a commands file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +81,17 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Why the text of a commands file is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The JSON does not match the format (with line and column).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A semantic problem: what is wrong, and where.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[derive(Deserialize)]
@@ -164,60 +163,6 @@ struct ResponseRepr {
     error: Option<ErrorRepr>,
 }
 
-/// Canned answers of one command.
-#[derive(Debug, Clone)]
-pub struct StaticCommand {
-    default: Option<Outcome>,
-    responses: Vec<(Option<Value>, Outcome)>,
-    delay: Duration,
-}
-
-fn loose_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
-            crate::proto::print::number(n) == *s
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| loose_eq(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-impl StaticCommand {
-    /// The answer for a call: `named` are the recipe-matched parameters (when
-    /// the command has recipes), `raw` the request's parameters.
-    pub async fn answer(&self, named: Option<&Map<String, Value>>, raw: &Params) -> Outcome {
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        let actual = match named {
-            Some(m) => Value::Object(m.clone()),
-            None => raw.to_value().unwrap_or(Value::Null),
-        };
-        for (params, outcome) in &self.responses {
-            let want = match params {
-                None | Some(Value::Null) if named.is_some() => Value::Object(Map::new()),
-                None => Value::Null,
-                Some(p) => p.clone(),
-            };
-            if loose_eq(&want, &actual) {
-                return outcome.clone();
-            }
-        }
-        self.default.clone().unwrap_or_else(|| {
-            Outcome::Error(RpcError::invalid_params(
-                "no response configured for these parameters",
-            ))
-        })
-    }
-}
-
 fn outcome(
     result: Option<Value>,
     error: Option<ErrorRepr>,
@@ -242,31 +187,35 @@ impl CommandsFile {
             source,
         })?;
         Self::parse(&text).map_err(|e| match e {
-            Err(source) => LoadError::Parse {
+            ParseError::Json(source) => LoadError::Parse {
                 path: path.to_path_buf(),
                 source,
             },
-            Ok(reason) => LoadError::Invalid {
+            ParseError::Invalid(reason) => LoadError::Invalid {
                 path: path.to_path_buf(),
                 reason,
             },
         })
     }
 
-    /// Parses the JSON text; the error is a JSON error or a semantic reason.
-    #[allow(clippy::result_large_err)]
-    pub fn parse(text: &[u8]) -> Result<CommandsFile, Result<String, serde_json::Error>> {
-        let repr: FileRepr = serde_json::from_slice(text).map_err(Err)?;
+    /// Parses the JSON text.
+    ///
+    /// # Errors
+    /// The JSON does not match the format, or a semantic problem.
+    pub fn parse(text: &[u8]) -> Result<CommandsFile, ParseError> {
+        let repr: FileRepr = serde_json::from_slice(text)?;
         match repr.version {
             None | Some(1..=FORMAT_VERSION) => {}
             Some(v) => {
-                return Err(Ok(format!(
+                return Err(ParseError::Invalid(format!(
                     "format version {v} is newer than this mififo reads ({FORMAT_VERSION}); upgrade mififo"
                 )))
             }
         }
         if repr.version.unwrap_or(1) < 2 && repr.standalone {
-            return Err(Ok("'standalone' needs \"version\": 2".into()));
+            return Err(ParseError::Invalid(
+                "'standalone' needs \"version\": 2".into(),
+            ));
         }
         let mut out = CommandsFile {
             standalone: repr.standalone,
@@ -280,7 +229,9 @@ impl CommandsFile {
                         Some(Value::Number(n)) => n.clone(),
                         None => 0.into(),
                         _ => {
-                            return Err(Ok(format!("statistic '{name}': 'value' must be a number")))
+                            return Err(ParseError::Invalid(format!(
+                                "statistic '{name}': 'value' must be a number"
+                            )))
                         }
                     };
                     let inc = o
@@ -290,7 +241,7 @@ impl CommandsFile {
                     (value, inc)
                 }
                 _ => {
-                    return Err(Ok(format!(
+                    return Err(ParseError::Invalid(format!(
                     "statistic '{name}' must be a number or {{\"value\":N,\"incremental\":BOOL}}"
                 )))
                 }
@@ -298,11 +249,13 @@ impl CommandsFile {
             out.statistics.push((name, value, incremental));
         }
         for (name, v) in repr.commands {
-            let c: CommandRepr =
-                serde_json::from_value(v).map_err(|e| Ok(format!("command '{name}': {e}")))?;
+            let c: CommandRepr = serde_json::from_value(v)
+                .map_err(|e| ParseError::Invalid(format!("command '{name}': {e}")))?;
             if c.builtin {
                 let Some(mut b) = super::command::builtin_named(&name) else {
-                    return Err(Ok(format!("command '{name}': no built-in of that name")));
+                    return Err(ParseError::Invalid(format!(
+                        "command '{name}': no built-in of that name"
+                    )));
                 };
                 b.name = name.clone();
                 b.module = c.module;
@@ -312,15 +265,18 @@ impl CommandsFile {
                 out.commands.push(b);
                 continue;
             }
-            let default = outcome(c.result, c.error, &format!("command '{name}'")).map_err(Ok)?;
+            let default = outcome(c.result, c.error, &format!("command '{name}'"))
+                .map_err(ParseError::Invalid)?;
             let mut responses = Vec::new();
             for (i, r) in c.responses.into_iter().enumerate() {
                 let what = format!("command '{name}' response {}", i + 1);
                 let o = outcome(r.result, r.error, &what)
-                    .map_err(Ok)?
-                    .ok_or_else(|| Ok(format!("{what} needs 'result' or 'error'")))?;
+                    .map_err(ParseError::Invalid)?
+                    .ok_or_else(|| {
+                        ParseError::Invalid(format!("{what} needs 'result' or 'error'"))
+                    })?;
                 if c.recipes.is_some() && !matches!(r.params, None | Some(Value::Object(_))) {
-                    return Err(Ok(format!(
+                    return Err(ParseError::Invalid(format!(
                         "{what}: with 'recipes', 'params' must be an object of named parameters"
                     )));
                 }
@@ -333,11 +289,11 @@ impl CommandsFile {
                 recipes: c.recipes,
                 named_only: c.named_only,
                 array_param: c.array_param,
-                kind: Kind::Static(Arc::new(StaticCommand {
+                kind: Kind::Static(Arc::new(StaticCommand::new(
                     default,
                     responses,
-                    delay: Duration::from_millis(c.delay_ms),
-                })),
+                    Duration::from_millis(c.delay_ms),
+                ))),
             });
         }
         Ok(out)
@@ -347,6 +303,7 @@ impl CommandsFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::jsonrpc::Params;
     use serde_json::json;
 
     #[tokio::test]
@@ -405,32 +362,33 @@ mod tests {
         assert!(matches!(f.commands[1].kind, Kind::Static(_)));
         let e = CommandsFile::parse(br#"{"version":3}"#)
             .unwrap_err()
-            .unwrap();
+            .to_string();
         assert!(e.contains("newer"), "{e}");
         let e = CommandsFile::parse(br#"{"standalone":true}"#)
             .unwrap_err()
-            .unwrap();
+            .to_string();
         assert!(e.contains("version"), "{e}");
         let e = CommandsFile::parse(br#"{"version":2,"commands":{"dlg_list":{"builtin":true}}}"#)
             .unwrap_err()
-            .unwrap();
+            .to_string();
         assert!(e.contains("no built-in"), "{e}");
     }
 
     #[test]
     fn mistakes_are_reported() {
-        assert!(CommandsFile::parse(br#"{"comands":{}}"#)
-            .unwrap_err()
-            .is_err());
+        assert!(matches!(
+            CommandsFile::parse(br#"{"comands":{}}"#).unwrap_err(),
+            ParseError::Json(_)
+        ));
         let e = CommandsFile::parse(
             br#"{"commands":{"x":{"result":1,"error":{"code":1,"message":"m"}}}}"#,
         )
         .unwrap_err()
-        .unwrap();
+        .to_string();
         assert!(e.contains("both"), "{e}");
         let e = CommandsFile::parse(br#"{"commands":{"x":{"reslt":1}}}"#)
             .unwrap_err()
-            .unwrap();
+            .to_string();
         assert!(e.contains("reslt"), "{e}");
     }
 }

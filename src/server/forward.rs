@@ -19,7 +19,7 @@
 //! without a body (mi_http's answer to a notification) is an empty result.
 
 use super::Executor;
-use crate::gateway::code;
+use crate::proto::bridge as code;
 use crate::proto::jsonrpc::{Outcome, Request, Response, RpcError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};

@@ -29,7 +29,7 @@ mod serve;
 pub mod stats;
 pub mod throttle;
 
-pub use privileges::{resolve_group, Credentials};
+pub use privileges::{resolve_group, Credentials, PrivilegeError};
 pub use serve::run;
 
 use crate::fifo::create::FifoSpec;
@@ -154,12 +154,13 @@ pub enum Error {
     #[error("serve speaks the 'json' (OpenSIPS 3.x/4.x) and 'text' (1.x/2.x) dialects; '{0}' is client-only (use 'mififo call --dialect kamailio' against a real Kamailio)")]
     Dialect(Dialect),
     /// Dropping privileges failed.
-    #[error("cannot drop privileges to '{user}': {reason}")]
+    #[error("cannot drop privileges to '{user}'")]
     Privileges {
         /// The target user.
         user: String,
         /// What failed.
-        reason: String,
+        #[source]
+        source: PrivilegeError,
     },
     /// Writing the pid file failed.
     #[error("cannot write pid file '{path}'")]

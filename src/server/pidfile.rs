@@ -43,7 +43,7 @@ fn open_own(path: &Path) -> std::io::Result<std::fs::File> {
     if !m.file_type().is_file() {
         return Err(refuse(format!(
             "it is a {}, not a pid file",
-            crate::fifo::create::kind_name(m.file_type())
+            crate::sys::FileKind::of(m.file_type()).name()
         )));
     }
     if m.uid() != me {

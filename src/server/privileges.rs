@@ -6,6 +6,43 @@
 use nix::unistd::{Gid, Group, Uid, User};
 use std::ffi::CString;
 
+/// Why credentials could not be resolved or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    /// No user of that name (a numeric uid is always accepted).
+    #[error("no such user '{0}'")]
+    NoUser(String),
+    /// No group of that name.
+    #[error("no such group '{0}'")]
+    NoGroup(String),
+    /// The user or group database could not be read.
+    #[error("cannot look up '{name}' in the {db} database")]
+    Lookup {
+        /// The name looked up.
+        name: String,
+        /// `user` or `group`.
+        db: &'static str,
+        /// The cause.
+        #[source]
+        source: nix::Error,
+    },
+    /// The user name cannot be passed to the C library.
+    #[error("user name '{0}' contains a NUL byte")]
+    Nul(String),
+    /// A step of the switch failed: `setgroups`, `setgid(N)`, `setuid(N)`.
+    #[error("{step} failed")]
+    Step {
+        /// The call.
+        step: String,
+        /// The cause.
+        #[source]
+        source: nix::Error,
+    },
+    /// Every call succeeded but the effective ids are not the asked ones.
+    #[error("credentials did not change")]
+    Unchanged,
+}
+
 /// Resolved target credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -23,16 +60,22 @@ impl Credentials {
     /// Resolves a user name or numeric uid; `group` overrides the primary group.
     ///
     /// # Errors
-    /// A message when the user does not exist.
-    pub fn resolve(user: &str, group: Option<Gid>) -> Result<Credentials, String> {
+    /// The user does not exist, or the database cannot be read.
+    pub fn resolve(user: &str, group: Option<Gid>) -> Result<Credentials, PrivilegeError> {
+        let lookup = |source| PrivilegeError::Lookup {
+            name: user.to_string(),
+            db: "user",
+            source,
+        };
         let found = match user.parse::<u32>() {
-            Ok(n) => User::from_uid(Uid::from_raw(n)).map_err(|e| e.to_string())?,
-            Err(_) => User::from_name(user).map_err(|e| e.to_string())?,
+            Ok(n) => User::from_uid(Uid::from_raw(n)).map_err(lookup)?,
+            Err(_) => User::from_name(user).map_err(lookup)?,
         };
         match found {
             Some(u) => {
                 let gid = group.unwrap_or(u.gid);
-                let cname = CString::new(u.name.clone()).map_err(|e| e.to_string())?;
+                let cname = CString::new(u.name.clone())
+                    .map_err(|_| PrivilegeError::Nul(u.name.clone()))?;
                 let mut groups =
                     nix::unistd::getgrouplist(&cname, u.gid).unwrap_or_else(|_| vec![u.gid]);
                 if !groups.contains(&gid) {
@@ -55,7 +98,7 @@ impl Credentials {
                         groups: vec![gid],
                     })
                 }
-                Err(_) => Err(format!("no such user '{user}'")),
+                Err(_) => Err(PrivilegeError::NoUser(user.to_string())),
             },
         }
     }
@@ -64,12 +107,13 @@ impl Credentials {
     ///
     /// # Errors
     /// The failing step and errno.
-    pub fn apply(&self) -> Result<(), String> {
-        nix::unistd::setgroups(&self.groups).map_err(|e| format!("setgroups: {e}"))?;
-        nix::unistd::setgid(self.gid).map_err(|e| format!("setgid({}): {e}", self.gid))?;
-        nix::unistd::setuid(self.uid).map_err(|e| format!("setuid({}): {e}", self.uid))?;
+    pub fn apply(&self) -> Result<(), PrivilegeError> {
+        let step = |step: String| move |source| PrivilegeError::Step { step, source };
+        nix::unistd::setgroups(&self.groups).map_err(step("setgroups".into()))?;
+        nix::unistd::setgid(self.gid).map_err(step(format!("setgid({})", self.gid)))?;
+        nix::unistd::setuid(self.uid).map_err(step(format!("setuid({})", self.uid)))?;
         if nix::unistd::geteuid() != self.uid || nix::unistd::getegid() != self.gid {
-            return Err("credentials did not change".into());
+            return Err(PrivilegeError::Unchanged);
         }
         Ok(())
     }
@@ -78,13 +122,17 @@ impl Credentials {
 /// Resolves a group name or numeric gid.
 ///
 /// # Errors
-/// A message when the group does not exist.
-pub fn resolve_group(group: &str) -> Result<Gid, String> {
+/// The group does not exist, or the database cannot be read.
+pub fn resolve_group(group: &str) -> Result<Gid, PrivilegeError> {
     if let Ok(n) = group.parse::<u32>() {
         return Ok(Gid::from_raw(n));
     }
     Group::from_name(group)
-        .map_err(|e| e.to_string())?
+        .map_err(|source| PrivilegeError::Lookup {
+            name: group.to_string(),
+            db: "group",
+            source,
+        })?
         .map(|g| g.gid)
-        .ok_or_else(|| format!("no such group '{group}'"))
+        .ok_or_else(|| PrivilegeError::NoGroup(group.to_string()))
 }

@@ -30,7 +30,7 @@ use crate::proto::{reply_name, Dialect};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::future::Future;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::unix::pipe;
@@ -254,9 +254,9 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     };
     let respec = recreation_spec(&cfg);
     if let Some(c) = &cfg.drop_to {
-        c.apply().map_err(|reason| Error::Privileges {
+        c.apply().map_err(|source| Error::Privileges {
             user: c.name.clone(),
-            reason,
+            source,
         })?;
         tracing::info!(
             uid = c.uid.as_raw(),
@@ -320,6 +320,10 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
         ready();
     }
     tokio::pin!(shutdown);
+    // Set by SIGHUP and by a tick that finds the path not ours: replace the
+    // FIFO (`Some(lost)`, lost = clients cannot reach us meanwhile).
+    let mut replace: Option<bool> = None;
+    let mut held = HeldPath::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => {
@@ -333,37 +337,14 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             }
             _ = hup.recv() => {
                 tracing::info!(path = %respec.path.display(), "SIGHUP: replacing the FIFO");
-                let lost = !still_ours(&live.guard);
-                match recreate(&mut live, &respec) {
-                    Ok(old) => {
-                        path_state.recovered(&respec.path);
-                        let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
-                        drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout, throttle.clone()));
-                    }
-                    Err(why) => {
-                        if let Some(e) = path_state.failed(&respec.path, why, lost, cfg.give_up_after) {
-                            exit_error = Some(e);
-                            break;
-                        }
-                    }
-                }
+                replace = Some(!still_ours(&live.guard));
+                // A SIGHUP always makes a full attempt.
+                held = HeldPath::default();
             }
             _ = tick.tick() => {
                 throttle.log_summaries();
                 if !still_ours(&live.guard) {
-                    match recreate(&mut live, &respec) {
-                        Ok(old) => {
-                            path_state.recovered(&respec.path);
-                            let old_framers = std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
-                            drainers.spawn(drain_old(old, old_framers, stats.clone(), old_tx.clone(), cfg.partial_timeout, throttle.clone()));
-                        }
-                        Err(why) => {
-                            if let Some(e) = path_state.failed(&respec.path, why, true, cfg.give_up_after) {
-                                exit_error = Some(e);
-                                break;
-                            }
-                        }
-                    }
+                    replace = Some(true);
                 }
             }
             Some(w) = old_rx.recv(), if queue.len() < max => {
@@ -424,6 +405,30 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
             Some(res) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = res {
                     tracing::error!("request task failed: {e}");
+                }
+            }
+        }
+        if let Some(lost) = replace.take() {
+            let now = tokio::time::Instant::now();
+            match held.step(&respec.path, now, || recreate(&mut live, &respec)) {
+                Ok(old) => {
+                    path_state.recovered(&respec.path);
+                    let old_framers =
+                        std::mem::replace(&mut framers, Framers::new(cfg.dialect, cfg.buffer_cap));
+                    drainers.spawn(drain_old(
+                        old,
+                        old_framers,
+                        stats.clone(),
+                        old_tx.clone(),
+                        cfg.partial_timeout,
+                        throttle.clone(),
+                    ));
+                }
+                Err(why) => {
+                    if let Some(e) = path_state.failed(&respec.path, why, lost, cfg.give_up_after) {
+                        exit_error = Some(e);
+                        break;
+                    }
                 }
             }
         }
@@ -548,6 +553,67 @@ fn recreate(live: &mut Live, spec: &FifoSpec) -> Result<Live, String> {
 
 /// How often "cannot serve" is logged while the path stays lost.
 const LOST_LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// While the same live FIFO of another server holds the path, how often a
+/// full recreation attempt (whose refusal names the holders: a whole-host
+/// `/proc/*/fd` scan) is made. The refusal is logged only this often anyway.
+const HELD_RECHECK_EVERY: Duration = LOST_LOG_EVERY;
+
+/// Keeps the recreation check cheap while another server holds the path: a
+/// tick that finds the same FIFO there, still read, within
+/// [`HELD_RECHECK_EVERY`] of the last failed attempt reports that failure
+/// again (one `lstat` and one non-blocking write-open) instead of attempting
+/// anew. Another FIFO at the path, or its reader gone, means a full attempt
+/// at once.
+#[derive(Default)]
+struct HeldPath {
+    /// The FIFO the last failed attempt met `(dev, ino)`, when, and why it failed.
+    last: Option<((u64, u64), tokio::time::Instant, String)>,
+    /// Full attempts made (each may scan `/proc`).
+    attempts: u64,
+}
+
+impl HeldPath {
+    /// Makes the full `attempt`, or returns the last failure when nothing changed.
+    fn step<T>(
+        &mut self,
+        path: &std::path::Path,
+        now: tokio::time::Instant,
+        attempt: impl FnOnce() -> Result<T, String>,
+    ) -> Result<T, String> {
+        if let Some(why) = self.unchanged(path, now) {
+            return Err(why);
+        }
+        self.attempts += 1;
+        let r = attempt();
+        self.last = match &r {
+            Ok(_) => None,
+            Err(why) => identity(path).map(|id| (id, now, why.clone())),
+        };
+        r
+    }
+
+    fn unchanged(&self, path: &std::path::Path, now: tokio::time::Instant) -> Option<String> {
+        let (id, at, why) = self.last.as_ref()?;
+        if now >= *at + HELD_RECHECK_EVERY || identity(path)? != *id {
+            return None;
+        }
+        // A FIFO nobody reads any more is stale: replace it now.
+        let gone = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .is_err_and(|e| e.raw_os_error() == Some(libc::ENXIO));
+        (!gone).then(|| why.clone())
+    }
+}
+
+/// `(dev, ino)` of the FIFO at `path` (not following a symlink).
+fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    use std::os::unix::fs::FileTypeExt;
+    m.file_type().is_fifo().then(|| (m.dev(), m.ino()))
+}
 
 /// The state of the FIFO path while serving: ours, or lost since when.
 #[derive(Default)]
@@ -694,4 +760,67 @@ async fn drain_old(
     }
     drop(rx);
     tracing::debug!("replaced FIFO closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::stat::Mode;
+    use std::path::Path;
+
+    fn reader(path: &Path) -> File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_held_path_is_attempted_in_full_only_when_it_changes_or_rarely() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("f");
+        // Another server's FIFO at the path, read.
+        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
+        let r1 = reader(&path);
+        let mut held = HeldPath::default();
+        let refused = || -> Result<(), String> { Err("served by pid 1".into()) };
+        let start = tokio::time::Instant::now();
+        let tick = Duration::from_millis(250);
+        let ticks = 400u32; // 100 s of 250 ms checks
+        for i in 0..ticks {
+            let r = held.step(&path, start + tick * i, refused);
+            assert_eq!(r.unwrap_err(), "served by pid 1");
+        }
+        // One attempt per HELD_RECHECK_EVERY, not one per tick (400).
+        let every = (tick * ticks).as_secs() / HELD_RECHECK_EVERY.as_secs();
+        assert_eq!(held.attempts, every, "attempts in {ticks} ticks");
+
+        // Its reader gone: the stale FIFO is attempted at the next tick.
+        let mut now = start + tick * ticks;
+        let before = held.attempts;
+        drop(r1);
+        let _ = held.step(&path, now, refused);
+        assert_eq!(held.attempts, before + 1);
+
+        // Another FIFO put at the path: attempted at once too.
+        now += tick;
+        let _r2 = {
+            // Renamed over the old one, so it is surely another inode.
+            let tmp = d.path().join("g");
+            nix::unistd::mkfifo(&tmp, Mode::from_bits_truncate(0o600)).unwrap();
+            let r = reader(&tmp);
+            std::fs::rename(&tmp, &path).unwrap();
+            r
+        };
+        let _ = held.step(&path, now, refused);
+        assert_eq!(held.attempts, before + 2);
+        // ... and then left alone again.
+        let _ = held.step(&path, now + tick, refused);
+        assert_eq!(held.attempts, before + 2);
+
+        // Success forgets the failure.
+        let _ = held.step(&path, now + HELD_RECHECK_EVERY, || Ok::<(), String>(()));
+        assert!(held.last.is_none());
+    }
 }

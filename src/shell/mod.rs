@@ -166,7 +166,10 @@ impl Session {
     /// JSON-RPC error code when the server answered with one.
     async fn call(&self, method: &str, params: Params) -> (Output, Option<i64>) {
         match self.client.call(method, params).await {
-            Err(e) => (Output::error(e.kind().exit_code(), e), None),
+            Err(e) => (
+                Output::error(e.kind().exit_code(), crate::error::chain(&e)),
+                None,
+            ),
             Ok(reply) => format_reply(method, &reply, self.dialect(), self.colour),
         }
     }

@@ -63,7 +63,7 @@ impl Sampler {
     async fn object(&self, method: &str) -> Result<Map<String, Value>, Failed> {
         let params = Params::Positional(vec![Value::Array(self.items.clone())]);
         let reply = self.client.call(method, params).await.map_err(|e| Failed {
-            message: e.to_string(),
+            message: crate::error::chain(&e),
             code: e.kind().exit_code(),
         })?;
         let server = |message: String| Failed { message, code: 1 };

@@ -123,7 +123,7 @@ impl DatagramClient {
                             op: "send to the datagram socket",
                             path: server.clone(),
                             fifo: server.clone(),
-                            source: e,
+                            os_error: e,
                         },
                         _ => unreachable(e),
                     })?;

@@ -502,21 +502,16 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let mut probe_notes = Vec::new();
     if let (true, true, Some(prober)) = (ctx.cfg.probe, root_me, ctx.prober) {
         for (creat, o, kinds) in &evaluated {
-            let req = ProbeRequest {
-                pid: if c.from_db { None } else { c.pid() },
-                uids: c.uids,
-                gids: c.gids,
-                groups: c.creds.groups.clone(),
-                path: path.clone(),
-                creat: *creat,
-            };
+            let req = ProbeRequest::as_client(c, path.clone(), *creat);
             let flags = if *creat {
                 "O_WRONLY|O_CREAT|O_NONBLOCK"
             } else {
                 "O_WRONLY|O_NONBLOCK"
             };
             match prober.probe(&req) {
-                Err(e) => probe_notes.push(format!("probe {flags} failed: {e}")),
+                Err(e) => {
+                    probe_notes.push(format!("probe {flags} failed: {}", crate::error::chain(&e)))
+                }
                 Ok(r) => {
                     probe_notes.push(format!("probe {flags}: {}", r.describe()));
                     let Some(real) = errno_of_probe(&r) else {
@@ -824,7 +819,7 @@ mod tests {
 
     struct Stub(ProbeResult);
     impl Prober for Stub {
-        fn probe(&self, _: &ProbeRequest) -> Result<ProbeResult, String> {
+        fn probe(&self, _: &ProbeRequest) -> Result<ProbeResult, crate::doctor::probe::ProbeError> {
             Ok(self.0.clone())
         }
     }

@@ -41,14 +41,7 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     } else {
         c.cwd.join(&ctx.cfg.fifo)
     };
-    let req = ProbeRequest {
-        pid: if c.from_db { None } else { c.pid() },
-        uids: c.uids,
-        gids: c.gids,
-        groups: c.creds.groups.clone(),
-        path: path.clone(),
-        creat: false,
-    };
+    let req = ProbeRequest::as_client(c, path.clone(), false);
     let call = CallRequest {
         fifo: path,
         reply_dir: ctx.cfg.reply_dir.clone(),
@@ -64,7 +57,7 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             ctx.line(
                 name,
                 Status::Problem,
-                format!("the exchange could not run: {e}"),
+                format!("the exchange could not run: {}", crate::error::chain(&e)),
             );
             ctx.undecided.push(c.name.clone());
             return;

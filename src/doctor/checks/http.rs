@@ -472,18 +472,13 @@ fn exchange(
     let name = format!("http {}", c.name);
     let outcome = if !ctx.unprivileged {
         match ctx.prober.filter(|_| ctx.cfg.probe) {
-            Some(p) => p.http(
-                &crate::doctor::probe::ProbeRequest {
-                    pid: if c.from_db { None } else { c.pid() },
-                    uids: c.uids,
-                    gids: c.gids,
-                    groups: c.creds.groups.clone(),
-                    path: PathBuf::from("/"),
-                    creat: false,
-                },
-                &url.text(),
-                method,
-            ),
+            Some(p) => p
+                .http(
+                    &crate::doctor::probe::ProbeRequest::as_client(c, PathBuf::from("/"), false),
+                    &url.text(),
+                    method,
+                )
+                .map_err(|e| crate::error::chain(&e)),
             None if ns == own_ns => Ok(net::exchange(
                 url,
                 method,

@@ -7,6 +7,7 @@
 //! built-in of the same name). Lookup is exact and case-sensitive.
 
 mod arg;
+mod canned;
 mod get_statistics;
 mod help;
 mod kill;
@@ -20,12 +21,12 @@ mod uptime;
 mod version;
 mod which;
 
-use super::commands_file::{CommandsFile, StaticCommand};
 use super::params::{match_recipe, Args};
 use super::stats::Stats;
 use super::Executor;
 use crate::proto::jsonrpc::{Outcome, Request, RpcError};
-use serde_json::Value;
+pub use canned::StaticCommand;
+use serde_json::{Number, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicI64;
@@ -92,14 +93,12 @@ impl Command {
 /// Which OpenSIPS the stand-in imitates (`serve --opensips-version`): the
 /// `version` it reports and the names `which` lists. Both spellings of a
 /// command are accepted either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OpenSipsVersion {
     /// 3.6: `get_statistics`, `dlg_list`, … (the 4.0 names work as aliases).
     #[default]
-    #[value(name = "3.6")]
     V3_6,
     /// 4.0: `statistics:get`, `dialog:list`, `core:uptime`, … (the 3.x names work as aliases).
-    #[value(name = "4.0")]
     V4_0,
 }
 
@@ -222,6 +221,20 @@ pub struct Builtin {
     version: OpenSipsVersion,
     /// Live core statistics (memory, load, timestamp).
     pub live: super::core_stats::Live,
+}
+
+/// What a commands file adds to the built-ins (parsed and validated by
+/// [`crate::server::commands_file`]).
+#[derive(Debug, Clone, Default)]
+pub struct CommandsFile {
+    /// Format 2: the file describes the whole server (a recording). Only its
+    /// commands exist, in its order (`"builtin": true` entries are answered
+    /// by the built-in of that name), and only its statistics.
+    pub standalone: bool,
+    /// `(module:name, initial value, incremental)` in file order.
+    pub statistics: Vec<(String, Number, bool)>,
+    /// The commands in file order.
+    pub commands: Vec<Command>,
 }
 
 impl Builtin {

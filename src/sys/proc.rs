@@ -1,0 +1,211 @@
+//! `/proc`, read once for everyone: which processes hold an inode open
+//! (`serve` refusing to steal a live FIFO, the client's trust check), the
+//! `fdinfo` access mode, a process's effective uid, and the fd links of one
+//! process (the doctor's hottest loop, through its view).
+//!
+//! The fd walks are `openat` + `getdents64` of `/proc/PID/fd` and one
+//! `*at` call per fd relative to that directory descriptor: no per-fd path
+//! walk, no `fdopendir` extras.
+
+use rustix::fs::{openat, readlinkat, statat, AtFlags, Dir, Mode, OFlags, CWD};
+use std::ffi::OsString;
+use std::io;
+use std::ops::ControlFlow;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+/// A process holding a file open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Process id.
+    pub pid: i32,
+    /// The fd number in that process.
+    pub fd: u32,
+    /// `O_ACCMODE` of the open (0 read, 1 write, 2 read-write), when
+    /// `fdinfo` could be read.
+    pub accmode: Option<u32>,
+}
+
+impl Holder {
+    /// Holds it open for reading (read-only, read-write, or unknown: a
+    /// holder whose mode cannot be read is counted as a reader).
+    pub fn reads(&self) -> bool {
+        matches!(self.accmode, Some(0 | 2) | None)
+    }
+}
+
+/// The numeric entries of `/proc` (empty when `/proc` cannot be read).
+pub fn pids() -> Vec<i32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// Calls `each(fd number, dir fd, entry name)` for every fd of the process
+/// whose fd directory is `fd_dir`.
+fn walk_fds(
+    fd_dir: &Path,
+    mut each: impl FnMut(u32, std::os::fd::BorrowedFd<'_>, &std::ffi::CStr) -> ControlFlow<()>,
+) -> io::Result<ControlFlow<()>> {
+    let fd = openat(
+        CWD,
+        fd_dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut dir = Dir::new(fd)?;
+    while let Some(e) = dir.read() {
+        let e = e?;
+        let name = e.file_name();
+        let Some(n) = name.to_str().ok().and_then(|f| f.parse::<u32>().ok()) else {
+            continue;
+        };
+        if each(n, dir.fd()?, name).is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+/// `(fd number, link text)` of every fd in `fd_dir` (a `/proc/PID/fd`).
+///
+/// # Errors
+/// The directory cannot be opened or read (e.g. another user's process).
+pub fn fd_links(fd_dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut buf = Vec::with_capacity(64);
+    let _ = walk_fds(fd_dir, |n, dir, name| {
+        if let Ok(l) = readlinkat(dir, name, std::mem::take(&mut buf)) {
+            out.push((n, PathBuf::from(OsString::from_vec(l.into_bytes()))));
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
+/// The one scan of `/proc/*/fd/*` for descriptors open on the inode
+/// `(dev, ino)`: only the processes `want` accepts are walked; `found` is
+/// called for each holder and may stop the scan. Processes whose fds may not
+/// be read (other users, without root) are skipped.
+pub fn scan(
+    dev: u64,
+    ino: u64,
+    mut want: impl FnMut(i32) -> bool,
+    mut found: impl FnMut(Holder) -> ControlFlow<()>,
+) {
+    for pid in pids() {
+        if !want(pid) {
+            continue;
+        }
+        let walked = walk_fds(Path::new(&format!("/proc/{pid}/fd")), |fd, dir, name| {
+            let Ok(st) = statat(dir, name, AtFlags::empty()) else {
+                return ControlFlow::Continue(());
+            };
+            #[allow(clippy::unnecessary_cast)] // dev_t/ino_t widths differ by target
+            if (st.st_dev as u64, st.st_ino as u64) != (dev, ino) {
+                return ControlFlow::Continue(());
+            }
+            let accmode = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+                .ok()
+                .and_then(|s| fdinfo_accmode(&s));
+            found(Holder { pid, fd, accmode })
+        });
+        if matches!(walked, Ok(ControlFlow::Break(()))) {
+            return;
+        }
+    }
+}
+
+/// Every process holding the inode `(dev, ino)` open.
+pub fn holders(dev: u64, ino: u64) -> Vec<Holder> {
+    let mut out = Vec::new();
+    scan(
+        dev,
+        ino,
+        |_| true,
+        |h| {
+            out.push(h);
+            ControlFlow::Continue(())
+        },
+    );
+    out
+}
+
+/// The access mode from `/proc/PID/fdinfo/FD` (`flags:\t0100002` & 3): 0 RDONLY, 1 WRONLY, 2 RDWR.
+pub fn fdinfo_accmode(text: &str) -> Option<u32> {
+    let flags = text.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    let v = u32::from_str_radix(flags.trim(), 8).ok()?;
+    Some(v & 3)
+}
+
+/// The effective uid of `pid` (`/proc/PID/status`, second `Uid:` column; the
+/// owner of `/proc/PID` is root for non-dumpable processes, so not that).
+pub fn euid(pid: i32) -> Option<u32> {
+    use std::io::Read;
+    // `Uid:` is within the first lines: one read(2) of 1 KiB, not
+    // read_to_string's stat and growing reads.
+    let mut buf = [0u8; 1024];
+    let n = std::fs::File::open(format!("/proc/{pid}/status"))
+        .ok()?
+        .read(&mut buf)
+        .ok()?;
+    let status = std::str::from_utf8(&buf[..n]).ok()?;
+    let ids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    ids.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fifo::create::{create, FifoSpec};
+
+    #[test]
+    fn holders_are_found() {
+        let d = tempfile::tempdir().unwrap();
+        let s = create(&FifoSpec::new(d.path().join("f"))).unwrap();
+        let (dev, ino) = s.dev_ino().unwrap();
+        let hs = holders(dev, ino);
+        let me = std::process::id() as i32;
+        assert!(
+            hs.iter().any(|h| h.pid == me && h.accmode == Some(0)),
+            "{hs:?}"
+        );
+        assert!(
+            hs.iter().any(|h| h.pid == me && h.accmode == Some(1)),
+            "{hs:?}"
+        );
+        assert!(hs.iter().filter(|h| h.pid == me).any(Holder::reads));
+    }
+
+    #[test]
+    fn own_fd_links_name_the_fifo() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        let _s = create(&FifoSpec::new(p.clone())).unwrap();
+        let links = fd_links(Path::new("/proc/self/fd")).unwrap();
+        assert!(links.iter().any(|(_, l)| l == &p), "{links:?}");
+    }
+
+    #[test]
+    fn own_euid() {
+        assert_eq!(
+            euid(std::process::id() as i32),
+            Some(nix::unistd::geteuid().as_raw())
+        );
+    }
+
+    #[test]
+    fn fdinfo_access_mode() {
+        assert_eq!(
+            fdinfo_accmode("pos:\t0\nflags:\t02104000\nmnt_id:\t1\n"),
+            Some(0)
+        );
+        assert_eq!(fdinfo_accmode("flags:\t0100001\n"), Some(1));
+        assert_eq!(fdinfo_accmode("flags:\t0100002\n"), Some(2));
+        assert_eq!(fdinfo_accmode("pos:\t0\n"), None);
+    }
+}
