@@ -1,7 +1,8 @@
 //! A real terminal for the interactive subcommands: the program runs in a
 //! detached tmux session on a private server (`tmux -L mififo-test-…`), keys
-//! go in with `send-keys`, the screen comes out with `capture-pane -p`. The
-//! tmux server is killed on drop.
+//! go in with `send-keys`, the screen comes out with `capture-pane -p`. On
+//! drop (also when the test panics) the program's process group gets
+//! SIGKILL and the tmux server is killed.
 
 use super::{have_tool, TestEnv};
 use std::ffi::OsStr;
@@ -204,7 +205,32 @@ fn exit_code(status: i32, screen: impl Fn() -> String) -> i32 {
 }
 
 impl Drop for Tmux {
+    /// Ends the program first, then the tmux server: `kill-server` alone
+    /// only hangs up the pane, and a program that survives SIGHUP (or is
+    /// stuck) would outlive a panicking test. The program runs directly in
+    /// the pane as the leader of its own process group, so SIGKILL to the
+    /// group also ends anything it started.
     fn drop(&mut self) {
+        let pid = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(["display-message", "-p", "-t", "main"])
+            .arg("#{pane_dead} #{pane_pid}")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .and_then(|o| {
+                // A dead pane's pid may already be someone else's.
+                let s = String::from_utf8(o.stdout).ok()?;
+                s.trim().strip_prefix("0 ")?.parse::<i32>().ok()
+            })
+            .filter(|&p| p > 1);
+        if let Some(pid) = pid {
+            use nix::sys::signal::{kill, killpg, Signal};
+            use nix::unistd::Pid;
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .stdin(Stdio::null())
