@@ -238,3 +238,35 @@ fn once_and_count_report_after_each_interval_and_fail_like_call() {
         Vec::<String>::new()
     );
 }
+
+/// The tmux guard ends the program when a test panics: nothing is left
+/// running (a live `top` would otherwise poll the server forever).
+#[test]
+fn a_panicking_test_leaves_no_top_running() {
+    if !require("tmux", tmux::available()) {
+        return;
+    }
+    let env = TestEnv::new();
+    let _srv = hostile_server(&env);
+    let pid = std::sync::Mutex::new(0);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let t = top(&env, &["mififo:"]);
+        t.wait_for("the live view", T, |s| rate(s, "requests").is_some());
+        *pid.lock().unwrap() = t.pid();
+        panic!("a failing assertion while top runs");
+    }));
+    assert!(r.is_err());
+    let pid = *pid.lock().unwrap();
+    assert!(pid > 1);
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gone(), "mififo top (pid {pid}) outlived its test");
+}
