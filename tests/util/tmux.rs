@@ -116,6 +116,12 @@ impl Tmux {
             .unwrap()
     }
 
+    /// Closes the terminal as a lost ssh session does: the tmux server
+    /// goes away and the program gets SIGHUP and EOF; it must end by itself.
+    pub fn close_terminal(&self) {
+        self.tmux(&["kill-server"]);
+    }
+
     /// The pane title (what an OSC 0/2 sequence would set).
     pub fn title(&self) -> String {
         self.tmux(&["display-message", "-p", "-t", "main", "#{pane_title}"])
