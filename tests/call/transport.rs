@@ -645,9 +645,10 @@ fn top_over_a_udp_datagram_peer_shows_rates_and_gauges() {
     let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     let rcv = &last["stats"]["core:rcv_requests"];
     assert_eq!(rcv["kind"], "counter", "{last}");
-    // 10 per sample, one sample per 200 ms: about 50/s.
+    // 10 per sample, one sample per 200 ms (or later on a busy machine):
+    // at most 50/s, and not a raw count.
     let rate = rcv["rate"].as_f64().unwrap();
-    assert!((20.0..80.0).contains(&rate), "{last}");
+    assert!((4.0..=55.0).contains(&rate), "{last}");
     assert_eq!(last["stats"]["shmem:used_size"]["kind"], "gauge", "{last}");
 }
 
