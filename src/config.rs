@@ -8,8 +8,10 @@
 //! | fallback FIFO | — | `OPENSIPS_MI_FIFO_FALLBACK` | `fifo_file_fallback` | (`/tmp/opensips_fifo`, last default) |
 //! | reply dir | `--reply-dir` | `OPENSIPS_MI_FIFO_REPLY_DIR` | `fifo_reply_dir` | `/tmp/` |
 //!
-//! The transport (a URL instead of the FIFO, see `mififo::client::transport`):
-//! `--url` > `MIFIFO_URL` > opensips-cli's `communication_type` (`http`: its
+//! The transport (a URL instead of the FIFO, see `mififo::client::transport`),
+//! with the same flag > environment > config order: `--url` > `--fifo` (the
+//! FIFO) > `MIFIFO_URL` > `OPENSIPS_MI_FIFO_FILE` (the FIFO) > opensips-cli's
+//! `communication_type` (`http`: its
 //! `url`, default `http://127.0.0.1:8888/mi`; `datagram`:
 //! `unix:<datagram_unix_socket>` if set, else
 //! `udp://<datagram_ip>:<datagram_port>`, defaults `127.0.0.1`/`8080`) > the
@@ -93,7 +95,7 @@ pub struct Setting<T> {
 /// file candidates, default FIFO candidates, and a file-existence test.
 #[derive(Debug, Clone)]
 pub struct Environment {
-    /// Environment variables (only `OPENSIPS_*` ones matter).
+    /// Environment variables (only `OPENSIPS_*` and `MIFIFO_URL` matter).
     pub vars: BTreeMap<String, String>,
     /// Config files to try, in order; the first readable one is used.
     pub config_files: Vec<PathBuf>,
@@ -104,11 +106,11 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// The real process: its `OPENSIPS_*` variables and opensips-cli's config
-    /// file list (`$HOME/.opensips-cli.cfg`, then `/etc`).
+    /// The real process: its `OPENSIPS_*` variables, `MIFIFO_URL`, and
+    /// opensips-cli's config file list (`$HOME/.opensips-cli.cfg`, then `/etc`).
     pub fn from_process() -> Environment {
         let vars = std::env::vars()
-            .filter(|(k, _)| k.starts_with("OPENSIPS_"))
+            .filter(|(k, _)| k.starts_with("OPENSIPS_") || k == ENV_URL)
             .collect();
         let home = std::env::var_os("HOME").map(PathBuf::from);
         Environment::with_home(vars, home.as_deref())
@@ -268,8 +270,9 @@ pub fn resolve_with(
     })
 }
 
-/// The MI URL to use instead of the FIFO, if any (flag > `MIFIFO_URL` >
-/// opensips-cli's `communication_type` and its keys); `None` means the FIFO.
+/// The MI URL to use instead of the FIFO, if any (`--url` > `--fifo` >
+/// `MIFIFO_URL` > `OPENSIPS_MI_FIFO_FILE` > opensips-cli's
+/// `communication_type` and its keys); `None` means the FIFO.
 ///
 /// # Errors
 /// An explicit config file that cannot be read.
@@ -284,11 +287,19 @@ pub fn resolve_url(
             source: Source::Flag("--url"),
         }));
     }
+    // An explicit FIFO, by flag or environment, outranks the lower levels'
+    // URL: flag > environment > config holds for the transport too.
+    if over.fifo.is_some() {
+        return Ok(None);
+    }
     if let Some(v) = env.vars.get(ENV_URL).filter(|v| !v.is_empty()) {
         return Ok(Some(Setting {
             value: v.clone(),
             source: Source::Env(ENV_URL),
         }));
+    }
+    if env.vars.get(ENV_FIFO).is_some_and(|v| !v.is_empty()) {
+        return Ok(None);
     }
     let (config_file, section) = load_config(over, env)?;
     let Some(file) = config_file else {
@@ -773,5 +784,21 @@ mod tests {
             (s.value.as_str(), s.source),
             ("unix:/x", Source::Flag("--url"))
         );
+        // An explicit FIFO outranks what the levels below it say.
+        let fifo_flag = Overrides {
+            fifo: Some("/run/x_fifo".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(resolve_url(None, &fifo_flag, &env).unwrap(), None);
+        assert!(resolve_url(Some("unix:/x"), &fifo_flag, &env)
+            .unwrap()
+            .is_some());
+        let mut fifo_env = f.env.clone();
+        fifo_env.vars.insert(ENV_FIFO.into(), "/run/x_fifo".into());
+        assert_eq!(resolve_url(None, &o, &fifo_env).unwrap(), None);
+        fifo_env
+            .vars
+            .insert(ENV_URL.into(), "udp://127.0.0.1:1".into());
+        assert!(resolve_url(None, &o, &fifo_env).unwrap().is_some());
     }
 }

@@ -225,7 +225,9 @@ impl Report {
              elapsed       {:.3} s\n\
              requests/s    {:.0}\n\
              latency ms    p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}\n",
-            self.target,
+            // The texts quoting the server or the user get no control
+            // characters; the report's own line breaks stay.
+            crate::term::line(&self.target),
             self.clients,
             self.requests,
             self.ok,
@@ -245,14 +247,13 @@ impl Report {
                 "ids rewritten {} — the server does not echo JSON-RPC ids as sent ({}), so its replies \
                  cannot be matched to requests; this is not misrouting\n",
                 self.ids_rewritten,
-                self.first_rewrite.as_deref().unwrap_or("")
+                crate::term::line(self.first_rewrite.as_deref().unwrap_or(""))
             ));
         }
         if let Some(e) = &self.first_error {
-            s.push_str(&format!("first error   {e}\n"));
+            s.push_str(&format!("first error   {}\n", crate::term::line(e)));
         }
-        // The texts quote what the server sent: no control characters.
-        crate::term::line(&s).into_owned()
+        s
     }
 }
 
@@ -342,6 +343,12 @@ mod tests {
         for k in ["p50", "p90", "p99", "max"] {
             assert!(json["latency_ms"].get(k).is_some(), "latency_ms.{k}");
         }
-        assert!(r.to_text().contains("misrouted     1"));
+        let text = r.to_text();
+        assert!(text.contains("\nmisrouted     1\n"), "{text}");
+        // One line per figure: the line breaks are not escaped.
+        assert!(
+            text.lines().count() >= 10 && !text.contains("\\x0a"),
+            "{text}"
+        );
     }
 }

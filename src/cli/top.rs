@@ -218,20 +218,6 @@ fn live(
     let (tx, mut rx) = mpsc::channel::<Event>(4);
     let interval = args.interval;
     let sig_tx = tx.clone();
-    let signals = {
-        let _guard = rt.enter();
-        let mut term_sig = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        rt.spawn(async move {
-            let code = tokio::select! {
-                _ = term_sig.recv() => 143,
-                _ = hup.recv() => 129,
-                _ = int.recv() => 130,
-            };
-            let _ = sig_tx.send(Event::Signal(code)).await;
-        })
-    };
     // The board lives in the task; the screen gets a copy per sample.
     let sampling = rt.spawn(async move {
         let start = Instant::now();
@@ -250,6 +236,39 @@ fn live(
             }
         }
     });
+    // Whoever ends the program stops sampling: the screen loop, or the
+    // signal task when the screen loop does not answer.
+    let sampling = std::sync::Arc::new(std::sync::Mutex::new(Some(sampling)));
+    let sampling_for_signals = sampling.clone();
+    let signals = {
+        let _guard = rt.enter();
+        let mut term_sig = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        rt.spawn(async move {
+            let code = tokio::select! {
+                _ = term_sig.recv() => 143,
+                _ = hup.recv() => 129,
+                _ = int.recv() => 130,
+            };
+            // The screen loop sees the signal within its 100 ms poll. When
+            // the terminal is gone (SIGHUP from a closed pty), crossterm's
+            // poll spins on EOF and never returns (and the queue fills up):
+            // end the program here.
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), sig_tx.send(Event::Signal(code)))
+                    .await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let handle = sampling_for_signals.lock().ok().and_then(|mut s| s.take());
+            if let Some(h) = handle {
+                h.abort();
+                // Dropped: a sample in flight has removed its reply FIFO.
+                let _ = h.await;
+                ratatui::restore();
+                std::process::exit(i32::from(code));
+            }
+        })
+    };
 
     let mut terminal = ratatui::init();
     let mut view = View {
@@ -294,9 +313,12 @@ fn live(
     })();
     // Stop sampling and wait until the task is dropped: a sample in flight
     // removes its reply FIFO before we exit.
-    sampling.abort();
     signals.abort();
-    let _ = rt.block_on(sampling);
+    let handle = sampling.lock().ok().and_then(|mut s| s.take());
+    if let Some(h) = handle {
+        h.abort();
+        let _ = rt.block_on(h);
+    }
     ratatui::restore();
     Ok(ExitCode::from(result?))
 }

@@ -370,3 +370,42 @@ fn sigterm_at_the_prompt_ends_the_shell_with_143() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn over_http_the_prompt_names_the_url_and_tab_completes_the_servers_names() {
+    if !require("tmux", tmux::available()) {
+        return;
+    }
+    let env = TestEnv::new();
+    let _srv = hostile_server(&env);
+    let gw = crate::gateway::Gateway::start(&env, &env.fifo(), &[]);
+    let state = env.path("state");
+    let t = Tmux::start(
+        &env,
+        &[
+            OsStr::new("shell"),
+            OsStr::new("--url"),
+            OsStr::new(&gw.url),
+        ],
+        &[("XDG_STATE_HOME", state.as_os_str())],
+    );
+    let p = format!("mififo {}>", gw.url);
+    t.wait_for("the prompt", T, |s| last_line(s) == p);
+    // `which` and `which dlg_list` went over HTTP.
+    t.type_text("dlg_l");
+    t.keys(&["Tab"]);
+    t.wait_for("dlg_list completed", T, |s| {
+        last_line(s).ends_with("> dlg_list")
+    });
+    t.type_text("cal");
+    t.keys(&["Tab"]);
+    t.wait_for("callid= completed", T, |s| {
+        last_line(s).ends_with("> dlg_list callid=")
+    });
+    t.type_text("abc@host");
+    t.keys(&["Enter"]);
+    t.wait_text("\"callid\": \"abc@host\"", T);
+    t.wait_for("the prompt again", T, |s| last_line(s) == p);
+    t.keys(&["C-d"]);
+    assert_eq!(t.wait_exit(T), 0);
+}

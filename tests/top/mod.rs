@@ -238,3 +238,70 @@ fn once_and_count_report_after_each_interval_and_fail_like_call() {
         Vec::<String>::new()
     );
 }
+
+/// `pid` has ended (gone, or a zombie nobody reaped yet) within 5 s.
+fn ends(pid: i32) -> bool {
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gone()
+}
+
+/// Closing the terminal (a lost ssh session) ends `top` and removes its
+/// reply FIFO; it used to spin on the closed terminal for ever.
+#[test]
+fn closing_the_terminal_ends_top() {
+    if !require("tmux", tmux::available()) {
+        return;
+    }
+    let env = TestEnv::new();
+    let _srv = hostile_server(&env);
+    let t = top(&env, &["mififo:"]);
+    t.wait_for("the live view", T, |s| rate(s, "requests").is_some());
+    let pid = t.pid();
+    t.close_terminal();
+    let ended = ends(pid);
+    if !ended {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(
+        ended,
+        "mififo top (pid {pid}) still runs without its terminal"
+    );
+    assert_eq!(
+        other_fifos(env.dir.path(), &env.fifo()),
+        Vec::<String>::new()
+    );
+}
+
+/// The tmux guard ends the program when a test panics: nothing is left
+/// running (a live `top` would otherwise poll the server forever).
+#[test]
+fn a_panicking_test_leaves_no_top_running() {
+    if !require("tmux", tmux::available()) {
+        return;
+    }
+    let env = TestEnv::new();
+    let _srv = hostile_server(&env);
+    let pid = std::sync::Mutex::new(0);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let t = top(&env, &["mififo:"]);
+        t.wait_for("the live view", T, |s| rate(s, "requests").is_some());
+        *pid.lock().unwrap() = t.pid();
+        panic!("a failing assertion while top runs");
+    }));
+    assert!(r.is_err());
+    let pid = *pid.lock().unwrap();
+    assert!(pid > 1);
+    assert!(ends(pid), "mififo top (pid {pid}) outlived its test");
+}

@@ -1,7 +1,8 @@
 //! A real terminal for the interactive subcommands: the program runs in a
 //! detached tmux session on a private server (`tmux -L mififo-test-…`), keys
-//! go in with `send-keys`, the screen comes out with `capture-pane -p`. The
-//! tmux server is killed on drop.
+//! go in with `send-keys`, the screen comes out with `capture-pane -p`. On
+//! drop (also when the test panics) the program's process group gets
+//! SIGKILL and the tmux server is killed.
 
 use super::{have_tool, TestEnv};
 use std::ffi::OsStr;
@@ -115,6 +116,12 @@ impl Tmux {
             .unwrap()
     }
 
+    /// Closes the terminal as a lost ssh session does: the tmux server
+    /// goes away and the program gets SIGHUP and EOF; it must end by itself.
+    pub fn close_terminal(&self) {
+        self.tmux(&["kill-server"]);
+    }
+
     /// The pane title (what an OSC 0/2 sequence would set).
     pub fn title(&self) -> String {
         self.tmux(&["display-message", "-p", "-t", "main", "#{pane_title}"])
@@ -204,7 +211,32 @@ fn exit_code(status: i32, screen: impl Fn() -> String) -> i32 {
 }
 
 impl Drop for Tmux {
+    /// Ends the program first, then the tmux server: `kill-server` alone
+    /// only hangs up the pane, and a program that survives SIGHUP (or is
+    /// stuck) would outlive a panicking test. The program runs directly in
+    /// the pane as the leader of its own process group, so SIGKILL to the
+    /// group also ends anything it started.
     fn drop(&mut self) {
+        let pid = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(["display-message", "-p", "-t", "main"])
+            .arg("#{pane_dead} #{pane_pid}")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .and_then(|o| {
+                // A dead pane's pid may already be someone else's.
+                let s = String::from_utf8(o.stdout).ok()?;
+                s.trim().strip_prefix("0 ")?.parse::<i32>().ok()
+            })
+            .filter(|&p| p > 1);
+        if let Some(pid) = pid {
+            use nix::sys::signal::{kill, killpg, Signal};
+            use nix::unistd::Pid;
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .stdin(Stdio::null())
