@@ -554,6 +554,42 @@ fn private_tmp_client() {
     );
     assert!(!codes(&v).contains(&"fifo-missing".to_string()), "{v:#}");
     assert_eq!(code, 1);
+    // The fix-then-recheck loop: the printed drop-in (PrivateTmp=false for the
+    // unit the private /tmp is named after) is written as printed (`_unit`
+    // removes it); `findmnt -T /tmp` is pasted; `systemctl daemon-reload &&
+    // systemctl restart mififo-test-web.service` has no manager behind it
+    // here, so the test restarts its client the way that unit now would:
+    // without the private /tmp.
+    let _unit = UnitFile(PathBuf::from("/etc/systemd/system/mififo-test-web.service"));
+    let fresh = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            if c == "systemctl daemon-reload && systemctl restart mififo-test-web.service" {
+                let old = nix::unistd::Pid::from_raw(client.pid());
+                let _ = nix::sys::signal::kill(old, nix::sys::signal::Signal::SIGKILL);
+                *fresh.borrow_mut() = Some(sleeper(&p.cli, |c| format!("exec {c}")));
+            } else {
+                assert_eq!(c, "findmnt -T /tmp");
+                run_ok(Command::new("sh").args(["-c", c]));
+            }
+        },
+        || {
+            let pid = fresh.borrow().as_ref().map(Proc::pid).unwrap();
+            doctor(
+                &env,
+                &replies,
+                &[
+                    &"--fifo",
+                    &fifo,
+                    &"--pid",
+                    &pid.to_string(),
+                    &"--reply-dir",
+                    &"/tmp/",
+                ],
+            )
+        },
+    );
 }
 
 #[test]
