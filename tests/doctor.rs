@@ -673,6 +673,20 @@ fn no_reader_and_replaced_fifo() {
     mkfifo(&fifo, 0o666, &p.srv);
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["no-reader"]);
+    // The fix-then-recheck loop: with no server configured for the path the
+    // fix is "start the one that should serve it" and a `systemctl
+    // list-units` line to find its unit; the test has no unit to list, so it
+    // starts its server stand-in, which is what that line leads to.
+    let started = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert!(c.starts_with("systemctl list-units "), "{c}");
+            *started.borrow_mut() = Some(reader(&p.srv, &fifo));
+        },
+        || doctor_as(&env, &replies, &fifo, &p.cli.name),
+    );
+    drop(started.borrow_mut().take());
     // Two unrelated servers read it: commands are split between them.
     {
         let _a = reader(&p.srv, &fifo);
