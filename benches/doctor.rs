@@ -1,7 +1,8 @@
-//! Wall time of a full `mififo doctor` run on this machine as the process
+//! Wall and CPU time of a full `mififo doctor` run, FIFO and `--url` (through
+//! a `mififo gateway` to a `mififo serve`), on this machine as the process
 //! count grows: `cargo bench --bench doctor` starts 0, 1,000, then 2,000
 //! extra processes (`MIFIFO_BENCH_PROCS=0,1000,2000`), each holding 3 fds,
-//! prints the median at each level and the growth per 1,000 processes, then
+//! prints the medians at each level and the growth per 1,000 processes, then
 //! min / median / p90 / max of each kind of run at the last level (root for
 //! the probe and for reading every process's fds). Asserts nothing (timings
 //! on a shared machine are noisy); the target is < 50 ms with 2,000 extra.
@@ -95,16 +96,55 @@ fn main() {
         .tempdir()
         .unwrap();
     let fifo = dir.path().join("mi_fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    // MIFIFO_BENCH_EXE: another build's binary (to compare builds side by side).
+    let exe = std::env::var_os("MIFIFO_BENCH_EXE").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_mififo")),
+        PathBuf::from,
+    );
+    let root = nix::unistd::geteuid().is_root();
+    let user: &[&str] = if root { &["--user", "root"] } else { &[] };
+    let reply = format!("{}/", dir.path().display());
     let mut kids = Kill(Vec::new());
+    // A real server (the URL run's exchange goes through the gateway to it)...
     kids.0.push(
-        Command::new("sh")
-            .args(["-c", "exec 3<>\"$0\"; exec sleep 600"])
+        Command::new(&exe)
+            .arg("serve")
+            .args(user)
+            .arg("--fifo")
             .arg(&fifo)
+            .args(["--mode", "0666", "--reply-dir", &reply])
             .stdin(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
+    let t = Instant::now();
+    while !fifo.exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...and a gateway in front of it on loopback (what `--url` examines).
+    let port = 20000 + std::process::id() % 20000;
+    let listen = format!("127.0.0.1:{port}");
+    let mut gw = Command::new(&exe)
+        .arg("gateway")
+        .args(user)
+        .args(["--listen", &listen, "--reply-dir", &reply, "--fifo"])
+        .arg(&fifo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(gw.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("http://"), "gateway did not start: {line:?}");
+    kids.0.push(gw);
+    let url = format!("http://{listen}/mi");
     let view = RealView::new("/");
     let cfg = |probe: bool| Config {
         fifo: fifo.clone(),
@@ -116,9 +156,12 @@ fn main() {
         self_pid: Some(std::process::id() as i32),
         ..Config::default()
     };
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_mififo"));
     let prober = ChildProber { exe: exe.clone() };
     let no_probe = cfg(false);
+    let url_cfg = Config {
+        url: Some(url.clone()),
+        ..cfg(false)
+    };
     let cli = |extra: &[&str]| {
         let out = Command::new(&exe)
             .args(["doctor", "--format", "json", "--as", "nobody", "--fifo"])
@@ -128,7 +171,9 @@ fn main() {
             .unwrap();
         assert!(out.status.code().is_some_and(|c| c < 2));
     };
-    let mut points: Vec<(usize, f64, f64, f64)> = Vec::new();
+    // (processes, FIFO wall, FIFO CPU, URL wall, URL CPU, CLI wall) in ms.
+    let mut points: Vec<(usize, [f64; 5])> = Vec::new();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut started = 0;
     for &level in &levels {
         while started < level {
@@ -143,34 +188,37 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(300));
         let procs = count_procs();
-        let lib = median(20, &|| {
+        let fifo_run = || {
             doctor::run(&view, &no_probe, None).unwrap();
-        });
-        let cpu = median_cpu(20, &|| {
-            doctor::run(&view, &no_probe, None).unwrap();
-        });
-        let full = median(10, &|| cli(&[]));
+        };
+        let url_run = || {
+            let r = doctor::run(&view, &url_cfg, None).unwrap();
+            assert!(r.findings.iter().any(|f| f.code == doctor::Code::HttpOk));
+        };
+        let m = [
+            ms(median(20, &fifo_run)),
+            ms(median_cpu(20, &fifo_run)),
+            ms(median(20, &url_run)),
+            ms(median_cpu(20, &url_run)),
+            ms(median(10, &|| cli(&[]))),
+        ];
         println!(
-            "{procs:>5} processes: library --no-probe median {:>6.2} ms wall, {:>6.2} ms CPU; CLI full run (probe) median {:>6.2} ms wall",
-            lib.as_secs_f64() * 1e3,
-            cpu.as_secs_f64() * 1e3,
-            full.as_secs_f64() * 1e3
+            "{procs:>5} processes: FIFO run {:>6.2} ms wall {:>6.2} ms CPU; URL run {:>6.2} ms wall {:>6.2} ms CPU (library, --no-probe); CLI full FIFO run (probe) {:>6.2} ms wall",
+            m[0], m[1], m[2], m[3], m[4]
         );
-        points.push((
-            procs,
-            lib.as_secs_f64() * 1e3,
-            full.as_secs_f64() * 1e3,
-            cpu.as_secs_f64() * 1e3,
-        ));
+        points.push((procs, m));
     }
     if let (Some(a), Some(b)) = (points.first(), points.last()) {
         if b.0 > a.0 {
             let k = 1000.0 / (b.0 - a.0) as f64;
+            let g = |i: usize| (b.1[i] - a.1[i]) * k;
             println!(
-                "growth per 1,000 processes: library {:+.2} ms wall ({:+.2} ms CPU), CLI full run {:+.2} ms wall",
-                (b.1 - a.1) * k,
-                (b.3 - a.3) * k,
-                (b.2 - a.2) * k
+                "growth per 1,000 processes: FIFO run {:+.2} ms wall ({:+.2} ms CPU), URL run {:+.2} ms wall ({:+.2} ms CPU), CLI full FIFO run {:+.2} ms wall",
+                g(0),
+                g(1),
+                g(2),
+                g(3),
+                g(4)
             );
         }
     }

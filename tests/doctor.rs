@@ -341,8 +341,32 @@ fn stale_group_process() {
     // The probe replayed the process's real (stale) groups and was refused too.
     assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
     // A fresh login of the same user is fine.
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
-    assert_eq!(code, 0, "{v:#}");
+    let (code, v2) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    assert_eq!(code, 0, "{v2:#}");
+    // The fix-then-recheck loop: the printed fix is "restart the service these
+    // processes belong to" (a `ps` line naming the process; it has no unit). The
+    // `ps` is pasted; the restart is done the only way a test can: this test
+    // restarts the process it started, then asks about the new one.
+    let fresh = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert!(c.contains(&client.pid().to_string()), "{c}");
+            run_ok(Command::new("sh").args(["-c", c]));
+            let old = nix::unistd::Pid::from_raw(client.pid());
+            let _ = nix::sys::signal::kill(old, nix::sys::signal::Signal::SIGKILL);
+            let f = sleeper(&p.cli, |c| format!("exec {c}"));
+            *fresh.borrow_mut() = Some(f);
+        },
+        || {
+            let pid = fresh.borrow().as_ref().map(Proc::pid).unwrap();
+            doctor(
+                &env,
+                &replies,
+                &[&"--fifo", &fifo, &"--pid", &pid.to_string()],
+            )
+        },
+    );
 }
 
 #[test]
@@ -427,6 +451,46 @@ fn protected_fifos_blocks_o_creat_clients() {
     );
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["verdict"], "ok");
+    // The fix-then-recheck loop. With a server of unknown kind (a stand-in)
+    // the only shell fix is the sysctl (with its sysctl.d line): pasted as
+    // printed; `_sysctl` puts the old value back and `_conf` the old file.
+    let (_, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let _conf = SavedFile::new("/etc/sysctl.d/60-mififo.conf");
+    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/fs/protected_fifos")
+            .unwrap()
+            .trim(),
+        "0"
+    );
+}
+
+/// A file the test may overwrite or create: its old content (or its absence)
+/// is put back on drop, even when the test fails.
+struct SavedFile {
+    path: PathBuf,
+    old: Option<Vec<u8>>,
+}
+
+impl SavedFile {
+    fn new(path: impl Into<PathBuf>) -> SavedFile {
+        let path = path.into();
+        let old = std::fs::read(&path).ok();
+        SavedFile { path, old }
+    }
+}
+
+impl Drop for SavedFile {
+    fn drop(&mut self) {
+        match &self.old {
+            Some(b) => {
+                let _ = std::fs::write(&self.path, b);
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
 }
 
 #[test]
@@ -490,6 +554,42 @@ fn private_tmp_client() {
     );
     assert!(!codes(&v).contains(&"fifo-missing".to_string()), "{v:#}");
     assert_eq!(code, 1);
+    // The fix-then-recheck loop: the printed drop-in (PrivateTmp=false for the
+    // unit the private /tmp is named after) is written as printed (`_unit`
+    // removes it); `findmnt -T /tmp` is pasted; `systemctl daemon-reload &&
+    // systemctl restart mififo-test-web.service` has no manager behind it
+    // here, so the test restarts its client the way that unit now would:
+    // without the private /tmp.
+    let _unit = UnitFile(PathBuf::from("/etc/systemd/system/mififo-test-web.service"));
+    let fresh = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            if c == "systemctl daemon-reload && systemctl restart mififo-test-web.service" {
+                let old = nix::unistd::Pid::from_raw(client.pid());
+                let _ = nix::sys::signal::kill(old, nix::sys::signal::Signal::SIGKILL);
+                *fresh.borrow_mut() = Some(sleeper(&p.cli, |c| format!("exec {c}")));
+            } else {
+                assert_eq!(c, "findmnt -T /tmp");
+                run_ok(Command::new("sh").args(["-c", c]));
+            }
+        },
+        || {
+            let pid = fresh.borrow().as_ref().map(Proc::pid).unwrap();
+            doctor(
+                &env,
+                &replies,
+                &[
+                    &"--fifo",
+                    &fifo,
+                    &"--pid",
+                    &pid.to_string(),
+                    &"--reply-dir",
+                    &"/tmp/",
+                ],
+            )
+        },
+    );
 }
 
 #[test]
@@ -519,6 +619,24 @@ fn other_mount_namespace() {
     assert!(errors(&v).contains(&"mount-namespace".to_string()), "{v:#}");
     assert!(!codes(&v).contains(&"private-tmp".to_string()));
     assert_eq!(code, 1);
+    // The fix-then-recheck loop: the printed command (`findmnt -N PID -T FIFO`)
+    // shows what covers the path in the client's namespace and is pasted; the
+    // fix itself ("share the FIFO's directory with the client") is done here
+    // by removing the tmpfs that hides it inside the client's namespace.
+    let pid = client.pid().to_string();
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert!(c.starts_with(&format!("findmnt -N {pid} ")), "{c}");
+            run_ok(Command::new("sh").args(["-c", c]));
+            run_ok(
+                Command::new("nsenter")
+                    .args(["-t", &pid, "-m", "umount"])
+                    .arg(&dir),
+            );
+        },
+        || doctor(&env, &replies, &[&"--fifo", &fifo, &"--pid", &pid]),
+    );
 }
 
 #[test]
@@ -555,6 +673,20 @@ fn no_reader_and_replaced_fifo() {
     mkfifo(&fifo, 0o666, &p.srv);
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["no-reader"]);
+    // The fix-then-recheck loop: with no server configured for the path the
+    // fix is "start the one that should serve it" and a `systemctl
+    // list-units` line to find its unit; the test has no unit to list, so it
+    // starts its server stand-in, which is what that line leads to.
+    let started = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert!(c.starts_with("systemctl list-units "), "{c}");
+            *started.borrow_mut() = Some(reader(&p.srv, &fifo));
+        },
+        || doctor_as(&env, &replies, &fifo, &p.cli.name),
+    );
+    drop(started.borrow_mut().take());
     // Two unrelated servers read it: commands are split between them.
     {
         let _a = reader(&p.srv, &fifo);
@@ -671,6 +803,22 @@ fn php_open_basedir() {
         &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini],
     );
     assert_denied(code, &v, &["php-open-basedir"]);
+    // The fix-then-recheck loop: the setting is printed as an edit of the pool
+    // file (never behind `$ `) and applied here; the printed `systemctl restart
+    // php-fpm` has no PHP to restart in a test (the doctor reads the file).
+    let edit = &finding(&v, "php-open-basedir")["fix"]["edits"][0];
+    assert_eq!(edit["file"], ini.display().to_string(), "{v:#}");
+    apply_fixes_with(
+        &v,
+        |c| assert!(c.starts_with("systemctl restart php-fpm"), "{c}"),
+        || {
+            doctor(
+                &env,
+                &replies,
+                &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini],
+            )
+        },
+    );
     std::fs::write(
         &ini,
         format!("open_basedir = /var/www/:{}/\n", env.dir.path().display()),
@@ -706,6 +854,7 @@ fn reply_dir_the_server_cannot_use() {
         .as_str()
         .unwrap()
         .contains("server cannot reach"));
+    apply_fixes_then_ok(&v, || doctor_as(&env, &theirs, &fifo, &p.cli.name));
     // A client with an owner-only umask: reply FIFOs the server cannot open.
     let client = sleeper(&p.cli, |c| format!("umask 077; exec {c}"));
     let (_, v) = doctor(
@@ -1114,6 +1263,69 @@ fn apply_fixes_then_ok(v: &Value, rerun: impl Fn() -> (i32, Value)) {
     }
     let (code, after) = rerun();
     assert_eq!(after["verdict"], "ok", "after {cmds:?}: {after:#}");
+    assert_eq!(code, 0);
+}
+
+/// The fix-then-recheck loop where a printed line cannot be pasted by a
+/// test as it is (a restart of a service, of a process the test owns):
+/// `instead` gets each such command and does the test's equivalent (the
+/// caller says which in a comment); every printed config edit is applied to
+/// the file it names, which must be one the test wrote (the line replaces the
+/// one setting the same key, or is appended). Then the verdict must be ok.
+fn apply_fixes_with(v: &Value, instead: impl Fn(&str), rerun: impl Fn() -> (i32, Value)) {
+    let cmds = fix_commands(v);
+    let edits: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .flat_map(|f| f["fix"]["edits"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["line"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        !cmds.is_empty() || !edits.is_empty(),
+        "no fix printed: {v:#}"
+    );
+    for (file, line) in &edits {
+        let dir = std::env::temp_dir();
+        assert!(
+            Path::new(file).starts_with(&dir)
+                || file.starts_with("/etc/systemd/system/mififo-test-"),
+            "an edit of a file the test did not write: {file}"
+        );
+        let key = line.split('=').next().unwrap().trim().to_string();
+        let old = std::fs::read_to_string(file).unwrap_or_default();
+        let mut out: Vec<String> = Vec::new();
+        let mut done = false;
+        for l in old.lines() {
+            if !key.is_empty() && l.split('=').next().unwrap().trim() == key && !done {
+                out.push(line.clone());
+                done = true;
+            } else {
+                out.push(l.to_string());
+            }
+        }
+        if !done {
+            out.push(line.clone());
+        }
+        if let Some(parent) = Path::new(file).parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(file, out.join("\n") + "\n").unwrap();
+    }
+    for c in &cmds {
+        instead(c);
+    }
+    let (code, after) = rerun();
+    assert_eq!(
+        after["verdict"], "ok",
+        "after {cmds:?} {edits:?}: {after:#}"
+    );
     assert_eq!(code, 0);
 }
 
@@ -1682,20 +1894,33 @@ impl Drop for Netns {
     }
 }
 
-/// Starts `mififo gateway ARGS` in `ns`; waits until it prints its URL.
-fn gateway_in(ns: &Netns, env: &TestEnv, args: &[&str]) -> Proc {
+/// A veth pair in the test's own namespace, deleted on drop (no-op once its
+/// ends were moved into namespaces that are deleted themselves).
+struct Veth(String);
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Starts `mififo gateway ARGS` in `ns` (else in the test's own namespace);
+/// waits until it prints its URL.
+fn gateway_in(ns: Option<&Netns>, env: &TestEnv, args: &[&str]) -> Proc {
     use std::io::BufRead;
-    let mut child = ns
-        .cmd(util::bin())
+    let mut child = ns.map_or_else(|| Command::new(util::bin()), |ns| ns.cmd(util::bin()));
+    child
         .arg("gateway")
         .args(util::serve_user_args())
         .args(args)
         .env("HOME", env.dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    let mut child = child.spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -1719,6 +1944,8 @@ fn url_across_network_namespaces() {
     let tag = format!("{:02x}", fastrand::u8(..));
     let (va, vb) = (format!("mififo-test-{tag}a"), format!("mififo-test-{tag}b"));
     run_ok(Command::new("ip").args(["link", "add", &va, "type", "veth", "peer", "name", &vb]));
+    // Gone with the namespaces once moved; until then (a panic in between) this removes it.
+    let _veth = Veth(va.clone());
     run_ok(Command::new("ip").args(["link", "set", &va, "netns", &a.0]));
     run_ok(Command::new("ip").args(["link", "set", &vb, "netns", &b.0]));
     let net = format!("10.213.{}", fastrand::u8(1..250));
@@ -1735,7 +1962,7 @@ fn url_across_network_namespaces() {
     let reply_s = format!("{}/", replies.display());
     let listen = format!("127.0.0.1:{port}");
     let _gw = gateway_in(
-        &a,
+        Some(&a),
         &env,
         &[
             "--listen",
@@ -1785,7 +2012,7 @@ fn url_across_network_namespaces() {
     let listen2 = format!("{ip_a}:{port2}");
     let other = format!("{net}.99");
     let _gw2 = gateway_in(
-        &a,
+        Some(&a),
         &env,
         &[
             "--listen",
@@ -1836,4 +2063,109 @@ fn url_across_network_namespaces() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// A systemd unit file (and its drop-in directory) under /etc/systemd/system,
+/// named `mififo-test-*`; both removed on drop.
+struct UnitFile(PathBuf);
+
+impl Drop for UnitFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let mut d = self.0.clone().into_os_string();
+        d.push(".d");
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// `--url` for a client whose systemd unit forbids the connection:
+/// `PrivateNetwork=` (in a drop-in), `IPAddressDeny=` and
+/// `RestrictAddressFamilies=` (in the unit file) are each named, from the unit
+/// files of the unit the client's cgroup puts it in. Then the fix-then-recheck
+/// loop: the printed drop-in is written as printed; `systemctl daemon-reload
+/// && systemctl restart UNIT` has no manager behind this test's unit (the
+/// doctor reads the unit files, which is what the restart would apply).
+#[test]
+fn url_client_sandboxed_by_its_unit() {
+    if !root() {
+        return;
+    }
+    let _s = protected_fifos_stable();
+    let Some(root_cg) = cgroup2() else {
+        eprintln!("skipped: no cgroup2 mount");
+        return;
+    };
+    let (env, replies) = env();
+    let p = pair();
+    let unit = format!("{}.service", p.cli.name);
+    let dir = root_cg.join(&unit);
+    if std::fs::create_dir(&dir).is_err() {
+        eprintln!("skipped: cgroup2 at {} is not writable", root_cg.display());
+        return;
+    }
+    let cg = Cgroup(dir);
+    let fifo = env.path("mi_fifo");
+    let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    let port = 20000 + fastrand::u16(..20000);
+    let listen = format!("127.0.0.1:{port}");
+    let fifo_s = fifo.display().to_string();
+    let reply_s = format!("{}/", replies.display());
+    let _gw = gateway_in(
+        None,
+        &env,
+        &[
+            "--listen",
+            &listen,
+            "--fifo",
+            &fifo_s,
+            "--reply-dir",
+            &reply_s,
+        ],
+    );
+    let client = sleeper(&p.cli, |c| format!("exec {c}"));
+    std::fs::write(cg.0.join("cgroup.procs"), client.pid().to_string()).unwrap();
+    let file = PathBuf::from(format!("/etc/systemd/system/{unit}"));
+    let _unit = UnitFile(file.clone());
+    std::fs::write(
+        &file,
+        "[Unit]\nDescription=mififo test client\n\n[Service]\nExecStart=/bin/sleep 120\nIPAddressDeny=any\nRestrictAddressFamilies=AF_UNIX\n",
+    )
+    .unwrap();
+    let dropin = PathBuf::from(format!("/etc/systemd/system/{unit}.d"));
+    std::fs::create_dir_all(&dropin).unwrap();
+    std::fs::write(
+        dropin.join("10-net.conf"),
+        "[Service]\nPrivateNetwork=yes\n",
+    )
+    .unwrap();
+    let url = format!("http://{listen}/mi");
+    let pid = client.pid().to_string();
+    let run = || doctor(&env, &replies, &[&"--url", &url, &"--pid", &pid]);
+    let (code, v) = run();
+    assert_denied(code, &v, &["http-systemd-sandbox"]);
+    let f = finding(&v, "http-systemd-sandbox");
+    let m = f["message"].as_str().unwrap();
+    assert!(m.contains(&unit), "{f:#}");
+    assert!(m.contains("PrivateNetwork=yes"), "{f:#}");
+    assert!(m.contains("10-net.conf"), "{f:#}");
+    assert!(m.contains("IPAddressDeny=any"), "{f:#}");
+    assert!(m.contains("RestrictAddressFamilies=AF_UNIX"), "{f:#}");
+    assert!(
+        f["fix"]["edits"][0]["file"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("/etc/systemd/system/{unit}.d/")),
+        "{f:#}"
+    );
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert_eq!(
+                c,
+                format!("systemctl daemon-reload && systemctl restart {unit}")
+            )
+        },
+        run,
+    );
+    drop(client);
 }

@@ -292,10 +292,25 @@ pub fn comms(view: &dyn SystemView) -> Vec<(i32, String)> {
 }
 
 /// `/proc/PID/comm` without the newline.
+///
+/// Read for every process on every run: one `read` of up to 64 bytes gets
+/// all of it (at most 15 bytes and a newline); only a text without its
+/// newline (not the kernel's) is read again whole.
 pub fn comm(view: &dyn SystemView, pid: i32) -> Option<String> {
-    view.read_string(Path::new(&format!("/proc/{pid}/comm")))
-        .ok()
-        .map(|s| s.trim_end_matches('\n').to_string())
+    let path = format!("/proc/{pid}/comm");
+    let path = Path::new(&path);
+    let head = view.read_head(path, 64).ok()?;
+    let text = match head.strip_suffix(b"\n") {
+        Some(t) => t.to_vec(),
+        None => {
+            let mut all = view.read(path).ok()?;
+            if all.last() == Some(&b'\n') {
+                all.pop();
+            }
+            all
+        }
+    };
+    Some(String::from_utf8_lossy(&text).into_owned())
 }
 
 #[cfg(test)]

@@ -114,6 +114,16 @@ pub trait SystemView: Sync {
         Err(io::Error::from_raw_os_error(libc::ENOSYS))
     }
 
+    /// At most `limit` bytes from the start of the file, in as few reads as
+    /// the view can (the live system: one `read`); for small `/proc` files
+    /// whose end is recognisable (`comm` ends in a newline), saving the read
+    /// that only sees end-of-file. The caller checks it got the whole text.
+    fn read_head(&self, path: &Path, limit: usize) -> io::Result<Vec<u8>> {
+        let mut b = self.read(path)?;
+        b.truncate(limit);
+        Ok(b)
+    }
+
     /// Contents as (lossy) UTF-8.
     fn read_string(&self, path: &Path) -> io::Result<String> {
         self.read(path)
@@ -178,6 +188,13 @@ impl SystemView for RealView {
     fn fd_links(&self, pid: i32) -> io::Result<Vec<(u32, PathBuf)>> {
         crate::sys::proc::fd_links(&self.real(Path::new(&format!("/proc/{pid}/fd"))))
     }
+    fn read_head(&self, path: &Path, limit: usize) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut buf = [0u8; 256];
+        let limit = limit.min(buf.len());
+        let n = std::fs::File::open(self.real(path))?.read(&mut buf[..limit])?;
+        Ok(buf[..n].to_vec())
+    }
     fn reader_present(&self, path: &Path, expect: &Meta) -> io::Result<bool> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
@@ -219,6 +236,55 @@ pub use fake::{FakeNode, FakeView};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The counted fast path and the listing agree with `read_dir` +
+    /// `read_link` on a real process: a child whose fds are 0..N (dense), and
+    /// one with a gap (fd 7 only above 0..2).
+    #[test]
+    fn real_fd_links_match_a_plain_listing() {
+        let plain = |pid: u32| -> Vec<(u32, PathBuf)> {
+            let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+            let mut v: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let n = e.file_name().to_str()?.parse().ok()?;
+                    Some((n, std::fs::read_link(e.path()).ok()?))
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let view = RealView::new("/");
+        for script in [
+            "exec 3</dev/null; exec sleep 30",
+            "exec 7</dev/null; exec sleep 30",
+        ] {
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", script])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let pid = child.id();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
+                != "sleep\n"
+            {
+                assert!(std::time::Instant::now() < deadline);
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let mut got = view.fd_links(pid as i32).unwrap();
+            got.sort();
+            let want = plain(pid);
+            let _ = child.kill();
+            let _ = child.wait();
+            assert_eq!(got, want, "{script}");
+            assert!(got
+                .iter()
+                .any(|(n, l)| matches!(n, 3 | 7) && l == Path::new("/dev/null")));
+        }
+    }
 
     #[test]
     fn mode_string_matches_ls() {

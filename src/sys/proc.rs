@@ -7,11 +7,9 @@
 //! `*at` call per fd relative to that directory descriptor: no per-fd path
 //! walk, no `fdopendir` extras.
 
-use rustix::fs::{openat, readlinkat, statat, AtFlags, Dir, Mode, OFlags, CWD};
-use std::ffi::OsString;
+use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Dir, Mode, OFlags, RawDir, CWD};
 use std::io;
 use std::ops::ControlFlow;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 /// A process holding a file open.
@@ -76,15 +74,103 @@ fn walk_fds(
 /// # Errors
 /// The directory cannot be opened or read (e.g. another user's process).
 pub fn fd_links(fd_dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
-    let mut out = Vec::new();
-    let mut buf = Vec::with_capacity(64);
-    let _ = walk_fds(fd_dir, |n, dir, name| {
-        if let Ok(l) = readlinkat(dir, name, std::mem::take(&mut buf)) {
-            out.push((n, PathBuf::from(OsString::from_vec(l.into_bytes()))));
+    use std::mem::MaybeUninit;
+    use std::os::unix::ffi::OsStrExt;
+    let path = fd_dir;
+    // openat, then either the counted fds 0..N (dense_fd_links: two
+    // fstat) or getdents64 into a stack buffer, and one readlinkat per fd
+    // into another, relative to the directory descriptor: no fdopendir
+    // fcntl, no per-fd path walk, no allocation but the kept links.
+    let fd = openat(
+        CWD,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut link = [0u8; 4096];
+    // The fds 0..k read before a gap are not read again.
+    let mut out = match dense_fd_links(&fd, &mut link) {
+        Ok(all) => return Ok(all),
+        Err(prefix) => prefix,
+    };
+    let known = out.len() as u32;
+    let mut dents = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut dir = RawDir::new(&fd, &mut dents);
+    while let Some(e) = dir.next() {
+        let e = e?;
+        let name = e.file_name();
+        let Some(n) = fd_number(name.to_bytes()) else {
+            continue;
+        };
+        if n < known {
+            continue;
         }
-        ControlFlow::Continue(())
-    })?;
+        match readlinkat_raw(&fd, name, &mut link[..]) {
+            Ok(len) if len < link.len() => {
+                out.push((n, PathBuf::from(std::ffi::OsStr::from_bytes(&link[..len]))))
+            }
+            // Possibly truncated: the allocating call sizes it.
+            Ok(_) => {
+                if let Ok(l) = std::fs::read_link(path.join(n.to_string())) {
+                    out.push((n, l));
+                }
+            }
+            Err(_) => {}
+        }
+    }
     Ok(out)
+}
+
+/// The fd number a `/proc/PID/fd` entry names (`None` for `.`, `..`).
+fn fd_number(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || name.len() > 10 {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for &b in name {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// `(fd number, link text)` pairs.
+type FdLinks = Vec<(u32, PathBuf)>;
+
+/// The links of a `/proc/PID/fd` whose fds are exactly 0..N, without listing
+/// the directory; else (listing it is needed) `Err` with the links of the
+/// fds 0..k read before the first gap.
+///
+/// Since Linux 6.2 the directory's `st_size` is the number of open fds: with
+/// N open and 0..N-1 all readable, those are all of them (a `getdents64` of
+/// this directory costs a dcache lookup and an fd-table walk per entry, the
+/// largest part of the scan). A gap (`ENOENT`), a count that changed by the
+/// second `fstat`, an old kernel (size 0) or a large table (a gap costs the
+/// links read before it) fall back to listing.
+fn dense_fd_links(dir: &std::os::fd::OwnedFd, link: &mut [u8; 4096]) -> Result<FdLinks, FdLinks> {
+    use std::os::unix::ffi::OsStrExt;
+    let count = rustix::fs::fstat(dir).map_or(0, |s| s.st_size);
+    let mut out = Vec::new();
+    if !(1..=64).contains(&count) {
+        return Err(out);
+    }
+    for n in 0..count as u32 {
+        let name = n.to_string();
+        match rustix::fs::readlinkat_raw(dir, name.as_str(), &mut link[..]) {
+            Ok(len) if len < link.len() => {
+                out.push((n, PathBuf::from(std::ffi::OsStr::from_bytes(&link[..len]))))
+            }
+            _ => return Err(out),
+        }
+    }
+    if rustix::fs::fstat(dir).is_ok_and(|s| s.st_size == count) {
+        Ok(out)
+    } else {
+        // Changed meanwhile: list it (the links read are still those fds').
+        Err(out)
+    }
 }
 
 /// The one scan of `/proc/*/fd/*` for descriptors open on the inode

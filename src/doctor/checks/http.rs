@@ -189,6 +189,7 @@ pub fn run(
             mine.first().copied(),
         );
     }
+    let comms = ctx.comms.clone();
     let mut report = conclude(ctx);
     // The FIFO leg behind a mififo gateway: the gateway is the FIFO's client.
     if let Some(g) = gateway.filter(|g| g.pid.is_some()) {
@@ -203,7 +204,7 @@ pub fn run(
                 call: None,
                 ..cfg.clone()
             };
-            if let Ok(leg) = super::run(view, &sub, prober) {
+            if let Ok(leg) = super::run_with_comms(view, &sub, prober, comms) {
                 for mut l in leg.checks {
                     l.name = format!("fifo leg: {}", l.name);
                     report.checks.push(l);

@@ -349,11 +349,36 @@ pub fn run(
     run_fifo(ctx)
 }
 
+/// [`run`] with the `(pid, comm)` list a run of the same moment already read
+/// (the FIFO leg behind a gateway, examined within a `--url` run): one pass
+/// over every process's `comm` fewer.
+pub fn run_with_comms(
+    view: &dyn SystemView,
+    cfg: &Config,
+    prober: Option<&dyn Prober>,
+    comms: Vec<(i32, String)>,
+) -> Result<Report, Error> {
+    let mut ctx = new_ctx_with(view, cfg, prober, Some(comms));
+    ctx.report.fifo = ctx.fifo_shown();
+    resolve_clients(&mut ctx)?;
+    run_fifo(ctx)
+}
+
 /// The shared state of a run, before clients are resolved.
 pub fn new_ctx<'a>(
     view: &'a dyn SystemView,
     cfg: &'a Config,
     prober: Option<&'a dyn Prober>,
+) -> Ctx<'a> {
+    new_ctx_with(view, cfg, prober, None)
+}
+
+/// [`new_ctx`], reusing `comms` when given.
+fn new_ctx_with<'a>(
+    view: &'a dyn SystemView,
+    cfg: &'a Config,
+    prober: Option<&'a dyn Prober>,
+    comms: Option<Vec<(i32, String)>>,
 ) -> Ctx<'a> {
     let me = read_me(view, cfg);
     let fifo = if cfg.fifo.is_absolute() {
@@ -383,7 +408,7 @@ pub fn new_ctx<'a>(
         candidates: Vec::new(),
         holders: Holders::default(),
         audit: None,
-        comms: super::procfs::comms(view),
+        comms: comms.unwrap_or_else(|| super::procfs::comms(view)),
         server_cfgs: Vec::new(),
         undecided: Vec::new(),
         report: Report::default(),

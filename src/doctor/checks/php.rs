@@ -172,13 +172,18 @@ pub fn check(ctx: &mut Ctx<'_>) {
                 ),
             )
             .evidence("open_basedir", s.value.clone())
-            .fix(Fix::new(
-                "add the FIFO's and the reply directory's directories to open_basedir, then restart PHP",
-                [
+            // The setting is a line of that file, not a command: an edit
+            // naming the file (a `$ ` line would break "paste this").
+            .fix(
+                Fix::new(
+                    "add the FIFO's and the reply directory's directories to open_basedir, then restart PHP",
+                    ["systemctl restart php-fpm   # or apache2/httpd for mod_php".to_string()],
+                )
+                .edit(
+                    s.file.display().to_string(),
                     format!("{key} = {}:{add}:{}", s.value, ctx.cfg.reply_dir.display()),
-                    "systemctl restart php-fpm   # or apache2/httpd for mod_php".to_string(),
-                ],
-            )),
+                ),
+            ),
         );
     }
     if bad == 0 {
@@ -242,7 +247,11 @@ mod tests {
             .find(|x| x.code == crate::doctor::Code::PhpOpenBasedir)
             .expect("php-open-basedir");
         assert!(p.message.contains("www.conf:2"));
-        assert!(p.fix.as_ref().unwrap().commands[0]
+        let fix = p.fix.as_ref().unwrap();
+        assert!(fix.edits[0]
+            .line
             .starts_with("php_admin_value[open_basedir] = /var/www/:/tmp/"));
+        assert!(fix.edits[0].file.ends_with("www.conf"), "{:?}", fix.edits);
+        assert!(fix.commands.iter().all(|c| !c.contains("open_basedir")));
     }
 }
