@@ -91,6 +91,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let resolved = args
         .fifo
         .resolve_in(&root, &|p: &std::path::Path| view.lstat(p).is_ok())?;
+    // A file named on the command line must be readable: a typo would
+    // otherwise read as "no php.ini found" and hide an open_basedir problem.
+    for f in &args.php_ini {
+        view.read(f)
+            .with_context(|| format!("cannot read --php-ini '{}'", f.display()))?;
+    }
     let sudo_line = sudo_line(
         &std::env::args_os().collect::<Vec<_>>(),
         &resolved.fifo.value,

@@ -200,6 +200,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot switch to --user '{}'", creds.name))?;
     }
+    // Said at start, as the user that will open it: otherwise the first
+    // sign of a wrong path is a 502 on the first request.
+    match std::fs::metadata(&fifo) {
+        Err(e) => tracing::warn!(
+            fifo = %fifo.display(),
+            fifo_from = %resolved.fifo.source,
+            "no server FIFO at this path ({e}): requests fail with 502 until a server creates \
+             it; start the server, or pass --fifo with its fifo_name"
+        ),
+        Ok(_) if !mififo::fifo::create::has_reader(&fifo) => tracing::warn!(
+            fifo = %fifo.display(),
+            fifo_from = %resolved.fifo.source,
+            "nothing reads the server FIFO yet (or it is not ours to open): requests fail \
+             until the server runs; 'mififo doctor --fifo PATH' says why"
+        ),
+        Ok(_) => {}
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -111,7 +111,13 @@ impl Args {
             );
         }
         let mut cfg = ServeConfig::new(&self.fifo);
-        cfg.fifo.mode = self.mode;
+        // Said once here, not by every recreation of the FIFO.
+        cfg.fifo.mode = if self.mode & 0o7777 == 0 {
+            tracing::warn!("--mode 0 makes no sense; using 0600 as OpenSIPS does");
+            0o600
+        } else {
+            self.mode
+        };
         cfg.fifo.force = self.force;
         let group = self
             .group

@@ -451,8 +451,8 @@ thread_local! {
 /// chown-ed or given an ACL.
 fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
     let path = at;
+    // Mode 0 makes no sense: 0600, as OpenSIPS does (serve warns once at start).
     let mode = if spec.mode & 0o7777 == 0 {
-        tracing::warn!("FIFO mode 0 makes no sense; using 0600 as OpenSIPS does");
         0o600
     } else {
         spec.mode & 0o7777

@@ -73,7 +73,7 @@ fn gateway_busy_port_cause_is_said_once() {
 }
 
 /// Every duration flag goes through one bounded parser: absurd values are a
-/// usage error (exit 2, clap's `error:`), never a panic (exit 101) or an
+/// usage error (exit 2, `mififo: invalid value`), never a panic (exit 101) or an
 /// overflow when the deadline is computed.
 #[test]
 fn huge_durations_are_usage_errors() {
@@ -106,4 +106,41 @@ fn reply_timeout_takes_units() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--reply-timeout <DURATION>"), "{help}");
+}
+
+/// Issue 16 item 10: argument errors carry the same `mififo:` prefix as
+/// runtime errors (clap's own `error:` replaced), still exit 2, still point
+/// to `--help`; help still goes to stdout with exit 0.
+#[test]
+fn usage_errors_share_the_mififo_prefix() {
+    let err = fails(&["call", "--timeout", "soon", "uptime"]);
+    assert!(err.starts_with("mififo: invalid value 'soon'"), "{err}");
+    assert!(!err.contains("error:"), "{err}");
+    assert!(err.contains("try '--help'"), "{err}");
+    let err = fails(&["no-such-command"]);
+    assert!(err.starts_with("mififo: unrecognized subcommand"), "{err}");
+    let out = mififo(&["call", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));
+}
+
+/// Issue 16 item 10: a `--php-ini` that cannot be read is an error naming
+/// it, not a silent "no php.ini found".
+#[test]
+fn php_ini_that_cannot_be_read_is_an_error() {
+    let err = fails(&[
+        "doctor",
+        "--fifo",
+        "/nonexistent-mififo-dir/fifo",
+        "--no-probe",
+        "--php-ini",
+        "/nonexistent-mififo.ini",
+    ]);
+    let lines = message_lines(&err);
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("mififo: cannot read --php-ini '/nonexistent-mififo.ini'"),
+        "{err}"
+    );
+    assert_cause_once(&err, "No such file or directory");
 }
