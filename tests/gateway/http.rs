@@ -381,6 +381,7 @@ fn opensips_cli_in_http_mode() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn permission_denied_is_502() {
     if !util::require("root (to run the gateway as nobody)", util::is_root())
         || !util::require("setpriv (util-linux)", util::have_tool("setpriv"))

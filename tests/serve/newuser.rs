@@ -40,6 +40,7 @@ fn root_fifo(path: &Path, mode: u32) {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn root_fifo_names_the_next_step() {
     if !require("root (a root FIFO met by a test user)", is_root()) {
         return;
@@ -58,6 +59,7 @@ fn root_fifo_names_the_next_step() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn stale_root_fifo_in_a_sticky_dir_is_explained() {
     if !require("root (a stale root FIFO met by a test user)", is_root()) {
         return;
@@ -90,6 +92,7 @@ fn stale_root_fifo_in_a_sticky_dir_is_explained() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn group_as_non_root_names_the_path_not_the_temporary() {
     if !require("root (to add a test user)", is_root()) {
         return;
