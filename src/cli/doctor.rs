@@ -74,6 +74,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+    /// Same as --format json (the flag the other subcommands take).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Read the system under this directory instead of / (for offline analysis; disables the probe).
     #[arg(long, value_name = "DIR")]
     pub sysroot: Option<PathBuf>,
@@ -139,7 +142,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         exe: std::env::current_exe().context("cannot find the mififo binary for the probe")?,
     };
     let report = doctor::run(&view, &cfg, Some(&prober))?;
-    let text = match args.format {
+    let format = if args.json { Format::Json } else { args.format };
+    let text = match format {
         Format::Human => render::human::render(&report),
         Format::Json => render::json::render(&report),
     };

@@ -3,6 +3,7 @@
 
 use super::common::FifoArgs;
 use anyhow::Context;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
 use mififo::client::{Client, ClientConfig};
 use mififo::config::parse_duration;
 use mififo::gateway::access::{check_bind, AllowList, Cidr};
@@ -44,7 +45,15 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// FIFO dialect: json (OpenSIPS 3.x/4.x) or kamailio (jsonrpcs); text has no JSON-RPC.
-    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    // Only the values this command accepts are offered (help, completions);
+    // 'text' is still parsed, to be refused with a word on what to use instead.
+    #[arg(long, value_name = "DIALECT", default_value = "json",
+          value_parser = PossibleValuesParser::new([
+              PossibleValue::new("json"),
+              PossibleValue::new("kamailio"),
+              PossibleValue::new("text").hide(true),
+          ])
+          .map(|s| match s.as_str() { "text" => Dialect::Text, "kamailio" => Dialect::Kamailio, _ => Dialect::Json }))]
     pub dialect: Dialect,
     /// Listen inside this network namespace: a name from 'ip netns add' or a PID.
     /// The FIFO is still reached from the gateway's own mount namespace.

@@ -1,6 +1,7 @@
 //! `mififo serve`: options → [`ServeConfig`] → [`mififo::server::run`] on a tokio runtime.
 
 use anyhow::Context as _;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
 use mififo::fifo::acl;
 use mififo::proto::Dialect;
 use mififo::server::commands_file::CommandsFile;
@@ -40,7 +41,15 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "/tmp/")]
     pub reply_dir: PathBuf,
     /// Protocol: json (OpenSIPS 3.x/4.x) or text (1.x/2.x).
-    #[arg(long, value_enum, default_value_t = Dialect::Json)]
+    // Only the values this command accepts are offered (help, completions);
+    // 'kamailio' is still parsed, to be refused with a word on what to use instead.
+    #[arg(long, value_name = "DIALECT", default_value = "json",
+          value_parser = PossibleValuesParser::new([
+              PossibleValue::new("json"),
+              PossibleValue::new("text"),
+              PossibleValue::new("kamailio").hide(true),
+          ])
+          .map(|s| match s.as_str() { "text" => Dialect::Text, "kamailio" => Dialect::Kamailio, _ => Dialect::Json }))]
     pub dialect: Dialect,
     /// JSON file with extra methods and statistics (see docs/serve.md).
     #[arg(long, value_name = "FILE")]

@@ -144,3 +144,35 @@ fn php_ini_that_cannot_be_read_is_an_error() {
     );
     assert_cause_once(&err, "No such file or directory");
 }
+
+/// Issue 16 item 5: `--help` and completions offer only the values the
+/// command then accepts; `doctor --json` is `--format json`, like `--json`
+/// elsewhere.
+#[test]
+fn help_offers_only_accepted_values() {
+    let help = |sub: &str| String::from_utf8_lossy(&mififo(&[sub, "--help"]).stdout).into_owned();
+    let serve = help("serve");
+    assert!(serve.contains("[possible values: json, text]"), "{serve}");
+    let err = fails(&["serve", "--dialect", "kamailio"]);
+    assert!(err.contains("client-only"), "{err}");
+    let gateway = help("gateway");
+    assert!(
+        gateway.contains("[possible values: json, kamailio]"),
+        "{gateway}"
+    );
+    let bash = String::from_utf8_lossy(&mififo(&["completions", "bash"]).stdout).into_owned();
+    let serve_opts = bash
+        .split("mififo__serve)")
+        .nth(1)
+        .and_then(|s| s.split(";;").find(|s| s.contains("--dialect)")))
+        .unwrap_or_default();
+    assert!(!serve_opts.contains("kamailio"), "{serve_opts}");
+    let args = ["doctor", "--fifo", "/nonexistent-mififo/fifo", "--no-probe"];
+    let json = mififo(&[&args[..], &["--json"]].concat());
+    let format = mififo(&[&args[..], &["--format", "json"]].concat());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    let w: serde_json::Value = serde_json::from_slice(&format.stdout).unwrap();
+    assert_eq!(v["verdict"], w["verdict"]);
+    assert_eq!(v["fifo"], "/nonexistent-mififo/fifo");
+    fails(&["doctor", "--json", "--format", "human"]);
+}
