@@ -94,11 +94,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let resolved = args
         .fifo
         .resolve_in(&root, &|p: &std::path::Path| view.lstat(p).is_ok())?;
-    // A file named on the command line must be readable: a typo would
-    // otherwise read as "no php.ini found" and hide an open_basedir problem.
+    // A file named on the command line that cannot be read is said at once
+    // (a typo would otherwise read as "no php.ini found" and hide an
+    // open_basedir problem); the report's php line names it too. Not fatal:
+    // a missing file is also how a caller says "no PHP here".
     for f in &args.php_ini {
-        view.read(f)
-            .with_context(|| format!("cannot read --php-ini '{}'", f.display()))?;
+        if let Err(e) = view.read(f) {
+            super::report_error(&anyhow::Error::new(e).context(format!(
+                "cannot read --php-ini '{}' (the PHP open_basedir check skips it); \
+                 check the path, or leave --php-ini out to search the usual places",
+                f.display()
+            )));
+        }
     }
     let sudo_line = sudo_line(
         &std::env::args_os().collect::<Vec<_>>(),
