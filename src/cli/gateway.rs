@@ -199,7 +199,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let netns = args.netns.as_deref().map(Netns::parse).transpose()?;
     // Bind before the runtime exists: the namespace switch happens on a
     // dedicated, short-lived thread either way.
-    let std_listener = listen::bind(args.listen, netns.as_ref())?;
+    let std_listener = listen::bind(args.listen, netns.as_ref()).map_err(|e| {
+        let e = anyhow::Error::new(e);
+        let denied = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(io.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
+            })
+        });
+        if netns.is_some() && denied && !nix::unistd::geteuid().is_root() {
+            // Said once, on the same line: what the user can do about it.
+            anyhow::anyhow!(
+                "{e:#}; entering another network namespace needs root (CAP_SYS_ADMIN): start \
+                 the gateway as root with --user, which drops to that user once it listens"
+            )
+        } else {
+            e
+        }
+    })?;
     let local = std_listener.local_addr()?;
     // Everything that needs privileges is done: the socket is bound (in its
     // namespace), the users file and the TLS key are read.

@@ -191,3 +191,37 @@ fn help_offers_only_accepted_values() {
     assert_eq!(v["fifo"], "/nonexistent-mififo/fifo");
     fails(&["doctor", "--json", "--format", "human"]);
 }
+
+/// Issue 16 item 2/"what to do next": `gateway --netns` as an ordinary user
+/// says that entering a namespace needs root, and how to start it instead.
+#[test]
+fn gateway_netns_as_non_root_says_what_to_do() {
+    let mut cmd = if crate::util::is_root() {
+        if !crate::util::require("setpriv (util-linux)", crate::util::have_tool("setpriv")) {
+            return;
+        }
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(crate::util::bin());
+        c
+    } else {
+        std::process::Command::new(crate::util::bin())
+    };
+    let out = cmd
+        .args(["gateway", "--netns", "1", "--listen", "127.0.0.1:0"])
+        .env("HOME", "/nonexistent-mififo-home")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines = message_lines(&err);
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("mififo: cannot open network namespace '/proc/1/ns/net'")
+            && lines[0].contains("needs root (CAP_SYS_ADMIN)")
+            && lines[0].contains("--user"),
+        "{err}"
+    );
+    assert_cause_once(&err, "Permission denied");
+}
