@@ -5,7 +5,7 @@
 use mififo::bench::{cpu, floor, load, stats::Report, Progress};
 use mififo::client::transport::Transport;
 use mififo::client::{params, Client, ClientConfig};
-use mififo::config::{self, Overrides};
+use mififo::config;
 use mififo::proto::Dialect;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -41,12 +41,9 @@ pub struct Args {
     /// The whole params value as JSON (an array or an object), instead of PARAMs.
     #[arg(long = "params", value_name = "JSON", conflicts_with = "param")]
     pub params_json: Option<String>,
-    /// The server's MI FIFO (default as for `mififo call`).
-    #[arg(long, value_name = "PATH")]
-    pub fifo: Option<PathBuf>,
-    /// Where to create reply FIFOs; must be the server's reply directory.
-    #[arg(long, value_name = "DIR")]
-    pub reply_dir: Option<PathBuf>,
+    /// --fifo, --reply-dir, --config, --instance: resolved as `mififo call` resolves them.
+    #[command(flatten)]
+    pub fifo_args: super::common::FifoArgs,
     /// Concurrent clients, each with one request in flight.
     #[arg(long, short = 'c', value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -137,21 +134,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .clone()
             .expect("clap requires METHOD without --floor");
         let params = params::build(&method, &args.param, args.params_json.as_deref())?;
-        let over = Overrides {
-            fifo: args.fifo.clone(),
-            reply_dir: args.reply_dir.clone(),
-            ..Overrides::default()
-        };
-        let resolved = config::resolve(&over, &config::Environment::from_process())?;
-        let fifo_args = super::common::FifoArgs {
-            fifo: args.fifo.clone(),
-            reply_dir: args.reply_dir.clone(),
-            config: None,
-            instance: None,
-        };
-        let url =
-            args.url
-                .transport(&fifo_args, args.timeout, mififo::client::DEFAULT_MAX_REPLY)?;
+        let resolved = args.fifo_args.resolve()?;
+        let url = args.url.transport(
+            &args.fifo_args,
+            args.timeout,
+            mififo::client::DEFAULT_MAX_REPLY,
+        )?;
         let client = Client::new(ClientConfig {
             fifo: resolved.fifo.value.clone(),
             reply_dir: resolved.reply_dir.value.clone(),

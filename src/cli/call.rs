@@ -307,27 +307,66 @@ async fn send_or_signal(client: &Transport, request: &Request) -> std::io::Resul
 }
 
 /// A second line for errors where the configuration is the likely culprit.
+/// What it suggests depends on where the value came from: a path given with
+/// a flag is checked, not re-offered as the remedy.
 fn hint(err: &Error, resolved: &config::Resolved) -> Option<String> {
-    match err.kind() {
-        ErrorKind::NoServer => {
-            let mut s = format!("the FIFO path came from {}", resolved.fifo.source);
-            if resolved.fifo.source == Source::Default || resolved.tried.len() > 1 {
-                let tried: Vec<String> = resolved
-                    .tried
-                    .iter()
-                    .map(|p| format!("'{}'", p.display()))
-                    .collect();
-                s.push_str(&format!(" (tried {})", tried.join(", ")));
-            }
-            s.push_str("; set --fifo or OPENSIPS_MI_FIFO_FILE to the server's FIFO");
-            Some(s)
-        }
-        ErrorKind::Timeout => Some(format!(
-            "the reply directory came from {}",
-            resolved.reply_dir.source
-        )),
-        _ => None,
+    if let Error::Timeout {
+        stage: mififo::client::TimeoutStage::NoReply,
+        server_gone: false,
+        ..
+    } = err
+    {
+        let dir = resolved.reply_dir.value.display();
+        return Some(match &resolved.reply_dir.source {
+            Source::Flag(flag) => format!(
+                "the reply directory '{dir}' is the one you gave with {flag}: check it \
+                 against the server's reply_dir, or run 'mififo doctor'"
+            ),
+            Source::Env(var) => format!(
+                "the reply directory '{dir}' came from environment {var}; if the server \
+                 uses another reply_dir, change {var} or pass --reply-dir"
+            ),
+            source @ Source::Config { key, .. } => format!(
+                "the reply directory '{dir}' came from {source}; if the server uses another \
+                 reply_dir, change {key} there or pass --reply-dir"
+            ),
+            Source::Default => format!(
+                "the reply directory '{dir}' is the built-in default; if the server uses \
+                 another reply_dir, pass --reply-dir"
+            ),
+        });
     }
+    if err.kind() != ErrorKind::NoServer {
+        return None;
+    }
+    let tried = if resolved.fifo.source == Source::Default || resolved.tried.len() > 1 {
+        let tried: Vec<String> = resolved
+            .tried
+            .iter()
+            .map(|p| format!("'{}'", p.display()))
+            .collect();
+        format!(" (tried {})", tried.join(", "))
+    } else {
+        String::new()
+    };
+    Some(match &resolved.fifo.source {
+        Source::Flag(flag) => format!(
+            "the FIFO path is the one you gave with {flag}{tried}: check it against the \
+             server's fifo_name, or run 'mififo doctor' to find running servers"
+        ),
+        Source::Env(var) => format!(
+            "the FIFO path came from environment {var}{tried}; change {var} to the server's \
+             FIFO, or pass --fifo"
+        ),
+        source @ Source::Config { key, .. } => format!(
+            "the FIFO path came from {source}{tried}; change {key} there to the server's FIFO, \
+             or pass --fifo"
+        ),
+        Source::Default => format!(
+            "the FIFO path is the built-in default{tried}; pass --fifo or set \
+             OPENSIPS_MI_FIFO_FILE to the server's FIFO"
+        ),
+    })
 }
 
 pub(super) fn colour_enabled(when: ColorWhen) -> bool {

@@ -74,6 +74,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+    /// Same as --format json (the flag the other subcommands take).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Read the system under this directory instead of / (for offline analysis; disables the probe).
     #[arg(long, value_name = "DIR")]
     pub sysroot: Option<PathBuf>,
@@ -91,6 +94,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let resolved = args
         .fifo
         .resolve_in(&root, &|p: &std::path::Path| view.lstat(p).is_ok())?;
+    // A file named on the command line that cannot be read is said at once
+    // (a typo would otherwise read as "no php.ini found" and hide an
+    // open_basedir problem); the report's php line names it too. Not fatal:
+    // a missing file is also how a caller says "no PHP here".
+    for f in &args.php_ini {
+        if let Err(e) = view.read(f) {
+            super::report_error(&anyhow::Error::new(e).context(format!(
+                "cannot read --php-ini '{}' (the PHP open_basedir check skips it); \
+                 check the path, or leave --php-ini out to search the usual places",
+                f.display()
+            )));
+        }
+    }
     let sudo_line = sudo_line(
         &std::env::args_os().collect::<Vec<_>>(),
         &resolved.fifo.value,
@@ -133,7 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         exe: std::env::current_exe().context("cannot find the mififo binary for the probe")?,
     };
     let report = doctor::run(&view, &cfg, Some(&prober))?;
-    let text = match args.format {
+    let format = if args.json { Format::Json } else { args.format };
+    let text = match format {
         Format::Human => render::human::render(&report),
         Format::Json => render::json::render(&report),
     };

@@ -40,7 +40,9 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// FIFO dialect: json (OpenSIPS 3.x/4.x) or kamailio (jsonrpcs); text has no JSON-RPC.
-    #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
+    // Only the values this command accepts are offered (help, completions);
+    // the other is still parsed, to be refused with a word on what to use instead.
+    #[arg(long, value_name = "DIALECT", value_parser = super::values::dialect_hiding(&["text"]), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// Listen inside this network namespace: a name from 'ip netns add' or a PID.
     /// The FIFO is still reached from the gateway's own mount namespace.
@@ -184,7 +186,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let netns = args.netns.as_deref().map(Netns::parse).transpose()?;
     // Bind before the runtime exists: the namespace switch happens on a
     // dedicated, short-lived thread either way.
-    let std_listener = listen::bind(args.listen, netns.as_ref())?;
+    let std_listener = listen::bind(args.listen, netns.as_ref()).map_err(|e| {
+        let e = anyhow::Error::new(e);
+        let denied = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(io.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
+            })
+        });
+        if netns.is_some() && denied && !nix::unistd::geteuid().is_root() {
+            // Said once, on the same line: what the user can do about it.
+            anyhow::anyhow!(
+                "{e:#}; entering another network namespace needs root (CAP_SYS_ADMIN): start \
+                 the gateway as root with --user, which drops to that user once it listens"
+            )
+        } else {
+            e
+        }
+    })?;
     let local = std_listener.local_addr()?;
     // Everything that needs privileges is done: the socket is bound (in its
     // namespace), the users file and the TLS key are read.
@@ -192,6 +210,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         creds
             .apply()
             .with_context(|| format!("cannot switch to --user '{}'", creds.name))?;
+    }
+    // Said at start, as the user that will open it: otherwise the first
+    // sign of a wrong path is a 502 on the first request.
+    match std::fs::metadata(&fifo) {
+        Err(e) => tracing::warn!(
+            fifo = %fifo.display(),
+            fifo_from = %resolved.fifo.source,
+            "no server FIFO at this path ({e}): requests fail with 502 until a server creates \
+             it; start the server, or pass --fifo with its fifo_name"
+        ),
+        Ok(_) if !mififo::fifo::create::has_reader(&fifo) => tracing::warn!(
+            fifo = %fifo.display(),
+            fifo_from = %resolved.fifo.source,
+            "nothing reads the server FIFO yet (or it is not ours to open): requests fail \
+             until the server runs; 'mififo doctor --fifo PATH' says why"
+        ),
+        Ok(_) => {}
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

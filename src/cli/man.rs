@@ -228,8 +228,9 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success (doctor: no error-severity finding)."),
     (
         "1",
-        "The server answered with a JSON-RPC error (call), or doctor found at least one \
-         error-severity problem.",
+        "The server answered with a JSON-RPC error (call), doctor found at least one \
+         error-severity problem, or a bench request failed (error, timeout, misrouted or \
+         rewritten reply).",
     ),
     (
         "2",
@@ -261,6 +262,11 @@ const EXIT_STATUS: &[(&str, &str)] = &[
         "10",
         "call: the server FIFO may belong to another user (squatted, or read by an unrelated \
          user); nothing was sent. See --trust-user.",
+    ),
+    (
+        "128+N",
+        "Signal N: call removes its reply FIFO and exits so; bench, which does not handle \
+         signals, is killed by it (e.g. 129 for SIGHUP, 130 for Ctrl-C).",
     ),
 ];
 

@@ -81,7 +81,7 @@ pub fn main() -> ExitCode {
         logging::init(0, 0, false);
         return finish(doctor::probe(probe.args));
     }
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| usage_exit(e));
     logging::init(
         cli.verbose,
         cli.quiet,
@@ -114,6 +114,28 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Exits on an argument error: help and version as clap prints them, usage
+/// errors under the same `mififo:` prefix as every runtime error (clap's own
+/// `error:` prefix replaced), with clap's exit code (2).
+fn usage_exit(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    #[allow(clippy::disallowed_macros)]
+    {
+        eprint!("mififo: {text}");
+    }
+    std::process::exit(e.exit_code())
 }
 
 /// Prints `mififo: <error chain>` on stderr.

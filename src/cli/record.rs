@@ -19,22 +19,14 @@ use std::time::Duration;
     Only read-only commands are run: get_*, list_*, *_list, *_status, *_show, ps, uptime,\n\
     version, which, help (also as 4.0 module:cmd and Kamailio mod.cmd names), plus --call.")]
 pub struct Args {
-    /// The server's MI FIFO.
-    #[arg(
-        long,
-        value_name = "PATH",
-        required_unless_present = "url",
-        conflicts_with = "url"
-    )]
-    pub fifo: Option<PathBuf>,
-    /// The server's reply directory (FIFO only).
-    #[arg(long, value_name = "DIR", default_value = "/tmp/")]
-    pub reply_dir: PathBuf,
+    /// --fifo, --reply-dir, --config, --instance: resolved as `mififo call` resolves them.
+    #[command(flatten)]
+    pub fifo: super::common::FifoArgs,
     /// FIFO dialect: json (OpenSIPS 3.x/4.x) or kamailio (jsonrpcs).
     #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// Record over HTTP JSON-RPC instead (OpenSIPS mi_http, mififo gateway).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "fifo")]
     pub url: Option<String>,
     /// One more call to record: 'METHOD' or 'METHOD JSON-PARAMS' (repeatable). The
     /// method is run even if it is not on the safe list: you asked for it.
@@ -54,19 +46,21 @@ pub struct Args {
 
 /// Runs `mififo record`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let source = match (&args.url, &args.fifo) {
-        (Some(url), _) => Source::Http {
+    let source = match &args.url {
+        Some(url) => Source::Http {
             url: url.clone(),
             timeout: args.timeout,
         },
-        (None, Some(fifo)) => Source::Fifo(ClientConfig {
-            fifo: fifo.clone(),
-            reply_dir: args.reply_dir.clone(),
-            timeout: args.timeout,
-            dialect: args.dialect,
-            ..ClientConfig::default()
-        }),
-        (None, None) => anyhow::bail!("give --fifo PATH or --url URL"),
+        None => {
+            let resolved = args.fifo.resolve()?;
+            Source::Fifo(ClientConfig {
+                fifo: resolved.fifo.value,
+                reply_dir: resolved.reply_dir.value,
+                timeout: args.timeout,
+                dialect: args.dialect,
+                ..ClientConfig::default()
+            })
+        }
     };
     let cfg = RecordConfig {
         source,

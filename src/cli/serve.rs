@@ -40,7 +40,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "/tmp/")]
     pub reply_dir: PathBuf,
     /// Protocol: json (OpenSIPS 3.x/4.x) or text (1.x/2.x).
-    #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
+    // Only the values this command accepts are offered (help, completions);
+    // the other is still parsed, to be refused with a word on what to use instead.
+    #[arg(long, value_name = "DIALECT", value_parser = super::values::dialect_hiding(&["kamailio"]), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// JSON file with extra methods and statistics (see docs/serve.md).
     #[arg(long, value_name = "FILE")]
@@ -111,7 +113,13 @@ impl Args {
             );
         }
         let mut cfg = ServeConfig::new(&self.fifo);
-        cfg.fifo.mode = self.mode;
+        // Said once here, not by every recreation of the FIFO.
+        cfg.fifo.mode = if self.mode & 0o7777 == 0 {
+            tracing::warn!("--mode 0 makes no sense; using 0600 as OpenSIPS does");
+            0o600
+        } else {
+            self.mode
+        };
         cfg.fifo.force = self.force;
         let group = self
             .group

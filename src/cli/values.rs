@@ -11,13 +11,34 @@ fn choice<T: Clone + Send + Sync + 'static, const N: usize>(
     values: [(&'static str, &'static str); N],
     from: fn(&str) -> T,
 ) -> impl TypedValueParser<Value = T> {
-    PossibleValuesParser::new(values.map(|(name, help)| PossibleValue::new(name).help(help)))
-        .map(move |s: String| from(&s))
+    choice_hiding(values, &[], from)
 }
 
-/// `--dialect`.
+/// [`choice`], with the values in `hidden` still parsed but not offered
+/// (help, completions): a command refuses them later, saying what to use.
+fn choice_hiding<T: Clone + Send + Sync + 'static, const N: usize>(
+    values: [(&'static str, &'static str); N],
+    hidden: &'static [&'static str],
+    from: fn(&str) -> T,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(values.map(|(name, help)| {
+        PossibleValue::new(name)
+            .help(help)
+            .hide(hidden.contains(&name))
+    }))
+    .map(move |s: String| from(&s))
+}
+
+/// `--dialect`, every dialect offered (the client).
 pub fn dialect() -> impl TypedValueParser<Value = Dialect> {
-    choice(
+    dialect_hiding(&[])
+}
+
+/// `--dialect` of a command that takes only some dialects: those in
+/// `hidden` are parsed (to be refused with a word on what to use instead)
+/// but not offered.
+pub fn dialect_hiding(hidden: &'static [&'static str]) -> impl TypedValueParser<Value = Dialect> {
+    choice_hiding(
         [
             ("json", "OpenSIPS 3.x/4.x: `:reply_name:{JSON-RPC request}`"),
             (
@@ -29,6 +50,7 @@ pub fn dialect() -> impl TypedValueParser<Value = Dialect> {
                 "Kamailio `jsonrpcs` FIFO: a bare JSON-RPC object with a `reply_name` member",
             ),
         ],
+        hidden,
         |s| match s {
             "text" => Dialect::Text,
             "kamailio" => Dialect::Kamailio,

@@ -308,7 +308,7 @@ fn timeout_message(
         ),
         TimeoutStage::NoReply => format!(
             "timed out after {t}: no reply from '{}' — nothing opened the reply FIFO '{}'. The server's reply directory \
-             (OpenSIPS mi_fifo reply_dir, Kamailio jsonrpcs fifo_reply_dir) must be '{}'; if it differs, pass --reply-dir. \
+             (OpenSIPS mi_fifo reply_dir, Kamailio jsonrpcs fifo_reply_dir) must be the client's, '{}'. \
              Otherwise the server is busy, dropped the request, or cannot write there (try 'mififo doctor --fifo {}')",
             fifo.display(),
             reply_path.display(),

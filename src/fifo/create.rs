@@ -104,8 +104,8 @@ pub enum CreateError {
     /// (anyone can do this in a sticky world-writable directory like `/tmp`).
     #[error(
         "'{path}' is squatted: a FIFO owned by {owner} ({who}) sits at our path, so clients \
-         talk to that user, not to us; remove it as root or its owner, and prefer a directory \
-         only the service user can write"
+         talk to that user, not to us; serve another path (--fifo, in a directory only the \
+         service user can write), run serve as that user, or remove it as root or its owner"
     )]
     Squatted {
         /// The FIFO path.
@@ -303,6 +303,9 @@ fn check_path(
                 pids,
             });
         }
+        if foreign && !me.is_root() {
+            sticky_refusal(path, dir, &meta)?;
+        }
         tracing::info!(path = %path.display(), "replacing stale FIFO (no reader)");
     } else if ft.is_dir() || !(spec.force || replacing) {
         return Err(CreateError::NotAFifo {
@@ -318,6 +321,38 @@ fn check_path(
         tracing::warn!(path = %path.display(), kind = FileKind::of(ft).name(), "replacing a non-FIFO at the FIFO path");
     }
     Ok(())
+}
+
+/// A stale FIFO of another user in a sticky directory (`/tmp`) that is not
+/// ours: rename(2) over it fails with EPERM, so say why before building a
+/// new FIFO, and what to do instead.
+fn sticky_refusal(path: &Path, dir: &Path, meta: &std::fs::Metadata) -> Result<(), CreateError> {
+    let Ok(d) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if d.mode() & 0o1000 == 0 || d.uid() == me {
+        return Ok(());
+    }
+    let owner = match nix::unistd::User::from_uid(Uid::from_raw(meta.uid())) {
+        Ok(Some(u)) => format!("user {} (uid {})", u.name, meta.uid()),
+        _ => format!("uid {}", meta.uid()),
+    };
+    Err(CreateError::Io {
+        op: "replace the stale FIFO",
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "nothing reads it, but it belongs to {owner} and '{}' is sticky (mode {:o}): \
+                 only its owner, the directory's owner or root may remove or replace it; serve \
+                 another path (--fifo), or remove it as root ('rm {}') and start again",
+                dir.display(),
+                d.mode() & 0o7777,
+                path.display()
+            ),
+        ),
+    })
 }
 
 /// The pids (other than ours) that hold the FIFO `meta` describes open for reading.
@@ -400,14 +435,27 @@ thread_local! {
 /// chown-ed or given an ACL.
 fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
     let path = at;
+    // Mode 0 makes no sense: 0600, as OpenSIPS does (serve warns once at start).
     let mode = if spec.mode & 0o7777 == 0 {
-        tracing::warn!("FIFO mode 0 makes no sense; using 0600 as OpenSIPS does");
         0o600
     } else {
         spec.mode & 0o7777
     };
-    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))
-        .map_err(|e| io("create FIFO", path)(errno(e)))?;
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)).map_err(|e| {
+        let mut source = errno(e);
+        if e == nix::errno::Errno::EACCES {
+            let dir = spec.path.parent().unwrap_or(Path::new("/"));
+            source = std::io::Error::new(
+                source.kind(),
+                format!(
+                    "{source}: you cannot create files in '{}'; serve another path (--fifo) \
+                     or run serve as a user who can",
+                    dir.display()
+                ),
+            );
+        }
+        io("create FIFO", &spec.path)(source)
+    })?;
     #[cfg(test)]
     AFTER_MKFIFO.with(|h| {
         if let Some(h) = h.borrow().as_ref() {
@@ -429,7 +477,7 @@ fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(replaced("a symbolic link is there now".into()))
         }
-        Err(e) => return Err(io("open for reading", path)(e)),
+        Err(e) => return Err(io("open for reading", &spec.path)(e)),
     };
     let m = reader.metadata().map_err(io("inspect", path))?;
     let me = nix::unistd::geteuid().as_raw();
@@ -445,14 +493,29 @@ fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
     // is still this inode).
     let guard = FifoGuard::with_identity(path, m.dev(), m.ino());
     let fd = reader.as_raw_fd();
+    // Errors name the path the user gave, never the temporary name.
+    let named = &spec.path;
     if spec.owner.is_some() || spec.group.is_some() {
-        nix::unistd::fchown(fd, spec.owner, spec.group).map_err(|e| io("chown", path)(errno(e)))?;
+        nix::unistd::fchown(fd, spec.owner, spec.group).map_err(|e| {
+            let mut source = errno(e);
+            if e == nix::errno::Errno::EPERM {
+                source = std::io::Error::new(
+                    source.kind(),
+                    format!(
+                        "{source}: only root may give the FIFO to another user, and a group \
+                         needs root or membership in it; run serve as root (it drops to \
+                         --user), or pass --group of a group you are in"
+                    ),
+                );
+            }
+            io("set the owner or group of", named)(source)
+        })?;
     }
     nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode))
-        .map_err(|e| io("chmod", path)(errno(e)))?;
+        .map_err(|e| io("chmod", named)(errno(e)))?;
     if !spec.acl.is_empty() {
         let acl = Acl::from_mode_with(mode, &spec.acl);
-        acl::write_fd(&reader, &acl).map_err(io("set the ACL of", path))?;
+        acl::write_fd(&reader, &acl).map_err(io("set the ACL of", named))?;
     }
     let writer = reopen_writer(&reader, path)?;
     Ok(ServerFifo {

@@ -161,6 +161,7 @@ fn reply_fifo_acl_lets_the_server_user_write() {
 /// open (what Python's `open(f, "w")`, PHP's `fopen` and shell `>` do) is
 /// denied even to root; `mififo call` opens without `O_CREAT` and succeeds.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn protected_fifos_denies_o_creat_but_not_mififo_call() {
     if !require(
         "root and writable fs.protected_fifos",

@@ -156,8 +156,13 @@ fn exit_3_for_missing_fifo_and_no_reader() {
         stderr(&o)
     );
     assert!(
-        stderr(&o).contains("flag --fifo"),
+        stderr(&o).contains("the one you gave with --fifo"),
         "says where the path came from: {}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("set --fifo"),
+        "no --fifo offered right after --fifo was given: {}",
         stderr(&o)
     );
     nix::unistd::mkfifo(&env.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
@@ -188,7 +193,11 @@ fn exit_5_for_a_silent_server_and_nothing_left_behind() {
         e.contains("timed out after 300ms") && e.contains("reply directory"),
         "{e}"
     );
-    assert!(e.contains("flag --reply-dir"), "{e}");
+    assert!(e.contains("the one you gave with --reply-dir"), "{e}");
+    assert!(
+        !e.contains("pass --reply-dir"),
+        "no --reply-dir offered after it was given: {e}"
+    );
     assert_eq!(count_entries(env.dir.path()), before);
 }
 
@@ -529,4 +538,41 @@ fn a_timeout_against_another_dialect_says_which() {
     );
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     assert!(stderr(&o).contains("pass --dialect json"), "{}", stderr(&o));
+}
+
+/// Issue 16 item 6: the hint names the source the value came from and the
+/// remedy that fits it (the environment variable to change, not `--fifo`
+/// or `--reply-dir` as if they had not been considered).
+#[test]
+fn hints_follow_where_the_value_came_from() {
+    let env = TestEnv::new();
+    let o = env
+        .cmd()
+        .env("OPENSIPS_MI_FIFO_FILE", env.fifo())
+        .env("OPENSIPS_MI_FIFO_REPLY_DIR", env.reply_dir())
+        .args(["call", "uptime"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3);
+    let e = stderr(&o);
+    assert!(
+        e.contains("environment OPENSIPS_MI_FIFO_FILE")
+            && e.contains("change OPENSIPS_MI_FIFO_FILE"),
+        "{e}"
+    );
+    let _srv = fake(&env, Dialect::Json, |_| Act::Silent);
+    let o = env
+        .cmd()
+        .env("OPENSIPS_MI_FIFO_FILE", env.fifo())
+        .env("OPENSIPS_MI_FIFO_REPLY_DIR", env.reply_dir())
+        .args(["call", "uptime", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 5);
+    let e = stderr(&o);
+    assert!(
+        e.contains("environment OPENSIPS_MI_FIFO_REPLY_DIR")
+            && e.contains("change OPENSIPS_MI_FIFO_REPLY_DIR or pass --reply-dir"),
+        "{e}"
+    );
 }

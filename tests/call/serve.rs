@@ -148,6 +148,7 @@ fn sigint_during_a_slow_command_against_mififo_serve() {
 /// As root, `serve --user nobody` writes replies as nobody: the client's
 /// reply FIFO (root-owned, 0600) must carry an ACL entry for nobody.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn server_running_as_another_user_can_answer_root() {
     if !require("root", is_root()) {
         return;
@@ -201,6 +202,7 @@ async fn many_concurrent_library_calls_against_mififo_serve() {
 
 /// Exit 4 with the real server: a 0600 root FIFO refuses a client running as nobody.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn permission_denied_against_mififo_serve() {
     if !require(
         "root and setpriv",

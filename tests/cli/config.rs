@@ -202,3 +202,42 @@ fn config_file_and_environment_together_reach_a_live_server() {
     let out = call(&env, &[("OPENSIPS_MI_FIFO_FILE", fifo)], &[]);
     assert!(out.status.success(), "({}) {}", out.status, stderr(&out));
 }
+
+/// Issue 16 item 7: `bench` takes `--config`/`--instance` and resolves like
+/// the others (README: "call, shell, top, doctor, gateway and bench resolve
+/// them the same way").
+#[test]
+fn bench_resolves_like_the_others() {
+    let env = TestEnv::new();
+    let _server = env.serve(&[]);
+    let cfg = env.path("bench.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[default]\nfifo_file = {}\nfifo_reply_dir = {}\n",
+            env.fifo().display(),
+            env.reply_dir()
+        ),
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .arg("bench")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--requests", "3", "uptime"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The file really is what names the FIFO: one that names nothing fails.
+    std::fs::write(&cfg, "[default]\nfifo_file = /nonexistent-mififo/fifo\n").unwrap();
+    let out = env
+        .cmd()
+        .arg("bench")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--requests", "1", "uptime"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stderr(&out));
+}

@@ -22,6 +22,12 @@ mod config;
 /// Error messages: one prefix, each cause once, no panics on any input.
 mod errors;
 
+/// Snapshots (insta) of every --help and man page.
+mod snap;
+
+/// The README's sh blocks, run as written against a stand-in.
+mod readme;
+
 /// Runs `mififo ARGS` with a scrubbed environment and returns its output.
 pub fn mififo(args: &[&str]) -> Output {
     let env = TestEnv::new();

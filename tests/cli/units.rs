@@ -219,6 +219,7 @@ fn unit_command_lines_use_only_real_flags() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn serve_unit_command_line_serves_an_unprivileged_fifo_that_root_can_call() {
     // What `systemctl start mififo-serve@NAME` runs, minus systemd: the unit's
     // ExecStart (with /run/mififo/ moved into a temp dir) under the unit's
@@ -341,6 +342,7 @@ fn serve_unit_command_line_serves_an_unprivileged_fifo_that_root_can_call() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn gateway_unit_command_line_relays_as_an_unprivileged_group_member() {
     // What `systemctl start mififo-gateway` runs, minus systemd: the unit's
     // ExecStart with its settings passed as environment variables (as

@@ -205,6 +205,7 @@ fn status_field(pid: u32, field: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn root_drops_to_user_after_binding_in_the_namespace() {
     if !util::require("root (to switch users)", util::is_root()) {
         return;
@@ -297,6 +298,7 @@ fn root_drops_to_user_after_binding_in_the_namespace() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn user_switch_serves_through_a_real_server() {
     if !util::require("root (to switch users)", util::is_root()) {
         return;

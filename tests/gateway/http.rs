@@ -381,6 +381,7 @@ fn opensips_cli_in_http_mode() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn permission_denied_is_502() {
     if !util::require("root (to run the gateway as nobody)", util::is_root())
         || !util::require("setpriv (util-linux)", util::have_tool("setpriv"))
@@ -441,4 +442,26 @@ fn caller_ids_survive_a_server_that_clamps_ids() {
         );
         assert_eq!(json(&r)["id"], id, "{}", r.text());
     }
+}
+
+/// Issue 16 item 10: a gateway whose FIFO does not exist says so at start,
+/// naming the path, where it came from and what to do (it still starts: the
+/// server may come later).
+#[test]
+fn missing_fifo_is_warned_at_start() {
+    let env = TestEnv::new();
+    let fifo = env.path("not_yet_fifo");
+    let mut gw = Gateway::start(&env, &fifo, &[]);
+    let log = gw.log();
+    let warn = log
+        .lines()
+        .find(|l| l.contains("no server FIFO at this path"))
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    assert!(
+        warn.contains(&fifo.display().to_string())
+            && warn.contains("flag --fifo")
+            && warn.contains("start the server"),
+        "{warn}"
+    );
+    assert!(gw.stop().success());
 }

@@ -70,6 +70,7 @@ except urllib.error.HTTPError as e:
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn gateway_listens_in_another_network_namespace() {
     if !util::require("root (network namespaces)", util::is_root()) {
         return;

@@ -342,3 +342,28 @@ fn bench_reports_the_servers_cpu_per_request() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Issue 16 item 10: `--mode 0` is warned about once at start, not again at
+/// every recreation of the FIFO.
+#[test]
+fn mode_zero_is_warned_once() {
+    let env = TestEnv::new();
+    let mut s = env.serve(&["--mode", "0"]);
+    let fifo = env.fifo();
+    assert_eq!(std::fs::metadata(&fifo).unwrap().mode() & 0o7777, 0o600);
+    for _ in 0..2 {
+        let before = std::fs::metadata(&fifo).unwrap().ino();
+        std::fs::remove_file(&fifo).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::fs::metadata(&fifo) {
+                Ok(m) if m.file_type().is_fifo() && m.ino() != before => break,
+                _ if std::time::Instant::now() > deadline => panic!("not recreated"),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        assert_eq!(std::fs::metadata(&fifo).unwrap().mode() & 0o7777, 0o600);
+    }
+    let (_, log) = s.stop();
+    assert_eq!(log.matches("--mode 0 makes no sense").count(), 1, "{log}");
+}

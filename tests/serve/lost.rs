@@ -16,6 +16,7 @@ fn error_lines(log: &str) -> Vec<&str> {
 /// Finding 3: in a sticky world-writable directory, after our FIFO is
 /// deleted, another user puts a FIFO at the path and reads it.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn a_squatted_path_is_named_and_serve_exits() {
     if !require("root (a second user squats the path)", is_root()) {
         return;
@@ -82,6 +83,7 @@ fn a_squatted_path_is_named_and_serve_exits() {
 /// `--user` a deleted FIFO cannot be recreated. SIGHUP keeps the current FIFO
 /// (error logged); a deletion makes serve exit non-zero after the bounded time.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn a_fifo_that_cannot_be_recreated_after_the_drop_ends_the_server() {
     if !require("root (privilege drop)", is_root()) {
         return;

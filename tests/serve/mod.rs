@@ -20,6 +20,7 @@ mod interop;
 mod json;
 mod lifecycle;
 mod lost;
+mod newuser;
 mod record;
 mod root;
 mod standin;

@@ -30,6 +30,7 @@ fn out(cmd: &str, args: &[&str]) -> String {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn user_group_and_mode_are_exactly_as_asked() {
     let Some(env) = root_env() else { return };
     let user = TestUser::new();
@@ -61,6 +62,7 @@ fn user_group_and_mode_are_exactly_as_asked() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn acl_entries_match_setfacl() {
     let Some(env) = root_env() else { return };
     if !require(
@@ -108,6 +110,7 @@ fn acl_entries_match_setfacl() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn privileges_are_dropped_to_the_user_and_its_groups() {
     let Some(env) = root_env() else { return };
     let group = TestGroup::new();

@@ -116,6 +116,7 @@ fn a_pidfile_symlink_is_refused_not_followed() {
 /// Finding 2 as root: a file at the pid file path that belongs to another
 /// user (who owns the directory) is refused, naming its owner.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn a_foreign_pidfile_is_refused_as_root() {
     if !require("root (pid file owned by another user)", is_root()) {
         return;
@@ -139,6 +140,7 @@ fn a_foreign_pidfile_is_refused_as_root() {
 /// into any FIFO a request names. It refuses to start and names `--user`;
 /// with `--user`, a FIFO only root may write gets nothing.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn root_without_user_is_refused_and_user_confines_replies() {
     if !require("root (confused deputy)", is_root()) {
         return;

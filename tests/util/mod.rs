@@ -31,6 +31,22 @@ pub fn serve_user_args() -> &'static [&'static str] {
 
 /// Interop and root tests call this: `false` means "skip" locally, but when
 /// `MIFIFO_REQUIRE_INTEROP=1` (set by `.ci/run`) a missing tool fails the test.
+///
+/// A skip is said on the real stderr, past the test harness's capture, so a
+/// plain `cargo test` shows `skipped: <test>: <what> not available` beside
+/// the harness's "N passed" (a test that returns early counts as passed).
+/// Root-only tests are also marked, so that a build as an ordinary user lists
+/// them as *ignored* with the reason (the cfg comes from build.rs):
+///
+/// ```ignore
+/// #[test]
+/// #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
+/// fn owned_by_another_user() {
+///     if !require("root (chown)", is_root()) {
+///         return;
+///     }
+/// }
+/// ```
 pub fn require(what: &str, available: bool) -> bool {
     if available {
         return true;
@@ -38,7 +54,14 @@ pub fn require(what: &str, available: bool) -> bool {
     if std::env::var_os("MIFIFO_REQUIRE_INTEROP").is_some_and(|v| v == "1") {
         panic!("{what} is required (MIFIFO_REQUIRE_INTEROP=1) but not available");
     }
-    eprintln!("skipped: {what} not available");
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    // Not eprintln!: the harness captures that and shows it only on failure.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipped: {test}: {what} not available (counted as passed)"
+    );
     false
 }
 

@@ -126,11 +126,18 @@ pub fn check(ctx: &mut Ctx<'_>) {
         }
     }
     if read == 0 {
-        ctx.line(
-            "php open_basedir",
-            Status::Skipped,
-            "no php.ini or FPM pool file found",
-        );
+        let detail = match &ctx.cfg.php_ini {
+            Some(given) if !given.is_empty() => format!(
+                "none of the --php-ini files can be read ({})",
+                given
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => "no php.ini or FPM pool file found".to_string(),
+        };
+        ctx.line("php open_basedir", Status::Skipped, &detail);
         return;
     }
     let reply_probe = ctx.cfg.reply_dir.join("mififo_reply");
