@@ -10,7 +10,10 @@
 //! A block preceded by `<!-- needs: WHAT -->` is not run (WHAT must say
 //! what it needs); `<!-- readme-test: runs until stopped -->` marks a
 //! server or watcher: it must still run after 2 s (a `serve` must be reading
-//! its FIFO), then gets SIGTERM. Every other block must exit 0.
+//! its FIFO), then gets SIGTERM. `<!-- readme-test: quick start -->` is the
+//! quick start's two commands: its server line runs as such a server, and
+//! its `cargo test` line is what runs this check. Every other block must
+//! exit 0.
 
 use crate::util::{bin, has_reader, TestEnv};
 use std::io::Write;
@@ -147,8 +150,36 @@ fn readme_sh_blocks_run_as_written() {
     let (mut ran, mut needs) = (0, Vec::new());
     for (n, b) in blocks(&readme).iter().enumerate() {
         let serve_fifo = stage.env.path(&format!("serve_{n}_fifo"));
-        let mut cmd = stage.sh(&b.text, &serve_fifo);
-        match b.marker.as_deref() {
+        let quick_start = b.marker.as_deref() == Some("readme-test: quick start");
+        let text = if quick_start {
+            assert!(
+                b.text.lines().any(|l| l.starts_with("cargo test")),
+                "README.md:{}: the quick start runs the tests",
+                b.line
+            );
+            let server: String = b
+                .text
+                .lines()
+                .filter(|l| !l.starts_with("cargo test"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            assert_eq!(
+                server.lines().count(),
+                1,
+                "README.md:{}: two commands",
+                b.line
+            );
+            server
+        } else {
+            b.text.clone()
+        };
+        let mut cmd = stage.sh(&text, &serve_fifo);
+        let marker = if quick_start {
+            Some("readme-test: runs until stopped")
+        } else {
+            b.marker.as_deref()
+        };
+        match marker {
             Some(m) if m.starts_with("needs:") => {
                 let what = m["needs:".len()..].trim();
                 assert!(!what.is_empty(), "README.md:{}: say what it needs", b.line);
@@ -161,7 +192,7 @@ fn readme_sh_blocks_run_as_written() {
                     .stderr(Stdio::piped())
                     .spawn()
                     .unwrap();
-                let serves = b.text.contains(" serve");
+                let serves = text.contains(" serve");
                 let deadline = Instant::now() + Duration::from_secs(2);
                 while Instant::now() < deadline && !(serves && has_reader(&serve_fifo)) {
                     std::thread::sleep(Duration::from_millis(20));
