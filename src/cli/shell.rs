@@ -4,8 +4,8 @@
 //! [`mififo::shell`]; this file owns the terminal, the history file and signals.
 
 use super::call::ColorWhen;
-use super::common::{AcceptArgs, FifoArgs, UrlArgs};
-use mififo::client::{Client, ClientConfig};
+use super::common::{AcceptArgs, Connection, FifoArgs, UrlArgs};
+use mififo::client::ClientConfig;
 use mififo::config;
 use mififo::proto::Dialect;
 use mififo::shell::{self, catalog, Output, Session};
@@ -70,39 +70,27 @@ pub struct Args {
 
 /// Runs `mififo shell`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let resolved = args.fifo.resolve()?;
-    let client = Client::new(ClientConfig {
-        fifo: resolved.fifo.value.clone(),
-        reply_dir: resolved.reply_dir.value.clone(),
-        timeout: args.timeout,
-        dialect: args.dialect,
-        allow_large: false,
-        max_reply: args.accept.max_reply,
-        trust: args.accept.trust(),
-        // A long-lived client asking one thing at a time: one reused reply FIFO.
-        pool: 1,
-    });
+    let conn = Connection::open(
+        &args.fifo,
+        &args.url,
+        ClientConfig {
+            timeout: args.timeout,
+            dialect: args.dialect,
+            max_reply: args.accept.max_reply,
+            trust: args.accept.trust(),
+            // A long-lived client asking one thing at a time: one reused reply FIFO.
+            pool: 1,
+            ..ClientConfig::default()
+        },
+    )?;
     let colour = super::call::colour_enabled(args.color);
-    let url = args
-        .url
-        .transport(&args.fifo, args.timeout, args.accept.max_reply)?;
-    if url.is_some() && args.dialect == mififo::proto::Dialect::Text {
-        anyhow::bail!("--url speaks JSON-RPC; the text dialect is for the FIFO only");
-    }
-    let (name, session) = match url {
-        Some((u, t)) => (Some(u), Session::new(t, colour)),
-        None => (None, Session::new(client, colour)),
-    };
+    let name = conn.name(args.fifo.instance.as_deref());
+    let session = Session::new(conn.transport, colour);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     if std::io::stdin().is_terminal() {
-        let name = match (&args.fifo.instance, name) {
-            (Some(i), _) => i.clone(),
-            (None, Some(u)) => u,
-            (None, None) => resolved.fifo.value.display().to_string(),
-        };
         let history = (!args.no_history)
             .then(|| {
                 shell::history_path(
