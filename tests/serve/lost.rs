@@ -101,15 +101,13 @@ fn a_fifo_that_cannot_be_recreated_after_the_drop_ends_the_server() {
     ]);
     // Wait for the drop (the FIFO gets its reader before it).
     let status_path = format!("/proc/{}/status", s.pid());
-    let deadline = std::time::Instant::now() + HANG;
-    while !std::fs::read_to_string(&status_path)
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.contains(&user.uid.to_string()))
-    {
-        assert!(std::time::Instant::now() < deadline, "never dropped");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let dropped = || {
+        std::fs::read_to_string(&status_path)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains(&user.uid.to_string()))
+    };
+    assert!(crate::util::wait_until(HANG, dropped), "never dropped");
     s.signal(nix::sys::signal::Signal::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
     assert!(crate::util::has_reader(&env.fifo()), "SIGHUP lost the FIFO");

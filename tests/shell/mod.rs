@@ -5,7 +5,7 @@
 //! never reach the terminal raw. Without a terminal: one command per line.
 
 use crate::util::tmux::{self, other_fifos, Tmux};
-use crate::util::{code_and_text, require, Server, TestEnv};
+use crate::util::{code_and_text, require, wait_until, Server, TestEnv};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -189,14 +189,10 @@ fn ctrl_c_cancels_a_slow_command_and_removes_its_reply_fifo() {
     ready(&t, &env);
     t.type_text("slow");
     t.keys(&["Enter"]);
-    let deadline = std::time::Instant::now() + T;
-    while other_fifos(env.dir.path(), &env.fifo()).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reply FIFO appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_until(T, || !other_fifos(env.dir.path(), &env.fifo()).is_empty()),
+        "no reply FIFO appeared"
+    );
     t.keys(&["C-c"]);
     t.wait_text("interrupted by SIGINT; reply FIFO removed", T);
     assert_eq!(
@@ -327,14 +323,10 @@ fn sigterm_during_a_scripted_command_removes_the_reply_fifo() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"slow\n").unwrap();
-    let deadline = std::time::Instant::now() + T;
-    while other_fifos(env.dir.path(), &env.fifo()).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reply FIFO appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_until(T, || !other_fifos(env.dir.path(), &env.fifo()).is_empty()),
+        "no reply FIFO appeared"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

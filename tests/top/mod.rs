@@ -247,11 +247,7 @@ fn ends(pid: i32) -> bool {
                 .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
         })
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !gone() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    gone()
+    crate::util::wait_until(Duration::from_secs(5), gone)
 }
 
 /// Closing the terminal (a lost ssh session) ends `top` and removes its

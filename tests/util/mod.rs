@@ -250,6 +250,23 @@ impl Drop for Server {
     }
 }
 
+/// Polls `cond` every 10 ms until it holds (`true`) or `timeout` has passed
+/// (`false`): for waiting on something observable instead of sleeping a
+/// fixed time, which is both slower and flaky on a loaded machine. Callers
+/// assert on the result with their own context.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// SIGTERM, then SIGKILL if `child` has not exited within `grace`; reaps it.
 pub fn terminate(child: &mut Child, grace: Duration) {
     let _ = nix::sys::signal::kill(
