@@ -4,7 +4,7 @@
 //! leaves, and no reply FIFO is left behind; hostile names from the server
 //! never reach the terminal raw. Without a terminal: one command per line.
 
-use crate::util::tmux::{self, other_fifos, Tmux};
+use crate::util::tmux::{self, assert_no_reply_fifos, other_fifos, Tmux};
 use crate::util::{code_and_text, require, wait_until, Server, TestEnv};
 use std::ffi::OsStr;
 use std::io::Write;
@@ -70,6 +70,30 @@ fn ready(t: &Tmux, env: &TestEnv) {
     t.wait_for("the prompt", T, |s| last_line(s) == p);
 }
 
+/// Types `line` at the prompt and presses Enter.
+fn enter(t: &Tmux, env: &TestEnv, line: &str) {
+    ready(t, env);
+    t.type_text(line);
+    t.keys(&["Enter"]);
+}
+
+/// Ctrl-D at the prompt: the shell exits 0.
+fn quit(t: &Tmux, env: &TestEnv) {
+    ready(t, env);
+    t.keys(&["C-d"]);
+    assert_eq!(t.wait_exit(T), 0);
+}
+
+/// tmux (or a skip) and a hostile stand-in server on a fresh [`TestEnv`].
+pub fn tmux_and_server() -> Option<(TestEnv, Server)> {
+    if !require("tmux", tmux::available()) {
+        return None;
+    }
+    let env = TestEnv::new();
+    let srv = hostile_server(&env);
+    Some((env, srv))
+}
+
 /// The last non-empty line of the screen.
 fn last_line(screen: &str) -> &str {
     screen
@@ -81,11 +105,9 @@ fn last_line(screen: &str) -> &str {
 
 #[test]
 fn tab_completes_server_names_and_up_recalls_history() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
     t.wait_text(&prompt(&env), T);
 
@@ -126,35 +148,22 @@ fn tab_completes_server_names_and_up_recalls_history() {
         s.matches("\"callid\": \"abc@host\"").count() == 2
     });
 
-    ready(&t, &env);
-    t.keys(&["C-d"]);
-    assert_eq!(t.wait_exit(T), 0);
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    quit(&t, &env);
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
 fn history_persists_in_the_xdg_state_dir_across_sessions() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
-    ready(&t, &env);
-    t.type_text("get_statistics dialog:");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "get_statistics dialog:");
     t.wait_text("\"dialog:active_dialogs\": 2", T);
     // A line starting with a space is not recorded.
-    ready(&t, &env);
-    t.type_text(" version");
-    t.keys(&["Enter"]);
+    enter(&t, &env, " version");
     t.wait_text("\"Server\"", T);
-    ready(&t, &env);
-    t.type_text("exit");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "exit");
     assert_eq!(t.wait_exit(T), 0);
     drop(t);
 
@@ -173,55 +182,38 @@ fn history_persists_in_the_xdg_state_dir_across_sessions() {
     });
     t.keys(&["C-u"]);
     t.wait_for("an empty line", T, |s| last_line(s).ends_with('>'));
-    ready(&t, &env);
-    t.keys(&["C-d"]);
-    assert_eq!(t.wait_exit(T), 0);
+    quit(&t, &env);
 }
 
 #[test]
 fn ctrl_c_cancels_a_slow_command_and_removes_its_reply_fifo() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
-    ready(&t, &env);
-    t.type_text("slow");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "slow");
     assert!(
         wait_until(T, || !other_fifos(env.dir.path(), &env.fifo()).is_empty()),
         "no reply FIFO appeared"
     );
     t.keys(&["C-c"]);
     t.wait_text("interrupted by SIGINT; reply FIFO removed", T);
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
     // Still usable.
-    ready(&t, &env);
-    t.type_text("uptime");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "uptime");
     t.wait_text("\"Up time\"", T);
-    ready(&t, &env);
-    t.keys(&["C-d"]);
-    assert_eq!(t.wait_exit(T), 0);
+    quit(&t, &env);
 }
 
 #[test]
 fn server_sent_escape_sequences_never_reach_the_terminal() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
     t.wait_text(&prompt(&env), T);
     let title = t.title();
-    ready(&t, &env);
-    t.type_text("which");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "which");
     // JSON escaping shows the name; the terminal never saw ESC ] 0 ; … BEL.
     t.wait_text("\"evil\\u001b]0;pwned\\u0007\"", T);
     // Tab on "ev" offers nothing: names with control characters are not completion candidates.
@@ -229,16 +221,12 @@ fn server_sent_escape_sequences_never_reach_the_terminal() {
     t.type_text("ev");
     t.keys(&["Tab", "Enter"]);
     t.wait_text("'ev' failed: -32601: Method not found", T);
-    ready(&t, &env);
-    t.type_text("help");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "help");
     let screen = t.wait_text("Server commands:", T);
     assert!(screen.contains("dlg_list"), "{screen}");
     assert_eq!(t.title(), title, "the pane title changed");
     assert!(!t.title().contains("pwned"));
-    ready(&t, &env);
-    t.keys(&["C-d"]);
-    assert_eq!(t.wait_exit(T), 0);
+    quit(&t, &env);
 }
 
 fn script(env: &TestEnv, input: &str, fifo: &std::path::Path) -> (i32, String, String) {
@@ -302,10 +290,7 @@ fn scripts_run_one_command_per_line_and_exit_with_the_last_failure() {
 
     let (code, _, err) = script(&env, "uptime\n", &env.path("nothing_here"));
     assert_eq!(code, 3, "{err}");
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
     // No history file without a terminal.
     assert!(!env.path(".local/state/mififo/history").exists());
 }
@@ -335,19 +320,14 @@ fn sigterm_during_a_scripted_command_removes_the_reply_fifo() {
     let (code, _, err) = code_and_text(&child.wait_with_output().unwrap());
     assert_eq!(code, 143, "{err}");
     assert!(err.contains("interrupted by SIGTERM"), "{err}");
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
 fn sigterm_at_the_prompt_ends_the_shell_with_143() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
     ready(&t, &env);
     t.type_text("upt");
@@ -357,19 +337,14 @@ fn sigterm_at_the_prompt_ends_the_shell_with_143() {
     )
     .unwrap();
     assert_eq!(t.wait_exit(T), 143);
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
 fn over_http_the_prompt_names_the_url_and_tab_completes_the_servers_names() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let gw = crate::gateway::Gateway::start(&env, &env.fifo(), &[]);
     let state = env.path("state");
     let t = Tmux::start(
