@@ -4,9 +4,10 @@
 //! rate-limited, and exits non-zero after `--give-up-after`.
 
 use super::*;
+use crate::util::open_reader;
 use crate::util::root::TestUser;
 use crate::util::{is_root, require};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
 fn error_lines(log: &str) -> Vec<&str> {
@@ -43,11 +44,7 @@ fn a_squatted_path_is_named_and_serve_exits() {
         Some(nix::unistd::Gid::from_raw(squatter.gid)),
     )
     .unwrap();
-    let _squatter_reads = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .unwrap();
+    let _squatter_reads = open_reader(&fifo);
     let (status, log) = s.wait_exit(HANG);
     assert!(!status.success(), "{status}: {log}");
     let errors = error_lines(&log);

@@ -1,7 +1,7 @@
 //! The OpenSIPS 1.x/2.x line dialect (`--dialect text`).
 
 use super::*;
-use std::os::unix::fs::OpenOptionsExt;
+use crate::util::{open_writer, reply_fifo};
 
 fn text(env: &TestEnv, request: &str) -> String {
     exchange(env, "tr", request.as_bytes()).expect("a reply")
@@ -90,10 +90,7 @@ fn error_lines_are_exact() {
 fn garbage_lines_resync_on_the_empty_line() {
     let env = TestEnv::new();
     let _s = env.serve(&["--dialect", "text"]);
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap();
+    let mut w = open_writer(env.fifo());
     std::io::Write::write_all(&mut w, b"garbage line\nmore\n\n\xff\xfe\n\n").unwrap();
     drop(w);
     assert!(text(&env, ":ps:tr\n\n").starts_with("200 OK\nProcess::  ID=0 "));
@@ -118,16 +115,8 @@ fn an_unterminated_request_cannot_absorb_the_next_one() {
     let env = TestEnv::new();
     let _s = env.serve(&["--dialect", "text", "--commands", &dialog_fixture()]);
     let atk = env.path("atk");
-    nix::unistd::mkfifo(&atk, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let mut atk_r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&atk)
-        .unwrap();
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap();
+    let mut atk_r = reply_fifo(&atk);
+    let mut w = open_writer(env.fifo());
     std::io::Write::write_all(&mut w, b":which:atk\nfoo\n").unwrap();
     assert_eq!(
         text(&env, ":log_level:tr\nlevel:: 2\n\n"),

@@ -295,6 +295,37 @@ pub fn code_and_text(o: &Output) -> (i32, String, String) {
 
 pub use mififo::fifo::create::has_reader;
 
+/// Creates FIFO `path` (mode 0600, replacing what is there) and opens it
+/// non-blocking for reading, as a client opens its reply FIFO before sending.
+pub fn reply_fifo(path: &Path) -> std::fs::File {
+    let _ = std::fs::remove_file(path);
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    open_reader(path)
+}
+
+/// Opens FIFO `path` non-blocking for reading (never waits for a writer).
+pub fn open_reader(path: impl AsRef<Path>) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
+}
+
+/// Opens FIFO `path` for writing, waiting for its reader (the server).
+pub fn open_writer(path: impl AsRef<Path>) -> std::fs::File {
+    std::fs::OpenOptions::new().write(true).open(path).unwrap()
+}
+
+/// Opens FIFO `path` non-blocking for writing (fails without a reader).
+pub fn open_writer_nonblocking(path: impl AsRef<Path>) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
+}
+
 /// Sends raw request bytes to `fifo` and reads the reply FIFO `reply_dir/name`
 /// to EOF, independent of the library client: creates the reply FIFO (0600),
 /// opens it non-blocking before sending, polls until a writer came and went.
@@ -308,13 +339,7 @@ pub fn raw_exchange(
 ) -> Option<Vec<u8>> {
     use std::io::Write;
     let reply = reply_dir.join(name);
-    let _ = std::fs::remove_file(&reply);
-    nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let mut r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&reply)
-        .unwrap();
+    let mut r = reply_fifo(&reply);
     let mut w = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
