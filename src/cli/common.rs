@@ -168,6 +168,47 @@ impl UrlArgs {
     }
 }
 
+/// Where the server is and what to accept from it, for the long-lived
+/// clients (`shell`, `top`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub fifo: FifoArgs,
+    #[command(flatten)]
+    pub url: UrlArgs,
+    /// What to accept from the server.
+    #[command(flatten)]
+    pub accept: AcceptArgs,
+}
+
+impl ServerArgs {
+    /// A connection for a long-lived client asking one thing at a time: one
+    /// reused reply FIFO.
+    pub fn open_session(
+        &self,
+        timeout: std::time::Duration,
+        dialect: mififo::proto::Dialect,
+    ) -> anyhow::Result<Connection> {
+        Connection::open(
+            &self.fifo,
+            &self.url,
+            mififo::client::ClientConfig {
+                timeout,
+                dialect,
+                max_reply: self.accept.max_reply,
+                trust: self.accept.trust(),
+                pool: 1,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// What to call the server on screen (see [`Connection::name`]).
+    pub fn name(&self, conn: &Connection) -> String {
+        conn.name(self.fifo.instance.as_deref())
+    }
+}
+
 /// The server a client subcommand (`call`, `shell`, `top`, `bench`) talks
 /// to: the URL transport chosen by flag, environment or config, else the
 /// resolved FIFO.

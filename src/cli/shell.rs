@@ -4,8 +4,7 @@
 //! [`mififo::shell`]; this file owns the terminal, the history file and signals.
 
 use super::call::ColorWhen;
-use super::common::{AcceptArgs, Connection, FifoArgs, UrlArgs};
-use mififo::client::ClientConfig;
+use super::common::ServerArgs;
 use mififo::config;
 use mififo::proto::Dialect;
 use mififo::shell::{self, catalog, Output, Session};
@@ -48,12 +47,7 @@ failed, as for `mififo call` (1 server error, 2 usage, 3 no server,
 4 permission denied, 5 timeout), or 0.")]
 pub struct Args {
     #[command(flatten)]
-    pub fifo: FifoArgs,
-    #[command(flatten)]
-    pub url: UrlArgs,
-    /// What to accept from the server.
-    #[command(flatten)]
-    pub accept: AcceptArgs,
+    pub server: ServerArgs,
     /// Give up on each command after this long (500ms, 2s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub timeout: Duration,
@@ -70,21 +64,9 @@ pub struct Args {
 
 /// Runs `mififo shell`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let conn = Connection::open(
-        &args.fifo,
-        &args.url,
-        ClientConfig {
-            timeout: args.timeout,
-            dialect: args.dialect,
-            max_reply: args.accept.max_reply,
-            trust: args.accept.trust(),
-            // A long-lived client asking one thing at a time: one reused reply FIFO.
-            pool: 1,
-            ..ClientConfig::default()
-        },
-    )?;
+    let conn = args.server.open_session(args.timeout, args.dialect)?;
     let colour = super::call::colour_enabled(args.color);
-    let name = conn.name(args.fifo.instance.as_deref());
+    let name = args.server.name(&conn);
     let session = Session::new(conn.transport, colour);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -2,8 +2,7 @@
 //! with `--json`, `--once`, `--count` or when stdout is not a terminal, one
 //! report per interval. Sampling and rates are in [`mififo::top`].
 
-use super::common::{AcceptArgs, Connection, FifoArgs, UrlArgs};
-use mififo::client::ClientConfig;
+use super::common::ServerArgs;
 use mififo::config;
 use mififo::term;
 use mififo::top::sample::{Failed, Sampler};
@@ -34,12 +33,7 @@ pub struct Args {
     #[arg(value_name = "STAT")]
     pub stat: Vec<String>,
     #[command(flatten)]
-    pub fifo: FifoArgs,
-    #[command(flatten)]
-    pub url: UrlArgs,
-    /// What to accept from the server.
-    #[command(flatten)]
-    pub accept: AcceptArgs,
+    pub server: ServerArgs,
     /// Time between samples (500ms, 2s, 1m).
     #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
     pub interval: Duration,
@@ -86,19 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.interval < Duration::from_millis(100) {
         anyhow::bail!("--interval must be at least 100ms");
     }
-    let conn = Connection::open(
-        &args.fifo,
-        &args.url,
-        ClientConfig {
-            timeout: args.timeout,
-            max_reply: args.accept.max_reply,
-            trust: args.accept.trust(),
-            // A long-lived client asking one thing at a time: one reused reply FIFO.
-            pool: 1,
-            ..ClientConfig::default()
-        },
-    )?;
-    let name = conn.name(args.fifo.instance.as_deref());
+    let conn = args
+        .server
+        .open_session(args.timeout, mififo::proto::Dialect::Json)?;
+    let name = args.server.name(&conn);
     let sampler = Sampler::new(conn.transport, &args.stat);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
