@@ -7,7 +7,7 @@
 //! in-test peers; opensips-cli's transport keys and the precedence.
 
 use super::kamailio::Kamailio;
-use crate::gateway::auth::{self_signed, users_file};
+use crate::gateway::auth::users_file;
 use crate::gateway::Gateway;
 use crate::util::{code_and_text, TestEnv};
 use std::net::UdpSocket;
@@ -69,33 +69,9 @@ fn http_basic_auth_from_a_file_and_tls() {
     let env = TestEnv::new();
     let _srv = env.serve(&[]);
     let users = users_file(&env);
-    // The gateway tests' self-signed certificate is a CA (curl takes it);
-    // webpki refuses a CA as the server's own certificate, so a leaf here.
-    if self_signed(&env).is_none() {
+    let Some((cert, key)) = leaf_cert(&env) else {
         return;
-    }
-    let (cert, key) = (env.path("leaf.pem"), env.path("leaf.key"));
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    };
     let gw = Gateway::start(
         &env,
         &env.fifo(),
@@ -103,13 +79,13 @@ fn http_basic_auth_from_a_file_and_tls() {
             "--users-file",
             users.to_str().unwrap(),
             "--tls-cert",
-            cert.to_str().unwrap(),
+            &cert,
             "--tls-key",
-            key.to_str().unwrap(),
+            &key,
         ],
     );
     assert!(gw.url.starts_with("https://"), "{}", gw.url);
-    let ca = cert.to_str().unwrap();
+    let ca = cert.as_str();
     let good = auth_file(&env, "good.auth", "admin:admin-pw", 0o600);
     let (code, out, err) = call_url(
         &env,
@@ -326,29 +302,13 @@ fn run(env: &TestEnv, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> (i32
 /// A leaf certificate for 127.0.0.1 (webpki refuses a CA as the server's
 /// own certificate) and its key; `None` without openssl.
 fn leaf_cert(env: &TestEnv) -> Option<(String, String)> {
-    self_signed(env)?;
     let (cert, key) = (env.path("leaf.pem"), env.path("leaf.key"));
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((
-        cert.to_str().unwrap().to_string(),
-        key.to_str().unwrap().to_string(),
-    ))
+    crate::util::self_signed_cert(&cert, &key, true).then(|| {
+        (
+            cert.to_str().unwrap().to_string(),
+            key.to_str().unwrap().to_string(),
+        )
+    })
 }
 
 /// `shell` (a script), `top --once`, `top --json --count` and `bench`

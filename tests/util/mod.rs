@@ -326,6 +326,37 @@ pub fn open_writer_nonblocking(path: impl AsRef<Path>) -> std::fs::File {
         .unwrap()
 }
 
+/// Makes a self-signed EC certificate for 127.0.0.1 with openssl, written to
+/// `cert` and `key`; `false` (a skip, see [`require`]) without openssl. A
+/// `leaf` is not a CA: webpki refuses a CA as a server's own certificate,
+/// curl takes either.
+pub fn self_signed_cert(cert: &Path, key: &Path, leaf: bool) -> bool {
+    if !require("openssl", have_tool("openssl")) {
+        return false;
+    }
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"]);
+    if leaf {
+        cmd.args(["-addext", "basicConstraints=critical,CA:FALSE"]);
+    }
+    let out = cmd
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
 /// Sends raw request bytes to `fifo` and reads the reply FIFO `reply_dir/name`
 /// to EOF, independent of the library client: creates the reply FIFO (0600),
 /// opens it non-blocking before sending, polls until a writer came and went.
