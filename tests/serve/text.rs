@@ -56,34 +56,32 @@ fn core_commands_in_1x_format() {
 fn error_lines_are_exact() {
     let env = TestEnv::new();
     let _s = env.serve(&["--dialect", "text", "--commands", &dialog_fixture()]);
-    assert_eq!(
-        text(&env, ":nosuch:tr\n\n"),
-        "500 command 'nosuch' not available\n"
-    );
-    assert_eq!(
-        text(&env, ":log_level:tr\nbad\"quote\n\n"),
-        "400 Parse error in command 'log_level'\n"
-    );
-    assert_eq!(
-        text(&env, ":get_statistics:tr\nnosuch:\n\n"),
-        "404 Statistics Not Found\n\n"
-    );
-    assert_eq!(
-        text(&env, ":get_statistics:tr\n\n"),
-        "400 Too few or too many arguments\n\n"
-    );
-    assert_eq!(
-        text(&env, ":log_level:tr\n1\n2\n3\n\n"),
-        "400 Too few or too many arguments\n\n"
-    );
-    assert_eq!(
-        text(&env, ":dlg_list:tr\nabc@host\n\n"),
-        "400 Command only supports named parameters\n\n"
-    );
-    assert_eq!(
-        text(&env, ":dlg_list:tr\ncallid::nosuch\n\n"),
-        "404 No such dialog\n\n"
-    );
+    for (request, reply) in [
+        (":nosuch:tr\n\n", "500 command 'nosuch' not available\n"),
+        (
+            ":log_level:tr\nbad\"quote\n\n",
+            "400 Parse error in command 'log_level'\n",
+        ),
+        (
+            ":get_statistics:tr\nnosuch:\n\n",
+            "404 Statistics Not Found\n\n",
+        ),
+        (
+            ":get_statistics:tr\n\n",
+            "400 Too few or too many arguments\n\n",
+        ),
+        (
+            ":log_level:tr\n1\n2\n3\n\n",
+            "400 Too few or too many arguments\n\n",
+        ),
+        (
+            ":dlg_list:tr\nabc@host\n\n",
+            "400 Command only supports named parameters\n\n",
+        ),
+        (":dlg_list:tr\ncallid::nosuch\n\n", "404 No such dialog\n\n"),
+    ] {
+        assert_eq!(text(&env, request), reply, "{request:?}");
+    }
 }
 
 #[test]
