@@ -229,24 +229,21 @@ fn a_writer_naming_full_or_absent_reply_fifos_delays_only_itself() {
 #[test]
 fn a_low_descriptor_limit_does_not_drop_normal_requests() {
     let env = TestEnv::new();
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 40; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --reply-timeout 3",
-            crate::util::bin().display(),
-            crate::util::serve_user_args().join(" "),
-            env.fifo().display(),
-            env.reply_dir()
-        ))
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut s = crate::util::Server {
-        child: Some(child),
-        fifo: env.fifo(),
-    };
-    s.wait_ready(HANG);
+    let _s = crate::util::Server::start(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 40; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --reply-timeout 3",
+                crate::util::bin().display(),
+                crate::util::serve_user_args().join(" "),
+                env.fifo().display(),
+                env.reply_dir()
+            ))
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+        &env.fifo(),
+        HANG,
+    );
     let mut readers = Vec::new();
     let mut flood = Vec::new();
     for i in 0..40 {

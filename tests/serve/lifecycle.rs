@@ -232,24 +232,21 @@ fn startup_errors_are_clear() {
 fn mode_is_exact_whatever_the_umask() {
     let env = TestEnv::new();
     // umask 077 would turn a plain mkfifo(0666) into 0600.
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "umask 077; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --mode 0666",
-            crate::util::bin().display(),
-            crate::util::serve_user_args().join(" "),
-            env.fifo().display(),
-            env.reply_dir()
-        ))
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut s = crate::util::Server {
-        child: Some(child),
-        fifo: env.fifo(),
-    };
-    s.wait_ready(HANG);
+    let s = crate::util::Server::start(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask 077; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --mode 0666",
+                crate::util::bin().display(),
+                crate::util::serve_user_args().join(" "),
+                env.fifo().display(),
+                env.reply_dir()
+            ))
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped()),
+        &env.fifo(),
+        HANG,
+    );
     assert_eq!(
         std::fs::metadata(env.fifo()).unwrap().permissions().mode() & 0o7777,
         0o666
@@ -266,23 +263,19 @@ fn mode_is_exact_whatever_the_umask() {
 #[test]
 fn reply_dir_without_trailing_slash_works() {
     let env = TestEnv::new();
-    let child = env
-        .cmd()
-        .arg("serve")
-        .args(crate::util::serve_user_args())
-        .arg("--fifo")
-        .arg(env.fifo())
-        .arg("--reply-dir")
-        .arg(env.dir.path())
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut s = crate::util::Server {
-        child: Some(child),
-        fifo: env.fifo(),
-    };
-    s.wait_ready(HANG);
+    let _s = crate::util::Server::start(
+        env.cmd()
+            .arg("serve")
+            .args(crate::util::serve_user_args())
+            .arg("--fifo")
+            .arg(env.fifo())
+            .arg("--reply-dir")
+            .arg(env.dir.path())
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped()),
+        &env.fifo(),
+        HANG,
+    );
     assert_serving(&env);
 }
 

@@ -154,21 +154,16 @@ impl TestEnv {
         } else {
             serve_user_args()
         };
-        let child = self
-            .cmd_at("serve", fifo)
-            .args(as_root)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mififo serve");
-        let mut server = Server {
-            child: Some(child),
-            fifo: fifo.to_path_buf(),
-        };
-        server.wait_ready(Duration::from_secs(10));
-        server
+        Server::start(
+            self.cmd_at("serve", fifo)
+                .args(as_root)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+            fifo,
+            Duration::from_secs(10),
+        )
     }
 }
 
@@ -181,6 +176,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// Spawns `cmd` (a `serve` command line, stdio set up by the caller) and
+    /// waits until `fifo` has a reader.
+    pub fn start(cmd: &mut Command, fifo: &Path, timeout: Duration) -> Server {
+        let mut server = Server {
+            child: Some(cmd.spawn().expect("spawn mififo serve")),
+            fifo: fifo.to_path_buf(),
+        };
+        server.wait_ready(timeout);
+        server
+    }
+
     /// The server's pid.
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("running").id() as i32
