@@ -488,24 +488,7 @@ fn shell_and_bench_over_kamailio_datagrams_and_top_says_what_is_missing() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(udp_out, fifo_out);
 
-    let (code, out, err) = run(
-        &env,
-        &[
-            "bench",
-            "--url",
-            &udp,
-            "--json",
-            "-c",
-            "2",
-            "-n",
-            "50",
-            "core.version",
-        ],
-        &[],
-        "",
-    );
-    assert_eq!(code, 0, "{out} {err}");
-    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let r = bench_50_versions(&env, &udp);
     assert_eq!(
         (r["ok"].as_u64(), r["misrouted"].as_u64()),
         (Some(50), Some(0)),
@@ -538,12 +521,19 @@ fn shell_and_bench_over_kamailio_datagrams_and_top_says_what_is_missing() {
     let (code, unix_out, err) = run(&env, &["shell", "--url", &unix], &[], script);
     assert_eq!(code, 0, "{err}");
     assert_eq!(unix_out, fifo_out);
+    let r = bench_50_versions(&env, &unix);
+    assert_eq!(r["ok"].as_u64(), Some(50), "{r}");
+}
+
+/// `mififo bench --url URL --json -c 2 -n 50 core.version`: its JSON report
+/// (the run must succeed).
+fn bench_50_versions(env: &TestEnv, url: &str) -> serde_json::Value {
     let (code, out, err) = run(
-        &env,
+        env,
         &[
             "bench",
             "--url",
-            &unix,
+            url,
             "--json",
             "-c",
             "2",
@@ -555,8 +545,7 @@ fn shell_and_bench_over_kamailio_datagrams_and_top_says_what_is_missing() {
         "",
     );
     assert_eq!(code, 0, "{out} {err}");
-    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(r["ok"].as_u64(), Some(50), "{r}");
+    serde_json::from_str(out.trim()).unwrap()
 }
 
 /// A UDP peer standing in for OpenSIPS `mi_datagram` with statistics: a
