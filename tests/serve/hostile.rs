@@ -12,14 +12,10 @@ fn send(env: &TestEnv, bytes: &[u8]) {
 
 /// Waits until `mififo:dropped` reached `n` (the server handled the bad request).
 fn wait_dropped(env: &TestEnv, n: i64) {
-    let deadline = std::time::Instant::now() + HANG;
-    while stat(env, "mififo:dropped") < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "request was not dropped"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        crate::util::wait_until(HANG, || stat(env, "mififo:dropped") >= n),
+        "request was not dropped"
+    );
 }
 
 const KILL: &str = r#"{"jsonrpc":"2.0","method":"log_level","params":[4],"id":1}"#;
@@ -126,14 +122,10 @@ fn a_client_that_never_reads_or_a_slow_command_does_not_stall_others() {
     let _slow = open_reader(env.path("slowr"));
     send(&env, br#":slowr:{"jsonrpc":"2.0","method":"slow","id":1}"#);
     // Wait until both are in flight, then others must still be served.
-    let deadline = std::time::Instant::now() + HANG;
-    while stat(&env, "mififo:in_flight") < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stuck requests not in flight"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        crate::util::wait_until(HANG, || stat(&env, "mififo:in_flight") >= 3),
+        "stuck requests not in flight"
+    );
     for _ in 0..5 {
         assert_serving(&env);
     }

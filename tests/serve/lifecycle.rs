@@ -115,11 +115,10 @@ fn sighup_keeps_reading_the_old_fifo_without_splicing() {
     std::fs::remove_file(&reply).unwrap();
     // Once its last writer is gone the old FIFO is closed (seen through the
     // second name, since the path is the new FIFO).
-    let deadline = Instant::now() + HANG;
-    while has_reader(&keep) {
-        assert!(Instant::now() < deadline, "the old FIFO is never closed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        crate::util::wait_until(HANG, || !has_reader(&keep)),
+        "the old FIFO is never closed"
+    );
     std::fs::remove_file(&keep).unwrap();
     assert!(has_reader(&env.fifo()));
 }
