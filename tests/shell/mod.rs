@@ -94,6 +94,24 @@ pub fn tmux_and_server() -> Option<(TestEnv, Server)> {
     Some((env, srv))
 }
 
+/// Tab-completes `dlg_l` to `dlg_list` (a name from the server's `which`),
+/// then `cal` to its parameter `callid=` (from `which dlg_list`), and runs
+/// `dlg_list callid=abc@host`.
+fn complete_dlg_list_callid(t: &Tmux) {
+    t.type_text("dlg_l");
+    t.keys(&["Tab"]);
+    t.wait_for("dlg_list completed", T, |s| {
+        last_line(s).ends_with("> dlg_list")
+    });
+    t.type_text("cal");
+    t.keys(&["Tab"]);
+    t.wait_for("callid= completed", T, |s| {
+        last_line(s).ends_with("> dlg_list callid=")
+    });
+    t.type_text("abc@host");
+    t.keys(&["Enter"]);
+}
+
 /// The last non-empty line of the screen.
 fn last_line(screen: &str) -> &str {
     screen
@@ -113,19 +131,7 @@ fn tab_completes_server_names_and_up_recalls_history() {
 
     // A command name from the server's `which`, completed by Tab.
     ready(&t, &env);
-    t.type_text("dlg_l");
-    t.keys(&["Tab"]);
-    t.wait_for("dlg_list completed", T, |s| {
-        last_line(s).ends_with("> dlg_list")
-    });
-    // Its parameter name, from `which dlg_list`.
-    t.type_text("cal");
-    t.keys(&["Tab"]);
-    t.wait_for("callid= completed", T, |s| {
-        last_line(s).ends_with("> dlg_list callid=")
-    });
-    t.type_text("abc@host");
-    t.keys(&["Enter"]);
+    complete_dlg_list_callid(&t);
     t.wait_text("\"Dialog\": {", T);
 
     ready(&t, &env);
@@ -359,18 +365,7 @@ fn over_http_the_prompt_names_the_url_and_tab_completes_the_servers_names() {
     let p = format!("mififo {}>", gw.url);
     t.wait_for("the prompt", T, |s| last_line(s) == p);
     // `which` and `which dlg_list` went over HTTP.
-    t.type_text("dlg_l");
-    t.keys(&["Tab"]);
-    t.wait_for("dlg_list completed", T, |s| {
-        last_line(s).ends_with("> dlg_list")
-    });
-    t.type_text("cal");
-    t.keys(&["Tab"]);
-    t.wait_for("callid= completed", T, |s| {
-        last_line(s).ends_with("> dlg_list callid=")
-    });
-    t.type_text("abc@host");
-    t.keys(&["Enter"]);
+    complete_dlg_list_callid(&t);
     t.wait_text("\"callid\": \"abc@host\"", T);
     t.wait_for("the prompt again", T, |s| last_line(s) == p);
     t.keys(&["C-d"]);
