@@ -2,9 +2,9 @@
 //! the in-process floor loop) and report throughput, latency and every failure.
 //! Exit 0 when every request was answered correctly, 1 otherwise.
 
+use super::common::Connection;
 use mififo::bench::{cpu, floor, load, stats::Report, Progress};
-use mififo::client::transport::Transport;
-use mififo::client::{params, Client, ClientConfig};
+use mififo::client::{params, ClientConfig};
 use mififo::config;
 use mififo::proto::Dialect;
 use std::io::{IsTerminal, Write};
@@ -134,21 +134,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .clone()
             .expect("clap requires METHOD without --floor");
         let params = params::build(&method, &args.param, args.params_json.as_deref())?;
-        let resolved = args.fifo_args.resolve()?;
-        let url = args.url.transport(
+        let conn = Connection::open(
             &args.fifo_args,
-            args.timeout,
-            mififo::client::DEFAULT_MAX_REPLY,
+            &args.url,
+            ClientConfig {
+                timeout: args.timeout,
+                dialect: args.dialect,
+                allow_large: args.allow_large,
+                pool: args.pool.unwrap_or(clients),
+                ..Default::default()
+            },
         )?;
-        let client = Client::new(ClientConfig {
-            fifo: resolved.fifo.value.clone(),
-            reply_dir: resolved.reply_dir.value.clone(),
-            timeout: args.timeout,
-            dialect: args.dialect,
-            allow_large: args.allow_large,
-            pool: args.pool.unwrap_or(clients),
-            ..Default::default()
-        });
         let plan = load::Plan {
             method: method.clone(),
             params,
@@ -159,13 +155,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?;
         let line = progress.display();
-        let (via, client) = match url {
-            Some((u, t)) => (u, t),
-            None => (
-                resolved.fifo.value.display().to_string(),
-                Transport::Fifo(client),
-            ),
-        };
+        let via = conn.name(None);
+        let client = conn.transport;
         let run = || rt.block_on(load::run_on(&client, &plan, &progress));
         let ((tally, elapsed), cpu) = match args.server_pid {
             Some(pid) => {

@@ -8,9 +8,9 @@
 //! escaped on stderr always and on stdout when it is a terminal (`--raw`
 //! excepted), so a reply cannot drive the terminal.
 
-use super::common::{AcceptArgs, FifoArgs, UrlArgs};
+use super::common::{AcceptArgs, Connection, FifoArgs, UrlArgs};
 use mififo::client::transport::Transport;
-use mififo::client::{params, render, Client, ClientConfig, Error, ErrorKind, Reply, ReplyKind};
+use mififo::client::{params, render, ClientConfig, Error, ErrorKind, Reply, ReplyKind};
 use mififo::config::{self, Source};
 use mififo::proto::jsonrpc::{Outcome, Request};
 use mififo::proto::Dialect;
@@ -106,27 +106,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let params = params::build(&args.method, &args.param, args.params_json.as_deref())?;
-    let resolved = args.fifo.resolve()?;
-    let url = args
-        .url
-        .transport(&args.fifo, args.timeout, args.accept.max_reply)?;
-    if url.is_some() && args.dialect == Dialect::Text {
-        anyhow::bail!("--url speaks JSON-RPC; the text dialect is for the FIFO only");
-    }
-    let client = Client::new(ClientConfig {
-        fifo: resolved.fifo.value.clone(),
-        reply_dir: resolved.reply_dir.value.clone(),
-        timeout: args.timeout,
-        dialect: args.dialect,
-        allow_large: args.allow_large,
-        max_reply: args.accept.max_reply,
-        trust: args.accept.trust(),
-        pool: 0,
-    });
-    let client = match url {
-        Some((_, t)) => t,
-        None => Transport::Fifo(client),
-    };
+    let Connection {
+        resolved,
+        transport: client,
+        ..
+    } = Connection::open(
+        &args.fifo,
+        &args.url,
+        ClientConfig {
+            timeout: args.timeout,
+            dialect: args.dialect,
+            allow_large: args.allow_large,
+            max_reply: args.accept.max_reply,
+            trust: args.accept.trust(),
+            ..ClientConfig::default()
+        },
+    )?;
     let new_id =
         || (!args.notification).then(|| serde_json::Value::from(mififo::client::fresh_id()));
     let request = Request::new(args.method.clone(), params, new_id());

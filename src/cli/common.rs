@@ -167,3 +167,101 @@ impl UrlArgs {
         Ok(Some((url.value, t)))
     }
 }
+
+/// Where the server is and what to accept from it, for the long-lived
+/// clients (`shell`, `top`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub fifo: FifoArgs,
+    #[command(flatten)]
+    pub url: UrlArgs,
+    /// What to accept from the server.
+    #[command(flatten)]
+    pub accept: AcceptArgs,
+}
+
+impl ServerArgs {
+    /// A connection for a long-lived client asking one thing at a time: one
+    /// reused reply FIFO.
+    pub fn open_session(
+        &self,
+        timeout: std::time::Duration,
+        dialect: mififo::proto::Dialect,
+    ) -> anyhow::Result<Connection> {
+        Connection::open(
+            &self.fifo,
+            &self.url,
+            mififo::client::ClientConfig {
+                timeout,
+                dialect,
+                max_reply: self.accept.max_reply,
+                trust: self.accept.trust(),
+                pool: 1,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// What to call the server on screen (see [`Connection::name`]).
+    pub fn name(&self, conn: &Connection) -> String {
+        conn.name(self.fifo.instance.as_deref())
+    }
+}
+
+/// The server a client subcommand (`call`, `shell`, `top`, `bench`) talks
+/// to: the URL transport chosen by flag, environment or config, else the
+/// resolved FIFO.
+pub struct Connection {
+    /// The FIFO and reply directory as resolved (also when a URL is used:
+    /// they name the instance).
+    pub resolved: Resolved,
+    /// The URL, when the transport is one.
+    pub url: Option<String>,
+    /// How requests travel.
+    pub transport: mififo::client::transport::Transport,
+}
+
+impl Connection {
+    /// Resolves `fifo` and `url`; `client` gives everything but the FIFO
+    /// paths, which come from the resolution. The text dialect is refused
+    /// with a URL (URLs speak JSON-RPC).
+    pub fn open(
+        fifo: &FifoArgs,
+        url: &UrlArgs,
+        client: mififo::client::ClientConfig,
+    ) -> anyhow::Result<Connection> {
+        use mififo::client::{transport::Transport, Client, ClientConfig};
+        let resolved = fifo.resolve()?;
+        let via = url.transport(fifo, client.timeout, client.max_reply)?;
+        if via.is_some() && client.dialect == mififo::proto::Dialect::Text {
+            anyhow::bail!("--url speaks JSON-RPC; the text dialect is for the FIFO only");
+        }
+        let (url, transport) = match via {
+            Some((u, t)) => (Some(u), t),
+            None => (
+                None,
+                Transport::Fifo(Client::new(ClientConfig {
+                    fifo: resolved.fifo.value.clone(),
+                    reply_dir: resolved.reply_dir.value.clone(),
+                    ..client
+                })),
+            ),
+        };
+        Ok(Connection {
+            resolved,
+            url,
+            transport,
+        })
+    }
+
+    /// What to call the server on screen: the config instance if one was
+    /// named, else the URL, else the FIFO path.
+    pub fn name(&self, instance: Option<&str>) -> String {
+        match (instance, &self.url) {
+            (Some(i), _) => i.to_owned(),
+            (None, Some(u)) => u.clone(),
+            (None, None) => self.resolved.fifo.value.display().to_string(),
+        }
+    }
+}

@@ -4,8 +4,7 @@
 //! [`mififo::shell`]; this file owns the terminal, the history file and signals.
 
 use super::call::ColorWhen;
-use super::common::{AcceptArgs, FifoArgs, UrlArgs};
-use mififo::client::{Client, ClientConfig};
+use super::common::ServerArgs;
 use mififo::config;
 use mififo::proto::Dialect;
 use mififo::shell::{self, catalog, Output, Session};
@@ -48,12 +47,7 @@ failed, as for `mififo call` (1 server error, 2 usage, 3 no server,
 4 permission denied, 5 timeout), or 0.")]
 pub struct Args {
     #[command(flatten)]
-    pub fifo: FifoArgs,
-    #[command(flatten)]
-    pub url: UrlArgs,
-    /// What to accept from the server.
-    #[command(flatten)]
-    pub accept: AcceptArgs,
+    pub server: ServerArgs,
     /// Give up on each command after this long (500ms, 2s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub timeout: Duration,
@@ -70,39 +64,15 @@ pub struct Args {
 
 /// Runs `mififo shell`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let resolved = args.fifo.resolve()?;
-    let client = Client::new(ClientConfig {
-        fifo: resolved.fifo.value.clone(),
-        reply_dir: resolved.reply_dir.value.clone(),
-        timeout: args.timeout,
-        dialect: args.dialect,
-        allow_large: false,
-        max_reply: args.accept.max_reply,
-        trust: args.accept.trust(),
-        // A long-lived client asking one thing at a time: one reused reply FIFO.
-        pool: 1,
-    });
+    let conn = args.server.open_session(args.timeout, args.dialect)?;
     let colour = super::call::colour_enabled(args.color);
-    let url = args
-        .url
-        .transport(&args.fifo, args.timeout, args.accept.max_reply)?;
-    if url.is_some() && args.dialect == mififo::proto::Dialect::Text {
-        anyhow::bail!("--url speaks JSON-RPC; the text dialect is for the FIFO only");
-    }
-    let (name, session) = match url {
-        Some((u, t)) => (Some(u), Session::new(t, colour)),
-        None => (None, Session::new(client, colour)),
-    };
+    let name = args.server.name(&conn);
+    let session = Session::new(conn.transport, colour);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     if std::io::stdin().is_terminal() {
-        let name = match (&args.fifo.instance, name) {
-            (Some(i), _) => i.clone(),
-            (None, Some(u)) => u,
-            (None, None) => resolved.fifo.value.display().to_string(),
-        };
         let history = (!args.no_history)
             .then(|| {
                 shell::history_path(

@@ -2,10 +2,8 @@
 //! with `--json`, `--once`, `--count` or when stdout is not a terminal, one
 //! report per interval. Sampling and rates are in [`mififo::top`].
 
-use super::common::{AcceptArgs, FifoArgs, UrlArgs};
-use mififo::client::{Client, ClientConfig};
+use super::common::ServerArgs;
 use mififo::config;
-use mififo::proto::Dialect;
 use mififo::term;
 use mififo::top::sample::{Failed, Sampler};
 use mififo::top::{render, Board, Sort};
@@ -35,12 +33,7 @@ pub struct Args {
     #[arg(value_name = "STAT")]
     pub stat: Vec<String>,
     #[command(flatten)]
-    pub fifo: FifoArgs,
-    #[command(flatten)]
-    pub url: UrlArgs,
-    /// What to accept from the server.
-    #[command(flatten)]
-    pub accept: AcceptArgs,
+    pub server: ServerArgs,
     /// Time between samples (500ms, 2s, 1m).
     #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
     pub interval: Duration,
@@ -87,36 +80,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.interval < Duration::from_millis(100) {
         anyhow::bail!("--interval must be at least 100ms");
     }
-    let resolved = args.fifo.resolve()?;
-    let client = Client::new(ClientConfig {
-        fifo: resolved.fifo.value.clone(),
-        reply_dir: resolved.reply_dir.value.clone(),
-        timeout: args.timeout,
-        dialect: Dialect::Json,
-        allow_large: false,
-        max_reply: args.accept.max_reply,
-        trust: args.accept.trust(),
-        // A long-lived client asking one thing at a time: one reused reply FIFO.
-        pool: 1,
-    });
-    let url = args
-        .url
-        .transport(&args.fifo, args.timeout, args.accept.max_reply)?;
-    let target = url.as_ref().map(|(u, _)| u.clone());
-    let sampler = match url {
-        Some((_, t)) => Sampler::new(t, &args.stat),
-        None => Sampler::new(client, &args.stat),
-    };
+    let conn = args
+        .server
+        .open_session(args.timeout, mififo::proto::Dialect::Json)?;
+    let name = args.server.name(&conn);
+    let sampler = Sampler::new(conn.transport, &args.stat);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     let count = if args.once { Some(1) } else { args.count };
-    let name = match (&args.fifo.instance, target) {
-        (Some(i), _) => i.clone(),
-        (None, Some(u)) => u,
-        (None, None) => resolved.fifo.value.display().to_string(),
-    };
     if args.json || count.is_some() || !std::io::stdout().is_terminal() {
         rt.block_on(batch(sampler, &args, count))
     } else {

@@ -673,6 +673,20 @@ mod tests {
         )
     }
 
+    /// POSTs JSON `body` with `authorization`, as the tests' client does.
+    async fn call_as(
+        gw: &Gateway<Fake>,
+        authorization: &str,
+        body: &str,
+    ) -> (StatusCode, Option<String>, String) {
+        let headers = [
+            ("content-type", "application/json"),
+            ("host", "127.0.0.1:8888"),
+            ("authorization", authorization),
+        ];
+        call(gw, post_with(body, &headers)).await
+    }
+
     #[tokio::test]
     async fn authentication_and_per_user_policy() {
         let gw = with_users(
@@ -696,47 +710,19 @@ mod tests {
             "Basic realm=\"mififo\", charset=\"UTF-8\""
         );
         let bad = basic("admin", "wrong");
-        let (s, _, _) = call(
-            &gw,
-            post_with(
-                r#"{"jsonrpc":"2.0","method":"uptime","id":1}"#,
-                &[json, host, ("authorization", &bad)],
-            ),
-        )
-        .await;
+        let (s, _, _) = call_as(&gw, &bad, r#"{"jsonrpc":"2.0","method":"uptime","id":1}"#).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert_eq!(gw.relay.calls.load(Ordering::SeqCst), 0);
         let panel = basic("panel", "p");
-        let (s, _, b) = call(
-            &gw,
-            post_with(
-                r#"{"jsonrpc":"2.0","method":"uptime","id":1}"#,
-                &[json, host, ("authorization", &panel)],
-            ),
-        )
-        .await;
+        let (s, _, b) = call_as(&gw, &panel, r#"{"jsonrpc":"2.0","method":"uptime","id":1}"#).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let (s, _, b) = call(
-            &gw,
-            post_with(
-                r#"{"jsonrpc":"2.0","method":"kill","id":"k"}"#,
-                &[json, host, ("authorization", &panel)],
-            ),
-        )
-        .await;
+        let (s, _, b) = call_as(&gw, &panel, r#"{"jsonrpc":"2.0","method":"kill","id":"k"}"#).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
         assert_eq!(error_code(&b), code::METHOD_REFUSED);
         assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["id"], "k");
         assert!(b.contains("panel"), "{b}");
         let admin = basic("admin", "a");
-        let (s, _, b) = call(
-            &gw,
-            post_with(
-                r#"{"jsonrpc":"2.0","method":"other","id":1}"#,
-                &[json, host, ("authorization", &admin)],
-            ),
-        )
-        .await;
+        let (s, _, b) = call_as(&gw, &admin, r#"{"jsonrpc":"2.0","method":"other","id":1}"#).await;
         // Allowed by policy, so it reached the relay (whose fake fails it).
         assert_eq!(error_code(&b), code::GATEWAY_ERROR, "{s} {b}");
     }

@@ -51,6 +51,7 @@ fn shared_env() -> (TestEnv, String) {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn exit_4_when_the_fifo_denies_the_client() {
     if !root_and("setpriv") {
         return;
@@ -109,6 +110,7 @@ fn exit_4_when_the_fifo_denies_the_client() {
 /// root, mode 0600) gets an ACL entry for it, and a writer with that fsuid
 /// can deliver the reply. Without the entry (control) it cannot.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn reply_fifo_acl_lets_the_server_user_write() {
     if !root_and("setpriv") {
         return;
@@ -254,6 +256,7 @@ fn protected_fifos_denies_o_creat_but_not_mififo_call() {
 
 /// A non-root client timing out in a shared sticky reply dir removes its FIFO.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn timeout_as_nobody_leaves_the_shared_reply_dir_clean() {
     if !root_and("setpriv") {
         return;
@@ -330,6 +333,7 @@ fn wait_for_reader(fifo: &Path) {
 /// its answer. Now nothing is sent and no reply FIFO is made (so no ACL), the
 /// message names the owner, and `--trust-user` is the way to say otherwise.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn a_squatted_fifo_in_a_sticky_dir_gets_nothing() {
     if !root_and("setpriv") {
         return;
@@ -404,6 +408,7 @@ fn a_squatted_fifo_in_a_sticky_dir_gets_nothing() {
 /// (mode 0666): a second reader running as that user would get some of the
 /// requests. As root the client sees it and refuses, naming pid and user.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn a_reader_running_as_an_unrelated_user_is_refused() {
     if !root_and("setpriv") {
         return;

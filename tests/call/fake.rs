@@ -369,14 +369,12 @@ pub fn fake(
 
 /// Waits (30 s at most) until a client has made its `mififo_reply_*` FIFO in `dir`.
 pub fn wait_for_reply_fifo(dir: &Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while entries_with_prefix(dir, "mififo_reply_").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reply FIFO never appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    assert!(
+        crate::util::wait_until(std::time::Duration::from_secs(30), || {
+            !entries_with_prefix(dir, "mififo_reply_").is_empty()
+        }),
+        "reply FIFO never appeared"
+    );
 }
 
 /// Entries in `dir` (to prove nothing is left behind).

@@ -56,25 +56,21 @@ fn latency_against_python_opensips() {
 
     // The real server, from the same binary.
     let env = TestEnv::new();
-    let child = env
-        .cmd()
-        .env_remove("MIFIFO_LOG")
-        .args(["-q", "serve"])
-        .args(crate::util::serve_user_args())
-        .arg("--fifo")
-        .arg(env.fifo())
-        .arg("--reply-dir")
-        .arg(env.reply_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = Server {
-        child: Some(child),
-        fifo: env.fifo(),
-    };
-    server.wait_ready(Duration::from_secs(20));
+    let _server = Server::start(
+        env.cmd()
+            .env_remove("MIFIFO_LOG")
+            .args(["-q", "serve"])
+            .args(crate::util::serve_user_args())
+            .arg("--fifo")
+            .arg(env.fifo())
+            .arg("--reply-dir")
+            .arg(env.reply_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        &env.fifo(),
+        Duration::from_secs(20),
+    );
     measure("mififo serve", &env, &py, &mififo);
 }
 

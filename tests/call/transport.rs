@@ -7,7 +7,7 @@
 //! in-test peers; opensips-cli's transport keys and the precedence.
 
 use super::kamailio::Kamailio;
-use crate::gateway::auth::{self_signed, users_file};
+use crate::gateway::auth::users_file;
 use crate::gateway::Gateway;
 use crate::util::{code_and_text, TestEnv};
 use std::net::UdpSocket;
@@ -69,33 +69,9 @@ fn http_basic_auth_from_a_file_and_tls() {
     let env = TestEnv::new();
     let _srv = env.serve(&[]);
     let users = users_file(&env);
-    // The gateway tests' self-signed certificate is a CA (curl takes it);
-    // webpki refuses a CA as the server's own certificate, so a leaf here.
-    if self_signed(&env).is_none() {
+    let Some((cert, key)) = leaf_cert(&env) else {
         return;
-    }
-    let (cert, key) = (env.path("leaf.pem"), env.path("leaf.key"));
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    };
     let gw = Gateway::start(
         &env,
         &env.fifo(),
@@ -103,13 +79,13 @@ fn http_basic_auth_from_a_file_and_tls() {
             "--users-file",
             users.to_str().unwrap(),
             "--tls-cert",
-            cert.to_str().unwrap(),
+            &cert,
             "--tls-key",
-            key.to_str().unwrap(),
+            &key,
         ],
     );
     assert!(gw.url.starts_with("https://"), "{}", gw.url);
-    let ca = cert.to_str().unwrap();
+    let ca = cert.as_str();
     let good = auth_file(&env, "good.auth", "admin:admin-pw", 0o600);
     let (code, out, err) = call_url(
         &env,
@@ -326,29 +302,13 @@ fn run(env: &TestEnv, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> (i32
 /// A leaf certificate for 127.0.0.1 (webpki refuses a CA as the server's
 /// own certificate) and its key; `None` without openssl.
 fn leaf_cert(env: &TestEnv) -> Option<(String, String)> {
-    self_signed(env)?;
     let (cert, key) = (env.path("leaf.pem"), env.path("leaf.key"));
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((
-        cert.to_str().unwrap().to_string(),
-        key.to_str().unwrap().to_string(),
-    ))
+    crate::util::self_signed_cert(&cert, &key, true).then(|| {
+        (
+            cert.to_str().unwrap().to_string(),
+            key.to_str().unwrap().to_string(),
+        )
+    })
 }
 
 /// `shell` (a script), `top --once`, `top --json --count` and `bench`
@@ -528,24 +488,7 @@ fn shell_and_bench_over_kamailio_datagrams_and_top_says_what_is_missing() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(udp_out, fifo_out);
 
-    let (code, out, err) = run(
-        &env,
-        &[
-            "bench",
-            "--url",
-            &udp,
-            "--json",
-            "-c",
-            "2",
-            "-n",
-            "50",
-            "core.version",
-        ],
-        &[],
-        "",
-    );
-    assert_eq!(code, 0, "{out} {err}");
-    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let r = bench_50_versions(&env, &udp);
     assert_eq!(
         (r["ok"].as_u64(), r["misrouted"].as_u64()),
         (Some(50), Some(0)),
@@ -578,12 +521,19 @@ fn shell_and_bench_over_kamailio_datagrams_and_top_says_what_is_missing() {
     let (code, unix_out, err) = run(&env, &["shell", "--url", &unix], &[], script);
     assert_eq!(code, 0, "{err}");
     assert_eq!(unix_out, fifo_out);
+    let r = bench_50_versions(&env, &unix);
+    assert_eq!(r["ok"].as_u64(), Some(50), "{r}");
+}
+
+/// `mififo bench --url URL --json -c 2 -n 50 core.version`: its JSON report
+/// (the run must succeed).
+fn bench_50_versions(env: &TestEnv, url: &str) -> serde_json::Value {
     let (code, out, err) = run(
-        &env,
+        env,
         &[
             "bench",
             "--url",
-            &unix,
+            url,
             "--json",
             "-c",
             "2",
@@ -595,8 +545,7 @@ fn shell_and_bench_over_kamailio_datagrams_and_top_says_what_is_missing() {
         "",
     );
     assert_eq!(code, 0, "{out} {err}");
-    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(r["ok"].as_u64(), Some(50), "{r}");
+    serde_json::from_str(out.trim()).unwrap()
 }
 
 /// A UDP peer standing in for OpenSIPS `mi_datagram` with statistics: a

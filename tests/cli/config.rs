@@ -32,6 +32,14 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The call failed (`why` otherwise) and its error names the missing reply
+/// directory `wanted`.
+fn assert_missing_reply_dir(out: &Output, wanted: &str, why: &str) {
+    assert!(!out.status.success(), "{why}");
+    let err = stderr(out);
+    assert!(err.contains(wanted), "{err}");
+}
+
 /// The call failed with "no server" (exit 3) naming `wanted` and none of `not`.
 fn assert_missing_fifo(out: &Output, wanted: &str, not: &[&str]) {
     let err = stderr(out);
@@ -123,14 +131,10 @@ fn config_file_names_the_reply_dir() {
         )],
     );
     let out = call(&env, &[], &["--fifo", fifo.to_str().unwrap()]);
-    assert!(
-        !out.status.success(),
-        "a missing reply dir from the config was not used"
-    );
-    assert!(
-        stderr(&out).contains("replies-from-config"),
-        "{}",
-        stderr(&out)
+    assert_missing_reply_dir(
+        &out,
+        "replies-from-config",
+        "a missing reply dir from the config was not used",
     );
 }
 
@@ -148,14 +152,10 @@ fn environment_beats_config_file_for_the_reply_dir() {
         &[("OPENSIPS_MI_FIFO_REPLY_DIR", from_env)],
         &["--fifo", fifo.to_str().unwrap()],
     );
-    assert!(
-        !out.status.success(),
-        "the config file beat the environment"
-    );
-    assert!(
-        stderr(&out).contains("replies-from-env"),
-        "{}",
-        stderr(&out)
+    assert_missing_reply_dir(
+        &out,
+        "replies-from-env",
+        "the config file beat the environment",
     );
 }
 

@@ -275,11 +275,8 @@ fn serve_unit_command_line_serves_an_unprivileged_fifo_that_root_can_call() {
     .stdin(std::process::Stdio::null())
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::piped());
-    let mut server = crate::util::Server {
-        child: Some(cmd.spawn().unwrap()),
-        fifo: fifo.clone(),
-    };
-    server.wait_ready(std::time::Duration::from_secs(10));
+    let mut server =
+        crate::util::Server::start(&mut cmd, &fifo, std::time::Duration::from_secs(10));
 
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&fifo).unwrap();

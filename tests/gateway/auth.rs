@@ -56,6 +56,14 @@ fn post_as(gw: &Gateway, creds: Option<(&str, &str)>, body: &str) -> HttpReply {
     super::http::parse(&raw)
 }
 
+/// A gateway on `env`'s FIFO with the users of [`users_file`] and `extra` flags.
+fn gateway_with_users(env: &TestEnv, extra: &[&str]) -> Gateway {
+    let users = users_file(env);
+    let mut args = vec!["--users-file", users.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Gateway::start(env, &env.fifo(), &args)
+}
+
 fn rpc(method: &str) -> String {
     format!(r#"{{"jsonrpc":"2.0","method":"{method}","id":"{method}"}}"#)
 }
@@ -64,12 +72,7 @@ fn rpc(method: &str) -> String {
 fn basic_auth_good_bad_missing_and_hashed() {
     let env = TestEnv::new();
     let _server = env.serve(&[]);
-    let users = users_file(&env);
-    let gw = Gateway::start(
-        &env,
-        &env.fifo(),
-        &["--users-file", users.to_str().unwrap()],
-    );
+    let gw = gateway_with_users(&env, &[]);
     // Missing.
     let r = post_as(&gw, None, &rpc("uptime"));
     assert_eq!(r.status, 401, "{}", r.text());
@@ -176,12 +179,7 @@ fn command_policy_allow_deny_read_only_and_per_user() {
     assert_eq!(post_as(&gw, None, &rpc("which")).status, 403);
     assert_eq!(post_as(&gw, None, &rpc("get_statistics")).status, 403);
     // Per user: admin may kill (the server then stops), panel may not.
-    let users = users_file(&env);
-    let gw = Gateway::start(
-        &env,
-        &env.fifo(),
-        &["--users-file", users.to_str().unwrap()],
-    );
+    let gw = gateway_with_users(&env, &[]);
     let r = post_as(&gw, Some(("panel", "panel pw:with colon")), &rpc("kill"));
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("panel"), "{}", r.text());
@@ -206,12 +204,7 @@ fn audit_lines(gw: &Gateway) -> Vec<serde_json::Value> {
 fn audit_log_has_one_line_per_request_without_params() {
     let env = TestEnv::new();
     let _server = env.serve(&[]);
-    let users = users_file(&env);
-    let gw = Gateway::start(
-        &env,
-        &env.fifo(),
-        &["--users-file", users.to_str().unwrap(), "--read-only"],
-    );
+    let gw = gateway_with_users(&env, &["--read-only"]);
     let secret_params =
         r#"{"jsonrpc":"2.0","method":"get_statistics","params":[["s3cr3t-value"]],"id":1}"#;
     assert_eq!(
@@ -231,14 +224,8 @@ fn audit_log_has_one_line_per_request_without_params() {
     let r = http(gw.addr, "POST", "/mi", b"{oops");
     assert_eq!(r.status, 401);
     // Lines are written after the response; give the last one a moment.
-    let mut lines = audit_lines(&gw);
-    for _ in 0..100 {
-        if lines.len() >= 5 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        lines = audit_lines(&gw);
-    }
+    util::wait_until(Duration::from_secs(2), || audit_lines(&gw).len() >= 5);
+    let lines = audit_lines(&gw);
     assert_eq!(lines.len(), 5, "{}", gw.log());
     // (user, method, status, code, level); get_statistics of an unknown
     // statistic is the server's own error, passed through with 200.
@@ -268,44 +255,22 @@ fn audit_log_has_one_line_per_request_without_params() {
     // With --audit-params the params are in the line.
     let gw = Gateway::start(&env, &env.fifo(), &["--audit-params"]);
     assert_eq!(post_as(&gw, None, secret_params).status, 200);
-    std::thread::sleep(Duration::from_millis(200));
-    let lines = audit_lines(&gw);
+    // Lines are written after the response.
     assert!(
-        lines.iter().any(|l| l["params"]
-            .as_str()
-            .is_some_and(|p| p.contains("s3cr3t-value"))),
+        util::wait_until(Duration::from_secs(2), || audit_lines(&gw).iter().any(
+            |l| l["params"]
+                .as_str()
+                .is_some_and(|p| p.contains("s3cr3t-value"))
+        )),
         "{}",
         gw.log()
     );
 }
 
 /// A self-signed certificate for 127.0.0.1 (openssl), as (cert, key).
-pub(crate) fn self_signed(env: &TestEnv) -> Option<(PathBuf, PathBuf)> {
-    if !util::require("openssl", util::have_tool("openssl")) {
-        return None;
-    }
+fn self_signed(env: &TestEnv) -> Option<(PathBuf, PathBuf)> {
     let (cert, key) = (env.path("cert.pem"), env.path("key.pem"));
-    let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((cert, key))
+    util::self_signed_cert(&cert, &key, false).then_some((cert, key))
 }
 
 #[test]
@@ -441,12 +406,7 @@ fn cp_style_php_with_credentials_in_the_json_url() {
     }
     let env = TestEnv::new();
     let _server = env.serve(&[]);
-    let users = users_file(&env);
-    let gw = Gateway::start(
-        &env,
-        &env.fifo(),
-        &["--users-file", users.to_str().unwrap(), "--read-only"],
-    );
+    let gw = gateway_with_users(&env, &["--read-only"]);
     let script = env.path("mi_comm_test.php");
     std::fs::write(&script, format!("<?php\n{CP_STYLE_PHP}")).unwrap();
     let php = |url: &str, method: &str| {

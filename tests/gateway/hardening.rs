@@ -317,22 +317,18 @@ fn user_switch_serves_through_a_real_server() {
     .unwrap();
     let fifo = shared.join("mi_fifo");
     let reply_dir = format!("{}/", shared.display());
-    let child = env
-        .cmd()
-        .arg("serve")
-        .arg("--fifo")
-        .arg(&fifo)
-        .args(["--reply-dir", &reply_dir, "--user", &user.name])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = util::Server {
-        child: Some(child),
-        fifo: fifo.clone(),
-    };
-    server.wait_ready(Duration::from_secs(10));
+    let _server = crate::util::Server::start(
+        env.cmd()
+            .arg("serve")
+            .arg("--fifo")
+            .arg(&fifo)
+            .args(["--reply-dir", &reply_dir, "--user", &user.name])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+        &fifo,
+        Duration::from_secs(10),
+    );
     let mut cmd = env.cmd();
     cmd.args(["gateway", "--listen", "127.0.0.1:0", "--fifo"])
         .arg(&fifo)

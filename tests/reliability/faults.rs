@@ -4,10 +4,10 @@
 
 use super::*;
 use crate::util::{has_reader, raw_exchange};
+use crate::util::{open_writer, reply_fifo};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -86,16 +86,8 @@ fn a_client_that_never_reads_its_reply_blocks_nobody() {
     // Open the reply FIFO for reading, ask for a 256 KiB reply, never read:
     // the server's write blocks once the pipe (64 KiB) is full.
     let reply = env.path("stuck");
-    nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let _r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&reply)
-        .unwrap();
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap();
+    let _r = reply_fifo(&reply);
+    let mut w = open_writer(env.fifo());
     w.write_all(br#":stuck:{"jsonrpc":"2.0","method":"big","id":1}"#)
         .unwrap();
     drop(w);
@@ -194,10 +186,7 @@ fn garbage_writers_under_load_lose_nothing() {
     // head that would swallow the next client's bytes), then one 1 MiB write
     // that the kernel splits and interleaves with the clients' requests.
     let mut rng = fastrand::Rng::with_seed(7);
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap();
+    let mut w = open_writer(env.fifo());
     for _ in 0..50 {
         let len = rng.usize(1..=4096);
         let chunk: Vec<u8> = (0..len)

@@ -3,28 +3,19 @@
 
 use super::*;
 use crate::util::read_reply;
+use crate::util::{open_reader, open_writer, open_writer_nonblocking, reply_fifo};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 
 fn send(env: &TestEnv, bytes: &[u8]) {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
+    open_writer(env.fifo()).write_all(bytes).unwrap();
 }
 
 /// Waits until `mififo:dropped` reached `n` (the server handled the bad request).
 fn wait_dropped(env: &TestEnv, n: i64) {
-    let deadline = std::time::Instant::now() + HANG;
-    while stat(env, "mififo:dropped") < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "request was not dropped"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        crate::util::wait_until(HANG, || stat(env, "mififo:dropped") >= n),
+        "request was not dropped"
+    );
 }
 
 const KILL: &str = r#"{"jsonrpc":"2.0","method":"log_level","params":[4],"id":1}"#;
@@ -41,12 +32,7 @@ fn symlinks_regular_files_and_hard_links_get_nothing_written_and_nothing_run() {
     std::fs::write(env.path("plain"), b"plain").unwrap();
     // Symlink to a FIFO that has a reader (the reader must get nothing).
     let target = env.path("target");
-    nix::unistd::mkfifo(&target, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let mut target_r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&target)
-        .unwrap();
+    let mut target_r = reply_fifo(&target);
     std::os::unix::fs::symlink(&target, env.path("fifolink")).unwrap();
     // Hard link to that FIFO.
     std::fs::hard_link(&target, env.path("hard")).unwrap();
@@ -125,12 +111,7 @@ fn a_client_that_never_reads_or_a_slow_command_does_not_stall_others() {
     let _s = env.serve(&["--commands", &cmds, "--reply-timeout", "60"]);
     // Opens its reply FIFO, never reads: the 300 KB write blocks once the pipe is full.
     let p = env.path("stuck");
-    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let _stuck = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&p)
-        .unwrap();
+    let _stuck = reply_fifo(&p);
     send(&env, br#":stuck:{"jsonrpc":"2.0","method":"big","id":1}"#);
     // A command that takes a minute.
     nix::unistd::mkfifo(
@@ -138,26 +119,15 @@ fn a_client_that_never_reads_or_a_slow_command_does_not_stall_others() {
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .unwrap();
-    let _slow = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(env.path("slowr"))
-        .unwrap();
+    let _slow = open_reader(env.path("slowr"));
     send(&env, br#":slowr:{"jsonrpc":"2.0","method":"slow","id":1}"#);
     // Wait until both are in flight, then others must still be served.
-    let deadline = std::time::Instant::now() + HANG;
-    while stat(&env, "mififo:in_flight") < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stuck requests not in flight"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        crate::util::wait_until(HANG, || stat(&env, "mififo:in_flight") >= 3),
+        "stuck requests not in flight"
+    );
     for _ in 0..5 {
-        assert_eq!(
-            call_raw(&env, "reset_all_statistics", None),
-            r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
-        );
+        assert_serving(&env);
     }
 }
 
@@ -205,18 +175,9 @@ fn a_writer_naming_full_or_absent_reply_fifos_delays_only_itself() {
     let env = TestEnv::new();
     let _s = env.serve(&[]);
     let full = env.path("full");
-    nix::unistd::mkfifo(&full, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let _full_reader = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&full)
-        .unwrap();
+    let _full_reader = reply_fifo(&full);
     {
-        let mut w = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&full)
-            .unwrap();
+        let mut w = open_writer_nonblocking(&full);
         while w.write(&[b'x'; 4096]).is_ok() {}
     }
     nix::unistd::mkfifo(
@@ -260,42 +221,29 @@ fn a_writer_naming_full_or_absent_reply_fifos_delays_only_itself() {
 #[test]
 fn a_low_descriptor_limit_does_not_drop_normal_requests() {
     let env = TestEnv::new();
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 40; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --reply-timeout 3",
-            crate::util::bin().display(),
-            crate::util::serve_user_args().join(" "),
-            env.fifo().display(),
-            env.reply_dir()
-        ))
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut s = crate::util::Server {
-        child: Some(child),
-        fifo: env.fifo(),
-    };
-    s.wait_ready(HANG);
+    let _s = crate::util::Server::start(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 40; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --reply-timeout 3",
+                crate::util::bin().display(),
+                crate::util::serve_user_args().join(" "),
+                env.fifo().display(),
+                env.reply_dir()
+            ))
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+        &env.fifo(),
+        HANG,
+    );
     let mut readers = Vec::new();
     let mut flood = Vec::new();
     for i in 0..40 {
         let name = format!("full{i}");
         let p = env.path(&name);
         nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        readers.push(
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&p)
-                .unwrap(),
-        );
-        let mut w = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&p)
-            .unwrap();
+        readers.push(open_reader(&p));
+        let mut w = open_writer_nonblocking(&p);
         while w.write(&[b'x'; 4096]).is_ok() {}
         flood.extend_from_slice(
             format!(r#":{name}:{{"jsonrpc":"2.0","method":"uptime","id":{i}}}"#).as_bytes(),

@@ -197,10 +197,7 @@ fn statistics_commands_with_a_real_store() {
         call_raw(&env, "reset_statistics", Some(r#"[["nosuch"]]"#)),
         r#"{"jsonrpc":"2.0","error":{"code":404,"message":"Statistics Not Found"},"id":1}"#
     );
-    assert_eq!(
-        call_raw(&env, "reset_all_statistics", None),
-        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
-    );
+    assert_serving(&env);
     assert_eq!(stat(&env, "dialog:processed_dialogs"), 0);
 }
 

@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::util::{has_reader, read_reply};
+use crate::util::{open_writer, reply_fifo};
 use nix::sys::signal::Signal;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -46,10 +47,7 @@ fn deleted_fifo_is_recreated_by_the_timer() {
     let _s = env.serve(&[]);
     std::fs::remove_file(env.fifo()).unwrap();
     wait_recreated(&env.fifo(), None);
-    assert_eq!(
-        call_raw(&env, "reset_all_statistics", None),
-        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
-    );
+    assert_serving(&env);
 }
 
 #[test]
@@ -67,10 +65,7 @@ fn replaced_fifo_is_recreated() {
     std::fs::hard_link(env.fifo(), env.path("stale")).unwrap();
     let stale = ino(&env.fifo());
     wait_recreated(&env.fifo(), stale);
-    assert_eq!(
-        call_raw(&env, "reset_all_statistics", None),
-        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
-    );
+    assert_serving(&env);
 }
 
 #[test]
@@ -85,10 +80,7 @@ fn sighup_replaces_the_fifo() {
     wait_recreated(&env.fifo(), old);
     let m = std::fs::metadata(env.fifo()).unwrap();
     assert_eq!(m.permissions().mode() & 0o7777, 0o640);
-    assert_eq!(
-        call_raw(&env, "reset_all_statistics", None),
-        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
-    );
+    assert_serving(&env);
 }
 
 #[test]
@@ -102,26 +94,15 @@ fn sighup_keeps_reading_the_old_fifo_without_splicing() {
     // Client `a` opened the FIFO before the swap and writes half its request
     // before it, half after.
     let reply = env.path("a");
-    nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let mut r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&reply)
-        .unwrap();
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap();
+    let mut r = reply_fifo(&reply);
+    let mut w = open_writer(env.fifo());
     let req = br#":a:{"jsonrpc":"2.0","method":"uptime","id":7}"#;
     w.write_all(&req[..10]).unwrap();
     s.signal(Signal::SIGHUP);
     wait_recreated(&env.fifo(), old);
     // A request on the new FIFO meanwhile: answered, and not spliced into
     // the half request of the old one (each FIFO has its own framer).
-    assert_eq!(
-        call_raw(&env, "reset_all_statistics", None),
-        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
-    );
+    assert_serving(&env);
     w.write_all(&req[10..])
         .expect("the old FIFO is still read after the swap");
     drop(w);
@@ -134,11 +115,10 @@ fn sighup_keeps_reading_the_old_fifo_without_splicing() {
     std::fs::remove_file(&reply).unwrap();
     // Once its last writer is gone the old FIFO is closed (seen through the
     // second name, since the path is the new FIFO).
-    let deadline = Instant::now() + HANG;
-    while has_reader(&keep) {
-        assert!(Instant::now() < deadline, "the old FIFO is never closed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        crate::util::wait_until(HANG, || !has_reader(&keep)),
+        "the old FIFO is never closed"
+    );
     std::fs::remove_file(&keep).unwrap();
     assert!(has_reader(&env.fifo()));
 }
@@ -183,10 +163,7 @@ fn a_second_instance_is_refused_naming_the_first() {
     assert!(err.contains("another instance is serving"), "{err}");
     assert!(err.contains(&format!("pid {}", s.pid())), "{err}");
     // The first one still serves.
-    assert_eq!(
-        call_raw(&env, "reset_all_statistics", None),
-        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
-    );
+    assert_serving(&env);
 }
 
 #[test]
@@ -254,24 +231,21 @@ fn startup_errors_are_clear() {
 fn mode_is_exact_whatever_the_umask() {
     let env = TestEnv::new();
     // umask 077 would turn a plain mkfifo(0666) into 0600.
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "umask 077; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --mode 0666",
-            crate::util::bin().display(),
-            crate::util::serve_user_args().join(" "),
-            env.fifo().display(),
-            env.reply_dir()
-        ))
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut s = crate::util::Server {
-        child: Some(child),
-        fifo: env.fifo(),
-    };
-    s.wait_ready(HANG);
+    let s = crate::util::Server::start(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask 077; exec '{}' serve {} --fifo '{}' --reply-dir '{}' --mode 0666",
+                crate::util::bin().display(),
+                crate::util::serve_user_args().join(" "),
+                env.fifo().display(),
+                env.reply_dir()
+            ))
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped()),
+        &env.fifo(),
+        HANG,
+    );
     assert_eq!(
         std::fs::metadata(env.fifo()).unwrap().permissions().mode() & 0o7777,
         0o666
@@ -288,27 +262,20 @@ fn mode_is_exact_whatever_the_umask() {
 #[test]
 fn reply_dir_without_trailing_slash_works() {
     let env = TestEnv::new();
-    let child = env
-        .cmd()
-        .arg("serve")
-        .args(crate::util::serve_user_args())
-        .arg("--fifo")
-        .arg(env.fifo())
-        .arg("--reply-dir")
-        .arg(env.dir.path())
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut s = crate::util::Server {
-        child: Some(child),
-        fifo: env.fifo(),
-    };
-    s.wait_ready(HANG);
-    assert_eq!(
-        call_raw(&env, "reset_all_statistics", None),
-        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    let _s = crate::util::Server::start(
+        env.cmd()
+            .arg("serve")
+            .args(crate::util::serve_user_args())
+            .arg("--fifo")
+            .arg(env.fifo())
+            .arg("--reply-dir")
+            .arg(env.dir.path())
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped()),
+        &env.fifo(),
+        HANG,
     );
+    assert_serving(&env);
 }
 
 /// `mififo bench --server-pid PID` reports the server's own CPU per request

@@ -4,9 +4,10 @@
 //! rate-limited, and exits non-zero after `--give-up-after`.
 
 use super::*;
+use crate::util::open_reader;
 use crate::util::root::TestUser;
 use crate::util::{is_root, require};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
 fn error_lines(log: &str) -> Vec<&str> {
@@ -43,11 +44,7 @@ fn a_squatted_path_is_named_and_serve_exits() {
         Some(nix::unistd::Gid::from_raw(squatter.gid)),
     )
     .unwrap();
-    let _squatter_reads = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .unwrap();
+    let _squatter_reads = open_reader(&fifo);
     let (status, log) = s.wait_exit(HANG);
     assert!(!status.success(), "{status}: {log}");
     let errors = error_lines(&log);
@@ -101,15 +98,13 @@ fn a_fifo_that_cannot_be_recreated_after_the_drop_ends_the_server() {
     ]);
     // Wait for the drop (the FIFO gets its reader before it).
     let status_path = format!("/proc/{}/status", s.pid());
-    let deadline = std::time::Instant::now() + HANG;
-    while !std::fs::read_to_string(&status_path)
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.contains(&user.uid.to_string()))
-    {
-        assert!(std::time::Instant::now() < deadline, "never dropped");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let dropped = || {
+        std::fs::read_to_string(&status_path)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains(&user.uid.to_string()))
+    };
+    assert!(crate::util::wait_until(HANG, dropped), "never dropped");
     s.signal(nix::sys::signal::Signal::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
     assert!(crate::util::has_reader(&env.fifo()), "SIGHUP lost the FIFO");

@@ -56,6 +56,15 @@ pub fn call_raw(env: &TestEnv, method: &str, params: Option<&str>) -> String {
     exchange(env, "r", format!(":r:{body}").as_bytes()).expect("a reply")
 }
 
+/// Asserts that the server answers a request on its FIFO
+/// (`reset_all_statistics` → `OK`).
+pub fn assert_serving(env: &TestEnv) {
+    assert_eq!(
+        call_raw(env, "reset_all_statistics", None),
+        r#"{"jsonrpc":"2.0","result":"OK","id":1}"#
+    );
+}
+
 /// Like [`call_raw`], parsed; returns the `result` (panics on an error reply).
 pub fn result(env: &TestEnv, method: &str, params: Option<&str>) -> Value {
     let raw = call_raw(env, method, params);

@@ -4,6 +4,7 @@
 //! removed by a guard even when the test fails.
 
 use super::*;
+use crate::util::open_reader;
 use crate::util::root::{TestGroup, TestUser};
 use crate::util::{have_tool, is_root, require};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -157,11 +158,7 @@ fn privileges_are_dropped_to_the_user_and_its_groups() {
         let _ = std::fs::remove_file(&reply);
         nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         std::fs::set_permissions(&reply, std::fs::Permissions::from_mode(mode)).unwrap();
-        let mut r = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&reply)
-            .unwrap();
+        let mut r = open_reader(&reply);
         std::io::Write::write_all(
             &mut std::fs::OpenOptions::new().write(true).open(env.fifo()).unwrap(),
             format!(r#":{name}:{{"jsonrpc":"2.0","method":"get_statistics","params":[["mififo:dropped"]],"id":1}}"#).as_bytes(),
@@ -190,5 +187,3 @@ fn privileges_are_dropped_to_the_user_and_its_groups() {
         (user.uid, user.gid, 0o660)
     );
 }
-
-use std::os::unix::fs::OpenOptionsExt;

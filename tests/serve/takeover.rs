@@ -6,8 +6,9 @@
 use super::*;
 use crate::util::root::TestUser;
 use crate::util::{is_root, read_reply, require, serve_user_args};
+use crate::util::{open_reader, open_writer};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -161,15 +162,8 @@ fn root_without_user_is_refused_and_user_confines_replies() {
     let victim = env.path("victim");
     nix::unistd::mkfifo(&victim, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     assert_eq!(std::fs::metadata(&victim).unwrap().uid(), 0);
-    let mut r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&victim)
-        .unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap()
+    let mut r = open_reader(&victim);
+    open_writer(env.fifo())
         .write_all(br#":victim:{"jsonrpc":"2.0","method":"uptime","id":1}"#)
         .unwrap();
     assert_eq!(read_reply(&mut r, Duration::from_secs(2)), None);
@@ -178,15 +172,8 @@ fn root_without_user_is_refused_and_user_confines_replies() {
     let open = env.path("open");
     nix::unistd::mkfifo(&open, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let mut r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&open)
-        .unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap()
+    let mut r = open_reader(&open);
+    open_writer(env.fifo())
         .write_all(
             br#":open:{"jsonrpc":"2.0","method":"get_statistics","params":[["mififo:dropped"]],"id":1}"#,
         )

@@ -1,7 +1,7 @@
 //! The OpenSIPS 1.x/2.x line dialect (`--dialect text`).
 
 use super::*;
-use std::os::unix::fs::OpenOptionsExt;
+use crate::util::{open_writer, reply_fifo};
 
 fn text(env: &TestEnv, request: &str) -> String {
     exchange(env, "tr", request.as_bytes()).expect("a reply")
@@ -56,44 +56,39 @@ fn core_commands_in_1x_format() {
 fn error_lines_are_exact() {
     let env = TestEnv::new();
     let _s = env.serve(&["--dialect", "text", "--commands", &dialog_fixture()]);
-    assert_eq!(
-        text(&env, ":nosuch:tr\n\n"),
-        "500 command 'nosuch' not available\n"
-    );
-    assert_eq!(
-        text(&env, ":log_level:tr\nbad\"quote\n\n"),
-        "400 Parse error in command 'log_level'\n"
-    );
-    assert_eq!(
-        text(&env, ":get_statistics:tr\nnosuch:\n\n"),
-        "404 Statistics Not Found\n\n"
-    );
-    assert_eq!(
-        text(&env, ":get_statistics:tr\n\n"),
-        "400 Too few or too many arguments\n\n"
-    );
-    assert_eq!(
-        text(&env, ":log_level:tr\n1\n2\n3\n\n"),
-        "400 Too few or too many arguments\n\n"
-    );
-    assert_eq!(
-        text(&env, ":dlg_list:tr\nabc@host\n\n"),
-        "400 Command only supports named parameters\n\n"
-    );
-    assert_eq!(
-        text(&env, ":dlg_list:tr\ncallid::nosuch\n\n"),
-        "404 No such dialog\n\n"
-    );
+    for (request, reply) in [
+        (":nosuch:tr\n\n", "500 command 'nosuch' not available\n"),
+        (
+            ":log_level:tr\nbad\"quote\n\n",
+            "400 Parse error in command 'log_level'\n",
+        ),
+        (
+            ":get_statistics:tr\nnosuch:\n\n",
+            "404 Statistics Not Found\n\n",
+        ),
+        (
+            ":get_statistics:tr\n\n",
+            "400 Too few or too many arguments\n\n",
+        ),
+        (
+            ":log_level:tr\n1\n2\n3\n\n",
+            "400 Too few or too many arguments\n\n",
+        ),
+        (
+            ":dlg_list:tr\nabc@host\n\n",
+            "400 Command only supports named parameters\n\n",
+        ),
+        (":dlg_list:tr\ncallid::nosuch\n\n", "404 No such dialog\n\n"),
+    ] {
+        assert_eq!(text(&env, request), reply, "{request:?}");
+    }
 }
 
 #[test]
 fn garbage_lines_resync_on_the_empty_line() {
     let env = TestEnv::new();
     let _s = env.serve(&["--dialect", "text"]);
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap();
+    let mut w = open_writer(env.fifo());
     std::io::Write::write_all(&mut w, b"garbage line\nmore\n\n\xff\xfe\n\n").unwrap();
     drop(w);
     assert!(text(&env, ":ps:tr\n\n").starts_with("200 OK\nProcess::  ID=0 "));
@@ -118,16 +113,8 @@ fn an_unterminated_request_cannot_absorb_the_next_one() {
     let env = TestEnv::new();
     let _s = env.serve(&["--dialect", "text", "--commands", &dialog_fixture()]);
     let atk = env.path("atk");
-    nix::unistd::mkfifo(&atk, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let mut atk_r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&atk)
-        .unwrap();
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.fifo())
-        .unwrap();
+    let mut atk_r = reply_fifo(&atk);
+    let mut w = open_writer(env.fifo());
     std::io::Write::write_all(&mut w, b":which:atk\nfoo\n").unwrap();
     assert_eq!(
         text(&env, ":log_level:tr\nlevel:: 2\n\n"),

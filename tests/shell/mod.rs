@@ -4,8 +4,8 @@
 //! leaves, and no reply FIFO is left behind; hostile names from the server
 //! never reach the terminal raw. Without a terminal: one command per line.
 
-use crate::util::tmux::{self, other_fifos, Tmux};
-use crate::util::{code_and_text, require, Server, TestEnv};
+use crate::util::tmux::{self, assert_no_reply_fifos, other_fifos, Tmux};
+use crate::util::{code_and_text, require, wait_until, Server, TestEnv};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -70,6 +70,48 @@ fn ready(t: &Tmux, env: &TestEnv) {
     t.wait_for("the prompt", T, |s| last_line(s) == p);
 }
 
+/// Types `line` at the prompt and presses Enter.
+fn enter(t: &Tmux, env: &TestEnv, line: &str) {
+    ready(t, env);
+    t.type_text(line);
+    t.keys(&["Enter"]);
+}
+
+/// Ctrl-D at the prompt: the shell exits 0.
+fn quit(t: &Tmux, env: &TestEnv) {
+    ready(t, env);
+    t.keys(&["C-d"]);
+    assert_eq!(t.wait_exit(T), 0);
+}
+
+/// tmux (or a skip) and a hostile stand-in server on a fresh [`TestEnv`].
+pub fn tmux_and_server() -> Option<(TestEnv, Server)> {
+    if !require("tmux", tmux::available()) {
+        return None;
+    }
+    let env = TestEnv::new();
+    let srv = hostile_server(&env);
+    Some((env, srv))
+}
+
+/// Tab-completes `dlg_l` to `dlg_list` (a name from the server's `which`),
+/// then `cal` to its parameter `callid=` (from `which dlg_list`), and runs
+/// `dlg_list callid=abc@host`.
+fn complete_dlg_list_callid(t: &Tmux) {
+    t.type_text("dlg_l");
+    t.keys(&["Tab"]);
+    t.wait_for("dlg_list completed", T, |s| {
+        last_line(s).ends_with("> dlg_list")
+    });
+    t.type_text("cal");
+    t.keys(&["Tab"]);
+    t.wait_for("callid= completed", T, |s| {
+        last_line(s).ends_with("> dlg_list callid=")
+    });
+    t.type_text("abc@host");
+    t.keys(&["Enter"]);
+}
+
 /// The last non-empty line of the screen.
 fn last_line(screen: &str) -> &str {
     screen
@@ -81,29 +123,15 @@ fn last_line(screen: &str) -> &str {
 
 #[test]
 fn tab_completes_server_names_and_up_recalls_history() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
     t.wait_text(&prompt(&env), T);
 
     // A command name from the server's `which`, completed by Tab.
     ready(&t, &env);
-    t.type_text("dlg_l");
-    t.keys(&["Tab"]);
-    t.wait_for("dlg_list completed", T, |s| {
-        last_line(s).ends_with("> dlg_list")
-    });
-    // Its parameter name, from `which dlg_list`.
-    t.type_text("cal");
-    t.keys(&["Tab"]);
-    t.wait_for("callid= completed", T, |s| {
-        last_line(s).ends_with("> dlg_list callid=")
-    });
-    t.type_text("abc@host");
-    t.keys(&["Enter"]);
+    complete_dlg_list_callid(&t);
     t.wait_text("\"Dialog\": {", T);
 
     ready(&t, &env);
@@ -126,35 +154,22 @@ fn tab_completes_server_names_and_up_recalls_history() {
         s.matches("\"callid\": \"abc@host\"").count() == 2
     });
 
-    ready(&t, &env);
-    t.keys(&["C-d"]);
-    assert_eq!(t.wait_exit(T), 0);
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    quit(&t, &env);
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
 fn history_persists_in_the_xdg_state_dir_across_sessions() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
-    ready(&t, &env);
-    t.type_text("get_statistics dialog:");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "get_statistics dialog:");
     t.wait_text("\"dialog:active_dialogs\": 2", T);
     // A line starting with a space is not recorded.
-    ready(&t, &env);
-    t.type_text(" version");
-    t.keys(&["Enter"]);
+    enter(&t, &env, " version");
     t.wait_text("\"Server\"", T);
-    ready(&t, &env);
-    t.type_text("exit");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "exit");
     assert_eq!(t.wait_exit(T), 0);
     drop(t);
 
@@ -173,59 +188,38 @@ fn history_persists_in_the_xdg_state_dir_across_sessions() {
     });
     t.keys(&["C-u"]);
     t.wait_for("an empty line", T, |s| last_line(s).ends_with('>'));
-    ready(&t, &env);
-    t.keys(&["C-d"]);
-    assert_eq!(t.wait_exit(T), 0);
+    quit(&t, &env);
 }
 
 #[test]
 fn ctrl_c_cancels_a_slow_command_and_removes_its_reply_fifo() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
-    ready(&t, &env);
-    t.type_text("slow");
-    t.keys(&["Enter"]);
-    let deadline = std::time::Instant::now() + T;
-    while other_fifos(env.dir.path(), &env.fifo()).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reply FIFO appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    enter(&t, &env, "slow");
+    assert!(
+        wait_until(T, || !other_fifos(env.dir.path(), &env.fifo()).is_empty()),
+        "no reply FIFO appeared"
+    );
     t.keys(&["C-c"]);
     t.wait_text("interrupted by SIGINT; reply FIFO removed", T);
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
     // Still usable.
-    ready(&t, &env);
-    t.type_text("uptime");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "uptime");
     t.wait_text("\"Up time\"", T);
-    ready(&t, &env);
-    t.keys(&["C-d"]);
-    assert_eq!(t.wait_exit(T), 0);
+    quit(&t, &env);
 }
 
 #[test]
 fn server_sent_escape_sequences_never_reach_the_terminal() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
     t.wait_text(&prompt(&env), T);
     let title = t.title();
-    ready(&t, &env);
-    t.type_text("which");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "which");
     // JSON escaping shows the name; the terminal never saw ESC ] 0 ; … BEL.
     t.wait_text("\"evil\\u001b]0;pwned\\u0007\"", T);
     // Tab on "ev" offers nothing: names with control characters are not completion candidates.
@@ -233,16 +227,12 @@ fn server_sent_escape_sequences_never_reach_the_terminal() {
     t.type_text("ev");
     t.keys(&["Tab", "Enter"]);
     t.wait_text("'ev' failed: -32601: Method not found", T);
-    ready(&t, &env);
-    t.type_text("help");
-    t.keys(&["Enter"]);
+    enter(&t, &env, "help");
     let screen = t.wait_text("Server commands:", T);
     assert!(screen.contains("dlg_list"), "{screen}");
     assert_eq!(t.title(), title, "the pane title changed");
     assert!(!t.title().contains("pwned"));
-    ready(&t, &env);
-    t.keys(&["C-d"]);
-    assert_eq!(t.wait_exit(T), 0);
+    quit(&t, &env);
 }
 
 fn script(env: &TestEnv, input: &str, fifo: &std::path::Path) -> (i32, String, String) {
@@ -306,10 +296,7 @@ fn scripts_run_one_command_per_line_and_exit_with_the_last_failure() {
 
     let (code, _, err) = script(&env, "uptime\n", &env.path("nothing_here"));
     assert_eq!(code, 3, "{err}");
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
     // No history file without a terminal.
     assert!(!env.path(".local/state/mififo/history").exists());
 }
@@ -327,14 +314,10 @@ fn sigterm_during_a_scripted_command_removes_the_reply_fifo() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"slow\n").unwrap();
-    let deadline = std::time::Instant::now() + T;
-    while other_fifos(env.dir.path(), &env.fifo()).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reply FIFO appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_until(T, || !other_fifos(env.dir.path(), &env.fifo()).is_empty()),
+        "no reply FIFO appeared"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -343,19 +326,14 @@ fn sigterm_during_a_scripted_command_removes_the_reply_fifo() {
     let (code, _, err) = code_and_text(&child.wait_with_output().unwrap());
     assert_eq!(code, 143, "{err}");
     assert!(err.contains("interrupted by SIGTERM"), "{err}");
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
 fn sigterm_at_the_prompt_ends_the_shell_with_143() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = shell(&env);
     ready(&t, &env);
     t.type_text("upt");
@@ -365,19 +343,14 @@ fn sigterm_at_the_prompt_ends_the_shell_with_143() {
     )
     .unwrap();
     assert_eq!(t.wait_exit(T), 143);
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
 fn over_http_the_prompt_names_the_url_and_tab_completes_the_servers_names() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let gw = crate::gateway::Gateway::start(&env, &env.fifo(), &[]);
     let state = env.path("state");
     let t = Tmux::start(
@@ -392,18 +365,7 @@ fn over_http_the_prompt_names_the_url_and_tab_completes_the_servers_names() {
     let p = format!("mififo {}>", gw.url);
     t.wait_for("the prompt", T, |s| last_line(s) == p);
     // `which` and `which dlg_list` went over HTTP.
-    t.type_text("dlg_l");
-    t.keys(&["Tab"]);
-    t.wait_for("dlg_list completed", T, |s| {
-        last_line(s).ends_with("> dlg_list")
-    });
-    t.type_text("cal");
-    t.keys(&["Tab"]);
-    t.wait_for("callid= completed", T, |s| {
-        last_line(s).ends_with("> dlg_list callid=")
-    });
-    t.type_text("abc@host");
-    t.keys(&["Enter"]);
+    complete_dlg_list_callid(&t);
     t.wait_text("\"callid\": \"abc@host\"", T);
     t.wait_for("the prompt again", T, |s| last_line(s) == p);
     t.keys(&["C-d"]);

@@ -6,9 +6,9 @@
 
 mod watch;
 
-use crate::shell::hostile_server;
-use crate::util::tmux::{self, other_fifos, Tmux};
-use crate::util::{code_and_text, require, TestEnv};
+use crate::shell::{hostile_server, tmux_and_server};
+use crate::util::tmux::{assert_no_reply_fifos, Tmux};
+use crate::util::{code_and_text, TestEnv};
 use std::ffi::OsStr;
 use std::io::BufRead;
 use std::process::Stdio;
@@ -48,11 +48,9 @@ fn rate(screen: &str, name: &str) -> Option<f64> {
 
 #[test]
 fn a_rate_moves_under_load_and_keys_pause_sort_and_quit() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = top(&env, &["mififo:"]);
     // Idle: only top's own requests (one or two per 300 ms).
     let screen = t.wait_for("an idle rate", T, |s| rate(s, "requests").is_some());
@@ -94,19 +92,14 @@ fn a_rate_moves_under_load_and_keys_pause_sort_and_quit() {
     assert_eq!(t.wait_exit(T), 0);
     // bench ends by itself (and removes its own reply FIFOs).
     assert!(bench.wait().unwrap().success());
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
 fn a_server_restart_shows_a_gap_and_hostile_names_stay_escaped() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, mut srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let mut srv = hostile_server(&env);
+    };
     // Only these groups: a default stand-in also has OpenSIPS's core groups,
     // more rows than the pane shows.
     let t = top(&env, &["mififo:", "evil:", "dialog:"]);
@@ -126,10 +119,7 @@ fn a_server_restart_shows_a_gap_and_hostile_names_stay_escaped() {
     });
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(T), 0);
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
@@ -185,10 +175,7 @@ fn json_reports_one_object_per_interval_across_a_restart() {
     )
     .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(143));
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 #[test]
@@ -233,10 +220,7 @@ fn once_and_count_report_after_each_interval_and_fail_like_call() {
     let (code, stdout, _) = code_and_text(&out);
     assert_eq!(code, 3, "{stdout}");
     assert!(stdout.contains("no answer:"), "{stdout}");
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 /// `pid` has ended (gone, or a zombie nobody reaped yet) within 5 s.
@@ -247,22 +231,16 @@ fn ends(pid: i32) -> bool {
                 .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
         })
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !gone() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    gone()
+    crate::util::wait_until(Duration::from_secs(5), gone)
 }
 
 /// Closing the terminal (a lost ssh session) ends `top` and removes its
 /// reply FIFO; it used to spin on the closed terminal for ever.
 #[test]
 fn closing_the_terminal_ends_top() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let t = top(&env, &["mififo:"]);
     t.wait_for("the live view", T, |s| rate(s, "requests").is_some());
     let pid = t.pid();
@@ -278,21 +256,16 @@ fn closing_the_terminal_ends_top() {
         ended,
         "mififo top (pid {pid}) still runs without its terminal"
     );
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 /// The tmux guard ends the program when a test panics: nothing is left
 /// running (a live `top` would otherwise poll the server forever).
 #[test]
 fn a_panicking_test_leaves_no_top_running() {
-    if !require("tmux", tmux::available()) {
+    let Some((env, _srv)) = tmux_and_server() else {
         return;
-    }
-    let env = TestEnv::new();
-    let _srv = hostile_server(&env);
+    };
     let pid = std::sync::Mutex::new(0);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let t = top(&env, &["mififo:"]);

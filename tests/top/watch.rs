@@ -3,7 +3,7 @@
 //! Like every reply `call` prints, what the server sends is escaped first.
 
 use crate::shell::hostile_server;
-use crate::util::tmux::other_fifos;
+use crate::util::tmux::assert_no_reply_fifos;
 use crate::util::{code_and_text, TestEnv};
 use std::io::Read;
 use std::process::Stdio;
@@ -47,10 +47,7 @@ fn watch_repeats_until_sigint_and_leaves_no_reply_fifo() {
     .unwrap();
     let (code, _, stderr) = code_and_text(&child.wait_with_output().unwrap());
     assert_eq!(code, 130, "{stderr}");
-    assert_eq!(
-        other_fifos(env.dir.path(), &env.fifo()),
-        Vec::<String>::new()
-    );
+    assert_no_reply_fifos(&env);
 }
 
 #[test]

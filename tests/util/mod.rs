@@ -154,21 +154,16 @@ impl TestEnv {
         } else {
             serve_user_args()
         };
-        let child = self
-            .cmd_at("serve", fifo)
-            .args(as_root)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mififo serve");
-        let mut server = Server {
-            child: Some(child),
-            fifo: fifo.to_path_buf(),
-        };
-        server.wait_ready(Duration::from_secs(10));
-        server
+        Server::start(
+            self.cmd_at("serve", fifo)
+                .args(as_root)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+            fifo,
+            Duration::from_secs(10),
+        )
     }
 }
 
@@ -181,6 +176,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// Spawns `cmd` (a `serve` command line, stdio set up by the caller) and
+    /// waits until `fifo` has a reader.
+    pub fn start(cmd: &mut Command, fifo: &Path, timeout: Duration) -> Server {
+        let mut server = Server {
+            child: Some(cmd.spawn().expect("spawn mififo serve")),
+            fifo: fifo.to_path_buf(),
+        };
+        server.wait_ready(timeout);
+        server
+    }
+
     /// The server's pid.
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("running").id() as i32
@@ -250,6 +256,23 @@ impl Drop for Server {
     }
 }
 
+/// Polls `cond` every 10 ms until it holds (`true`) or `timeout` has passed
+/// (`false`): for waiting on something observable instead of sleeping a
+/// fixed time, which is both slower and flaky on a loaded machine. Callers
+/// assert on the result with their own context.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// SIGTERM, then SIGKILL if `child` has not exited within `grace`; reaps it.
 pub fn terminate(child: &mut Child, grace: Duration) {
     let _ = nix::sys::signal::kill(
@@ -278,6 +301,68 @@ pub fn code_and_text(o: &Output) -> (i32, String, String) {
 
 pub use mififo::fifo::create::has_reader;
 
+/// Creates FIFO `path` (mode 0600, replacing what is there) and opens it
+/// non-blocking for reading, as a client opens its reply FIFO before sending.
+pub fn reply_fifo(path: &Path) -> std::fs::File {
+    let _ = std::fs::remove_file(path);
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    open_reader(path)
+}
+
+/// Opens FIFO `path` non-blocking for reading (never waits for a writer).
+pub fn open_reader(path: impl AsRef<Path>) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
+}
+
+/// Opens FIFO `path` for writing, waiting for its reader (the server).
+pub fn open_writer(path: impl AsRef<Path>) -> std::fs::File {
+    std::fs::OpenOptions::new().write(true).open(path).unwrap()
+}
+
+/// Opens FIFO `path` non-blocking for writing (fails without a reader).
+pub fn open_writer_nonblocking(path: impl AsRef<Path>) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
+}
+
+/// Makes a self-signed EC certificate for 127.0.0.1 with openssl, written to
+/// `cert` and `key`; `false` (a skip, see [`require`]) without openssl. A
+/// `leaf` is not a CA: webpki refuses a CA as a server's own certificate,
+/// curl takes either.
+pub fn self_signed_cert(cert: &Path, key: &Path, leaf: bool) -> bool {
+    if !require("openssl", have_tool("openssl")) {
+        return false;
+    }
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"]);
+    if leaf {
+        cmd.args(["-addext", "basicConstraints=critical,CA:FALSE"]);
+    }
+    let out = cmd
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
 /// Sends raw request bytes to `fifo` and reads the reply FIFO `reply_dir/name`
 /// to EOF, independent of the library client: creates the reply FIFO (0600),
 /// opens it non-blocking before sending, polls until a writer came and went.
@@ -291,13 +376,7 @@ pub fn raw_exchange(
 ) -> Option<Vec<u8>> {
     use std::io::Write;
     let reply = reply_dir.join(name);
-    let _ = std::fs::remove_file(&reply);
-    nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let mut r = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&reply)
-        .unwrap();
+    let mut r = reply_fifo(&reply);
     let mut w = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)

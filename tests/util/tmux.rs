@@ -258,3 +258,12 @@ pub fn other_fifos(dir: &std::path::Path, server: &std::path::Path) -> Vec<Strin
         })
         .collect()
 }
+
+/// Asserts that no FIFO but the server's is left in `env`'s directory (a
+/// left-over reply FIFO is a bug).
+pub fn assert_no_reply_fifos(env: &super::TestEnv) {
+    assert_eq!(
+        other_fifos(env.dir.path(), &env.fifo()),
+        Vec::<String>::new()
+    );
+}
