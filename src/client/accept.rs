@@ -36,6 +36,23 @@ pub fn accept(
     raw: Vec<u8>,
     reply_path: &Path,
 ) -> Result<Reply, Error> {
+    accept_parsed(dialect, sent, raw, None, reply_path)
+}
+
+/// [`accept`], given the first JSON value of `raw` and where it ends when the
+/// reader already parsed it ([`json_end`]): the same checks, one parse
+/// instead of two (the pooled client finds a reply's end by parsing it).
+/// `first` must come from parsing this `raw`.
+///
+/// # Errors
+/// As [`accept`].
+pub fn accept_parsed(
+    dialect: Dialect,
+    sent: Option<&Value>,
+    raw: Vec<u8>,
+    first: Option<(Value, usize)>,
+    reply_path: &Path,
+) -> Result<Reply, Error> {
     if raw.is_empty() {
         return Ok(Reply {
             raw,
@@ -50,21 +67,19 @@ pub fn accept(
             Ok(Reply { raw, kind })
         }
         Dialect::Json | Dialect::Kamailio => {
-            let mut values = serde_json::Deserializer::from_slice(&raw).into_iter::<Value>();
-            let first = match values.next() {
-                Some(Ok(v)) => v,
+            let (first, end) = match first.or_else(|| json_end(&raw)) {
+                Some(parsed) => parsed,
                 // Not one complete JSON value: an engine error or garbage.
                 // It is reported as an error reply, never used as a result.
-                _ => {
+                None => {
                     let kind = ReplyKind::Text(String::from_utf8_lossy(&raw).into_owned());
                     return Ok(Reply { raw, kind });
                 }
             };
-            let end = values.byte_offset();
             check_rest(dialect, &raw[end..], reply_path)?;
             let kind = match first {
-                v @ Value::Object(_) => {
-                    let resp = Response::from_value(&v);
+                Value::Object(obj) => {
+                    let resp = response_from_object(obj);
                     let expected = sent.unwrap_or(&Value::Null);
                     if !same_id(expected, &resp.id) {
                         return Err(Error::ForeignReply {
@@ -79,6 +94,25 @@ pub fn accept(
                 _ => ReplyKind::Text(String::from_utf8_lossy(&raw).into_owned()),
             };
             Ok(Reply { raw, kind })
+        }
+    }
+}
+
+/// [`Response::from_value`] of a JSON object, taking its members instead of
+/// copying them (a `dlg_list` result can be megabytes).
+fn response_from_object(mut obj: serde_json::Map<String, Value>) -> Response {
+    if obj.contains_key("error") {
+        return Response::from_value(&Value::Object(obj));
+    }
+    let id = obj.remove("id").unwrap_or(Value::Null);
+    match obj.remove("result") {
+        Some(r) => Response {
+            outcome: crate::proto::jsonrpc::Outcome::Result(r),
+            id,
+        },
+        None => {
+            obj.insert("id".into(), id);
+            Response::from_value(&Value::Object(obj))
         }
     }
 }
@@ -139,13 +173,17 @@ fn check_rest(dialect: Dialect, rest: &[u8], reply_path: &Path) -> Result<(), Er
 pub fn reply_end(dialect: Dialect, buf: &[u8]) -> Option<usize> {
     match dialect {
         Dialect::Text => text_end(buf),
-        Dialect::Json | Dialect::Kamailio => {
-            let mut it = serde_json::Deserializer::from_slice(buf).into_iter::<Value>();
-            match it.next() {
-                Some(Ok(_)) => Some(it.byte_offset()),
-                _ => None,
-            }
-        }
+        Dialect::Json | Dialect::Kamailio => json_end(buf).map(|(_, end)| end),
+    }
+}
+
+/// The first complete JSON value in `buf` and the length of its bytes, or
+/// `None` while it is incomplete (or can never complete).
+pub fn json_end(buf: &[u8]) -> Option<(Value, usize)> {
+    let mut it = serde_json::Deserializer::from_slice(buf).into_iter::<Value>();
+    match it.next() {
+        Some(Ok(v)) => Some((v, it.byte_offset())),
+        _ => None,
     }
 }
 
@@ -194,6 +232,42 @@ mod tests {
 
     fn err(dialect: Dialect, sent: Option<Value>, raw: &[u8]) -> Error {
         accept(dialect, sent.as_ref(), raw.to_vec(), Path::new("/r")).unwrap_err()
+    }
+
+    #[test]
+    fn a_reply_parsed_by_the_reader_is_judged_as_one_parsed_here() {
+        let cases: [&[u8]; 6] = [
+            br#"{"jsonrpc":"2.0","result":{"a":[1,2]},"id":7}"#,
+            br#"{"jsonrpc":"2.0","error":{"code":1,"message":"m"},"id":7}"#,
+            br#"{"jsonrpc":"2.0","id":7}"#,
+            br#"{"jsonrpc":"2.0","result":"x","id":8}"#,
+            br#"{"jsonrpc":"2.0","result":"x","id":7} {"id":7}"#,
+            br#"{"jsonrpc":"2.0","result":"x","id":7} junk"#,
+        ];
+        for raw in cases {
+            let first = json_end(raw);
+            assert!(first.is_some(), "{}", String::from_utf8_lossy(raw));
+            let path = Path::new("/r");
+            let once = accept_parsed(Dialect::Json, Some(&json!(7)), raw.to_vec(), first, path);
+            let twice = accept(Dialect::Json, Some(&json!(7)), raw.to_vec(), path);
+            match (once, twice) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{a:?} vs {b:?}"),
+            }
+        }
+        // The members are moved, not lost: result and id as sent.
+        let raw = br#"{"jsonrpc":"2.0","result":{"a":[1,2]},"id":7}"#;
+        match ok(Dialect::Json, Some(json!(7)), raw) {
+            ReplyKind::Json(r) => {
+                assert_eq!(r.id, json!(7));
+                assert_eq!(
+                    r.outcome,
+                    crate::proto::jsonrpc::Outcome::Result(json!({"a":[1,2]}))
+                );
+            }
+            k => panic!("{k:?}"),
+        }
     }
 
     #[test]

@@ -333,11 +333,12 @@ impl Client {
         // never reused.
         self.write_held(sender, &bytes, local.euid, deadline, &timeout_error)
             .await?;
-        let raw = slot
+        let (raw, first) = slot
             .fifo
             .read_one_reply(cfg.dialect, deadline, cfg.max_reply, &timeout_error)
             .await?;
-        let reply = accept::accept(cfg.dialect, request.id.as_ref(), raw, &slot.path)?;
+        let reply =
+            accept::accept_parsed(cfg.dialect, request.id.as_ref(), raw, first, &slot.path)?;
         self.pool.put(slot, cfg.pool);
         Ok(reply)
     }

@@ -323,9 +323,12 @@ impl ReplyFifo {
         deadline: Instant,
         max: usize,
         timeout_error: impl Fn(TimeoutStage) -> Error,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<(Vec<u8>, Option<(serde_json::Value, usize)>), Error> {
         enum Step {
             Done,
+            /// Ended at the reply itself: its JSON value and length, handed
+            /// on so that it is not parsed twice.
+            Parsed(serde_json::Value, usize),
             TooLarge,
             Paused,
         }
@@ -375,12 +378,24 @@ impl ReplyFifo {
                     return Ok(Step::TooLarge);
                 }
                 let last = out.iter().rev().find(|b| !b.is_ascii_whitespace());
-                if last == Some(&b'}') && super::accept::reply_end(dialect, &out).is_some() {
-                    return Ok(Step::Done); // one complete reply
+                if last == Some(&b'}') {
+                    match dialect {
+                        crate::proto::Dialect::Text => {
+                            if super::accept::reply_end(dialect, &out).is_some() {
+                                return Ok(Step::Done); // one complete reply
+                            }
+                        }
+                        crate::proto::Dialect::Json | crate::proto::Dialect::Kamailio => {
+                            if let Some((v, end)) = super::accept::json_end(&out) {
+                                return Ok(Step::Parsed(v, end)); // one complete reply
+                            }
+                        }
+                    }
                 }
             });
             match step {
-                Ok(Step::Done) => return Ok(out),
+                Ok(Step::Done) => return Ok((out, None)),
+                Ok(Step::Parsed(v, end)) => return Ok((out, Some((v, end)))),
                 Ok(Step::TooLarge) => {
                     return Err(Error::ReplyTooLarge {
                         reply_path: self.path().to_path_buf(),
