@@ -167,7 +167,10 @@ fn php_ini_that_cannot_be_read_is_said() {
 fn help_offers_only_accepted_values() {
     let help = |sub: &str| String::from_utf8_lossy(&mififo(&[sub, "--help"]).stdout).into_owned();
     let serve = help("serve");
-    assert!(serve.contains("- json: ") && serve.contains("- text: "), "{serve}");
+    assert!(
+        serve.contains("- json: ") && serve.contains("- text: "),
+        "{serve}"
+    );
     assert!(!serve.contains("- kamailio: "), "{serve}");
     let err = fails(&["serve", "--dialect", "kamailio"]);
     assert!(err.contains("client-only"), "{err}");
