@@ -88,12 +88,19 @@ fn encode_text(reply_name: &str, request: &Request) -> Result<Vec<u8>, Error> {
 
 /// A value as one argument line: bare when the 1.x parser reads it back
 /// unchanged, otherwise quoted (`"…"` with `\"`; only `\"` is an escape there).
-/// Two values have no form at all: one with an empty line inside (the server
-/// takes the empty line as the end of the request) and a quoted one ending
-/// in a backslash (its closing quote would read as `\"`).
+/// A value that reads as a request's first line (`:cmd:reply`) is quoted:
+/// the server's framer takes such a line as the start of another request.
+/// Three values have no form at all: one with an empty line inside (the server
+/// takes the empty line as the end of the request), one with a later line
+/// that reads as a request's first line (quotes cover only the first), and a
+/// quoted one ending in a backslash (its closing quote would read as `\"`).
 fn text_value(s: &str) -> Result<String, String> {
-    let needs_quotes =
-        s.is_empty() || s.contains(['"', '\n', '\r']) || s.contains("::") || s.trim() != s;
+    use crate::proto::text::looks_like_first_line;
+    let needs_quotes = s.is_empty()
+        || s.contains(['"', '\n', '\r'])
+        || s.contains("::")
+        || s.trim() != s
+        || looks_like_first_line(s.as_bytes());
     if !needs_quotes {
         return Ok(s.to_string());
     }
@@ -102,12 +109,22 @@ fn text_value(s: &str) -> Result<String, String> {
             "value {s:?} contains an empty line, which ends a text-protocol request"
         ));
     }
+    let quoted = format!("\"{}\"", s.replace('"', "\\\""));
+    if quoted
+        .split('\n')
+        .skip(1)
+        .any(|l| looks_like_first_line(l.as_bytes()))
+    {
+        return Err(format!(
+            "value {s:?} has a line that reads as the start of another request"
+        ));
+    }
     if s.ends_with('\\') {
         return Err(format!(
             "value {s:?} needs quotes but ends with a backslash, which would escape the closing quote"
         ));
     }
-    Ok(format!("\"{}\"", s.replace('"', "\\\"")))
+    Ok(quoted)
 }
 
 /// Classifies reply bytes for `dialect`.
@@ -233,6 +250,26 @@ mod tests {
         ));
     }
 
+    /// A value shaped like a request's first line must not start another
+    /// request at the server (the framer cuts there): it is quoted, and a
+    /// later line of that shape inside a value is refused.
+    #[test]
+    fn values_shaped_like_a_first_line() {
+        use crate::proto::text::{TextFrame, TextFramer, DEFAULT_CAP};
+        let req = Request::new("cmd", Params::Positional(vec![json!(":a:")]), None);
+        let bytes = encode(Dialect::Text, "r1", &req).unwrap();
+        assert_eq!(bytes, b":cmd:r1\n\":a:\"\n\n");
+        let mut f = TextFramer::new(DEFAULT_CAP);
+        f.push(&bytes);
+        match f.next_frame() {
+            Some(TextFrame::Request(r)) => assert_eq!(r.args.unwrap()[0].value, ":a:"),
+            other => panic!("{other:?}"),
+        }
+        let req = Request::new("cmd", Params::Positional(vec![json!("x\n:a:b")]), None);
+        let err = encode(Dialect::Text, "r1", &req).unwrap_err().to_string();
+        assert!(err.contains("start of another request"), "{err}");
+    }
+
     #[test]
     fn text_status_line() {
         assert_eq!(text_status("200 OK\nx:: 1\n\n"), Some((200, "OK")));
@@ -306,6 +343,7 @@ mod tests {
                         Err(Error::Encode { reason, .. }) => {
                             prop_assert!(
                                 reason.contains("empty line")
+                                    || reason.contains("another request")
                                     || reason.contains("backslash")
                                     || reason.contains("argument name"),
                                 "{}", reason
