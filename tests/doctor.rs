@@ -943,6 +943,16 @@ fn read_only_reply_dir() {
     // `doctor` passes its reply-dir argument as `--reply-dir DIR/`.
     let (code, v) = doctor_as(&env, &ro, &fifo, &p.cli.name);
     assert_denied(code, &v, &["read-only-mount"]);
+    // No unit makes it read-only: the fix is the client's reply directory,
+    // in words (nothing to paste). The test does that, then ok.
+    assert!(fix_commands(&v).is_empty(), "{v:#}");
+    assert!(finding(&v, "read-only-mount")["fix"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("findmnt -T"));
+    let (code, after) = doctor_as(&env, &src, &fifo, &p.cli.name);
+    assert_eq!(after["verdict"], "ok", "{after:#}");
+    assert_eq!(code, 0);
 }
 
 #[test]

@@ -109,12 +109,23 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                 )
                 .subject(c.name.clone())
                 .evidence("mount options", format!("{} / {}", mnt.options, mnt.super_options))
-                .fix(Fix::new(
-                    "use a writable reply directory (e.g. /run/opensips/ or a ReadWritePaths= entry of the unit)",
-                    [
-                        c.unit.as_ref().map_or_else(|| "findmnt -T ".to_string() + &shown, |u| format!("systemctl edit {u}   # add: [Service] ReadWritePaths={shown}")),
-                    ],
-                )),
+                // A unit's read-only view is fixed by a drop-in; any other
+                // read-only mount by a reply directory elsewhere, which is the
+                // client's configuration (words only).
+                .fix(match &c.unit {
+                    Some(u) => Fix::new(
+                        format!("let {u} write {shown} (ReadWritePaths=), or use a writable reply directory such as /run/opensips/"),
+                        [format!("systemctl daemon-reload && systemctl restart {u}")],
+                    )
+                    .edit(
+                        format!("/etc/systemd/system/{u}.d/mififo-reply-dir.conf"),
+                        format!("[Service]\nReadWritePaths={shown}"),
+                    ),
+                    None => Fix::new(
+                        format!("use a writable reply directory in the client (e.g. /run/opensips/); which mount makes it read-only: findmnt -T {shown}"),
+                        [],
+                    ),
+                }),
             );
             problems.push("read-only".into());
         }
