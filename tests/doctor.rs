@@ -1082,6 +1082,26 @@ fn unit_selects_the_processes_of_a_cgroup() {
             .contains(&client.pid().to_string()),
         "{v:#}"
     );
+    // The fix-then-recheck loop: the group change is pasted as printed (the
+    // users are the test's own, removed on drop); the client's restart has no
+    // unit manager behind this cgroup, so the test restarts its process into
+    // the same cgroup (a new process gets the new group list).
+    let client = std::cell::RefCell::new(client);
+    apply_fixes_with(
+        &v,
+        |c| {
+            if c.starts_with("usermod ") || c.starts_with("gpasswd ") {
+                run_ok(Command::new("sh").args(["-c", c]));
+            } else {
+                assert!(c.contains("restart") || c.starts_with("kill "), "{c}");
+                let fresh = sleeper(&p.cli, |c| format!("exec {c}"));
+                std::fs::write(cg.0.join("cgroup.procs"), fresh.pid().to_string()).unwrap();
+                *client.borrow_mut() = fresh;
+            }
+        },
+        || doctor(&env, &replies, &[&"--fifo", &fifo, &"--unit", &p.cli.name]),
+    );
+    let client = client.into_inner();
     let out = env
         .cmd()
         .args(["doctor", "--unit", "mififo-test-no-such.service", "--fifo"])
