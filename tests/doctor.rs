@@ -92,6 +92,14 @@ fn reader(user: &TestUser, fifo: &Path) -> Proc {
     p
 }
 
+/// A FIFO file name no other test (and no server on the host) uses: the
+/// doctor ranks every process reading a FIFO of the asked name as a server
+/// of it, and tests run in parallel on the real `/proc`; with one shared name
+/// a test's fix would name (and the loop restart) another test's server.
+fn fifo_name() -> String {
+    format!("mi_fifo-{:08x}", fastrand::u32(..))
+}
+
 fn mkfifo(path: &Path, mode: u32, owner: &TestUser) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -240,7 +248,7 @@ fn healthy_setup_is_access_ok() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o660, &p.srv);
     p.cli.join(&p.srv.name);
     let _server = reader(&p.srv, &fifo);
@@ -296,7 +304,7 @@ fn not_in_group_and_group_class_before_other() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o660, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
@@ -327,7 +335,7 @@ fn stale_group_process() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o660, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let client = sleeper(&p.cli, |c| format!("exec {c}"));
@@ -377,7 +385,7 @@ fn acl_mask_and_acl_denied() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o660, &p.srv);
     let _server = reader(&p.srv, &fifo);
     run_ok(
@@ -418,7 +426,7 @@ fn protected_fifos_blocks_o_creat_clients() {
     let p = pair();
     let sticky = env.path("sticky");
     mkdir(&sticky, 0o1777, None);
-    let fifo = sticky.join("mi_fifo");
+    let fifo = sticky.join(fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let _sysctl = ProtectedFifos::set("1");
@@ -507,7 +515,7 @@ fn private_tmp_client() {
         .unwrap();
     std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let p = pair();
-    let fifo = shared.path().join("mi_fifo");
+    let fifo = shared.path().join(fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     // The systemd-private layout (linux-fifo-access.md §8).
@@ -554,9 +562,11 @@ fn private_tmp_client() {
     );
     assert!(!codes(&v).contains(&"fifo-missing".to_string()), "{v:#}");
     assert_eq!(code, 1);
-    // The fix-then-recheck loop: the printed drop-in (PrivateTmp=false for the
-    // unit the private /tmp is named after) is written as printed (`_unit`
-    // removes it); `findmnt -T /tmp` is pasted; `systemctl daemon-reload &&
+    // The fix-then-recheck loop: moving the FIFO / the reply dir is words
+    // only here (the server is a stand-in of unknown kind), so the first
+    // pasteable alternative is applied: the printed drop-in (PrivateTmp=false
+    // for the unit the private /tmp is named after) is written as printed
+    // (`_unit` removes it); `systemctl daemon-reload &&
     // systemctl restart mififo-test-web.service` has no manager behind it
     // here, so the test restarts its client the way that unit now would:
     // without the private /tmp.
@@ -570,8 +580,7 @@ fn private_tmp_client() {
                 let _ = nix::sys::signal::kill(old, nix::sys::signal::Signal::SIGKILL);
                 *fresh.borrow_mut() = Some(sleeper(&p.cli, |c| format!("exec {c}")));
             } else {
-                assert_eq!(c, "findmnt -T /tmp");
-                run_ok(Command::new("sh").args(["-c", c]));
+                panic!("not a step of the chosen fixes: {c}");
             }
         },
         || {
@@ -602,7 +611,7 @@ fn other_mount_namespace() {
     let p = pair();
     let dir = env.path("run");
     mkdir(&dir, 0o755, None);
-    let fifo = dir.join("mi_fifo");
+    let fifo = dir.join(fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let client = sleeper(&p.cli, |c| {
@@ -649,7 +658,7 @@ fn directory_without_search_permission() {
     let p = pair();
     let dir = env.path("private");
     mkdir(&dir, 0o700, Some(&p.srv));
-    let fifo = dir.join("mi_fifo");
+    let fifo = dir.join(fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
@@ -669,24 +678,28 @@ fn no_reader_and_replaced_fifo() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["no-reader"]);
-    // The fix-then-recheck loop: with no server configured for the path the
-    // fix is "start the one that should serve it" and a `systemctl
-    // list-units` line to find its unit; the test has no unit to list, so it
-    // starts its server stand-in, which is what that line leads to.
-    let started = std::cell::RefCell::new(None);
-    apply_fixes_with(
-        &v,
-        |c| {
-            assert!(c.starts_with("systemctl list-units "), "{c}");
-            *started.borrow_mut() = Some(reader(&p.srv, &fifo));
-        },
-        || doctor_as(&env, &replies, &fifo, &p.cli.name),
+    // With no server configured for the path there is nothing to paste: the
+    // fix says to start the one that should serve it (and how to find its
+    // unit), in words. The test does that with its stand-in; then ok.
+    let fix = &finding(&v, "no-reader")["fix"];
+    assert!(fix_commands(&v).is_empty(), "{v:#}");
+    assert!(
+        fix["summary"]
+            .as_str()
+            .unwrap()
+            .contains("systemctl list-units --all"),
+        "{fix:#}"
     );
-    drop(started.borrow_mut().take());
+    {
+        let _started = reader(&p.srv, &fifo);
+        let (code, after) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+        assert_eq!(after["verdict"], "ok", "{after:#}");
+        assert_eq!(code, 0);
+    }
     // Two unrelated servers read it: commands are split between them.
     {
         let _a = reader(&p.srv, &fifo);
@@ -712,7 +725,7 @@ fn whitespace_missing_and_not_a_fifo() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let spaced = PathBuf::from(format!("{} ", fifo.display()));
@@ -722,10 +735,26 @@ fn whitespace_missing_and_not_a_fifo() {
         finding(&v, "fifo-path-whitespace")["evidence"]["existing near-miss"],
         fifo.display().to_string()
     );
+    // The whitespace finding's fix is the exact path in the client's config
+    // (a file the doctor does not know): nothing a test can paste.
     let plain = env.path("plain");
     std::fs::write(&plain, "").unwrap();
     let (code, v) = doctor_as(&env, &replies, &plain, &p.cli.name);
     assert_denied(code, &v, &["fifo-not-a-fifo"]);
+    // The fix-then-recheck loop: `rm -- PATH` is pasted as printed; no
+    // server is configured for `plain`, so "start the server" is words, and
+    // the test starts its stand-in on a fresh FIFO there.
+    let cmds = fix_commands(&v);
+    assert_eq!(cmds, [format!("rm -- '{}'", plain.display())], "{v:#}");
+    for c in &cmds {
+        run_ok(Command::new("sh").args(["-c", c]));
+    }
+    assert!(!plain.exists());
+    mkfifo(&plain, 0o666, &p.srv);
+    let _server2 = reader(&p.srv, &plain);
+    let (code, after) = doctor_as(&env, &replies, &plain, &p.cli.name);
+    assert_eq!(after["verdict"], "ok", "{after:#}");
+    assert_eq!(code, 0);
 }
 
 #[test]
@@ -778,6 +807,21 @@ fn selinux_label_and_audit_log() {
         "label read from the xattr: {f:#}"
     );
     assert!(f["message"].as_str().unwrap().contains("httpd_t"));
+    // No fix-then-recheck loop here: the denial is a fake audit log and a
+    // fake selinuxfs on a host without SELinux; there is no policy to label
+    // or load, so the printed `semanage`/`semodule` steps cannot be applied
+    // and re-checked by a test. The main fix must still be a sequence
+    // (move the FIFO), with the policy module as an alternative.
+    let fix = &f["fix"];
+    let alt = &fix["alternatives"][0];
+    assert!(
+        alt["commands"][0]
+            .as_str()
+            .unwrap()
+            .contains("audit2allow -M mififo_fifo"),
+        "{fix:#}"
+    );
+    assert!(alt["weakens"].is_string(), "{fix:#}");
 }
 
 #[test]
@@ -788,7 +832,7 @@ fn php_open_basedir() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let ini = env.path("www.conf");
@@ -840,7 +884,7 @@ fn reply_dir_the_server_cannot_use() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let home = env.path("clienthome");
@@ -882,7 +926,7 @@ fn read_only_reply_dir() {
     let _s = protected_fifos_stable();
     let (env, _replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let src = env.path("rw");
@@ -899,6 +943,16 @@ fn read_only_reply_dir() {
     // `doctor` passes its reply-dir argument as `--reply-dir DIR/`.
     let (code, v) = doctor_as(&env, &ro, &fifo, &p.cli.name);
     assert_denied(code, &v, &["read-only-mount"]);
+    // No unit makes it read-only: the fix is the client's reply directory,
+    // in words (nothing to paste). The test does that, then ok.
+    assert!(fix_commands(&v).is_empty(), "{v:#}");
+    assert!(finding(&v, "read-only-mount")["fix"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("findmnt -T"));
+    let (code, after) = doctor_as(&env, &src, &fifo, &p.cli.name);
+    assert_eq!(after["verdict"], "ok", "{after:#}");
+    assert_eq!(code, 0);
 }
 
 #[test]
@@ -909,7 +963,7 @@ fn auto_detects_web_processes() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o660, &p.srv);
     p.cli.join(&p.srv.name);
     let _server = reader(&p.srv, &fifo);
@@ -1001,7 +1055,7 @@ fn unit_selects_the_processes_of_a_cgroup() {
     };
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o660, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let unit = format!("{}.service", p.cli.name);
@@ -1028,6 +1082,26 @@ fn unit_selects_the_processes_of_a_cgroup() {
             .contains(&client.pid().to_string()),
         "{v:#}"
     );
+    // The fix-then-recheck loop: the group change is pasted as printed (the
+    // users are the test's own, removed on drop); the client's restart has no
+    // unit manager behind this cgroup, so the test restarts its process into
+    // the same cgroup (a new process gets the new group list).
+    let client = std::cell::RefCell::new(client);
+    apply_fixes_with(
+        &v,
+        |c| {
+            if c.starts_with("usermod ") || c.starts_with("gpasswd ") {
+                run_ok(Command::new("sh").args(["-c", c]));
+            } else {
+                assert!(c.contains("restart") || c.starts_with("kill "), "{c}");
+                let fresh = sleeper(&p.cli, |c| format!("exec {c}"));
+                std::fs::write(cg.0.join("cgroup.procs"), fresh.pid().to_string()).unwrap();
+                *client.borrow_mut() = fresh;
+            }
+        },
+        || doctor(&env, &replies, &[&"--fifo", &fifo, &"--unit", &p.cli.name]),
+    );
+    let client = client.into_inner();
     let out = env
         .cmd()
         .args(["doctor", "--unit", "mififo-test-no-such.service", "--fifo"])
@@ -1046,7 +1120,7 @@ fn server_config_fifo_name_and_reply_dir() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let cfg = env.path("opensips.cfg");
     std::fs::write(
@@ -1084,14 +1158,49 @@ fn server_config_fifo_name_and_reply_dir() {
         .as_str()
         .unwrap()
         .contains("/run/mififo-test-elsewhere/"));
+    // The fix-then-recheck loop: the printed modparam edit is applied to the
+    // config the test wrote; `systemctl restart opensips` has no unit behind
+    // it here, so the test restarts its stand-in with the same command line
+    // (it reads the FIFO again; the doctor reads the edited config).
+    let server = std::cell::RefCell::new(server);
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert_eq!(c, "systemctl restart opensips", "{c}");
+            let old = server.borrow().pid();
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(old),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let child = Command::new("setpriv")
+                .args([
+                    format!("--reuid={}", p.srv.uid),
+                    format!("--regid={}", p.srv.gid),
+                    "--init-groups".into(),
+                ])
+                .arg(&bin)
+                .arg("-f")
+                .arg(&cfg)
+                .arg(&fifo)
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let fresh = Proc(child);
+            wait_comm(fresh.pid(), "opensips");
+            *server.borrow_mut() = fresh;
+        },
+        || doctor_as(&env, &replies, &fifo, &p.cli.name),
+    );
     // The client names another path: the server's configured fifo_name is shown.
     let wrong = env.path("old_fifo");
     let (code, v) = doctor_as(&env, &replies, &wrong, &p.cli.name);
     assert_eq!(code, 1);
     let m = finding(&v, "fifo-missing");
-    assert_eq!(
-        m["fix"]["commands"][0],
-        format!("mififo doctor --fifo '{}'", fifo.display()),
+    assert!(
+        m["fix"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("mififo doctor --fifo '{}'", fifo.display())),
         "{m:#}"
     );
 }
@@ -1241,14 +1350,37 @@ fn serve(env: &TestEnv, fifo: &Path, replies: &Path, extra: &[&str]) -> Proc {
     p
 }
 
-/// Every shell command printed as a fix for an error finding.
-fn fix_commands(v: &Value) -> Vec<String> {
+/// The fix a user would apply for each error finding (docs/doctor.md,
+/// "Fixes"): the main one, or, when it only says what to do in words, the
+/// first alternative with something to paste. Alternatives are never mixed.
+fn chosen_fixes(v: &Value) -> Vec<Value> {
+    let pasteable = |f: &Value| {
+        ["commands", "edits"]
+            .iter()
+            .any(|k| f[*k].as_array().is_some_and(|a| !a.is_empty()))
+    };
     v["findings"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|f| f["severity"] == "error")
-        .flat_map(|f| f["fix"]["commands"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| {
+            let main = &f["fix"];
+            if pasteable(main) {
+                return Some(main.clone());
+            }
+            main["alternatives"]
+                .as_array()
+                .and_then(|alts| alts.iter().find(|a| pasteable(a)).cloned())
+        })
+        .collect()
+}
+
+/// Every shell command of the chosen fix of each error finding, in order.
+fn fix_commands(v: &Value) -> Vec<String> {
+    chosen_fixes(v)
+        .iter()
+        .flat_map(|f| f["commands"].as_array().cloned().unwrap_or_default())
         .map(|c| c.as_str().unwrap().to_string())
         .collect()
 }
@@ -1274,12 +1406,9 @@ fn apply_fixes_then_ok(v: &Value, rerun: impl Fn() -> (i32, Value)) {
 /// one setting the same key, or is appended). Then the verdict must be ok.
 fn apply_fixes_with(v: &Value, instead: impl Fn(&str), rerun: impl Fn() -> (i32, Value)) {
     let cmds = fix_commands(v);
-    let edits: Vec<(String, String)> = v["findings"]
-        .as_array()
-        .unwrap()
+    let edits: Vec<(String, String)> = chosen_fixes(v)
         .iter()
-        .filter(|f| f["severity"] == "error")
-        .flat_map(|f| f["fix"]["edits"].as_array().cloned().unwrap_or_default())
+        .flat_map(|f| f["edits"].as_array().cloned().unwrap_or_default())
         .map(|e| {
             (
                 e["file"].as_str().unwrap().to_string(),
@@ -1298,12 +1427,21 @@ fn apply_fixes_with(v: &Value, instead: impl Fn(&str), rerun: impl Fn() -> (i32,
                 || file.starts_with("/etc/systemd/system/mififo-test-"),
             "an edit of a file the test did not write: {file}"
         );
-        let key = line.split('=').next().unwrap().trim().to_string();
+        // `KEY=value` lines, and `modparam("module", "param", value)` lines
+        // whose key is the module and the parameter.
+        let key_of = |l: &str| -> String {
+            if l.trim_start().starts_with("modparam(") {
+                l.splitn(3, ',').take(2).collect::<Vec<_>>().join(",")
+            } else {
+                l.split('=').next().unwrap().trim().to_string()
+            }
+        };
+        let key = key_of(line);
         let old = std::fs::read_to_string(file).unwrap_or_default();
         let mut out: Vec<String> = Vec::new();
         let mut done = false;
         for l in old.lines() {
-            if !key.is_empty() && l.split('=').next().unwrap().trim() == key && !done {
+            if !key.is_empty() && key_of(l) == key && !done {
                 out.push(line.clone());
                 done = true;
             } else {
@@ -1355,15 +1493,16 @@ fn dotdot_needs_search_on_the_directory_it_leaves() {
     mkdir(&d, 0o755, Some(&p.srv));
     let sub = d.join("sub");
     mkdir(&sub, 0o700, Some(&p.srv));
-    let fifo = d.join("mi_fifo");
+    let name = fifo_name();
+    let fifo = d.join(&name);
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     // `.` and `//` are harmless where every directory is searchable.
-    let dotted = PathBuf::from(format!("{}/.//mi_fifo", d.display()));
+    let dotted = PathBuf::from(format!("{}/.//{name}", d.display()));
     let (code, v) = doctor_as(&env, &replies, &dotted, &p.cli.name);
     assert_eq!(v["verdict"], "ok", "{v:#}");
     assert_eq!(code, 0);
-    let odd = PathBuf::from(format!("{}/sub/../mi_fifo", d.display()));
+    let odd = PathBuf::from(format!("{}/sub/../{name}", d.display()));
     let (code, v) = doctor_as(&env, &replies, &odd, &p.cli.name);
     assert_denied(code, &v, &["dir-search-denied"]);
     let f = finding(&v, "dir-search-denied");
@@ -1395,7 +1534,7 @@ fn protected_symlinks_is_not_a_missing_fifo() {
     let _ps = ProtectedSymlinks::set("1");
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let sticky = env.path("sticky");
@@ -1438,7 +1577,7 @@ fn stale_group_on_a_directory() {
     let dir = env.path("grpdir");
     mkdir(&dir, 0o750, None);
     std::os::unix::fs::chown(&dir, Some(0), Some(grp.gid)).unwrap();
-    let fifo = dir.join("mi_fifo");
+    let fifo = dir.join(fifo_name());
     mkfifo(&fifo, 0o666, &p.srv);
     let _server = root_reader(&fifo);
     let client = sleeper(&p.cli, |c| format!("exec {c}"));
@@ -1478,7 +1617,7 @@ fn nameless_owner_gets_a_fix_that_works() {
     let (env, replies) = env();
     let p = pair();
     let id = nameless_id();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o660)).unwrap();
     std::os::unix::fs::chown(&fifo, Some(id), Some(id)).unwrap();
@@ -1502,7 +1641,7 @@ fn unprivileged_doctor_is_honest() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
     let as_cli = |fifo: &Path| -> (i32, Value) {
         let out = Command::new("setpriv")
@@ -1630,8 +1769,9 @@ fn several_instances_are_ranked_by_relevance() {
     std::fs::write(
         &relevant,
         format!(
-            "modparam(\"mi_fifo\", \"fifo_name\", \"{}\")\n",
-            real.display()
+            "modparam(\"mi_fifo\", \"fifo_name\", \"{}\")\nmodparam(\"mi_fifo\", \"reply_dir\", \"{}/\")\n",
+            real.display(),
+            replies.display()
         ),
     )
     .unwrap();
@@ -1639,18 +1779,42 @@ fn several_instances_are_ranked_by_relevance() {
     let a = fake_server(&env, "opensips", &unrelated);
     let b = fake_server(&env, "opensips", &relevant);
     assert!(a.pid() < b.pid());
-    let asked = env.path("mi_fifo");
+    let asked = env.path(&fifo_name());
     let (code, v) = doctor_as(&env, &replies, &asked, &p.cli.name);
     assert_denied(code, &v, &["fifo-missing"]);
     let fix = &finding(&v, "fifo-missing")["fix"];
-    assert_eq!(
-        fix["commands"][0],
-        format!("mififo doctor --fifo '{}'", real.display()),
+    let summary = fix["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("mififo doctor --fifo '{}'", real.display())),
         "{v:#}"
     );
-    let summary = fix["summary"].as_str().unwrap();
     assert!(summary.contains(&format!("pid {}", b.pid())), "{summary}");
     assert!(summary.contains("same directory"), "{summary}");
+    // The fix-then-recheck loop. Pointing the client at the instance's FIFO
+    // is words only (the client's config is not known); the first pasteable
+    // alternative sets that instance's fifo_name to the asked path in its
+    // config (applied to the file the test wrote) and restarts it. The
+    // stand-in has no unit and no FIFO code: the test restarts it on the
+    // edited config and does what OpenSIPS does on start, create the FIFO at
+    // fifo_name and read it.
+    let restarted = std::cell::RefCell::new(Vec::new());
+    let b = std::cell::RefCell::new(Some(b));
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert_eq!(c, "systemctl restart opensips", "{c}");
+            drop(b.borrow_mut().take());
+            let mut r = restarted.borrow_mut();
+            r.push(fake_server(&env, "opensips", &relevant));
+            mkfifo(&asked, 0o666, &p.srv);
+            r.push(reader(&p.srv, &asked));
+        },
+        || doctor_as(&env, &replies, &asked, &p.cli.name),
+    );
+    assert!(std::fs::read_to_string(&relevant)
+        .unwrap()
+        .contains(&format!("\"{}\"", asked.display())));
+    drop(a);
 }
 
 /// Case 7: fixes fit the server kind, and only shell commands get `$ `.
@@ -1663,7 +1827,7 @@ fn fixes_fit_the_server_kind() {
     let (env, replies) = env();
     let p = pair();
     // mififo serve as root: the FIFO is root:root 0660, the client is not in group root.
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     let _server = serve(&env, &fifo, &replies, &[]);
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_eq!(code, 1, "{v:#}");
@@ -1831,7 +1995,7 @@ fn removed_fifo_of_a_running_serve_is_fixed_by_the_printed_restart() {
     let _s = protected_fifos_stable();
     let (env, replies) = env();
     let p = pair();
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     let server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
     // serve recreates a removed FIFO by itself within a second: hold it
     // stopped so the broken state lasts while the doctor looks at it.
@@ -1955,7 +2119,7 @@ fn url_across_network_namespaces() {
     run_ok(Command::new("ip").args(["-n", &a.0, "link", "set", &va, "up"]));
     run_ok(Command::new("ip").args(["-n", &b.0, "link", "set", &vb, "up"]));
     // The FIFO leg: a server on the host, the gateway in namespace a on loopback.
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
     let port = 20000 + fastrand::u16(..20000);
     let fifo_s = fifo.display().to_string();
@@ -2104,7 +2268,7 @@ fn url_client_sandboxed_by_its_unit() {
         return;
     }
     let cg = Cgroup(dir);
-    let fifo = env.path("mi_fifo");
+    let fifo = env.path(&fifo_name());
     let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
     let port = 20000 + fastrand::u16(..20000);
     let listen = format!("127.0.0.1:{port}");

@@ -27,11 +27,18 @@ pub struct Edit {
 
 /// A fix: what to do, the shell commands to paste, the config lines to
 /// edit, and what it weakens (if anything).
+///
+/// `edits` then `commands` are ONE sequence of steps: applied in that order,
+/// all of them, they make this finding go away (the verdict `ok` when it was
+/// the only one). Other ways to the same end are whole fixes of their own in
+/// `alternatives`, worse first to last ("or:" in human output); a tool or a
+/// test applying a fix applies the main one, or, when it has nothing to
+/// paste (described in words only), the first alternative that has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fix {
     /// One sentence.
     pub summary: String,
-    /// Shell commands only (pasteable as they are), in order, best first.
+    /// Shell commands only (pasteable as they are), to run in order, all of them.
     pub commands: Vec<String>,
     /// Configuration lines, each naming its file (applied before the commands).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -39,6 +46,10 @@ pub struct Fix {
     /// What protection the fix removes, when it removes one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weakens: Option<String>,
+    /// Other complete fixes for the same finding, in order of preference
+    /// (each its own sequence; never combined with the main one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Fix>,
 }
 
 impl Fix {
@@ -49,7 +60,14 @@ impl Fix {
             commands: commands.into_iter().collect(),
             edits: Vec::new(),
             weakens: None,
+            alternatives: Vec::new(),
         }
+    }
+
+    /// Adds an alternative (after the ones already there).
+    pub fn or(mut self, alt: Fix) -> Fix {
+        self.alternatives.push(alt);
+        self
     }
 
     /// Adds a configuration line to put into `file`.

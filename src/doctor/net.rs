@@ -194,33 +194,6 @@ pub fn listeners_of(view: &dyn SystemView, pid: i32, netns: u64, port: u16) -> V
     out
 }
 
-/// The pids holding `socket:[INODE]` for any of `inodes`.
-pub fn socket_owners(view: &dyn SystemView, inodes: &[u64]) -> Vec<(i32, u64)> {
-    if inodes.is_empty() {
-        return Vec::new();
-    }
-    let pids = super::procfs::list_pids(view);
-    let found = super::procfs::par_map(&pids, |pid| {
-        view.fd_links(pid)
-            .map(|links| {
-                links
-                    .into_iter()
-                    .filter_map(|(_, l)| {
-                        let t = l.to_string_lossy();
-                        let ino: u64 = t
-                            .strip_prefix("socket:[")?
-                            .strip_suffix(']')?
-                            .parse()
-                            .ok()?;
-                        inodes.contains(&ino).then_some((pid, ino))
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-    });
-    found.into_iter().flatten().collect()
-}
-
 /// What one HTTP exchange gave.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]

@@ -237,37 +237,96 @@ pub struct Holders {
     pub unreadable: usize,
 }
 
-/// Scans `/proc/*/fd/*` for FIFOs that are `target` or carry `path`'s name.
+/// Every process's fd links, read in one pass over `/proc/*/fd` and kept
+/// for the run: absolute paths (FIFO holder candidates) and sockets (the
+/// owners of a listener). Pipes and anonymous inodes are dropped right there.
+/// A `--url` run takes it once, before its HTTP exchange, and both the
+/// socket owners and the FIFO leg's holders come from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FdSnapshot {
+    pids: Vec<i32>,
+    /// Per pid (same order): its kept links, `None` when unreadable.
+    links: Vec<Option<Vec<(u32, PathBuf)>>>,
+}
+
+impl FdSnapshot {
+    /// Reads every process's fd links (readlink, in parallel).
+    pub fn take(view: &dyn SystemView) -> FdSnapshot {
+        let pids = procfs::list_pids(view);
+        let links = procfs::par_map(&pids, |pid| {
+            view.fd_links(pid).ok().map(|links| {
+                links
+                    .into_iter()
+                    .filter(|(_, link)| {
+                        let t = link.as_os_str().as_bytes();
+                        t.starts_with(b"/") || t.starts_with(b"socket:[")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        });
+        FdSnapshot { pids, links }
+    }
+
+    /// The pids holding `socket:[INODE]` for any of `inodes`.
+    pub fn socket_owners(&self, inodes: &[u64]) -> Vec<(i32, u64)> {
+        let mut out = Vec::new();
+        for (pid, links) in self.pids.iter().copied().zip(&self.links) {
+            for (_, l) in links.iter().flatten() {
+                let t = l.as_os_str().as_bytes();
+                let ino = t
+                    .strip_prefix(b"socket:[")
+                    .and_then(|r| r.strip_suffix(b"]"))
+                    .and_then(|d| std::str::from_utf8(d).ok())
+                    .and_then(|d| d.parse::<u64>().ok());
+                if let Some(ino) = ino.filter(|i| inodes.contains(i)) {
+                    out.push((pid, ino));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Scans `/proc/*/fd/*` for FIFOs that are `target` or carry `path`'s name
+/// (one fresh [`FdSnapshot`]; see [`scan_holders_in`]).
+pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -> Holders {
+    scan_holders_in(view, &FdSnapshot::take(view), path, target)
+}
+
+/// The holders of FIFOs that are `target` or carry `path`'s name, among the
+/// links of `snap`.
 ///
 /// Only fds whose link text has the FIFO's file name are `stat`ed (the cost
-/// of a run is dominated by this scan): a server that opened the same inode
-/// through a hard link of another name is not found.
-pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -> Holders {
+/// of a run is dominated by the readlink pass): a server that opened the
+/// same inode through a hard link of another name is not found.
+pub fn scan_holders_in(
+    view: &dyn SystemView,
+    snap: &FdSnapshot,
+    path: &Path,
+    target: Option<&Meta>,
+) -> Holders {
     let mut h = Holders::default();
     let path_bytes = path.as_os_str().as_bytes();
     let name = path_bytes
         .rsplit(|&b| b == b'/')
         .next()
         .unwrap_or(path_bytes);
-    let pids = procfs::list_pids(view);
-    // readlink of every fd, in parallel; pipes, sockets, anon inodes
-    // ("pipe:[…]") and files of another name are dropped right there, so only
-    // candidates are kept and later stat()ed.
-    let scanned = procfs::par_map(&pids, |pid| {
-        view.fd_links(pid).map(|links| {
+    let scanned = snap.links.iter().map(|links| {
+        links.as_ref().map(|links| {
             links
-                .into_iter()
+                .iter()
                 .filter(|(_, link)| {
                     let text = link.as_os_str().as_bytes();
                     let bare = text.strip_suffix(b" (deleted)").unwrap_or(text);
                     bare.starts_with(b"/") && bare.rsplit(|&b| b == b'/').next() == Some(name)
                 })
+                .cloned()
                 .collect::<Vec<_>>()
         })
     });
-    for (pid, links) in pids.iter().copied().zip(scanned) {
+    for (pid, links) in snap.pids.iter().copied().zip(scanned) {
         let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
-        let Ok(links) = links else {
+        let Some(links) = links else {
             h.unreadable += 1;
             continue;
         };
@@ -315,6 +374,44 @@ pub fn scan_holders(view: &dyn SystemView, path: &Path, target: Option<&Meta>) -
 mod tests {
     use super::super::fixture::*;
     use super::*;
+
+    /// A `--url` run reads every process's fds once: the same snapshot gives
+    /// the listener's owner and the FIFO's holders; pipes are not kept.
+    #[test]
+    fn one_snapshot_gives_socket_owners_and_fifo_holders() {
+        let mut f = Fixture::new();
+        f.opensips(100);
+        f.opensips(101);
+        f.view
+            .fifo("/tmp/opensips_fifo", 0o660, OPENSIPS, OPENSIPS_G);
+        f.hold(100, 3, "/tmp/opensips_fifo", 0);
+        let sock = f.view.meta("/tmp/opensips_fifo");
+        f.view.magic("/proc/101/fd/5", "socket:[4242]", sock).magic(
+            "/proc/101/fd/6",
+            "pipe:[77]",
+            sock,
+        );
+        let snap = FdSnapshot::take(&f.view);
+        assert_eq!(snap.socket_owners(&[4242, 1]), vec![(101, 4242)]);
+        assert!(
+            snap.socket_owners(&[77]).is_empty(),
+            "a pipe is not a socket"
+        );
+        assert!(snap
+            .links
+            .iter()
+            .flatten()
+            .flatten()
+            .all(|(_, l)| !l.as_os_str().as_bytes().starts_with(b"pipe:")));
+        let meta = f.view.meta("/tmp/opensips_fifo");
+        let h = scan_holders_in(&f.view, &snap, Path::new("/tmp/opensips_fifo"), Some(&meta));
+        assert_eq!(h.current.len(), 1);
+        assert_eq!(h.current[0].pid, 100);
+        assert_eq!(
+            h,
+            scan_holders(&f.view, Path::new("/tmp/opensips_fifo"), Some(&meta))
+        );
+    }
 
     #[test]
     fn holders_current_deleted_and_dedup() {

@@ -409,15 +409,20 @@ pub fn outcome_finding(
                     f = f.evidence(format!("audit {}", s.stamp), format!("ANOM_CREAT op={} pid={} comm={}", s.op, s.pid.unwrap_or(0), s.comm.clone().unwrap_or_default()));
                 }
             }
-            let mut fix = super::servers::move_fifo_fix(
+            let fix = super::servers::move_fifo_fix(
                 ctx,
-                "best: move the FIFO out of the sticky directory (also fixes PrivateTmp); or open it without O_CREAT (Python os.open(p, os.O_WRONLY), mififo call); last resort: turn the protection off",
-            );
-            fix.commands.push("sysctl -w fs.protected_fifos=0 && echo 'fs.protected_fifos = 0' > /etc/sysctl.d/60-mififo.conf".to_string());
-            Some(f.fix(
-                fix
-                .weakens("fs.protected_fifos=0 re-opens FIFO spoofing attacks in /tmp for the whole host"),
+                "move the FIFO out of the sticky directory (also fixes PrivateTmp)",
+            )
+            .or(Fix::new(
+                "open it without O_CREAT (Python os.open(p, os.O_WRONLY), mififo call)",
+                [],
             ))
+            .or(Fix::new(
+                "last resort: turn the protection off",
+                ["sysctl -w fs.protected_fifos=0 && echo 'fs.protected_fifos = 0' > /etc/sysctl.d/60-mififo.conf".to_string()],
+            )
+            .weakens("fs.protected_fifos=0 re-opens FIFO spoofing attacks in /tmp for the whole host"));
+            Some(f.fix(fix))
         }
         Outcome::Denied { target, dac } => Some(dac_finding(ctx, c, target, dac, "write")),
     }
@@ -764,7 +769,13 @@ mod tests {
             .evidence
             .iter()
             .any(|(k, v)| k.starts_with("audit") && v.contains("sticky_create_fifo")));
-        assert!(p.fix.as_ref().unwrap().weakens.is_some());
+        // The main fix keeps the protection; the sysctl is the last
+        // alternative and says what it weakens.
+        let fix = p.fix.as_ref().unwrap();
+        assert!(fix.weakens.is_none());
+        let last = fix.alternatives.last().unwrap();
+        assert!(last.commands[0].starts_with("sysctl -w fs.protected_fifos=0"));
+        assert!(last.weakens.is_some());
         // mififo opens without O_CREAT.
         let mut cfg = f.config(FIFO, ClientSpec::User("apache".into()));
         cfg.client_open = Some(ClientOpen::Mififo);

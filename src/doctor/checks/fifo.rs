@@ -87,22 +87,30 @@ pub fn check(ctx: &mut Ctx<'_>) {
         let fix = match super::servers::best(ctx) {
             Some(c) if c.rank > 1 && c.fifo_name.as_ref().is_some_and(|n| *n != asked) => {
                 let n = c.fifo_name.clone().unwrap_or_default();
+                // Pointing the client elsewhere is an edit of a file the doctor
+                // does not know; changing the server's path is a fix it can print.
                 Fix::new(
                     format!(
-                        "the most relevant running server, {} ({}), uses {}: point the client there (or change that server's FIFO path)",
+                        "the most relevant running server, {} ({}), uses {}: point the client there (check it with: mififo doctor --fifo '{}')",
                         c.describe(),
                         c.why,
+                        n.display(),
                         n.display()
                     ),
-                    [format!("mififo doctor --fifo '{}'", n.display())],
+                    [],
                 )
+                .or(c.set_param(
+                    super::servers::Param::Name,
+                    &asked.display().to_string(),
+                    format!("make that server create {} instead", asked.display()),
+                ))
             }
             _ => {
                 let mut fix = super::servers::restart_fix(
                     ctx,
                     "start (or restart) the MI server: it creates the FIFO",
                 );
-                fix.commands.push(format!("ls -la '{}'", exists.display()));
+                fix.summary += &format!(" (what is there now: ls -la '{}')", exists.display());
                 fix
             }
         };
@@ -134,7 +142,7 @@ pub fn check(ctx: &mut Ctx<'_>) {
             );
             Fix::new(
                 r.summary,
-                std::iter::once(format!("rm -i -- '{}'", ctx.fifo.display())).chain(r.commands),
+                std::iter::once(format!("rm -- '{}'", ctx.fifo.display())).chain(r.commands),
             )
         });
         ctx.add(f);
@@ -201,10 +209,19 @@ mod tests {
                     && v.starts_with("/run/opensips/opensips_fifo")),
             "{m:#?}"
         );
+        // Pointing the client there is words (its config is unknown); the
+        // pasteable alternative makes that server create the asked path.
+        let fix = m.fix.as_ref().unwrap();
+        assert!(fix.commands.is_empty() && fix.edits.is_empty());
+        assert!(fix
+            .summary
+            .contains("mififo doctor --fifo '/run/opensips/opensips_fifo'"));
+        let alt = &fix.alternatives[0];
         assert_eq!(
-            m.fix.as_ref().unwrap().commands,
-            vec!["mififo doctor --fifo '/run/opensips/opensips_fifo'"]
+            alt.edits[0].line,
+            "modparam(\"mi_fifo\", \"fifo_name\", \"/tmp/opensips_fifo\")"
         );
+        assert!(!alt.commands.is_empty());
     }
 
     #[test]

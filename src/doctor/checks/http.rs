@@ -109,7 +109,13 @@ pub fn run(
         listeners.extend(net::listeners_of(view, pid, ns, url.port));
     }
     let inodes: Vec<u64> = listeners.iter().map(|l| l.inode).collect();
-    let owners = net::socket_owners(view, &inodes);
+    // One pass over every process's fds, before the exchange: the socket
+    // owners now, the FIFO leg's holders (behind a gateway) later.
+    let fds = (!inodes.is_empty()).then(|| crate::doctor::subject::FdSnapshot::take(view));
+    let owners = fds
+        .as_ref()
+        .map(|s| s.socket_owners(&inodes))
+        .unwrap_or_default();
     let endpoints: Vec<Endpoint> = listeners
         .into_iter()
         .map(|l| {
@@ -204,7 +210,7 @@ pub fn run(
                 call: None,
                 ..cfg.clone()
             };
-            if let Ok(leg) = super::run_with_comms(view, &sub, prober, comms) {
+            if let Ok(leg) = super::run_with_comms(view, &sub, prober, comms, fds) {
                 for mut l in leg.checks {
                     l.name = format!("fifo leg: {}", l.name);
                     report.checks.push(l);

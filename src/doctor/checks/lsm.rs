@@ -191,7 +191,7 @@ pub fn check_selinux(ctx: &mut Ctx<'_>) {
 fn selinux_fix(ctx: &Ctx<'_>, domain: &str, ftype: &str) -> Fix {
     let mut fix = super::servers::move_fifo_fix(
         ctx,
-        "best: a FIFO directory with its own label that the client domain may write; quick: a local policy module for exactly this access",
+        "a FIFO directory with its own label that the client domain may write",
     );
     let dir = Path::new(&super::servers::safe_fifo_path(ctx))
         .parent()
@@ -201,13 +201,21 @@ fn selinux_fix(ctx: &Ctx<'_>, domain: &str, ftype: &str) -> Fix {
         fix.commands.push(format!(
             "semanage fcontext -a -t httpd_tmpfs_t '{dir}(/.*)?' && restorecon -Rv {dir}"
         ));
+        fix = fix.weakens(format!(
+            "the label lets {domain} manage every FIFO in {dir}"
+        ));
     }
-    fix.commands.push(format!(
-        "ausearch -m AVC -ts recent --raw | grep {domain} | audit2allow -M mififo_fifo && semodule -i mififo_fifo.pp"
-    ));
-    fix.weakens(format!(
-        "the audit2allow module lets every {domain} process write every {ftype} FIFO, not just this one; the label option lets {domain} manage every FIFO in that directory"
-    ))
+    fix.or(
+        Fix::new(
+            "quick: a local policy module for exactly this access",
+            [format!(
+                "ausearch -m AVC -ts recent --raw | grep {domain} | audit2allow -M mififo_fifo && semodule -i mififo_fifo.pp"
+            )],
+        )
+        .weakens(format!(
+            "the audit2allow module lets every {domain} process write every {ftype} FIFO, not just this one"
+        )),
+    )
 }
 
 /// AppArmor.

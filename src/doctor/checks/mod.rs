@@ -73,6 +73,9 @@ pub struct Ctx<'a> {
     pub candidates: Vec<servers::Candidate>,
     /// Holders of the FIFO.
     pub holders: Holders,
+    /// The fd links of a pass the run already made (a `--url` run's, for
+    /// its FIFO leg); `None`: [`resolve_servers`] takes its own.
+    pub fds: Option<subject::FdSnapshot>,
     /// Audit events (lazily read).
     pub audit: Option<Vec<Event>>,
     /// `(pid, comm)` of every process.
@@ -286,7 +289,11 @@ fn resolve_servers(ctx: &mut Ctx<'_>) {
     let scan_path = ours
         .as_ref()
         .map_or_else(|_| ctx.fifo.clone(), |(p, _)| p.clone());
-    ctx.holders = subject::scan_holders(view, &scan_path, our_meta.as_ref());
+    let fds = ctx
+        .fds
+        .take()
+        .unwrap_or_else(|| subject::FdSnapshot::take(view));
+    ctx.holders = subject::scan_holders_in(view, &fds, &scan_path, our_meta.as_ref());
     let pids: Vec<i32> = if !ctx.cfg.server_pids.is_empty() {
         ctx.cfg.server_pids.clone()
     } else {
@@ -333,7 +340,7 @@ fn resolve_servers(ctx: &mut Ctx<'_>) {
             .fifo_resolved
             .clone()
             .unwrap_or_else(|| ctx.fifo.clone());
-        ctx.holders = subject::scan_holders(view, &p, ctx.fifo_meta.as_ref());
+        ctx.holders = subject::scan_holders_in(view, &fds, &p, ctx.fifo_meta.as_ref());
     }
 }
 
@@ -349,16 +356,19 @@ pub fn run(
     run_fifo(ctx)
 }
 
-/// [`run`] with the `(pid, comm)` list a run of the same moment already read
-/// (the FIFO leg behind a gateway, examined within a `--url` run): one pass
-/// over every process's `comm` fewer.
+/// [`run`] with the `(pid, comm)` list and the fd links a run of the same
+/// moment already read (the FIFO leg behind a gateway, examined within a
+/// `--url` run): one pass over every process's `comm` and one over every
+/// process's fds fewer.
 pub fn run_with_comms(
     view: &dyn SystemView,
     cfg: &Config,
     prober: Option<&dyn Prober>,
     comms: Vec<(i32, String)>,
+    fds: Option<subject::FdSnapshot>,
 ) -> Result<Report, Error> {
     let mut ctx = new_ctx_with(view, cfg, prober, Some(comms));
+    ctx.fds = fds;
     ctx.report.fifo = ctx.fifo_shown();
     resolve_clients(&mut ctx)?;
     run_fifo(ctx)
@@ -407,6 +417,7 @@ fn new_ctx_with<'a>(
         unprivileged,
         candidates: Vec::new(),
         holders: Holders::default(),
+        fds: None,
         audit: None,
         comms: comms.unwrap_or_else(|| super::procfs::comms(view)),
         server_cfgs: Vec::new(),

@@ -169,13 +169,15 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             );
         }
         let f = f.fix(
-            super::servers::private_tmp_off(
-                super::servers::move_fifo_fix(ctx, &format!(
-                    "best: put the FIFO outside /tmp (fixes PrivateTmp and protected_fifos at once); OpenSIPS-CP hard-codes its reply dir /tmp/, so for CP only turning PrivateTmp off for {unit} helps"
-                )),
+            super::servers::move_fifo_fix(
+                ctx,
+                "put the FIFO outside /tmp (fixes PrivateTmp and protected_fifos at once)",
+            )
+            .or(super::servers::private_tmp_off(
+                Fix::new(format!("turn PrivateTmp off for {unit} (the only way for OpenSIPS-CP, which hard-codes its reply dir /tmp/)"), []),
                 &unit,
             )
-            .weakens(format!("PrivateTmp=false lets {unit} see (and be seen in) the shared /tmp")),
+            .weakens(format!("PrivateTmp=false lets {unit} see (and be seen in) the shared /tmp"))),
         );
         ctx.add(f);
         ctx.line(
@@ -252,7 +254,9 @@ mod tests {
         let r = f.run(&f.config("/tmp/opensips_fifo", ClientSpec::Pids(vec![500])));
         let p = r.finding(Code::PrivateTmp).expect("private-tmp");
         assert!(p.message.contains("httpd.service"));
-        let fix = p.fix.as_ref().unwrap();
+        // Turning PrivateTmp off is the alternative to moving the FIFO.
+        let fix = &p.fix.as_ref().unwrap().alternatives[0];
+        assert!(fix.weakens.is_some());
         assert!(fix
             .edits
             .iter()

@@ -109,12 +109,23 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                 )
                 .subject(c.name.clone())
                 .evidence("mount options", format!("{} / {}", mnt.options, mnt.super_options))
-                .fix(Fix::new(
-                    "use a writable reply directory (e.g. /run/opensips/ or a ReadWritePaths= entry of the unit)",
-                    [
-                        c.unit.as_ref().map_or_else(|| "findmnt -T ".to_string() + &shown, |u| format!("systemctl edit {u}   # add: [Service] ReadWritePaths={shown}")),
-                    ],
-                )),
+                // A unit's read-only view is fixed by a drop-in; any other
+                // read-only mount by a reply directory elsewhere, which is the
+                // client's configuration (words only).
+                .fix(match &c.unit {
+                    Some(u) => Fix::new(
+                        format!("let {u} write {shown} (ReadWritePaths=), or use a writable reply directory such as /run/opensips/"),
+                        [format!("systemctl daemon-reload && systemctl restart {u}")],
+                    )
+                    .edit(
+                        format!("/etc/systemd/system/{u}.d/mififo-reply-dir.conf"),
+                        format!("[Service]\nReadWritePaths={shown}"),
+                    ),
+                    None => Fix::new(
+                        format!("use a writable reply directory in the client (e.g. /run/opensips/); which mount makes it read-only: findmnt -T {shown}"),
+                        [],
+                    ),
+                }),
             );
             problems.push("read-only".into());
         }
@@ -153,10 +164,17 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                 .subject(c.name.clone())
                 .evidence("server reply_dir", theirs.display().to_string())
                 .evidence("client reply dir", shown.clone())
+                // The client's configuration is not known to the doctor (words);
+                // the server's is: its edit is the pasteable alternative.
                 .fix(Fix::new(
-                    format!("make both use the same directory: configure the client's reply directory as {} (or change the server's), then check again", theirs.display()),
-                    [format!("mififo doctor --fifo '{}' --reply-dir '{}'", ctx.fifo.display(), theirs.display())],
-                )),
+                    format!("make both use the same directory: configure the client's reply directory as {} (then check it: mififo doctor --fifo '{}' --reply-dir '{}')", theirs.display(), ctx.fifo.display(), theirs.display()),
+                    [],
+                )
+                .or(sc.set_param(
+                    super::servers::Param::ReplyDir,
+                    &shown,
+                    format!("set {}'s reply directory to the client's, {shown}", sc.describe()),
+                ))),
             );
             problems.push("server reply_dir differs".into());
         }
@@ -211,13 +229,17 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
                         ctx,
                         super::servers::Param::ReplyDir,
                         &to,
-                        &format!("use a reply directory both see (outside a private /tmp), e.g. {to} with group access, and the same in the client; or turn PrivateTmp off for the client"),
+                        &format!("use a reply directory both see (outside a private /tmp), e.g. {to} with group access, and the same in the client"),
                     );
                     match &c.unit {
-                        Some(u) => super::servers::private_tmp_off(f, u),
+                        Some(u) => f.or(super::servers::private_tmp_off(
+                            Fix::new(format!("turn PrivateTmp off for {u}"), []),
+                            u,
+                        )
+                        .weakens(format!("PrivateTmp=false lets {u} see (and be seen in) the shared /tmp"))),
                         None => {
                             let mut f = f;
-                            f.commands.push("findmnt -T /tmp".to_string());
+                            f.summary += "; or turn PrivateTmp off for the client (which /tmp it has: findmnt -T /tmp)";
                             f
                         }
                     }

@@ -157,12 +157,14 @@ impl Candidate {
                     ),
                 }
             }
+            // Nothing to paste: what to set is known, where is not.
             Kind::Unknown => Fix::new(
                 format!(
-                    "{summary}: set the server's MI FIFO {} to {value} in its configuration and restart it",
-                    param.opensips()
+                    "{summary}: set the server's MI FIFO {} to {value} in its configuration and restart it (which program and unit it is: ps -o pid,unit,args -p {})",
+                    param.opensips(),
+                    self.pid
                 ),
-                [format!("ps -o pid,unit,args -p {}", self.pid)],
+                [],
             ),
         }
     }
@@ -393,16 +395,26 @@ fn because(c: &Candidate) -> String {
 /// Start or restart the server of this FIFO.
 pub fn restart_fix(ctx: &Ctx<'_>, summary: &str) -> Fix {
     match best(ctx) {
+        // Commands are steps of the fix only: a log or a listing to look at
+        // is named in the summary.
+        Some(c) if c.kind == Kind::Unknown && c.service().is_none() => Fix::new(
+            format!(
+                "{summary} — {}; how to restart it depends on what it is (ps -o pid,unit,args -p {})",
+                because(c),
+                c.pid
+            ),
+            [],
+        ),
         Some(c) => {
-            let mut cmds = vec![c.restart()];
-            if let Some(u) = c.service() {
-                cmds.push(format!("journalctl -u {u} -n 50"));
-            }
-            Fix::new(format!("{summary} — {}", because(c)), cmds)
+            let logs = c
+                .service()
+                .map(|u| format!(" (its log: journalctl -u {u} -n 50)"))
+                .unwrap_or_default();
+            Fix::new(format!("{summary} — {}{logs}", because(c)), [c.restart()])
         }
         None => Fix::new(
-            format!("{summary}: no running OpenSIPS, Kamailio or mififo serve is configured for this path; start the one that should serve it (its unit, if any, is listed by this command)"),
-            ["systemctl list-units --all 'opensips*' 'kamailio*' 'mififo-serve@*'".to_string()],
+            format!("{summary}: no running OpenSIPS, Kamailio or mififo serve is configured for this path; start the one that should serve it (its unit, if any: systemctl list-units --all 'opensips*' 'kamailio*' 'mififo-serve@*')"),
+            [],
         ),
     }
 }
@@ -493,9 +505,15 @@ mod tests {
         let r = f.as_apache("/run/b/opensips_fifo");
         let m = r.finding(Code::FifoMissing).unwrap();
         let fix = m.fix.as_ref().unwrap();
+        assert!(fix.commands.is_empty());
+        assert!(
+            fix.summary.contains("'/run/b/real_fifo'"),
+            "{}",
+            fix.summary
+        );
         assert_eq!(
-            fix.commands,
-            vec!["mififo doctor --fifo '/run/b/real_fifo'"]
+            fix.alternatives[0].edits[0].file, "/etc/opensips/b.cfg",
+            "{fix:#?}"
         );
         assert!(fix.summary.contains("pid 200"), "{}", fix.summary);
         assert!(fix.summary.contains("same directory"), "{}", fix.summary);

@@ -2,9 +2,27 @@
 //! then the numbered problems with evidence and pasteable fixes, then
 //! confirmations, then a one-line verdict.
 
-use crate::doctor::finding::{Severity, Status};
+use crate::doctor::finding::{Fix, Severity, Status};
 use crate::doctor::report::{Report, Verdict};
 use std::fmt::Write;
+
+/// One fix: its summary after `label`, then its steps in order (edits,
+/// then `$ ` commands).
+fn fix_lines(o: &mut String, label: &str, fix: &Fix) {
+    let _ = writeln!(o, "     {label}: {}", fix.summary);
+    for e in &fix.edits {
+        let _ = writeln!(o, "       in {}, set:", e.file);
+        for l in e.line.lines() {
+            let _ = writeln!(o, "         {l}");
+        }
+    }
+    for c in &fix.commands {
+        let _ = writeln!(o, "       $ {c}");
+    }
+    if let Some(w) = &fix.weakens {
+        let _ = writeln!(o, "       (weakens: {w})");
+    }
+}
 
 /// Renders the report as text.
 pub fn render(r: &Report) -> String {
@@ -85,18 +103,9 @@ pub fn render(r: &Report) -> String {
                 let _ = writeln!(o, "       {k}: {v}");
             }
             if let Some(fix) = &f.fix {
-                let _ = writeln!(o, "     fix: {}", fix.summary);
-                for e in &fix.edits {
-                    let _ = writeln!(o, "       in {}, set:", e.file);
-                    for l in e.line.lines() {
-                        let _ = writeln!(o, "         {l}");
-                    }
-                }
-                for c in &fix.commands {
-                    let _ = writeln!(o, "       $ {c}");
-                }
-                if let Some(w) = &fix.weakens {
-                    let _ = writeln!(o, "       (weakens: {w})");
+                fix_lines(&mut o, "fix", fix);
+                for alt in &fix.alternatives {
+                    fix_lines(&mut o, " or", alt);
                 }
             }
         }
