@@ -157,8 +157,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let line = progress.display();
         let via = conn.name(None);
         let client = conn.transport;
-        let run = || rt.block_on(load::run_on(&client, &plan, &progress));
-        let ((tally, elapsed), cpu) = match args.server_pid {
+        // A terminating signal ends the run early: the clients' futures and
+        // the client are dropped, which unlinks every reply FIFO, and the exit
+        // code is 128+N, as for call.
+        let run = || {
+            rt.block_on(async {
+                let caught = super::common::terminating_signal()?;
+                Ok::<_, std::io::Error>(tokio::select! {
+                    r = load::run_on(&client, &plan, &progress) => Ok(r),
+                    sig = caught => Err(sig),
+                })
+            })
+        };
+        let (ran, cpu) = match args.server_pid {
             Some(pid) => {
                 let (r, cpu) = cpu::during(pid, run);
                 if cpu.is_none() {
@@ -169,6 +180,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => (run(), None),
         };
         drop(line);
+        let (tally, elapsed) = match ran? {
+            Ok(r) => r,
+            Err(sig) => {
+                drop(client);
+                drop(rt);
+                return Ok(ExitCode::from(128 + sig as u8));
+            }
+        };
         let target = format!("{method} via {via}");
         let report = tally.report(&target, clients, elapsed);
         if let (Some(cpu), Some(pid)) = (cpu, args.server_pid) {

@@ -244,7 +244,7 @@ fn watch(
         let wait = rt.block_on(async {
             tokio::select! {
                 _ = tokio::time::sleep_until(started + every) => Ok(None),
-                s = terminating_signal()? => Ok::<_, std::io::Error>(Some(s)),
+                s = super::common::terminating_signal()? => Ok::<_, std::io::Error>(Some(s)),
             }
         })?;
         if let Some(sig) = wait {
@@ -258,43 +258,9 @@ enum Ended {
     Signal(nix::sys::signal::Signal),
 }
 
-/// Every signal whose default action ends the process and that a handler
-/// may catch: on each, the exchange future is dropped, which unlinks the
-/// reply FIFO, and we exit with 128+N. Not here: SIGKILL/SIGSTOP (cannot be
-/// caught), SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP (faults of our own code, not
-/// requests to stop), SIGPIPE (ignored by the Rust runtime, so it ends
-/// nothing), and the real-time signals (Tokio cannot register them).
-const TERMINATING: &[nix::sys::signal::Signal] = {
-    use nix::sys::signal::Signal::*;
-    &[
-        SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGSTKFLT, SIGXCPU,
-        SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSYS,
-    ]
-};
-
-/// Registers a handler for every [`TERMINATING`] signal and returns the
-/// future of the first one caught. Registered before any reply FIFO exists,
-/// so no signal can end the process while one does.
-fn terminating_signal(
-) -> std::io::Result<impl std::future::Future<Output = nix::sys::signal::Signal>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut streams = Vec::with_capacity(TERMINATING.len());
-    for &sig in TERMINATING {
-        streams.push((sig, signal(SignalKind::from_raw(sig as i32))?));
-    }
-    Ok(std::future::poll_fn(move |cx| {
-        for (sig, stream) in &mut streams {
-            if stream.poll_recv(cx).is_ready() {
-                return std::task::Poll::Ready(*sig);
-            }
-        }
-        std::task::Poll::Pending
-    }))
-}
-
-/// Sends, unless a terminating signal ([`TERMINATING`]) arrives first.
+/// Sends, unless a terminating signal ([`super::common::TERMINATING`]) arrives first.
 async fn send_or_signal(client: &Transport, request: &Request) -> std::io::Result<Ended> {
-    let caught = terminating_signal()?;
+    let caught = super::common::terminating_signal()?;
     Ok(tokio::select! {
         r = client.send(request) => Ended::Done(r),
         sig = caught => Ended::Signal(sig),

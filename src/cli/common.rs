@@ -265,3 +265,37 @@ impl Connection {
         }
     }
 }
+
+/// Every signal whose default action ends the process and that a handler
+/// may catch: on each, the exchange futures are dropped, which unlinks their
+/// reply FIFOs, and call, bench exit with 128+N. Not here: SIGKILL/SIGSTOP (cannot be
+/// caught), SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP (faults of our own code, not
+/// requests to stop), SIGPIPE (ignored by the Rust runtime, so it ends
+/// nothing), and the real-time signals (Tokio cannot register them).
+pub const TERMINATING: &[nix::sys::signal::Signal] = {
+    use nix::sys::signal::Signal::*;
+    &[
+        SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGSTKFLT, SIGXCPU,
+        SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSYS,
+    ]
+};
+
+/// Registers a handler for every [`TERMINATING`] signal and returns the
+/// future of the first one caught. Registered before any reply FIFO exists,
+/// so no signal can end the process while one does.
+pub fn terminating_signal(
+) -> std::io::Result<impl std::future::Future<Output = nix::sys::signal::Signal>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut streams = Vec::with_capacity(TERMINATING.len());
+    for &sig in TERMINATING {
+        streams.push((sig, signal(SignalKind::from_raw(sig as i32))?));
+    }
+    Ok(std::future::poll_fn(move |cx| {
+        for (sig, stream) in &mut streams {
+            if stream.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(*sig);
+            }
+        }
+        std::task::Poll::Pending
+    }))
+}

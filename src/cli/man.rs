@@ -265,8 +265,8 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ),
     (
         "128+N",
-        "Signal N: call removes its reply FIFO and exits so; bench, which does not handle \
-         signals, is killed by it (e.g. 129 for SIGHUP, 130 for Ctrl-C).",
+        "Signal N (e.g. 129 for SIGHUP, 130 for Ctrl-C): call and bench remove their reply \
+         FIFOs and exit so.",
     ),
 ];
 

@@ -244,3 +244,48 @@ fn the_floor_runs_without_a_server() {
         "floor left files"
     );
 }
+
+/// SIGINT and SIGTERM in the middle of a run: bench exits 128+N soon and
+/// leaves no reply FIFO behind (it used to die on the signal's default action
+/// with its clients' FIFOs still in the reply directory).
+#[test]
+fn a_signal_mid_run_exits_128_plus_n_and_leaves_no_reply_fifo() {
+    use std::time::{Duration, Instant};
+    let env = TestEnv::new();
+    let _server = serve(&env, &[]);
+    for (sig, code) in [
+        (nix::sys::signal::Signal::SIGINT, 130),
+        (nix::sys::signal::Signal::SIGTERM, 143),
+    ] {
+        let mut child = env
+            .cmd()
+            .arg("bench")
+            .arg("--fifo")
+            .arg(env.fifo())
+            .arg("--reply-dir")
+            .arg(env.dir.path())
+            .args(["--json", "-c", "8", "-d", "60s", "uptime"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until its clients have reply FIFOs open.
+        assert!(
+            crate::util::wait_until(Duration::from_secs(10), || !leftovers(&env).is_empty()),
+            "bench never made a reply FIFO"
+        );
+        let t0 = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "bench ignored {sig}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(code), "{sig}");
+        assert_eq!(leftovers(&env), Vec::<String>::new(), "{sig}");
+    }
+}
