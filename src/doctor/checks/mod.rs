@@ -74,7 +74,7 @@ pub struct Ctx<'a> {
     /// Holders of the FIFO.
     pub holders: Holders,
     /// The fd links of a pass the run already made (a `--url` run's, for
-    /// its FIFO leg); `None`: [`resolve_servers`] takes its own.
+    /// its FIFO leg); `None`: `resolve_servers` takes its own.
     pub fds: Option<subject::FdSnapshot>,
     /// Audit events (lazily read).
     pub audit: Option<Vec<Event>>,
