@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The runtime half of the root guard: the tests that call it also carry
+/// `#[cfg_attr(not(mififo_test_root), ignore = …)]` (build.rs), so a
+/// non-root build lists them as ignored instead of counting them as passed.
 fn root() -> bool {
     util::require("root (users, chown, namespaces)", util::is_root())
 }
@@ -241,6 +244,7 @@ fn the_doctor_itself_failing_exits_2() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn healthy_setup_is_access_ok() {
     if !root() {
         return;
@@ -297,6 +301,7 @@ fn healthy_setup_is_access_ok() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn not_in_group_and_group_class_before_other() {
     if !root() {
         return;
@@ -328,6 +333,7 @@ fn not_in_group_and_group_class_before_other() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn stale_group_process() {
     if !root() {
         return;
@@ -378,6 +384,7 @@ fn stale_group_process() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn acl_mask_and_acl_denied() {
     if !root() || !util::require("setfacl", util::have_tool("setfacl")) {
         return;
@@ -418,6 +425,7 @@ fn acl_mask_and_acl_denied() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn protected_fifos_blocks_o_creat_clients() {
     if !root() {
         return;
@@ -502,6 +510,7 @@ impl Drop for SavedFile {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn private_tmp_client() {
     if !root() || !util::require("unshare", util::have_tool("unshare")) {
         return;
@@ -602,6 +611,7 @@ fn private_tmp_client() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn other_mount_namespace() {
     if !root() || !util::require("unshare", util::have_tool("unshare")) {
         return;
@@ -649,6 +659,7 @@ fn other_mount_namespace() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn directory_without_search_permission() {
     if !root() {
         return;
@@ -671,6 +682,7 @@ fn directory_without_search_permission() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn no_reader_and_replaced_fifo() {
     if !root() {
         return;
@@ -718,6 +730,7 @@ fn no_reader_and_replaced_fifo() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn whitespace_missing_and_not_a_fifo() {
     if !root() {
         return;
@@ -758,6 +771,7 @@ fn whitespace_missing_and_not_a_fifo() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn selinux_label_and_audit_log() {
     if !root() || !util::require("setfattr", util::have_tool("setfattr")) {
         return;
@@ -825,6 +839,7 @@ fn selinux_label_and_audit_log() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn php_open_basedir() {
     if !root() {
         return;
@@ -877,6 +892,7 @@ fn php_open_basedir() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn reply_dir_the_server_cannot_use() {
     if !root() {
         return;
@@ -919,6 +935,7 @@ impl Drop for RoMount {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn read_only_reply_dir() {
     if !root() {
         return;
@@ -956,6 +973,7 @@ fn read_only_reply_dir() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn auto_detects_web_processes() {
     if !root() {
         return;
@@ -1044,6 +1062,7 @@ impl Drop for Cgroup {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn unit_selects_the_processes_of_a_cgroup() {
     if !root() {
         return;
@@ -1113,6 +1132,7 @@ fn unit_selects_the_processes_of_a_cgroup() {
 }
 
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn server_config_fifo_name_and_reply_dir() {
     if !root() {
         return;
@@ -1482,6 +1502,7 @@ fn nameless_id() -> u32 {
 /// Case 3: `..` is looked up in `sub`, so the kernel needs search on `sub`
 /// even though the FIFO is not below it.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn dotdot_needs_search_on_the_directory_it_leaves() {
     if !root() {
         return;
@@ -1521,6 +1542,7 @@ fn dotdot_needs_search_on_the_directory_it_leaves() {
 /// Case 4: fs.protected_symlinks refuses the doctor (root) too; the FIFO
 /// still exists and is read, and the refusal is its own finding.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn protected_symlinks_is_not_a_missing_fifo() {
     if !root()
         || !util::require(
@@ -1566,6 +1588,7 @@ fn protected_symlinks_is_not_a_missing_fifo() {
 /// Case 5: the group that may search a directory is already the user's per
 /// /etc/group; the running process predates it: restart, not usermod.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn stale_group_on_a_directory() {
     if !root() {
         return;
@@ -1609,6 +1632,7 @@ fn stale_group_on_a_directory() {
 /// Case 6: the FIFO's owner and group have no names: no fix may name a
 /// group nobody can join; the printed fix works.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn nameless_owner_gets_a_fix_that_works() {
     if !root() {
         return;
@@ -1634,6 +1658,7 @@ fn nameless_owner_gets_a_fix_that_works() {
 /// shows the reader, and the exact sudo line is printed. With no reader the
 /// write-open's ENXIO makes `no-reader` certain even without root.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn unprivileged_doctor_is_honest() {
     if !root() {
         return;
@@ -1751,6 +1776,7 @@ fn unprivileged_doctor_is_honest() {
 /// Case 2: several server instances; the missing FIFO's fix names the one
 /// configured for the asked FIFO's directory, not the lowest pid.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn several_instances_are_ranked_by_relevance() {
     if !root() {
         return;
@@ -1819,6 +1845,7 @@ fn several_instances_are_ranked_by_relevance() {
 
 /// Case 7: fixes fit the server kind, and only shell commands get `$ `.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn fixes_fit_the_server_kind() {
     if !root() {
         return;
@@ -1888,6 +1915,7 @@ fn fixes_fit_the_server_kind() {
 /// Case 8: `--call METHOD` makes one real exchange as the client and tells
 /// answered / wrong dialect / no reply / reply FIFO unreachable.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn call_classifies_the_exchange() {
     if !root() {
         return;
@@ -1988,6 +2016,7 @@ fn call_classifies_the_exchange() {
 /// but its FIFO was removed (a tmp cleaner): the printed fix (`kill -HUP`,
 /// which makes serve recreate it) is pasted and the doctor then says ok.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn removed_fifo_of_a_running_serve_is_fixed_by_the_printed_restart() {
     if !root() {
         return;
@@ -2097,6 +2126,7 @@ fn gateway_in(ns: Option<&Netns>, env: &TestEnv, args: &[&str]) -> Proc {
 /// in one and the client in the other, the same client in the listener's
 /// namespace, a wrong bound address, an allow-list refusal and an auth refusal.
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn url_across_network_namespaces() {
     if !root() || !util::require("ip (iproute2)", util::have_tool("ip")) {
         return;
@@ -2250,6 +2280,7 @@ impl Drop for UnitFile {
 /// && systemctl restart UNIT` has no manager behind this test's unit (the
 /// doctor reads the unit files, which is what the restart would apply).
 #[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn url_client_sandboxed_by_its_unit() {
     if !root() {
         return;
