@@ -79,13 +79,9 @@ fn sleeper(user: &TestUser, wrap: impl Fn(&str) -> String) -> Proc {
 
 /// A server stand-in: holds `fifo` open read-write (a reader that never sees EOF) as `user`.
 fn reader(user: &TestUser, fifo: &Path) -> Proc {
-    let child = Command::new("setpriv")
-        .args([
-            format!("--reuid={}", user.uid),
-            format!("--regid={}", user.gid),
-            "--init-groups".into(),
-        ])
-        .args(["sh", "-c", "exec 3<>\"$0\"; exec sleep 120"])
+    let child = user
+        .command("sh")
+        .args(["-c", "exec 3<>\"$0\"; exec sleep 120"])
         .arg(fifo)
         .stdin(Stdio::null())
         .spawn()
@@ -991,13 +987,9 @@ fn auto_detects_web_processes() {
     std::fs::set_permissions(&fpm, std::fs::Permissions::from_mode(0o755)).unwrap();
     let workers: Vec<Proc> = (0..2)
         .map(|_| {
-            let c = Command::new("setpriv")
-                .args([
-                    format!("--reuid={}", p.cli.uid),
-                    format!("--regid={}", p.cli.gid),
-                    "--init-groups".into(),
-                ])
-                .arg(&fpm)
+            let c = p
+                .cli
+                .command(&fpm)
                 .arg("120")
                 .stdin(Stdio::null())
                 .spawn()
@@ -1157,13 +1149,9 @@ fn server_config_fifo_name_and_reply_dir() {
     // the user busy and make userdel fail).
     std::fs::write(&bin, "#!/bin/sh\nexec 3<>\"$3\"\nread -r _\n").unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let child = Command::new("setpriv")
-        .args([
-            format!("--reuid={}", p.srv.uid),
-            format!("--regid={}", p.srv.gid),
-            "--init-groups".into(),
-        ])
-        .arg(&bin)
+    let child = p
+        .srv
+        .command(&bin)
         .arg("-f")
         .arg(&cfg)
         .arg(&fifo)
@@ -1192,13 +1180,9 @@ fn server_config_fifo_name_and_reply_dir() {
                 nix::unistd::Pid::from_raw(old),
                 nix::sys::signal::Signal::SIGKILL,
             );
-            let child = Command::new("setpriv")
-                .args([
-                    format!("--reuid={}", p.srv.uid),
-                    format!("--regid={}", p.srv.gid),
-                    "--init-groups".into(),
-                ])
-                .arg(&bin)
+            let child = p
+                .srv
+                .command(&bin)
                 .arg("-f")
                 .arg(&cfg)
                 .arg(&fifo)
@@ -1669,13 +1653,9 @@ fn unprivileged_doctor_is_honest() {
     let fifo = env.path(&fifo_name());
     let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
     let as_cli = |fifo: &Path| -> (i32, Value) {
-        let out = Command::new("setpriv")
-            .args([
-                format!("--reuid={}", p.cli.uid),
-                format!("--regid={}", p.cli.gid),
-                "--init-groups".into(),
-            ])
-            .arg(util::bin())
+        let out = p
+            .cli
+            .command(util::bin())
             .args(["doctor", "--format", "json", "--fifo"])
             .arg(fifo)
             .arg("--reply-dir")
@@ -1739,13 +1719,9 @@ fn unprivileged_doctor_is_honest() {
             .unwrap(),
     );
     wait_comm(root_client.pid(), "sleep");
-    let out = Command::new("setpriv")
-        .args([
-            format!("--reuid={}", p.cli.uid),
-            format!("--regid={}", p.cli.gid),
-            "--init-groups".into(),
-        ])
-        .arg(util::bin())
+    let out = p
+        .cli
+        .command(util::bin())
         .args(["doctor", "--format", "json", "--fifo"])
         .arg(&fifo)
         .arg("--pid")

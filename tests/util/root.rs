@@ -107,6 +107,19 @@ impl TestUser {
         Self::with_groups(&[])
     }
 
+    /// `program` run as this user, with its groups from /etc/group
+    /// (`setpriv --reuid --regid --init-groups`).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            format!("--reuid={}", self.uid),
+            format!("--regid={}", self.gid),
+            "--init-groups".into(),
+        ])
+        .arg(program);
+        c
+    }
+
     /// A user that is also a member of the supplementary `groups`.
     pub fn with_groups(groups: &[&str]) -> TestUser {
         let groups = groups.join(",");
