@@ -1061,7 +1061,7 @@ fn unit_selects_the_processes_of_a_cgroup() {
     }
     let _s = protected_fifos_stable();
     let Some(root_cg) = cgroup2() else {
-        eprintln!("skipped: no cgroup2 mount");
+        util::require("a cgroup2 mount", false);
         return;
     };
     let (env, replies) = env();
@@ -1072,7 +1072,10 @@ fn unit_selects_the_processes_of_a_cgroup() {
     let unit = format!("{}.service", p.cli.name);
     let dir = root_cg.join(&unit);
     if std::fs::create_dir(&dir).is_err() {
-        eprintln!("skipped: cgroup2 at {} is not writable", root_cg.display());
+        util::require(
+            &format!("a writable cgroup2 at {}", root_cg.display()),
+            false,
+        );
         return;
     }
     let cg = Cgroup(dir);
@@ -2263,7 +2266,7 @@ fn url_client_sandboxed_by_its_unit() {
     }
     let _s = protected_fifos_stable();
     let Some(root_cg) = cgroup2() else {
-        eprintln!("skipped: no cgroup2 mount");
+        util::require("a cgroup2 mount", false);
         return;
     };
     let (env, replies) = env();
@@ -2271,7 +2274,10 @@ fn url_client_sandboxed_by_its_unit() {
     let unit = format!("{}.service", p.cli.name);
     let dir = root_cg.join(&unit);
     if std::fs::create_dir(&dir).is_err() {
-        eprintln!("skipped: cgroup2 at {} is not writable", root_cg.display());
+        util::require(
+            &format!("a writable cgroup2 at {}", root_cg.display()),
+            false,
+        );
         return;
     }
     let cg = Cgroup(dir);
