@@ -68,23 +68,9 @@ fn http_to_the_gateway_gives_the_fifo_result() {
 fn http_basic_auth_from_a_file_and_tls() {
     let env = TestEnv::new();
     let _srv = env.serve(&[]);
-    let users = users_file(&env);
-    let Some((cert, key)) = leaf_cert(&env) else {
+    let Some((gw, cert)) = tls_gateway_with_users(&env) else {
         return;
     };
-    let gw = Gateway::start(
-        &env,
-        &env.fifo(),
-        &[
-            "--users-file",
-            users.to_str().unwrap(),
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-        ],
-    );
-    assert!(gw.url.starts_with("https://"), "{}", gw.url);
     let ca = cert.as_str();
     let good = auth_file(&env, "good.auth", "admin:admin-pw", 0o600);
     let (code, out, err) = call_url(
@@ -311,6 +297,28 @@ fn leaf_cert(env: &TestEnv) -> Option<(String, String)> {
     })
 }
 
+/// A gateway with TLS (a self-signed leaf) and `users_file`'s users in front
+/// of the env's FIFO, and the certificate's path (the client's CA file);
+/// `None` when no certificate could be made (openssl missing, a local skip).
+fn tls_gateway_with_users(env: &TestEnv) -> Option<(Gateway, String)> {
+    let users = users_file(env);
+    let (cert, key) = leaf_cert(env)?;
+    let gw = Gateway::start(
+        env,
+        &env.fifo(),
+        &[
+            "--users-file",
+            users.to_str().unwrap(),
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+    );
+    assert!(gw.url.starts_with("https://"), "{}", gw.url);
+    Some((gw, cert))
+}
+
 /// `shell` (a script), `top --once`, `top --json --count` and `bench`
 /// against the `mififo serve` behind `via` (`--url …` and its options).
 fn subcommands_work_over(env: &TestEnv, via: &[&str]) {
@@ -388,23 +396,9 @@ fn shell_top_and_bench_over_http_to_the_gateway() {
 fn shell_top_and_bench_over_https_with_basic_auth() {
     let env = TestEnv::new();
     let _srv = env.serve(&[]);
-    let users = users_file(&env);
-    let Some((cert, key)) = leaf_cert(&env) else {
+    let Some((gw, cert)) = tls_gateway_with_users(&env) else {
         return;
     };
-    let gw = Gateway::start(
-        &env,
-        &env.fifo(),
-        &[
-            "--users-file",
-            users.to_str().unwrap(),
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-        ],
-    );
-    assert!(gw.url.starts_with("https://"), "{}", gw.url);
     let good = auth_file(&env, "good.auth", "admin:admin-pw", 0o600);
     subcommands_work_over(
         &env,

@@ -5,15 +5,21 @@ use super::*;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 
-fn bench(env: &TestEnv, args: &[&str]) -> (Option<i32>, Value, String) {
-    let out = env
-        .cmd()
-        .arg("bench")
+/// `mififo bench --json` against the env's FIFO, reply FIFOs in its dir.
+fn bench_cmd(env: &TestEnv) -> std::process::Command {
+    let mut c = env.cmd();
+    c.arg("bench")
         .arg("--fifo")
         .arg(env.fifo())
         .arg("--reply-dir")
         .arg(env.dir.path())
-        .args(["--json", "--timeout", "5s"])
+        .arg("--json");
+    c
+}
+
+fn bench(env: &TestEnv, args: &[&str]) -> (Option<i32>, Value, String) {
+    let out = bench_cmd(env)
+        .args(["--timeout", "5s"])
         .args(args)
         .output()
         .unwrap();
@@ -257,14 +263,8 @@ fn a_signal_mid_run_exits_128_plus_n_and_leaves_no_reply_fifo() {
         (nix::sys::signal::Signal::SIGINT, 130),
         (nix::sys::signal::Signal::SIGTERM, 143),
     ] {
-        let mut child = env
-            .cmd()
-            .arg("bench")
-            .arg("--fifo")
-            .arg(env.fifo())
-            .arg("--reply-dir")
-            .arg(env.dir.path())
-            .args(["--json", "-c", "8", "-d", "60s", "uptime"])
+        let mut child = bench_cmd(&env)
+            .args(["-c", "8", "-d", "60s", "uptime"])
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
