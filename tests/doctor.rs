@@ -1034,6 +1034,24 @@ fn cgroup2() -> Option<PathBuf> {
 /// A cgroup named like a systemd unit; emptied and removed on drop.
 struct Cgroup(PathBuf);
 
+/// A fresh cgroup `unit` in the cgroup2 hierarchy, or `None` (a skip through
+/// `util::require`, a failure in CI) without a writable cgroup2.
+fn unit_cgroup(unit: &str) -> Option<Cgroup> {
+    let Some(root_cg) = cgroup2() else {
+        util::require("a cgroup2 mount", false);
+        return None;
+    };
+    let dir = root_cg.join(unit);
+    if std::fs::create_dir(&dir).is_err() {
+        util::require(
+            &format!("a writable cgroup2 at {}", root_cg.display()),
+            false,
+        );
+        return None;
+    }
+    Some(Cgroup(dir))
+}
+
 impl Drop for Cgroup {
     fn drop(&mut self) {
         if let (Ok(procs), Some(parent)) = (
@@ -1060,30 +1078,20 @@ fn unit_selects_the_processes_of_a_cgroup() {
         return;
     }
     let _s = protected_fifos_stable();
-    let Some(root_cg) = cgroup2() else {
-        util::require("a cgroup2 mount", false);
-        return;
-    };
     let (env, replies) = env();
     let p = pair();
     let fifo = env.path(&fifo_name());
     mkfifo(&fifo, 0o660, &p.srv);
     let _server = reader(&p.srv, &fifo);
     let unit = format!("{}.service", p.cli.name);
-    let dir = root_cg.join(&unit);
-    if std::fs::create_dir(&dir).is_err() {
-        util::require(
-            &format!("a writable cgroup2 at {}", root_cg.display()),
-            false,
-        );
+    let Some(cg) = unit_cgroup(&unit) else {
         return;
-    }
-    let cg = Cgroup(dir);
+    };
     let client = sleeper(&p.cli, |c| format!("exec {c}"));
     if let Err(e) = std::fs::write(cg.0.join("cgroup.procs"), client.pid().to_string()) {
-        eprintln!(
-            "skipped: cannot move a process into {}: {e}",
-            cg.0.display()
+        util::require(
+            &format!("moving a process into {} ({e})", cg.0.display()),
+            false,
         );
         return;
     }
@@ -2265,22 +2273,12 @@ fn url_client_sandboxed_by_its_unit() {
         return;
     }
     let _s = protected_fifos_stable();
-    let Some(root_cg) = cgroup2() else {
-        util::require("a cgroup2 mount", false);
-        return;
-    };
     let (env, replies) = env();
     let p = pair();
     let unit = format!("{}.service", p.cli.name);
-    let dir = root_cg.join(&unit);
-    if std::fs::create_dir(&dir).is_err() {
-        util::require(
-            &format!("a writable cgroup2 at {}", root_cg.display()),
-            false,
-        );
+    let Some(cg) = unit_cgroup(&unit) else {
         return;
-    }
-    let cg = Cgroup(dir);
+    };
     let fifo = env.path(&fifo_name());
     let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
     let port = 20000 + fastrand::u16(..20000);
