@@ -233,9 +233,13 @@ fn server_killed_under_load_clients_fail_fast_then_restart_serves() {
     );
     // Only the requests in flight at the kill (one per client) may end
     // otherwise: at their deadline, or with an empty reply when the server
-    // had opened their reply FIFO and died before writing.
+    // had opened their reply FIFO and died before writing. A client whose
+    // request ended that way at once may write one more before the killed
+    // process is gone (its read end still open): that one waits out its
+    // deadline. So at most two per client; every later one is refused.
+    // (CI once saw 16 timeouts + 1 empty reply with 16 clients.)
     assert_eq!(seen.misrouted, 0, "{seen:?}");
-    assert!(seen.timeouts + seen.other <= LOAD as u64, "{seen:?}");
+    assert!(seen.timeouts + seen.other <= 2 * LOAD as u64, "{seen:?}");
     assert!(
         seen.no_server > 0,
         "nobody noticed the dead server: {seen:?}"
