@@ -154,12 +154,21 @@ fn errno(e: nix::errno::Errno) -> std::io::Error {
 
 /// True when some process has `path` open for reading (a non-blocking write
 /// open succeeds). Opens and closes a writer, which a server must tolerate.
+///
+/// The path often sits in a directory others may write (`/tmp`), and callers
+/// run as root: a symlink there is not followed (another user could point
+/// it at a device, whose open alone may act, e.g. a watchdog), and counts as
+/// read, so no caller declares a server gone on its strength; what opens
+/// must be a FIFO (a regular file swapped in is not a reader).
 pub fn has_reader(path: &Path) -> bool {
-    std::fs::OpenOptions::new()
+    match std::fs::OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
         .open(path)
-        .is_ok()
+    {
+        Ok(f) => f.metadata().is_ok_and(|m| m.file_type().is_fifo()),
+        Err(e) => e.raw_os_error() == Some(libc::ELOOP),
+    }
 }
 
 /// Creates the FIFO at start-up, applying the existing-path policy of the
@@ -560,6 +569,27 @@ fn reopen_writer(reader: &File, path: &Path) -> Result<File, CreateError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// `has_reader` never follows a symlink (a FIFO without a reader behind
+    /// one would read as "no reader"; a device behind one would be opened)
+    /// and never counts a regular file as a reader.
+    #[test]
+    fn has_reader_does_not_follow_symlinks_or_count_files() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target_fifo");
+        nix::unistd::mkfifo(&target, Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(!has_reader(&target), "no reader yet");
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(
+            has_reader(&link),
+            "a symlink is not followed, and counts as read"
+        );
+        let file = d.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(!has_reader(&file), "a regular file is no reader");
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    }
 
     #[test]
     fn creates_with_exact_mode_despite_umask() {
