@@ -1160,17 +1160,21 @@ fn server_config_fifo_name_and_reply_dir() {
     // the user busy and make userdel fail).
     std::fs::write(&bin, "#!/bin/sh\nexec 3<>\"$3\"\nread -r _\n").unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let child = p
-        .srv
-        .command(&bin)
-        .arg("-f")
-        .arg(&cfg)
-        .arg(&fifo)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let server = Proc(child);
-    wait_comm(server.pid(), "opensips");
+    let start = || {
+        let child = p
+            .srv
+            .command(&bin)
+            .arg("-f")
+            .arg(&cfg)
+            .arg(&fifo)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let server = Proc(child);
+        wait_comm(server.pid(), "opensips");
+        server
+    };
+    let server = start();
     let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
     assert_denied(code, &v, &["reply-dir-mismatch"]);
     assert!(finding(&v, "reply-dir-mismatch")["message"]
@@ -1191,18 +1195,7 @@ fn server_config_fifo_name_and_reply_dir() {
                 nix::unistd::Pid::from_raw(old),
                 nix::sys::signal::Signal::SIGKILL,
             );
-            let child = p
-                .srv
-                .command(&bin)
-                .arg("-f")
-                .arg(&cfg)
-                .arg(&fifo)
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let fresh = Proc(child);
-            wait_comm(fresh.pid(), "opensips");
-            *server.borrow_mut() = fresh;
+            *server.borrow_mut() = start();
         },
         || doctor_as(&env, &replies, &fifo, &p.cli.name),
     );
