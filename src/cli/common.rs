@@ -120,7 +120,7 @@ pub struct UrlArgs {
     /// Reach the server at a URL instead of the FIFO: http://HOST:PORT/mi, https://…,
     /// udp://HOST:PORT or unix:PATH [default: $MIFIFO_URL, opensips-cli's communication_type
     /// with url / datagram_ip+datagram_port / datagram_unix_socket, else the FIFO].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["fifo", "reply_dir"])]
     pub url: Option<String>,
     /// HTTP Basic credentials for --url: a file whose first line is user:password
     /// (mode 600 or stricter; never on the command line).

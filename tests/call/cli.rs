@@ -127,6 +127,14 @@ fn exit_2_for_usage_and_local_errors() {
         stderr(&o)
     );
     assert_eq!(srv.count(), 0, "nothing was sent for a local error");
+    // --url with --fifo: one of them would be ignored, so both are refused.
+    let o = run(call(&env), &["x", "--url", "http://127.0.0.1:9/mi"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("'--fifo <PATH>' cannot be used with '--url <URL>'"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(call(&env), &["x", &big, "--allow-large"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // A reply dir that does not exist is a local error too.

@@ -978,12 +978,12 @@ fn transport_precedence_url_fifo_env_config() {
         &[("MIFIFO_URL", &envu)],
     );
     assert!(up(&out), "--fifo over MIFIFO_URL: {out} {err}");
-    let (_, out, err) = call_cfg(
-        &env,
-        &["--url", &flag, "--fifo", fifo],
-        &[("MIFIFO_URL", &envu)],
-    );
+    let (_, out, err) = call_cfg(&env, &["--url", &flag], &[("MIFIFO_URL", &envu)]);
     assert!(peer(&out, "flag"), "--url over everything: {out} {err}");
+    // Both flags at once: one would be ignored, so the command is refused.
+    let (code, _, err) = call_cfg(&env, &["--url", &flag, "--fifo", fifo], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
     // --instance picks the section; [other] says fifo.
     let (_, out, err) = call_cfg(&env, &["--instance", "other"], &[]);
     assert!(up(&out), "{out} {err}");
