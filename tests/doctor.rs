@@ -22,6 +22,82 @@ fn root() -> bool {
     util::require("root (users, chown, namespaces)", util::is_root())
 }
 
+/// The other MI servers of a host, started once for the whole module: an
+/// OpenSIPS and a Kamailio (`#!/bin/sh` scripts of those names, so their comm
+/// is `opensips`/`kamailio`) run as root as `NAME -f DIR/NAME.cfg`, the config
+/// setting `fifo_name` to `DIR/NAME_fifo`, which each holds open read-write
+/// like a real server. Each then waits on a pipe whose write end this process
+/// keeps: when the test binary exits (panics included) the read sees EOF and
+/// the script removes its `mififo-test-` directory. A doctor test that
+/// asserts on a process or a path it did not set up fails on such a host;
+/// these make that happen here.
+struct Decoys {
+    /// Pids of the decoy OpenSIPS and Kamailio.
+    pids: [i32; 2],
+    /// The write ends of the scripts' stdin (never written, never closed).
+    _keep: Vec<std::process::ChildStdin>,
+}
+
+static DECOYS: std::sync::OnceLock<Decoys> = std::sync::OnceLock::new();
+
+/// Starts the decoy servers once (every doctor test calls this first).
+fn decoys() -> &'static Decoys {
+    DECOYS.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("mififo-test-decoy-")
+            .tempdir_in("/tmp")
+            .unwrap()
+            .keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = "#!/bin/sh\n# A decoy MI server: $0 -f DIR/NAME.cfg holds DIR/NAME_fifo until stdin ends.\nd=${2%/*}\nexec 3<>\"$d/${0##*/}_fifo\"\nread -r _\nexec 3>&-\nrm -rf -- \"$d\"\n";
+        let mut keep = Vec::new();
+        let mut pids = [0; 2];
+        for (i, (name, module)) in [("opensips", "mi_fifo"), ("kamailio", "jsonrpcs")]
+            .into_iter()
+            .enumerate()
+        {
+            let exe = dir.join(name);
+            std::fs::write(&exe, script).unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let fifo = dir.join(format!("{name}_fifo"));
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+            let cfg = dir.join(format!("{name}.cfg"));
+            std::fs::write(
+                &cfg,
+                format!(
+                    "loadmodule \"{module}.so\"\nmodparam(\"{module}\", \"fifo_name\", \"{}\")\n",
+                    fifo.display()
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(&exe)
+                .arg("-f")
+                .arg(&cfg)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            keep.push(child.stdin.take().unwrap());
+            let pid = child.id() as i32;
+            pids[i] = pid;
+            // Never waited for: it lives as long as this process.
+            std::mem::forget(child);
+            wait_comm(pid, name);
+            // Up once it holds its FIFO.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .any(|l| l == fifo)
+            {
+                assert!(Instant::now() < deadline, "decoy {name} never opened {fifo:?}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Decoys { pids, _keep: keep }
+    })
+}
+
 fn run_ok(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -115,6 +191,7 @@ fn mkdir(path: &Path, mode: u32, owner: Option<&TestUser>) {
 
 /// A test environment others can traverse, with a public reply dir.
 fn env() -> (TestEnv, PathBuf) {
+    let _ = decoys();
     let env = TestEnv::new();
     std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let replies = env.path("replies");
@@ -213,6 +290,7 @@ fn pair() -> Pair {
 
 #[test]
 fn the_doctor_itself_failing_exits_2() {
+    let _ = decoys();
     let env = TestEnv::new();
     let out = env
         .cmd()
@@ -272,6 +350,26 @@ fn healthy_setup_is_access_ok() {
             .contains("probe O_WRONLY|O_NONBLOCK: opened"),
         "{access}"
     );
+    // The host's other servers (the decoys) are seen, and ranked unrelated.
+    let cands = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "server candidates")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap();
+    let [os, kam] = decoys().pids;
+    for d in [
+        format!("OpenSIPS pid {os} "),
+        format!("Kamailio pid {kam} "),
+    ] {
+        let line = cands
+            .split("; ")
+            .find(|l| l.starts_with(&d))
+            .unwrap_or_else(|| panic!("decoy {d} not seen: {cands}"));
+        assert!(line.contains("unrelated"), "{line}");
+    }
     // The human report says the same.
     let out = env
         .cmd()
@@ -1217,6 +1315,7 @@ fn server_config_fifo_name_and_reply_dir() {
 /// use: environment over opensips-cli config over defaults; a flag wins.
 #[test]
 fn defaults_are_resolved_like_call() {
+    let _ = decoys();
     let env = TestEnv::new();
     let replies = env.path("replies");
     std::fs::create_dir(&replies).unwrap();
