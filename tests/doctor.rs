@@ -1995,12 +1995,14 @@ fn fixes_fit_the_server_kind() {
         let _ = std::fs::remove_file(&fifo);
         vec![t.serve(&fifo, &["--group", &grp.name])]
     });
+    let in_test_group = |c: &str| {
+        c.replace(" mififo ", &format!(" {} ", grp.name))
+            .replace(" mififo &&", &format!(" {} &&", grp.name))
+    };
     apply_fixes_with(
         &v,
         |c| {
-            let c = c
-                .replace(" mififo ", &format!(" {} ", grp.name))
-                .replace(" mififo &&", &format!(" {} &&", grp.name));
+            let c = in_test_group(c);
             if let Some(pid) = c.strip_prefix("kill -TERM ") {
                 assert_eq!(pid, server.pid().to_string(), "{c}");
                 run_ok(Command::new("sh").args(["-c", &c]));
@@ -2042,6 +2044,25 @@ fn fixes_fit_the_server_kind() {
     for c in f["fix"]["commands"].as_array().unwrap() {
         assert!(!c.as_str().unwrap().contains("modparam"), "{f:#}");
     }
+    // The fix-then-recheck loop: the group lines are pasted with the test's
+    // group (as above), the fifo_group edit is applied to the test's config;
+    // `systemctl restart opensips` has no unit here: the test does what
+    // OpenSIPS does on start, give the FIFO its fifo_group.
+    apply_fixes_with(
+        &v,
+        |c| {
+            if c == "systemctl restart opensips" {
+                let group = nix::unistd::Gid::from_raw(grp.gid);
+                nix::unistd::chown(&fifo2, None, Some(group)).unwrap();
+            } else {
+                run_ok(Command::new("sh").args(["-c", &in_test_group(c)]));
+            }
+        },
+        || t.as_cli(&fifo2),
+    );
+    assert!(std::fs::read_to_string(&cfg)
+        .unwrap()
+        .contains("modparam(\"mi_fifo\", \"fifo_group\""));
 }
 
 /// `sh -c CMD` with the tested `mififo` first on PATH (a printed
