@@ -22,6 +22,88 @@ fn root() -> bool {
     util::require("root (users, chown, namespaces)", util::is_root())
 }
 
+/// The other MI servers of a host, started once for the whole module: an
+/// OpenSIPS and a Kamailio (`#!/bin/sh` scripts of those names, so their comm
+/// is `opensips`/`kamailio`) run as root as `NAME -f DIR/NAME.cfg`, the config
+/// setting `fifo_name` to `DIR/NAME_fifo`, which each holds open read-write
+/// like a real server. Each then waits on a pipe whose write end this process
+/// keeps: when the test binary exits (panics included) the read sees EOF and
+/// the script removes its `mififo-test-` directory. A doctor test that
+/// asserts on a process or a path it did not set up fails on such a host;
+/// these make that happen here.
+struct Decoys {
+    /// Pids of the decoy OpenSIPS and Kamailio.
+    pids: [i32; 2],
+    /// Their directory (config files and FIFOs).
+    dir: PathBuf,
+    /// The write ends of the scripts' stdin (never written, never closed).
+    _keep: Vec<std::process::ChildStdin>,
+}
+
+static DECOYS: std::sync::OnceLock<Decoys> = std::sync::OnceLock::new();
+
+/// Starts the decoy servers once (every doctor test calls this first).
+fn decoys() -> &'static Decoys {
+    DECOYS.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("mififo-test-decoy-")
+            .tempdir_in("/tmp")
+            .unwrap()
+            .keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = "#!/bin/sh\n# A decoy MI server: $0 -f DIR/NAME.cfg holds DIR/NAME_fifo until stdin ends.\nd=${2%/*}\nexec 3<>\"$d/${0##*/}_fifo\"\nread -r _\nexec 3>&-\nrm -rf -- \"$d\"\n";
+        let mut keep = Vec::new();
+        let mut pids = [0; 2];
+        for (i, (name, module)) in [("opensips", "mi_fifo"), ("kamailio", "jsonrpcs")]
+            .into_iter()
+            .enumerate()
+        {
+            let exe = dir.join(name);
+            std::fs::write(&exe, script).unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let fifo = dir.join(format!("{name}_fifo"));
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+            let cfg = dir.join(format!("{name}.cfg"));
+            std::fs::write(
+                &cfg,
+                format!(
+                    "loadmodule \"{module}.so\"\nmodparam(\"{module}\", \"fifo_name\", \"{}\")\n",
+                    fifo.display()
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(&exe)
+                .arg("-f")
+                .arg(&cfg)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            keep.push(child.stdin.take().unwrap());
+            let pid = child.id() as i32;
+            pids[i] = pid;
+            // Never waited for: it lives as long as this process.
+            std::mem::forget(child);
+            wait_comm(pid, name);
+            // Up once it holds its FIFO.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .any(|l| l == fifo)
+            {
+                assert!(Instant::now() < deadline, "decoy {name} never opened {fifo:?}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Decoys {
+            pids,
+            dir,
+            _keep: keep,
+        }
+    })
+}
+
 fn run_ok(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -35,6 +117,14 @@ fn run_ok(cmd: &mut Command) {
 struct Proc(Child);
 
 impl Proc {
+    /// Spawns `cmd` and waits until it runs `comm` (setpriv, unshare, sh
+    /// and ip exec their target).
+    fn start(cmd: &mut Command, comm: &str) -> Proc {
+        let p = Proc(cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}")));
+        wait_comm(p.pid(), comm);
+        p
+    }
+
     fn pid(&self) -> i32 {
         self.0.id() as i32
     }
@@ -67,28 +157,28 @@ fn sleeper(user: &TestUser, wrap: impl Fn(&str) -> String) -> Proc {
         user.uid, user.gid
     );
     let script = wrap(&cmd);
-    let child = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proc(child);
-    wait_comm(p.pid(), "sleep");
-    p
+    Proc::start(
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null()),
+        "sleep",
+    )
 }
 
-/// A server stand-in: holds `fifo` open read-write (a reader that never sees EOF) as `user`.
+/// A server stand-in: `sh` (run as whoever runs it) holds `fifo` open
+/// read-write (a reader that never sees EOF), then sleeps.
+fn holding(sh: &mut Command, fifo: &Path) -> Proc {
+    Proc::start(
+        sh.args(["-c", "exec 3<>\"$0\"; exec sleep 120"])
+            .arg(fifo)
+            .stdin(Stdio::null()),
+        "sleep",
+    )
+}
+
+/// A server stand-in as `user` (see [`holding`]).
 fn reader(user: &TestUser, fifo: &Path) -> Proc {
-    let child = user
-        .command("sh")
-        .args(["-c", "exec 3<>\"$0\"; exec sleep 120"])
-        .arg(fifo)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proc(child);
-    wait_comm(p.pid(), "sleep");
-    p
+    holding(&mut user.command("sh"), fifo)
 }
 
 /// A FIFO file name no other test (and no server on the host) uses: the
@@ -115,6 +205,7 @@ fn mkdir(path: &Path, mode: u32, owner: Option<&TestUser>) {
 
 /// A test environment others can traverse, with a public reply dir.
 fn env() -> (TestEnv, PathBuf) {
+    let _ = decoys();
     let env = TestEnv::new();
     std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let replies = env.path("replies");
@@ -152,11 +243,6 @@ fn doctor(env: &TestEnv, replies: &Path, args: &[&dyn AsRef<OsStr>]) -> (i32, Va
         )
     });
     (code, v)
-}
-
-/// `doctor(… --fifo FIFO --as USER)`.
-fn doctor_as(env: &TestEnv, replies: &Path, fifo: &Path, user: &str) -> (i32, Value) {
-    doctor(env, replies, &[&"--fifo", &fifo, &"--as", &user])
 }
 
 fn codes(v: &Value) -> Vec<String> {
@@ -199,20 +285,215 @@ fn assert_denied(code: i32, v: &Value, expected: &[&str]) {
     assert_eq!(code, 1);
 }
 
-struct Pair {
+/// One root test's set-up: the decoy servers run, `fs.protected_fifos` is
+/// held steady (unless the test changes it), an environment others can
+/// traverse with a public reply dir, and two throw-away users: `srv` (owns
+/// the FIFOs, runs the stand-ins) and `cli` (the client asked about). All
+/// of it is undone on drop, also when the test fails.
+struct Case {
+    env: TestEnv,
+    replies: PathBuf,
     srv: TestUser,
     cli: TestUser,
+    _stable: Option<std::sync::RwLockReadGuard<'static, ()>>,
 }
 
-fn pair() -> Pair {
-    Pair {
-        srv: TestUser::new(),
-        cli: TestUser::new(),
+impl Case {
+    /// The set-up, or `None` (a visible skip; a failure in CI) when not root.
+    fn new() -> Option<Case> {
+        Case::needing(&[])
+    }
+
+    /// The set-up when root and every tool in `tools` is on PATH.
+    fn needing(tools: &[&str]) -> Option<Case> {
+        Case::build(tools, true)
+    }
+
+    /// The set-up for a test that changes `fs.protected_fifos` itself (it
+    /// takes the write lock; holding the read side too would deadlock).
+    fn changing_protected_fifos() -> Option<Case> {
+        Case::build(&[], false)
+    }
+
+    fn build(tools: &[&str], stable: bool) -> Option<Case> {
+        if !root() || !tools.iter().all(|t| util::require(t, util::have_tool(t))) {
+            return None;
+        }
+        let _stable = stable.then(protected_fifos_stable);
+        let (env, replies) = env();
+        Some(Case {
+            env,
+            replies,
+            srv: TestUser::new(),
+            cli: TestUser::new(),
+            _stable,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.env.path(name)
+    }
+
+    /// A FIFO of a fresh name in `dir`, `srv`'s, with `mode`.
+    fn fifo_in(&self, dir: &Path, mode: u32) -> PathBuf {
+        let fifo = dir.join(fifo_name());
+        mkfifo(&fifo, mode, &self.srv);
+        fifo
+    }
+
+    /// A FIFO of a fresh name in the environment, `srv`'s, with `mode`.
+    fn fifo(&self, mode: u32) -> PathBuf {
+        self.fifo_in(self.env.dir.path(), mode)
+    }
+
+    /// [`Case::fifo`] and a stand-in server (as `srv`) reading it.
+    fn served(&self, mode: u32) -> (PathBuf, Proc) {
+        let fifo = self.fifo(mode);
+        let server = reader(&self.srv, &fifo);
+        (fifo, server)
+    }
+
+    /// `mififo serve` as root on `fifo` with this case's reply dir.
+    fn serve(&self, fifo: &Path, extra: &[&str]) -> Proc {
+        serve(&self.env, fifo, &self.replies, extra)
+    }
+
+    /// `sleep 120` as `cli` (a client stand-in), started plainly.
+    fn client(&self) -> Proc {
+        sleeper(&self.cli, |c| format!("exec {c}"))
+    }
+
+    /// `mififo doctor --format json ARGS` (see [`doctor`]).
+    fn doctor(&self, args: &[&dyn AsRef<OsStr>]) -> (i32, Value) {
+        doctor(&self.env, &self.replies, args)
+    }
+
+    /// `doctor --fifo FIFO --as USER`.
+    fn doctor_as(&self, fifo: &Path, user: &str) -> (i32, Value) {
+        self.doctor(&[&"--fifo", &fifo, &"--as", &user])
+    }
+
+    /// `doctor --fifo FIFO --as CLI`.
+    fn as_cli(&self, fifo: &Path) -> (i32, Value) {
+        self.doctor_as(fifo, &self.cli.name)
+    }
+
+    /// `doctor --fifo FIFO --pid PID`.
+    fn at_pid(&self, fifo: &Path, pid: i32) -> (i32, Value) {
+        self.doctor(&[&"--fifo", &fifo, &"--pid", &pid.to_string()])
+    }
+
+    /// The human report of `doctor --fifo FIFO --as USER`: exit code and text.
+    fn human_as(&self, fifo: &Path, user: &str) -> (Option<i32>, String) {
+        let out = self
+            .env
+            .cmd()
+            .args(["doctor", "--as", user, "--fifo"])
+            .arg(fifo)
+            .arg("--reply-dir")
+            .arg(format!("{}/", self.replies.display()))
+            .arg("--php-ini")
+            .arg(self.path("none"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// `mififo doctor --format json --fifo FIFO ARGS` run as `cli` itself
+    /// (an unprivileged doctor).
+    fn unprivileged(&self, fifo: &Path, args: &[&str]) -> (i32, Value) {
+        let out = self
+            .cli
+            .command(util::bin())
+            .args(["doctor", "--format", "json", "--fifo"])
+            .arg(fifo)
+            .args(args)
+            .arg("--reply-dir")
+            .arg(format!("{}/", self.replies.display()))
+            .arg("--audit-log")
+            .arg(self.path("no-audit.log"))
+            .arg("--php-ini")
+            .arg(self.path("no-php.ini"))
+            .env("HOME", self.env.dir.path())
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code().unwrap_or(-1), v)
+    }
+}
+
+/// The check line whose name starts with `name`.
+fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with(name))
+        .unwrap_or_else(|| panic!("no check {name} in {v:#}"))
+}
+
+/// That check line's detail.
+fn detail<'a>(v: &'a Value, name: &str) -> &'a str {
+    check(v, name)["detail"].as_str().unwrap()
+}
+
+/// That finding's message.
+fn message<'a>(v: &'a Value, code: &str) -> &'a str {
+    finding(v, code)["message"].as_str().unwrap()
+}
+
+/// Whether a finding with `code` was reported.
+fn has(v: &Value, code: &str) -> bool {
+    codes(v).iter().any(|c| c == code)
+}
+
+/// Asserts exit 0 and verdict ok.
+fn assert_ok(code: i32, v: &Value) {
+    assert_eq!(v["verdict"], "ok", "{v:#}");
+    assert_eq!(code, 0, "{v:#}");
+}
+
+/// The processes a printed restart replaces: [`Restartable::restart`] kills
+/// them and starts `start`'s (the test's equivalent of restarting a service).
+struct Restartable<F: Fn() -> Vec<Proc>> {
+    now: std::cell::RefCell<Vec<Proc>>,
+    start: F,
+}
+
+impl<F: Fn() -> Vec<Proc>> Restartable<F> {
+    /// `first` runs until the first restart.
+    fn new(first: Vec<Proc>, start: F) -> Self {
+        Restartable {
+            now: std::cell::RefCell::new(first),
+            start,
+        }
+    }
+
+    /// Started by `start` from the outset.
+    fn started(start: F) -> Self {
+        Restartable::new(start(), start)
+    }
+
+    fn restart(&self) {
+        // Proc's drop kills and reaps.
+        self.now.borrow_mut().clear();
+        let fresh = (self.start)();
+        *self.now.borrow_mut() = fresh;
+    }
+
+    /// The pid of the (first) current process.
+    fn pid(&self) -> i32 {
+        self.now.borrow()[0].pid()
     }
 }
 
 #[test]
 fn the_doctor_itself_failing_exits_2() {
+    let _ = decoys();
     let env = TestEnv::new();
     let out = env
         .cmd()
@@ -239,52 +520,41 @@ fn the_doctor_itself_failing_exits_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// A client in the FIFO's group with a live server: access-ok, the probe agrees, and
+/// the host's other servers (the decoys) are listed as unrelated.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn healthy_setup_is_access_ok() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o660, &p.srv);
-    p.cli.join(&p.srv.name);
-    let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o660);
+    t.cli.join(&t.srv.name);
+    let (code, v) = t.as_cli(&fifo);
     assert!(errors(&v).is_empty(), "{v:#}");
-    assert!(codes(&v).contains(&"access-ok".to_string()), "{v:#}");
-    assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
-    assert_eq!(v["verdict"], "ok");
-    assert_eq!(code, 0);
+    assert!(has(&v, "access-ok"), "{v:#}");
+    assert!(!has(&v, "probe-disagrees"), "{v:#}");
+    assert_ok(code, &v);
     // The probe ran and agreed.
-    let access = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"].as_str().unwrap().starts_with("access"))
-        .unwrap();
+    let access = detail(&v, "access");
     assert!(
-        access["detail"]
-            .as_str()
-            .unwrap()
-            .contains("probe O_WRONLY|O_NONBLOCK: opened"),
+        access.contains("probe O_WRONLY|O_NONBLOCK: opened"),
         "{access}"
     );
+    // The host's other servers (the decoys) are seen, and ranked unrelated.
+    let cands = detail(&v, "server candidates");
+    let [os, kam] = decoys().pids;
+    for d in [
+        format!("OpenSIPS pid {os} "),
+        format!("Kamailio pid {kam} "),
+    ] {
+        let line = cands
+            .split("; ")
+            .find(|l| l.starts_with(&d))
+            .unwrap_or_else(|| panic!("decoy {d} not seen: {cands}"));
+        assert!(line.contains("unrelated"), "{line}");
+    }
     // The human report says the same.
-    let out = env
-        .cmd()
-        .args(["doctor", "--as", &p.cli.name, "--fifo"])
-        .arg(&fifo)
-        .arg("--reply-dir")
-        .arg(format!("{}/", replies.display()))
-        .arg("--php-ini")
-        .arg(env.path("none"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text) = t.human_as(&fifo, &t.cli.name);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("info[access-ok]"), "{text}");
     assert!(
         text.trim_end()
@@ -296,179 +566,133 @@ fn healthy_setup_is_access_ok() {
     );
 }
 
+/// group-not-member; and with the client in the group, the group class applies
+/// even when "other" would allow (dac-denied).
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn not_in_group_and_group_class_before_other() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o660, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o660);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["group-not-member"]);
     let f = finding(&v, "group-not-member");
     assert!(f["fix"]["commands"][0]
         .as_str()
         .unwrap()
-        .contains(&format!("usermod -aG {} {}", p.srv.name, p.cli.name)));
-    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+        .contains(&format!("usermod -aG {} {}", t.srv.name, t.cli.name)));
+    apply_fixes_then_ok(&v, || t.as_cli(&fifo));
     // 0606 with the client in the owning group: group bits apply, other is never consulted.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o606)).unwrap();
-    p.cli.join(&p.srv.name);
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    t.cli.join(&t.srv.name);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["dac-denied"]);
-    assert!(finding(&v, "dac-denied")["message"]
-        .as_str()
-        .unwrap()
-        .contains("group class applies"));
-    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+    assert!(message(&v, "dac-denied").contains("group class applies"));
+    apply_fixes_then_ok(&v, || t.as_cli(&fifo));
 }
 
+/// The fix-then-recheck loop for a client whose process predates its group:
+/// the printed fix is "restart the service these processes belong to" (a
+/// `ps` line naming the process; it has no unit). The `ps` is pasted; the
+/// restart is done the only way a test can: the test restarts the process it
+/// started (a new process gets the new group list), then asks about it.
+fn restart_stale_client_then_ok(t: &Case, fifo: &Path, v: &Value, client: Proc) {
+    let old = client.pid().to_string();
+    let client = Restartable::new(vec![client], || vec![t.client()]);
+    apply_fixes_with(
+        v,
+        |c| {
+            assert!(c.contains(&old), "{c}");
+            run_ok(Command::new("sh").args(["-c", c]));
+            client.restart();
+        },
+        || t.at_pid(fifo, client.pid()),
+    );
+}
+
+/// A running client that predates its group membership: group-stale, not usermod.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn stale_group_process() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o660, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let client = sleeper(&p.cli, |c| format!("exec {c}"));
-    p.cli.join(&p.srv.name);
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
-    );
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o660);
+    let client = t.client();
+    t.cli.join(&t.srv.name);
+    let (code, v) = t.at_pid(&fifo, client.pid());
     assert_denied(code, &v, &["group-stale"]);
     // The probe replayed the process's real (stale) groups and was refused too.
-    assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
+    assert!(!has(&v, "probe-disagrees"), "{v:#}");
     // A fresh login of the same user is fine.
-    let (code, v2) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let (code, v2) = t.as_cli(&fifo);
     assert_eq!(code, 0, "{v2:#}");
-    // The fix-then-recheck loop: the printed fix is "restart the service these
-    // processes belong to" (a `ps` line naming the process; it has no unit). The
-    // `ps` is pasted; the restart is done the only way a test can: this test
-    // restarts the process it started, then asks about the new one.
-    let fresh = std::cell::RefCell::new(None);
-    apply_fixes_with(
-        &v,
-        |c| {
-            assert!(c.contains(&client.pid().to_string()), "{c}");
-            run_ok(Command::new("sh").args(["-c", c]));
-            let old = nix::unistd::Pid::from_raw(client.pid());
-            let _ = nix::sys::signal::kill(old, nix::sys::signal::Signal::SIGKILL);
-            let f = sleeper(&p.cli, |c| format!("exec {c}"));
-            *fresh.borrow_mut() = Some(f);
-        },
-        || {
-            let pid = fresh.borrow().as_ref().map(Proc::pid).unwrap();
-            doctor(
-                &env,
-                &replies,
-                &[&"--fifo", &fifo, &"--pid", &pid.to_string()],
-            )
-        },
-    );
+    restart_stale_client_then_ok(&t, &fifo, &v, client);
 }
 
+/// A named ACL entry masked by chmod (acl-mask), and one without w (acl-denied).
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn acl_mask_and_acl_denied() {
-    if !root() || !util::require("setfacl", util::have_tool("setfacl")) {
+    let Some(t) = Case::needing(&["setfacl"]) else {
         return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o660, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    run_ok(
-        Command::new("setfacl")
-            .arg("-m")
-            .arg(format!("u:{}:rw-", p.cli.name))
-            .arg(&fifo),
-    );
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    };
+    let (fifo, _server) = t.served(0o660);
+    let setfacl = |spec: String| run_ok(Command::new("setfacl").arg("-m").arg(spec).arg(&fifo));
+    setfacl(format!("u:{}:rw-", t.cli.name));
+    let (code, v) = t.as_cli(&fifo);
     assert_eq!(code, 0, "named ACL entry grants: {v:#}");
     // chmod 600 rewrites the mask to ---: the kernel skips the ACL.
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["acl-mask"]);
     assert!(finding(&v, "acl-mask")["fix"]["commands"][0]
         .as_str()
         .unwrap()
         .starts_with("setfacl -m m::rw"));
-    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+    apply_fixes_then_ok(&v, || t.as_cli(&fifo));
     // A named entry without w and a full mask: acl-denied.
-    run_ok(
-        Command::new("setfacl")
-            .arg("-m")
-            .arg(format!("u:{}:r--,m::rw-", p.cli.name))
-            .arg(&fifo),
-    );
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    setfacl(format!("u:{}:r--,m::rw-", t.cli.name));
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["acl-denied"]);
-    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+    apply_fixes_then_ok(&v, || t.as_cli(&fifo));
 }
 
+/// fs.protected_fifos refuses O_CREAT clients (root too) in a sticky directory.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn protected_fifos_blocks_o_creat_clients() {
-    if !root() {
+    let Some(t) = Case::changing_protected_fifos() else {
         return;
-    }
-    let (env, replies) = env();
-    let p = pair();
-    let sticky = env.path("sticky");
+    };
+    let sticky = t.path("sticky");
     mkdir(&sticky, 0o1777, None);
-    let fifo = sticky.join(fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
+    let fifo = t.fifo_in(&sticky, 0o666);
+    let _server = reader(&t.srv, &fifo);
     let _sysctl = ProtectedFifos::set("1");
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["protected-fifos"]);
-    let f = finding(&v, "protected-fifos");
-    assert!(f["message"]
-        .as_str()
-        .unwrap()
-        .contains("php, python, opensipsctl"));
+    assert!(message(&v, "protected-fifos").contains("php, python, opensipsctl"));
     assert!(
-        !codes(&v).contains(&"probe-disagrees".to_string()),
+        !has(&v, "probe-disagrees"),
         "the probe's O_CREAT open was refused too: {v:#}"
     );
     // Root is not exempt.
-    let (_, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--as", &"root"]);
+    let (_, v) = t.doctor_as(&fifo, "root");
     assert!(errors(&v).contains(&"protected-fifos".to_string()), "{v:#}");
     // mififo opens without O_CREAT.
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[
-            &"--fifo",
-            &fifo,
-            &"--as",
-            &p.cli.name,
-            &"--client-open",
-            &"mififo",
-        ],
-    );
-    assert_eq!(code, 0, "{v:#}");
-    assert_eq!(v["verdict"], "ok");
+    let (code, v) = t.doctor(&[
+        &"--fifo",
+        &fifo,
+        &"--as",
+        &t.cli.name,
+        &"--client-open",
+        &"mififo",
+    ]);
+    assert_ok(code, &v);
     // The fix-then-recheck loop. With a server of unknown kind (a stand-in)
     // the only shell fix is the sysctl (with its sysctl.d line): pasted as
     // printed; `_sysctl` puts the old value back and `_conf` the old file.
-    let (_, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let (_, v) = t.as_cli(&fifo);
     let _conf = SavedFile::new("/etc/sysctl.d/60-mififo.conf");
-    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+    apply_fixes_then_ok(&v, || t.as_cli(&fifo));
     assert_eq!(
         std::fs::read_to_string("/proc/sys/fs/protected_fifos")
             .unwrap()
@@ -477,52 +701,21 @@ fn protected_fifos_blocks_o_creat_clients() {
     );
 }
 
-/// A file the test may overwrite or create: its old content (or its absence)
-/// is put back on drop, even when the test fails.
-struct SavedFile {
-    path: PathBuf,
-    old: Option<Vec<u8>>,
-}
-
-impl SavedFile {
-    fn new(path: impl Into<PathBuf>) -> SavedFile {
-        let path = path.into();
-        let old = std::fs::read(&path).ok();
-        SavedFile { path, old }
-    }
-}
-
-impl Drop for SavedFile {
-    fn drop(&mut self) {
-        match &self.old {
-            Some(b) => {
-                let _ = std::fs::write(&self.path, b);
-            }
-            None => {
-                let _ = std::fs::remove_file(&self.path);
-            }
-        }
-    }
-}
-
+/// A client in a systemd-style private /tmp does not see the FIFO in /tmp.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn private_tmp_client() {
-    if !root() || !util::require("unshare", util::have_tool("unshare")) {
+    let Some(t) = Case::needing(&["unshare"]) else {
         return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
+    };
     // The FIFO must be under /tmp whatever TMPDIR says.
     let shared = tempfile::Builder::new()
         .prefix("mififo-test-")
         .tempdir_in("/tmp")
         .unwrap();
     std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let p = pair();
-    let fifo = shared.path().join(fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
+    let fifo = t.fifo_in(shared.path(), 0o666);
+    let _server = reader(&t.srv, &fifo);
     // The systemd-private layout (linux-fifo-access.md §8).
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .unwrap()
@@ -535,37 +728,32 @@ fn private_tmp_client() {
     std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let ptmp = private.path().join("tmp");
     mkdir(&ptmp, 0o1777, None);
-    let client = sleeper(&p.cli, |c| {
+    let client = sleeper(&t.cli, |c| {
         format!(
             "exec unshare -m --propagation private sh -c 'mount --bind {} /tmp && exec {c}'",
             ptmp.display()
         )
     });
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[
+    let run = |pid: i32| {
+        t.doctor(&[
             &"--fifo",
             &fifo,
             &"--pid",
-            &client.pid().to_string(),
+            &pid.to_string(),
             &"--reply-dir",
             &"/tmp/",
-        ],
-    );
-    let f = finding(&v, "private-tmp");
+        ])
+    };
+    let (code, v) = run(client.pid());
     assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("mififo-test-web.service"),
-        "{f:#}"
+        message(&v, "private-tmp").contains("mififo-test-web.service"),
+        "{v:#}"
     );
     assert!(
         errors(&v).contains(&"reply-dir-mismatch".to_string()),
         "{v:#}"
     );
-    assert!(!codes(&v).contains(&"fifo-missing".to_string()), "{v:#}");
+    assert!(!has(&v, "fifo-missing"), "{v:#}");
     assert_eq!(code, 1);
     // The fix-then-recheck loop: moving the FIFO / the reply dir is words
     // only here (the server is a stand-in of unknown kind), so the first
@@ -576,63 +764,40 @@ fn private_tmp_client() {
     // here, so the test restarts its client the way that unit now would:
     // without the private /tmp.
     let _unit = UnitFile(PathBuf::from("/etc/systemd/system/mififo-test-web.service"));
-    let fresh = std::cell::RefCell::new(None);
+    let client = Restartable::new(vec![client], || vec![t.client()]);
     apply_fixes_with(
         &v,
         |c| {
-            if c == "systemctl daemon-reload && systemctl restart mififo-test-web.service" {
-                let old = nix::unistd::Pid::from_raw(client.pid());
-                let _ = nix::sys::signal::kill(old, nix::sys::signal::Signal::SIGKILL);
-                *fresh.borrow_mut() = Some(sleeper(&p.cli, |c| format!("exec {c}")));
-            } else {
-                panic!("not a step of the chosen fixes: {c}");
-            }
+            assert_eq!(
+                c, "systemctl daemon-reload && systemctl restart mififo-test-web.service",
+                "not a step of the chosen fixes"
+            );
+            client.restart();
         },
-        || {
-            let pid = fresh.borrow().as_ref().map(Proc::pid).unwrap();
-            doctor(
-                &env,
-                &replies,
-                &[
-                    &"--fifo",
-                    &fifo,
-                    &"--pid",
-                    &pid.to_string(),
-                    &"--reply-dir",
-                    &"/tmp/",
-                ],
-            )
-        },
+        || run(client.pid()),
     );
 }
 
+/// A client whose mount namespace hides the FIFO's directory under a tmpfs.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn other_mount_namespace() {
-    if !root() || !util::require("unshare", util::have_tool("unshare")) {
+    let Some(t) = Case::needing(&["unshare"]) else {
         return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let dir = env.path("run");
+    };
+    let dir = t.path("run");
     mkdir(&dir, 0o755, None);
-    let fifo = dir.join(fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let client = sleeper(&p.cli, |c| {
+    let fifo = t.fifo_in(&dir, 0o666);
+    let _server = reader(&t.srv, &fifo);
+    let client = sleeper(&t.cli, |c| {
         format!(
             "exec unshare -m --propagation private sh -c 'mount -t tmpfs none {} && exec {c}'",
             dir.display()
         )
     });
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
-    );
+    let (code, v) = t.at_pid(&fifo, client.pid());
     assert!(errors(&v).contains(&"mount-namespace".to_string()), "{v:#}");
-    assert!(!codes(&v).contains(&"private-tmp".to_string()));
+    assert!(!has(&v, "private-tmp"));
     assert_eq!(code, 1);
     // The fix-then-recheck loop: the printed command (`findmnt -N PID -T FIFO`)
     // shows what covers the path in the client's namespace and is pasted; the
@@ -650,45 +815,32 @@ fn other_mount_namespace() {
                     .arg(&dir),
             );
         },
-        || doctor(&env, &replies, &[&"--fifo", &fifo, &"--pid", &pid]),
+        || t.at_pid(&fifo, client.pid()),
     );
 }
 
+/// A directory on the way the client may not search.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn directory_without_search_permission() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let dir = env.path("private");
-    mkdir(&dir, 0o700, Some(&p.srv));
-    let fifo = dir.join(fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let Some(t) = Case::new() else { return };
+    let dir = t.path("private");
+    mkdir(&dir, 0o700, Some(&t.srv));
+    let fifo = t.fifo_in(&dir, 0o666);
+    let _server = reader(&t.srv, &fifo);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["dir-search-denied"]);
-    assert!(finding(&v, "dir-search-denied")["message"]
-        .as_str()
-        .unwrap()
-        .contains(&dir.display().to_string()));
-    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+    assert!(message(&v, "dir-search-denied").contains(&dir.display().to_string()));
+    apply_fixes_then_ok(&v, || t.as_cli(&fifo));
 }
 
+/// Nobody reads the FIFO; two unrelated readers; a reader of a replaced (deleted) FIFO.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn no_reader_and_replaced_fifo() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let Some(t) = Case::new() else { return };
+    let fifo = t.fifo(0o666);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["no-reader"]);
     // With no server configured for the path there is nothing to paste: the
     // fix says to start the one that should serve it (and how to find its
@@ -703,88 +855,125 @@ fn no_reader_and_replaced_fifo() {
         "{fix:#}"
     );
     {
-        let _started = reader(&p.srv, &fifo);
-        let (code, after) = doctor_as(&env, &replies, &fifo, &p.cli.name);
-        assert_eq!(after["verdict"], "ok", "{after:#}");
-        assert_eq!(code, 0);
+        let _started = reader(&t.srv, &fifo);
+        let (code, after) = t.as_cli(&fifo);
+        assert_ok(code, &after);
     }
-    // Two unrelated servers read it: commands are split between them.
+    // Two unrelated servers read it: commands are split between them. The
+    // printed `ps` (which processes they are) is pasted; "stop the extra
+    // instance" is done by stopping the second stand-in.
     {
-        let _a = reader(&p.srv, &fifo);
-        let _b = reader(&p.srv, &fifo);
-        let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+        let a = reader(&t.srv, &fifo);
+        let b = std::cell::RefCell::new(Some(reader(&t.srv, &fifo)));
+        let (code, v) = t.as_cli(&fifo);
         assert_denied(code, &v, &["multiple-servers"]);
+        let pids = [a.pid(), b.borrow().as_ref().unwrap().pid()];
+        apply_fixes_with(
+            &v,
+            |c| {
+                assert!(pids.iter().all(|p| c.contains(&p.to_string())), "{c}");
+                run_ok(Command::new("sh").args(["-c", c]));
+                b.borrow_mut().take();
+            },
+            || t.as_cli(&fifo),
+        );
     }
     // A server holds it; then the path is replaced (rm + mkfifo): the server holds a deleted FIFO.
-    let _server = reader(&p.srv, &fifo);
+    let server = reader(&t.srv, &fifo);
     std::fs::remove_file(&fifo).unwrap();
-    mkfifo(&fifo, 0o666, &p.srv);
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    mkfifo(&fifo, 0o666, &t.srv);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["no-reader"]);
     let m = finding(&v, "multiple-servers");
     assert!(m.to_string().contains("(deleted)"), "{m:#}");
+    // The fix-then-recheck loop: the server is of unknown kind, so its
+    // restart is words ("restart the one holding the deleted FIFO"): the
+    // test restarts its stand-in, which opens the FIFO now at the path.
+    assert!(fix_commands(&v).is_empty(), "{v:#}");
+    drop(server);
+    let _server = reader(&t.srv, &fifo);
+    let (code, after) = t.as_cli(&fifo);
+    assert_ok(code, &after);
 }
 
+/// A path with a trailing space (a missing FIFO next to the real one); a regular
+/// file where the FIFO should be.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn whitespace_missing_and_not_a_fifo() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o666);
     let spaced = PathBuf::from(format!("{} ", fifo.display()));
-    let (code, v) = doctor_as(&env, &replies, &spaced, &p.cli.name);
+    let (code, v) = t.as_cli(&spaced);
     assert_denied(code, &v, &["fifo-path-whitespace", "fifo-missing"]);
     assert_eq!(
         finding(&v, "fifo-path-whitespace")["evidence"]["existing near-miss"],
         fifo.display().to_string()
     );
-    // The whitespace finding's fix is the exact path in the client's config
-    // (a file the doctor does not know): nothing a test can paste.
-    let plain = env.path("plain");
+    // The fix-then-recheck loop: the whitespace finding's fix is the exact
+    // path in the client's config (a file the doctor does not know); the
+    // printed `grep` that finds where it is set is pasted (a search: exit 1
+    // is "not found"), and the printed check (`mififo doctor --fifo EXACT`)
+    // is run for the same client, whose "config" is the path it asks about.
+    let exact = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            if let Some(p) = c.strip_prefix("mififo doctor --fifo '") {
+                *exact.borrow_mut() = Some(PathBuf::from(p.strip_suffix('\'').unwrap()));
+                return;
+            }
+            assert!(c.starts_with("grep -rn -- "), "{c}");
+            // (2: a searched directory is missing, as /etc/opensips is here.)
+            let st = Command::new("sh").args(["-c", c]).status().unwrap();
+            assert!(matches!(st.code(), Some(0..=2)), "{c}: {st}");
+        },
+        || t.as_cli(exact.borrow().as_ref().expect("no check printed")),
+    );
+    assert_eq!(exact.into_inner(), Some(fifo.clone()));
+    let plain = t.path("plain");
     std::fs::write(&plain, "").unwrap();
-    let (code, v) = doctor_as(&env, &replies, &plain, &p.cli.name);
+    let (code, v) = t.as_cli(&plain);
     assert_denied(code, &v, &["fifo-not-a-fifo"]);
     // The fix-then-recheck loop: `rm -- PATH` is pasted as printed; no
     // server is configured for `plain`, so "start the server" is words, and
     // the test starts its stand-in on a fresh FIFO there.
-    let cmds = fix_commands(&v);
-    assert_eq!(cmds, [format!("rm -- '{}'", plain.display())], "{v:#}");
-    for c in &cmds {
-        run_ok(Command::new("sh").args(["-c", c]));
-    }
-    assert!(!plain.exists());
-    mkfifo(&plain, 0o666, &p.srv);
-    let _server2 = reader(&p.srv, &plain);
-    let (code, after) = doctor_as(&env, &replies, &plain, &p.cli.name);
-    assert_eq!(after["verdict"], "ok", "{after:#}");
-    assert_eq!(code, 0);
+    assert_eq!(
+        fix_commands(&v),
+        [format!("rm -- '{}'", plain.display())],
+        "{v:#}"
+    );
+    let started = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            run_ok(Command::new("sh").args(["-c", c]));
+            assert!(!plain.exists());
+            mkfifo(&plain, 0o666, &t.srv);
+            *started.borrow_mut() = Some(reader(&t.srv, &plain));
+        },
+        || t.as_cli(&plain),
+    );
 }
 
+/// An SELinux denial from the audit log and the FIFO's label (a fake selinuxfs).
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn selinux_label_and_audit_log() {
-    if !root() || !util::require("setfattr", util::have_tool("setfattr")) {
+    let Some(t) = Case::needing(&["setfattr"]) else {
         return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path("opensips_fifo");
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
+    };
+    // The decoy OpenSIPS's FIFO has this file name too.
+    let fifo = t.path("opensips_fifo");
+    mkfifo(&fifo, 0o666, &t.srv);
+    let _server = reader(&t.srv, &fifo);
     run_ok(
         Command::new("setfattr")
             .args(["-n", "security.selinux", "-v", "system_u:object_r:tmp_t:s0"])
             .arg(&fifo),
     );
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&fifo).unwrap());
-    let log = env.path("audit.log");
+    let log = t.path("audit.log");
     std::fs::write(
         &log,
         format!(
@@ -793,23 +982,22 @@ fn selinux_label_and_audit_log() {
         ),
     )
     .unwrap();
-    let selinuxfs = env.path("selinuxfs");
+    let selinuxfs = t.path("selinuxfs");
     mkdir(&selinuxfs.join("booleans"), 0o755, None);
     std::fs::write(selinuxfs.join("enforce"), "1").unwrap();
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[
+    let run = |fifo: &Path| {
+        t.doctor(&[
             &"--fifo",
             &fifo,
             &"--as",
-            &p.cli.name,
+            &t.cli.name,
             &"--audit-log",
             &log,
             &"--selinuxfs",
             &selinuxfs,
-        ],
-    );
+        ])
+    };
+    let (code, v) = run(&fifo);
     assert_denied(code, &v, &["selinux-denied"]);
     let f = finding(&v, "selinux-denied");
     assert_eq!(
@@ -817,12 +1005,15 @@ fn selinux_label_and_audit_log() {
         "label read from the xattr: {f:#}"
     );
     assert!(f["message"].as_str().unwrap().contains("httpd_t"));
-    // No fix-then-recheck loop here: the denial is a fake audit log and a
-    // fake selinuxfs on a host without SELinux; there is no policy to label
-    // or load, so the printed `semanage`/`semodule` steps cannot be applied
-    // and re-checked by a test. The main fix must still be a sequence
-    // (move the FIFO), with the policy module as an alternative.
+    // The main fix is a sequence (move the FIFO), with the policy module as
+    // an alternative; neither names the unrelated OpenSIPS whose FIFO has
+    // the same file name (the asked FIFO's own reader is of unknown kind).
     let fix = &f["fix"];
+    assert!(
+        !fix.to_string()
+            .contains(&decoys().dir.display().to_string()),
+        "{fix:#}"
+    );
     let alt = &fix["alternatives"][0];
     assert!(
         alt["commands"][0]
@@ -832,31 +1023,36 @@ fn selinux_label_and_audit_log() {
         "{fix:#}"
     );
     assert!(alt["weakens"].is_string(), "{fix:#}");
+    // No pasted fix-then-recheck loop: the denial is a fake audit log and a
+    // fake selinuxfs on a host without SELinux; there is no policy to label
+    // or load, so the `semanage`/`semodule` steps cannot be applied. The
+    // main fix (in words for a server of unknown kind: move the FIFO out of
+    // the mislabelled place) is done the way a test can: the stand-in serves
+    // a fresh, unlabelled FIFO elsewhere, which the denial does not cover.
+    let moved_dir = t.path("moved");
+    mkdir(&moved_dir, 0o755, None);
+    let moved = moved_dir.join("opensips_fifo");
+    mkfifo(&moved, 0o666, &t.srv);
+    drop(_server);
+    let _server = reader(&t.srv, &moved);
+    let (code, after) = run(&moved);
+    assert_ok(code, &after);
 }
 
+/// PHP's open_basedir keeps the client away from the FIFO's directory.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn php_open_basedir() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let ini = env.path("www.conf");
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o666);
+    let ini = t.path("www.conf");
     std::fs::write(
         &ini,
         "[www]\nphp_admin_value[open_basedir] = /var/www/:/usr/share/php/\n",
     )
     .unwrap();
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini],
-    );
+    let run = || t.doctor(&[&"--fifo", &fifo, &"--as", &t.cli.name, &"--php-ini", &ini]);
+    let (code, v) = run();
     assert_denied(code, &v, &["php-open-basedir"]);
     // The fix-then-recheck loop: the setting is printed as an edit of the pool
     // file (never behind `$ `) and applied here; the printed `systemctl restart
@@ -866,61 +1062,39 @@ fn php_open_basedir() {
     apply_fixes_with(
         &v,
         |c| assert!(c.starts_with("systemctl restart php-fpm"), "{c}"),
-        || {
-            doctor(
-                &env,
-                &replies,
-                &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini],
-            )
-        },
+        run,
     );
     std::fs::write(
         &ini,
-        format!("open_basedir = /var/www/:{}/\n", env.dir.path().display()),
+        format!("open_basedir = /var/www/:{}/\n", t.env.dir.path().display()),
     )
     .unwrap();
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[&"--fifo", &fifo, &"--as", &p.cli.name, &"--php-ini", &ini],
-    );
+    let (code, v) = run();
     assert_eq!(code, 0, "{v:#}");
 }
 
+/// A reply directory the server cannot reach; a client umask that makes reply
+/// FIFOs the server cannot open.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn reply_dir_the_server_cannot_use() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let home = env.path("clienthome");
-    mkdir(&home, 0o700, Some(&p.cli));
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o666);
+    let home = t.path("clienthome");
+    mkdir(&home, 0o700, Some(&t.cli));
     let theirs = home.join("replies");
-    mkdir(&theirs, 0o777, Some(&p.cli));
+    mkdir(&theirs, 0o777, Some(&t.cli));
     // `doctor` passes its reply-dir argument as `--reply-dir DIR/`.
-    let (code, v) = doctor_as(&env, &theirs, &fifo, &p.cli.name);
+    let run = |dir: &Path| doctor(&t.env, dir, &[&"--fifo", &fifo, &"--as", &t.cli.name]);
+    let (code, v) = run(&theirs);
     assert_denied(code, &v, &["reply-dir-denied"]);
-    assert!(finding(&v, "reply-dir-denied")["message"]
-        .as_str()
-        .unwrap()
-        .contains("server cannot reach"));
-    apply_fixes_then_ok(&v, || doctor_as(&env, &theirs, &fifo, &p.cli.name));
+    assert!(message(&v, "reply-dir-denied").contains("server cannot reach"));
+    apply_fixes_then_ok(&v, || run(&theirs));
     // A client with an owner-only umask: reply FIFOs the server cannot open.
-    let client = sleeper(&p.cli, |c| format!("umask 077; exec {c}"));
-    let (_, v) = doctor(
-        &env,
-        &replies,
-        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
-    );
+    let client = sleeper(&t.cli, |c| format!("umask 077; exec {c}"));
+    let (_, v) = t.at_pid(&fifo, client.pid());
     assert_eq!(finding(&v, "umask")["severity"], "warning", "{v:#}");
 }
-
 /// A read-only bind mount, unmounted on drop.
 struct RoMount(PathBuf);
 
@@ -930,21 +1104,15 @@ impl Drop for RoMount {
     }
 }
 
+/// A reply directory on a read-only mount: plain, and as a unit's read-only view.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn read_only_reply_dir() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, _replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let src = env.path("rw");
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o666);
+    let src = t.path("rw");
     mkdir(&src, 0o1777, None);
-    let ro = env.path("ro");
+    let ro = t.path("ro");
     mkdir(&ro, 0o755, None);
     run_ok(Command::new("mount").arg("--bind").arg(&src).arg(&ro));
     let _m = RoMount(ro.clone());
@@ -954,7 +1122,8 @@ fn read_only_reply_dir() {
             .arg(&ro),
     );
     // `doctor` passes its reply-dir argument as `--reply-dir DIR/`.
-    let (code, v) = doctor_as(&env, &ro, &fifo, &p.cli.name);
+    let run = |dir: &Path| doctor(&t.env, dir, &[&"--fifo", &fifo, &"--as", &t.cli.name]);
+    let (code, v) = run(&ro);
     assert_denied(code, &v, &["read-only-mount"]);
     // No unit makes it read-only: the fix is the client's reply directory,
     // in words (nothing to paste). The test does that, then ok.
@@ -963,60 +1132,51 @@ fn read_only_reply_dir() {
         .as_str()
         .unwrap()
         .contains("findmnt -T"));
-    let (code, after) = doctor_as(&env, &src, &fifo, &p.cli.name);
-    assert_eq!(after["verdict"], "ok", "{after:#}");
-    assert_eq!(code, 0);
-}
-
-#[test]
-#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
-fn auto_detects_web_processes() {
-    if !root() {
+    let (code, after) = run(&src);
+    assert_ok(code, &after);
+    // A client whose unit makes the reply directory read-only (as
+    // ReadOnlyPaths= does: a read-only bind in its own mount namespace).
+    // The printed drop-in (ReadWritePaths=) is written as printed (`_unit`
+    // removes it); `systemctl daemon-reload && systemctl restart UNIT` has no
+    // manager behind the test's cgroup, so the test restarts its client into
+    // the same cgroup the way the unit now would: without the read-only view.
+    if !util::require("unshare", util::have_tool("unshare")) {
         return;
     }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o660, &p.srv);
-    p.cli.join(&p.srv.name);
-    let _server = reader(&p.srv, &fifo);
-    // Two "php-fpm" workers (a copy of sleep, so comm starts with php-fpm).
-    let fpm = env.path("php-fpm-mififo");
-    std::fs::copy("/bin/sleep", &fpm).unwrap();
-    std::fs::set_permissions(&fpm, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let workers: Vec<Proc> = (0..2)
-        .map(|_| {
-            let c = p
-                .cli
-                .command(&fpm)
-                .arg("120")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap();
-            let w = Proc(c);
-            wait_comm(w.pid(), "php-fpm-mififo");
-            w
-        })
-        .collect();
-    let (_, v) = doctor(&env, &replies, &[&"--fifo", &fifo]);
-    let ours = v["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .find(|c| c.contains(&workers[0].pid().to_string()))
-        .unwrap_or_else(|| panic!("workers not detected: {v:#}"));
-    assert!(
-        ours.contains(&workers[1].pid().to_string()),
-        "identical workers are examined once: {ours}"
+    let unit = format!("{}.service", t.cli.name);
+    let Some(cg) = unit_cgroup(&unit) else {
+        return;
+    };
+    let _unit = UnitFile(PathBuf::from(format!("/etc/systemd/system/{unit}")));
+    let client = Restartable::new(
+        vec![cg.join(sleeper(&t.cli, |c| {
+            format!(
+                "exec unshare -m --propagation private sh -c 'mount --bind {0} {0} && mount -o remount,bind,ro {0} && exec {c}'",
+                src.display()
+            )
+        }))],
+        || vec![cg.join(t.client())],
     );
-    let ok = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|f| f["code"] == "access-ok" && f["subject"] == ours.as_str());
-    assert!(ok, "{v:#}");
+    let run = || {
+        doctor(
+            &t.env,
+            &src,
+            &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
+        )
+    };
+    let (code, v) = run();
+    assert_denied(code, &v, &["read-only-mount"]);
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert_eq!(
+                c,
+                format!("systemctl daemon-reload && systemctl restart {unit}")
+            );
+            client.restart();
+        },
+        run,
+    );
 }
 
 /// The cgroup2 mount point, if any.
@@ -1071,44 +1231,141 @@ impl Drop for Cgroup {
     }
 }
 
+impl Cgroup {
+    /// Moves `p` into this cgroup (a process of the unit), or `None` (a
+    /// skip through `util::require`, a failure in CI) when that is refused.
+    fn try_join(&self, p: Proc) -> Option<Proc> {
+        match std::fs::write(self.0.join("cgroup.procs"), p.pid().to_string()) {
+            Ok(()) => Some(p),
+            Err(e) => {
+                util::require(
+                    &format!("moving a process into {} ({e})", self.0.display()),
+                    false,
+                );
+                None
+            }
+        }
+    }
+
+    /// Moves `p` into this cgroup (a process of the unit).
+    fn join(&self, p: Proc) -> Proc {
+        std::fs::write(self.0.join("cgroup.procs"), p.pid().to_string()).unwrap();
+        p
+    }
+}
+
+/// Without --as/--pid the doctor examines the web workers it finds on the host.
+#[test]
+#[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
+fn auto_detects_web_processes() {
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o660);
+    // Two "php-fpm" workers (a copy of sleep, so comm starts with php-fpm),
+    // started before their user joins the FIFO's group.
+    let fpm = t.path("php-fpm-mififo");
+    std::fs::copy("/bin/sleep", &fpm).unwrap();
+    std::fs::set_permissions(&fpm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let workers = Restartable::started(|| {
+        (0..2)
+            .map(|_| {
+                Proc::start(
+                    t.cli.command(&fpm).arg("120").stdin(Stdio::null()),
+                    "php-fpm-mififo",
+                )
+            })
+            .collect()
+    });
+    // Auto-detection looks at every web process on the host: only the
+    // findings about the test's workers are asserted on (and fixed).
+    let ours = || -> (i32, Value) {
+        let (_, v) = t.doctor(&[&"--fifo", &fifo]);
+        let now = workers.now.borrow();
+        let subject = v["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .find(|c| c.contains(&now[0].pid().to_string()))
+            .unwrap_or_else(|| panic!("workers not detected: {v:#}"));
+        assert!(
+            subject.contains(&now[1].pid().to_string()),
+            "identical workers are examined once: {subject}"
+        );
+        about(&v, &subject)
+    };
+    let (code, v) = ours();
+    assert_denied(code, &v, &["group-not-member"]);
+    // The fix-then-recheck loop: the group change is pasted as printed (the
+    // users are the test's own); the workers' restart (no unit: a `ps` line,
+    // pasted) is done by restarting them (new processes get the new groups).
+    apply_fixes_with(
+        &v,
+        |c| {
+            run_ok(Command::new("sh").args(["-c", c]));
+            if !c.starts_with("usermod ") && !c.starts_with("gpasswd ") {
+                workers.restart();
+            }
+        },
+        ours,
+    );
+    let (_, v) = ours();
+    assert!(has(&v, "access-ok"), "{v:#}");
+}
+
+/// The findings of `v` about `subject` (and those about no subject), with
+/// the verdict and exit code they alone make: what a run of the doctor for
+/// that client alone would say.
+fn about(v: &Value, subject: &str) -> (i32, Value) {
+    let mut v = v.clone();
+    let kept: Vec<Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["subject"].is_null() || f["subject"] == subject)
+        .cloned()
+        .collect();
+    let denied = kept.iter().any(|f| f["severity"] == "error");
+    v["findings"] = Value::Array(kept);
+    if denied {
+        v["verdict"] = "denied".into();
+        (1, v)
+    } else {
+        if v["verdict"] == "denied" {
+            v["verdict"] = "ok".into();
+        }
+        (0, v)
+    }
+}
+
+/// --unit selects the processes of the unit's cgroup.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn unit_selects_the_processes_of_a_cgroup() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o660, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let unit = format!("{}.service", p.cli.name);
+    let Some(t) = Case::new() else { return };
+    let (fifo, _server) = t.served(0o660);
+    let unit = format!("{}.service", t.cli.name);
     let Some(cg) = unit_cgroup(&unit) else {
         return;
     };
-    let client = sleeper(&p.cli, |c| format!("exec {c}"));
-    if let Err(e) = std::fs::write(cg.0.join("cgroup.procs"), client.pid().to_string()) {
-        util::require(
-            &format!("moving a process into {} ({e})", cg.0.display()),
-            false,
-        );
+    let Some(first) = cg.try_join(t.client()) else {
         return;
-    }
-    let (code, v) = doctor(&env, &replies, &[&"--fifo", &fifo, &"--unit", &p.cli.name]);
+    };
+    let first_pid = first.pid();
+    let run = || t.doctor(&[&"--fifo", &fifo, &"--unit", &t.cli.name]);
+    let (code, v) = run();
     assert_denied(code, &v, &["group-not-member"]);
     assert!(
         v["clients"][0]
             .as_str()
             .unwrap()
-            .contains(&client.pid().to_string()),
+            .contains(&first_pid.to_string()),
         "{v:#}"
     );
     // The fix-then-recheck loop: the group change is pasted as printed (the
     // users are the test's own, removed on drop); the client's restart has no
     // unit manager behind this cgroup, so the test restarts its process into
     // the same cgroup (a new process gets the new group list).
-    let client = std::cell::RefCell::new(client);
+    let client = Restartable::new(vec![first], || vec![cg.join(t.client())]);
     apply_fixes_with(
         &v,
         |c| {
@@ -1116,36 +1373,50 @@ fn unit_selects_the_processes_of_a_cgroup() {
                 run_ok(Command::new("sh").args(["-c", c]));
             } else {
                 assert!(c.contains("restart") || c.starts_with("kill "), "{c}");
-                let fresh = sleeper(&p.cli, |c| format!("exec {c}"));
-                std::fs::write(cg.0.join("cgroup.procs"), fresh.pid().to_string()).unwrap();
-                *client.borrow_mut() = fresh;
+                client.restart();
             }
         },
-        || doctor(&env, &replies, &[&"--fifo", &fifo, &"--unit", &p.cli.name]),
+        run,
     );
-    let client = client.into_inner();
-    let out = env
+    let out = t
+        .env
         .cmd()
         .args(["doctor", "--unit", "mififo-test-no-such.service", "--fifo"])
         .arg(&fifo)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    drop(client);
 }
 
+/// An OpenSIPS stand-in (a `#!/bin/sh` script named `opensips`, so that is
+/// its comm) run as `user` as `opensips -f CFG FIFO`: it holds FIFO open
+/// read-write (a reader that never sees EOF) until killed. `read` is a
+/// builtin: no child process outlives the kill (a leftover would keep the
+/// user busy and make userdel fail).
+fn opensips_stand_in(dir: &Path, user: &TestUser, cfg: &Path, fifo: &Path) -> Proc {
+    let bin = dir.join("opensips");
+    if !bin.exists() {
+        std::fs::write(&bin, "#!/bin/sh\nexec 3<>\"$3\"\nread -r _\n").unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    Proc::start(
+        user.command(&bin)
+            .arg("-f")
+            .arg(cfg)
+            .arg(fifo)
+            .stdin(Stdio::piped()),
+        "opensips",
+    )
+}
+
+/// An OpenSIPS whose config sets another reply_dir than the client uses; a client
+/// naming another path is shown the configured fifo_name.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn server_config_fifo_name_and_reply_dir() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let cfg = env.path("opensips.cfg");
+    let Some(t) = Case::new() else { return };
+    let fifo = t.fifo(0o666);
+    let cfg = t.path("opensips.cfg");
     std::fs::write(
         &cfg,
         format!(
@@ -1154,54 +1425,26 @@ fn server_config_fifo_name_and_reply_dir() {
         ),
     )
     .unwrap();
-    // A stand-in server named "opensips" (comm of a script is its file name) started with -f CFG.
-    let bin = env.path("opensips");
-    // `read` is a builtin: no child process outlives the kill (a leftover `sleep` would keep
-    // the user busy and make userdel fail).
-    std::fs::write(&bin, "#!/bin/sh\nexec 3<>\"$3\"\nread -r _\n").unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let start = || {
-        let child = p
-            .srv
-            .command(&bin)
-            .arg("-f")
-            .arg(&cfg)
-            .arg(&fifo)
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let server = Proc(child);
-        wait_comm(server.pid(), "opensips");
-        server
-    };
-    let server = start();
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let server =
+        Restartable::started(|| vec![opensips_stand_in(t.env.dir.path(), &t.srv, &cfg, &fifo)]);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["reply-dir-mismatch"]);
-    assert!(finding(&v, "reply-dir-mismatch")["message"]
-        .as_str()
-        .unwrap()
-        .contains("/run/mififo-test-elsewhere/"));
+    assert!(message(&v, "reply-dir-mismatch").contains("/run/mififo-test-elsewhere/"));
     // The fix-then-recheck loop: the printed modparam edit is applied to the
     // config the test wrote; `systemctl restart opensips` has no unit behind
     // it here, so the test restarts its stand-in with the same command line
     // (it reads the FIFO again; the doctor reads the edited config).
-    let server = std::cell::RefCell::new(server);
     apply_fixes_with(
         &v,
         |c| {
             assert_eq!(c, "systemctl restart opensips", "{c}");
-            let old = server.borrow().pid();
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(old),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            *server.borrow_mut() = start();
+            server.restart();
         },
-        || doctor_as(&env, &replies, &fifo, &p.cli.name),
+        || t.as_cli(&fifo),
     );
     // The client names another path: the server's configured fifo_name is shown.
-    let wrong = env.path("old_fifo");
-    let (code, v) = doctor_as(&env, &replies, &wrong, &p.cli.name);
+    let wrong = t.path("old_fifo");
+    let (code, v) = t.as_cli(&wrong);
     assert_eq!(code, 1);
     let m = finding(&v, "fifo-missing");
     assert!(
@@ -1217,6 +1460,7 @@ fn server_config_fifo_name_and_reply_dir() {
 /// use: environment over opensips-cli config over defaults; a flag wins.
 #[test]
 fn defaults_are_resolved_like_call() {
+    let _ = decoys();
     let env = TestEnv::new();
     let replies = env.path("replies");
     std::fs::create_dir(&replies).unwrap();
@@ -1246,15 +1490,7 @@ fn defaults_are_resolved_like_call() {
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)))
     };
-    let reply_check = |v: &Value| -> String {
-        v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"].as_str().unwrap().starts_with("reply dir"))
-            .map(|c| c["detail"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("no reply dir check in {v:#}"))
-    };
+    let reply_check = |v: &Value| detail(v, "reply dir").to_string();
     let cfg_arg = cfg.to_str().unwrap();
     // The config file gives both.
     let v = run(&["--config", cfg_arg], &[]);
@@ -1292,17 +1528,9 @@ fn defaults_are_resolved_like_call() {
 
 // ---- issue 13: the doctor in the field ----------------------------------
 
-/// A server stand-in running as root: holds `fifo` open read-write.
+/// A server stand-in running as root (see [`holding`]).
 fn root_reader(fifo: &Path) -> Proc {
-    let child = Command::new("sh")
-        .args(["-c", "exec 3<>\"$0\"; exec sleep 120"])
-        .arg(fifo)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proc(child);
-    wait_comm(p.pid(), "sleep");
-    p
+    holding(&mut Command::new("sh"), fifo)
 }
 
 /// A process whose comm is `name` (a copy of `tail`) started as `NAME -f CFG`,
@@ -1314,16 +1542,14 @@ fn fake_server(env: &TestEnv, name: &str, cfg: &Path) -> Proc {
     let exe = dir.join(name);
     std::fs::copy("/usr/bin/tail", &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let child = Command::new(&exe)
-        .arg("-f")
-        .arg(cfg)
-        .stdout(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proc(child);
-    wait_comm(p.pid(), name);
-    p
+    Proc::start(
+        Command::new(&exe)
+            .arg("-f")
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stdin(Stdio::null()),
+        name,
+    )
 }
 
 /// `mififo serve` as root (the test binary), killed on drop; waits for its FIFO.
@@ -1492,39 +1718,28 @@ fn nameless_id() -> u32 {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn dotdot_needs_search_on_the_directory_it_leaves() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let d = env.path("pub");
-    mkdir(&d, 0o755, Some(&p.srv));
+    let Some(t) = Case::new() else { return };
+    let d = t.path("pub");
+    mkdir(&d, 0o755, Some(&t.srv));
     let sub = d.join("sub");
-    mkdir(&sub, 0o700, Some(&p.srv));
-    let name = fifo_name();
-    let fifo = d.join(&name);
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
+    mkdir(&sub, 0o700, Some(&t.srv));
+    let fifo = t.fifo_in(&d, 0o666);
+    let name = fifo.file_name().unwrap().to_str().unwrap();
+    let _server = reader(&t.srv, &fifo);
     // `.` and `//` are harmless where every directory is searchable.
     let dotted = PathBuf::from(format!("{}/.//{name}", d.display()));
-    let (code, v) = doctor_as(&env, &replies, &dotted, &p.cli.name);
-    assert_eq!(v["verdict"], "ok", "{v:#}");
-    assert_eq!(code, 0);
+    let (code, v) = t.as_cli(&dotted);
+    assert_ok(code, &v);
     let odd = PathBuf::from(format!("{}/sub/../{name}", d.display()));
-    let (code, v) = doctor_as(&env, &replies, &odd, &p.cli.name);
+    let (code, v) = t.as_cli(&odd);
     assert_denied(code, &v, &["dir-search-denied"]);
-    let f = finding(&v, "dir-search-denied");
     assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains(&sub.display().to_string()),
-        "{f:#}"
+        message(&v, "dir-search-denied").contains(&sub.display().to_string()),
+        "{v:#}"
     );
     // The probe's EACCES is what the model predicted now.
-    assert!(!codes(&v).contains(&"probe-disagrees".to_string()), "{v:#}");
-    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &odd, &p.cli.name));
+    assert!(!has(&v, "probe-disagrees"), "{v:#}");
+    apply_fixes_then_ok(&v, || t.as_cli(&odd));
 }
 
 /// Case 4: fs.protected_symlinks refuses the doctor (root) too; the FIFO
@@ -1532,45 +1747,49 @@ fn dotdot_needs_search_on_the_directory_it_leaves() {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn protected_symlinks_is_not_a_missing_fifo() {
-    if !root()
-        || !util::require(
-            "fs.protected_symlinks",
-            Path::new(crate::util::root::PROTECTED_SYMLINKS).exists(),
-        )
-    {
+    let Some(t) = Case::new() else { return };
+    if !util::require(
+        "fs.protected_symlinks",
+        Path::new(crate::util::root::PROTECTED_SYMLINKS).exists(),
+    ) {
         return;
     }
-    let _s = protected_fifos_stable();
     let _ps = ProtectedSymlinks::set("1");
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
-    let _server = reader(&p.srv, &fifo);
-    let sticky = env.path("sticky");
+    let (fifo, _server) = t.served(0o666);
+    let sticky = t.path("sticky");
     mkdir(&sticky, 0o1777, None);
     let link = sticky.join("link");
     std::os::unix::fs::symlink(&fifo, &link).unwrap();
-    std::os::unix::fs::lchown(&link, Some(p.srv.uid), Some(p.srv.gid)).unwrap();
+    std::os::unix::fs::lchown(&link, Some(t.srv.uid), Some(t.srv.gid)).unwrap();
     // Root itself cannot follow it.
     assert_eq!(
         std::fs::metadata(&link).unwrap_err().raw_os_error(),
         Some(libc::EACCES)
     );
-    let (code, v) = doctor_as(&env, &replies, &link, &p.cli.name);
+    let (code, v) = t.as_cli(&link);
     assert_denied(code, &v, &["protected-symlinks"]);
-    assert!(!codes(&v).contains(&"fifo-missing".to_string()), "{v:#}");
-    let reader_line = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "reader")
-        .unwrap();
-    assert_eq!(reader_line["status"], "ok", "{v:#}");
+    assert!(!has(&v, "fifo-missing"), "{v:#}");
+    assert_eq!(check(&v, "reader")["status"], "ok", "{v:#}");
     // The link's owner may follow it.
-    let (code, v) = doctor_as(&env, &replies, &link, &p.srv.name);
-    assert_eq!(v["verdict"], "ok", "{v:#}");
-    assert_eq!(code, 0);
+    let (code, v2) = t.doctor_as(&link, &t.srv.name);
+    assert_ok(code, &v2);
+    // The fix-then-recheck loop: the printed `readlink -f LINK` is pasted and
+    // its output is the path the client is then pointed at.
+    let real = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            let out = Command::new("sh").args(["-c", c]).output().unwrap();
+            assert!(out.status.success(), "{c}");
+            let p = String::from_utf8(out.stdout)
+                .unwrap()
+                .trim_end()
+                .to_string();
+            *real.borrow_mut() = Some(PathBuf::from(p));
+        },
+        || t.as_cli(real.borrow().as_ref().unwrap()),
+    );
+    assert_eq!(real.into_inner().unwrap(), fifo);
 }
 
 /// Case 5: the group that may search a directory is already the user's per
@@ -1578,43 +1797,23 @@ fn protected_symlinks_is_not_a_missing_fifo() {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn stale_group_on_a_directory() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
+    let Some(t) = Case::new() else { return };
     let grp = TestGroup::new();
-    let dir = env.path("grpdir");
+    let dir = t.path("grpdir");
     mkdir(&dir, 0o750, None);
     std::os::unix::fs::chown(&dir, Some(0), Some(grp.gid)).unwrap();
-    let fifo = dir.join(fifo_name());
-    mkfifo(&fifo, 0o666, &p.srv);
+    let fifo = t.fifo_in(&dir, 0o666);
     let _server = root_reader(&fifo);
-    let client = sleeper(&p.cli, |c| format!("exec {c}"));
-    p.cli.join(&grp.name);
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[&"--fifo", &fifo, &"--pid", &client.pid().to_string()],
-    );
+    let client = t.client();
+    t.cli.join(&grp.name);
+    let (code, v) = t.at_pid(&fifo, client.pid());
     assert_denied(code, &v, &["group-stale"]);
-    let f = finding(&v, "group-stale");
-    assert!(f["message"].as_str().unwrap().contains(&grp.name), "{f:#}");
+    assert!(message(&v, "group-stale").contains(&grp.name), "{v:#}");
     assert!(
         fix_commands(&v).iter().all(|c| !c.contains("usermod")),
         "{v:#}"
     );
-    // A restarted client (a fresh process of the same user) is fine.
-    drop(client);
-    let fresh = sleeper(&p.cli, |c| format!("exec {c}"));
-    let (code, v) = doctor(
-        &env,
-        &replies,
-        &[&"--fifo", &fifo, &"--pid", &fresh.pid().to_string()],
-    );
-    assert_eq!(v["verdict"], "ok", "{v:#}");
-    assert_eq!(code, 0);
+    restart_stale_client_then_ok(&t, &fifo, &v, client);
 }
 
 /// Case 6: the FIFO's owner and group have no names: no fix may name a
@@ -1622,23 +1821,18 @@ fn stale_group_on_a_directory() {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn nameless_owner_gets_a_fix_that_works() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
+    let Some(t) = Case::new() else { return };
     let id = nameless_id();
-    let fifo = env.path(&fifo_name());
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let fifo = t.fifo(0o660);
     std::os::unix::fs::chown(&fifo, Some(id), Some(id)).unwrap();
     let _server = root_reader(&fifo);
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["group-not-member"]);
-    let text = v.to_string();
-    assert!(!text.contains(&format!("usermod -aG {id}")), "{v:#}");
-    apply_fixes_then_ok(&v, || doctor_as(&env, &replies, &fifo, &p.cli.name));
+    assert!(
+        !v.to_string().contains(&format!("usermod -aG {id}")),
+        "{v:#}"
+    );
+    apply_fixes_then_ok(&v, || t.as_cli(&fifo));
 }
 
 /// Case 1: run as an ordinary user while root's server is live: what it
@@ -1648,49 +1842,16 @@ fn nameless_owner_gets_a_fix_that_works() {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn unprivileged_doctor_is_honest() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
-    let as_cli = |fifo: &Path| -> (i32, Value) {
-        let out = p
-            .cli
-            .command(util::bin())
-            .args(["doctor", "--format", "json", "--fifo"])
-            .arg(fifo)
-            .arg("--reply-dir")
-            .arg(format!("{}/", replies.display()))
-            .arg("--audit-log")
-            .arg(env.path("no-audit.log"))
-            .arg("--php-ini")
-            .arg(env.path("no-php.ini"))
-            .env("HOME", env.dir.path())
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        (out.status.code().unwrap_or(-1), v)
-    };
-    let (code, v) = as_cli(&fifo);
+    let Some(t) = Case::new() else { return };
+    let fifo = t.path(&fifo_name());
+    let _server = t.serve(&fifo, &["--mode", "0666"]);
+    let (code, v) = t.unprivileged(&fifo, &[]);
     assert!(errors(&v).is_empty(), "{v:#}");
-    assert!(!codes(&v).contains(&"no-reader".to_string()), "{v:#}");
+    assert!(!has(&v, "no-reader"), "{v:#}");
     assert_eq!(v["verdict"], "unknown", "{v:#}");
     assert_eq!(code, 0);
-    let reader_line = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "reader")
-        .unwrap();
-    assert_eq!(reader_line["status"], "ok", "{v:#}");
-    assert!(reader_line["detail"]
-        .as_str()
-        .unwrap()
-        .contains("write-open"));
+    assert_eq!(check(&v, "reader")["status"], "ok", "{v:#}");
+    assert!(detail(&v, "reader").contains("write-open"));
     let rerun = v["rerun"].as_str().unwrap();
     assert!(
         rerun.starts_with("sudo ")
@@ -1700,57 +1861,38 @@ fn unprivileged_doctor_is_honest() {
     );
     assert!(!v["needs_root"].as_array().unwrap().is_empty());
     // The candidate list names the root-run mififo serve configured with this path.
-    let cands = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "server candidates")
-        .unwrap();
-    assert!(
-        cands["detail"]
-            .as_str()
-            .unwrap()
-            .contains("configured with this fifo_name"),
-        "{cands:#}"
-    );
+    let cands = detail(&v, "server candidates");
+    assert!(cands.contains("configured with this fifo_name"), "{cands}");
     // A client process of another user (root): its /proc/PID/root and ns links
     // are closed to the doctor; that is unknown, not a mount-namespace problem.
-    let root_client = Proc(
-        Command::new("sleep")
-            .arg("120")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let root_client = Proc::start(
+        Command::new("sleep").arg("120").stdin(Stdio::null()),
+        "sleep",
     );
-    wait_comm(root_client.pid(), "sleep");
-    let out = p
-        .cli
-        .command(util::bin())
-        .args(["doctor", "--format", "json", "--fifo"])
-        .arg(&fifo)
-        .arg("--pid")
-        .arg(root_client.pid().to_string())
-        .arg("--reply-dir")
-        .arg(format!("{}/", replies.display()))
-        .arg("--audit-log")
-        .arg(env.path("no-audit.log"))
-        .arg("--php-ini")
-        .arg(env.path("no-php.ini"))
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = t.unprivileged(&fifo, &["--pid", &root_client.pid().to_string()]);
     assert!(errors(&v).is_empty(), "{v:#}");
     assert_eq!(v["verdict"], "unknown", "{v:#}");
     // A stale FIFO of root's: nobody reads it, which a write-open proves.
-    let stale = env.path("stale_fifo");
+    let stale = t.path("stale_fifo");
     nix::unistd::mkfifo(&stale, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let (code, v) = as_cli(&stale);
+    let (code, v) = t.unprivileged(&stale, &[]);
     assert_denied(code, &v, &["no-reader"]);
     assert!(finding(&v, "no-reader")["evidence"]["write-open"]
         .as_str()
         .unwrap()
         .contains("ENXIO"));
+    // The fix-then-recheck loop: no server is configured for this path, so
+    // the fix ("start the one that should serve it") is words; the test
+    // starts one (mififo serve on that path, as root), and the unprivileged
+    // doctor sees it through the write-open: no error any more.
+    assert!(fix_commands(&v).is_empty(), "{v:#}");
+    std::fs::remove_file(&stale).unwrap();
+    let _started = t.serve(&stale, &["--mode", "0666"]);
+    let (code, after) = t.unprivileged(&stale, &[]);
+    assert!(errors(&after).is_empty(), "{after:#}");
+    assert_eq!(after["verdict"], "unknown", "{after:#}");
+    assert_eq!(code, 0);
 }
 
 /// Case 2: several server instances; the missing FIFO's fix names the one
@@ -1758,38 +1900,34 @@ fn unprivileged_doctor_is_honest() {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn several_instances_are_ranked_by_relevance() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let unrelated = env.path("unrelated.cfg");
+    let Some(t) = Case::new() else { return };
+    let unrelated = t.path("unrelated.cfg");
     std::fs::write(
         &unrelated,
         "modparam(\"mi_fifo\", \"fifo_name\", \"/var/tmp/mififo-test-elsewhere/opensips_fifo\")\n",
     )
     .unwrap();
-    let real = env.path("real_fifo");
-    let relevant = env.path("relevant.cfg");
+    let real = t.path("real_fifo");
+    let relevant = t.path("relevant.cfg");
     std::fs::write(
         &relevant,
         format!(
             "modparam(\"mi_fifo\", \"fifo_name\", \"{}\")\nmodparam(\"mi_fifo\", \"reply_dir\", \"{}/\")\n",
             real.display(),
-            replies.display()
+            t.replies.display()
         ),
     )
     .unwrap();
     // The unrelated instance starts first and gets the lower pid.
-    let a = fake_server(&env, "opensips", &unrelated);
-    let b = fake_server(&env, "opensips", &relevant);
+    let a = fake_server(&t.env, "opensips", &unrelated);
+    let b = fake_server(&t.env, "opensips", &relevant);
     assert!(a.pid() < b.pid());
-    let asked = env.path(&fifo_name());
-    let (code, v) = doctor_as(&env, &replies, &asked, &p.cli.name);
+    let asked = t.path(&fifo_name());
+    let (code, v) = t.as_cli(&asked);
     assert_denied(code, &v, &["fifo-missing"]);
-    let fix = &finding(&v, "fifo-missing")["fix"];
-    let summary = fix["summary"].as_str().unwrap();
+    let summary = finding(&v, "fifo-missing")["fix"]["summary"]
+        .as_str()
+        .unwrap();
     assert!(
         summary.contains(&format!("mififo doctor --fifo '{}'", real.display())),
         "{v:#}"
@@ -1803,19 +1941,20 @@ fn several_instances_are_ranked_by_relevance() {
     // stand-in has no unit and no FIFO code: the test restarts it on the
     // edited config and does what OpenSIPS does on start, create the FIFO at
     // fifo_name and read it.
-    let restarted = std::cell::RefCell::new(Vec::new());
-    let b = std::cell::RefCell::new(Some(b));
+    let b = Restartable::new(vec![b], || {
+        mkfifo(&asked, 0o666, &t.srv);
+        vec![
+            fake_server(&t.env, "opensips", &relevant),
+            reader(&t.srv, &asked),
+        ]
+    });
     apply_fixes_with(
         &v,
         |c| {
             assert_eq!(c, "systemctl restart opensips", "{c}");
-            drop(b.borrow_mut().take());
-            let mut r = restarted.borrow_mut();
-            r.push(fake_server(&env, "opensips", &relevant));
-            mkfifo(&asked, 0o666, &p.srv);
-            r.push(reader(&p.srv, &asked));
+            b.restart();
         },
-        || doctor_as(&env, &replies, &asked, &p.cli.name),
+        || t.as_cli(&asked),
     );
     assert!(std::fs::read_to_string(&relevant)
         .unwrap()
@@ -1827,46 +1966,61 @@ fn several_instances_are_ranked_by_relevance() {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn fixes_fit_the_server_kind() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
+    let Some(t) = Case::new() else { return };
     // mififo serve as root: the FIFO is root:root 0660, the client is not in group root.
-    let fifo = env.path(&fifo_name());
-    let _server = serve(&env, &fifo, &replies, &[]);
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let fifo = t.path(&fifo_name());
+    let server = t.serve(&fifo, &[]);
+    let (code, v) = t.as_cli(&fifo);
     assert_eq!(code, 1, "{v:#}");
     let text = v.to_string();
     assert!(!text.contains("modparam"), "{v:#}");
     assert!(!text.contains("systemctl restart opensips"), "{v:#}");
     assert!(text.contains("--group"), "{v:#}");
     // The human report: config lines are never behind `$ `, every `$ ` line is a command.
-    let out = env
-        .cmd()
-        .args(["doctor", "--as", &p.cli.name, "--fifo"])
-        .arg(&fifo)
-        .arg("--reply-dir")
-        .arg(format!("{}/", replies.display()))
-        .arg("--php-ini")
-        .arg(env.path("none"))
-        .output()
-        .unwrap();
-    let human = String::from_utf8_lossy(&out.stdout);
+    let (_, human) = t.human_as(&fifo, &t.cli.name);
     for l in human.lines().filter(|l| l.trim_start().starts_with("$ ")) {
         assert!(
             !l.contains("modparam") && !l.contains("   # "),
             "{l}\n{human}"
         );
     }
+    // The fix-then-recheck loop. The fix makes a dedicated group `mififo`;
+    // a test may not create a host-global group of that name, so the group's
+    // name in each printed line is the test's own group's (made by the test,
+    // removed on drop; `groupadd -f` accepts it existing). The printed
+    // `kill -TERM` is pasted; "start it again with --group G" is done by
+    // starting mififo serve again with the same flags and `--group`.
+    let grp = TestGroup::new();
+    let server = Restartable::new(vec![server], || {
+        let _ = std::fs::remove_file(&fifo);
+        vec![t.serve(&fifo, &["--group", &grp.name])]
+    });
+    let in_test_group = |c: &str| {
+        c.replace(" mififo ", &format!(" {} ", grp.name))
+            .replace(" mififo &&", &format!(" {} &&", grp.name))
+    };
+    apply_fixes_with(
+        &v,
+        |c| {
+            let c = in_test_group(c);
+            if let Some(pid) = c.strip_prefix("kill -TERM ") {
+                assert_eq!(pid, server.pid().to_string(), "{c}");
+                run_ok(Command::new("sh").args(["-c", &c]));
+                server.restart();
+            } else {
+                assert!(c.contains(&grp.name), "{c}");
+                run_ok(Command::new("sh").args(["-c", &c]));
+            }
+        },
+        || t.as_cli(&fifo),
+    );
     // An OpenSIPS configured for this FIFO (the reader is a stand-in): the
     // same fix is an edit of that OpenSIPS's config file.
-    let fifo2 = env.path("os_fifo");
-    mkfifo(&fifo2, 0o660, &p.srv);
+    let fifo2 = t.path("os_fifo");
+    mkfifo(&fifo2, 0o660, &t.srv);
     std::os::unix::fs::chown(&fifo2, Some(0), Some(0)).unwrap();
     let _reader = root_reader(&fifo2);
-    let cfg = env.path("opensips.cfg");
+    let cfg = t.path("opensips.cfg");
     std::fs::write(
         &cfg,
         format!(
@@ -1875,8 +2029,8 @@ fn fixes_fit_the_server_kind() {
         ),
     )
     .unwrap();
-    let _os = fake_server(&env, "opensips", &cfg);
-    let (_, v) = doctor_as(&env, &replies, &fifo2, &p.cli.name);
+    let _os = fake_server(&t.env, "opensips", &cfg);
+    let (_, v) = t.as_cli(&fifo2);
     let f = finding(&v, "group-not-member");
     let edit = &f["fix"]["edits"][0];
     assert_eq!(edit["file"], cfg.display().to_string(), "{f:#}");
@@ -1890,6 +2044,38 @@ fn fixes_fit_the_server_kind() {
     for c in f["fix"]["commands"].as_array().unwrap() {
         assert!(!c.as_str().unwrap().contains("modparam"), "{f:#}");
     }
+    // The fix-then-recheck loop: the group lines are pasted with the test's
+    // group (as above), the fifo_group edit is applied to the test's config;
+    // `systemctl restart opensips` has no unit here: the test does what
+    // OpenSIPS does on start, give the FIFO its fifo_group.
+    apply_fixes_with(
+        &v,
+        |c| {
+            if c == "systemctl restart opensips" {
+                let group = nix::unistd::Gid::from_raw(grp.gid);
+                nix::unistd::chown(&fifo2, None, Some(group)).unwrap();
+            } else {
+                run_ok(Command::new("sh").args(["-c", &in_test_group(c)]));
+            }
+        },
+        || t.as_cli(&fifo2),
+    );
+    assert!(std::fs::read_to_string(&cfg)
+        .unwrap()
+        .contains("modparam(\"mi_fifo\", \"fifo_group\""));
+}
+
+/// `sh -c CMD` with the tested `mififo` first on PATH (a printed
+/// `mififo call …` check is pasted as it is).
+fn sh_with_mififo(c: &str) -> Command {
+    let dir = util::bin().parent().unwrap().to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![dir];
+    paths.extend(std::env::split_paths(&path));
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", c])
+        .env("PATH", std::env::join_paths(paths).unwrap());
+    cmd
 }
 
 /// Case 8: `--call METHOD` makes one real exchange as the client and tells
@@ -1897,35 +2083,42 @@ fn fixes_fit_the_server_kind() {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn call_classifies_the_exchange() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
+    let Some(t) = Case::new() else { return };
     let call = |fifo: &Path, extra: &[&str]| -> (i32, Value) {
         let mut args: Vec<&dyn AsRef<OsStr>> = vec![
             &"--fifo",
             &fifo,
             &"--as",
-            &p.cli.name,
+            &t.cli.name,
             &"--call-timeout",
             &"1",
         ];
         for e in extra {
             args.push(e);
         }
-        doctor(&env, &replies, &args)
+        t.doctor(&args)
+    };
+    // The fix-then-recheck loop for a wrong dialect: the printed check
+    // (`mififo call --dialect SERVER'S …`) is pasted and must succeed; "make
+    // the client speak it" is the same doctor call in that dialect: ok.
+    let dialect_fixed = |v: &Value, fifo: &Path, call_args: &[&str]| {
+        apply_fixes_with(
+            v,
+            |c| {
+                assert!(c.starts_with("mififo call --dialect "), "{c}");
+                run_ok(&mut sh_with_mififo(c));
+            },
+            || {
+                let (code, v) = call(fifo, call_args);
+                assert!(has(&v, "call-answered"), "{v:#}");
+                (code, v)
+            },
+        )
     };
     // JSON client, text server (OpenSIPS 1.x/2.x style): the server's answer shows it.
-    let text_fifo = env.path("text_fifo");
+    let text_fifo = t.path("text_fifo");
     {
-        let _server = serve(
-            &env,
-            &text_fifo,
-            &replies,
-            &["--mode", "0666", "--dialect", "text"],
-        );
+        let _server = t.serve(&text_fifo, &["--mode", "0666", "--dialect", "text"]);
         let (code, v) = call(&text_fifo, &["--call", "version"]);
         assert_denied(code, &v, &["call-wrong-dialect"]);
         let f = finding(&v, "call-wrong-dialect");
@@ -1937,59 +2130,60 @@ fn call_classifies_the_exchange() {
             "{f:#}"
         );
         // In the server's dialect the same call is answered.
-        let (code, v) = call(&text_fifo, &["--call", "version", "--dialect", "text"]);
-        assert!(codes(&v).contains(&"call-answered".to_string()), "{v:#}");
-        assert_eq!(v["verdict"], "ok", "{v:#}");
-        assert_eq!(code, 0);
+        dialect_fixed(&v, &text_fifo, &["--call", "version", "--dialect", "text"]);
     }
     // Kamailio client, OpenSIPS 3.x JSON server.
-    let json_fifo = env.path("json_fifo");
+    let json_fifo = t.path("json_fifo");
     {
-        let _server = serve(&env, &json_fifo, &replies, &["--mode", "0666"]);
+        let _server = t.serve(&json_fifo, &["--mode", "0666"]);
         let (code, v) = call(
             &json_fifo,
             &["--call", "core.version", "--dialect", "kamailio"],
         );
         assert_denied(code, &v, &["call-wrong-dialect"]);
         assert!(finding(&v, "call-wrong-dialect")["evidence"]["json answer"].is_string());
+        dialect_fixed(&v, &json_fifo, &["--call", "version", "--dialect", "json"]);
     }
-    // A reader that never answers.
-    let mute = env.path("mute_fifo");
-    mkfifo(&mute, 0o666, &p.srv);
+    // A reader that never answers. The fix (look at its log, restart it if
+    // it hangs) is words for a reader of unknown kind: the test replaces the
+    // hung reader by a server that answers; then ok.
+    let mute = t.path("mute_fifo");
+    mkfifo(&mute, 0o666, &t.srv);
     {
-        let _reader = root_reader(&mute);
+        let hung = root_reader(&mute);
         let (code, v) = call(&mute, &["--call", "version"]);
         assert_denied(code, &v, &["call-no-reply"]);
+        assert!(fix_commands(&v).is_empty(), "{v:#}");
+        drop(hung);
+        std::fs::remove_file(&mute).unwrap();
+        let _server = t.serve(&mute, &["--mode", "0666"]);
+        let (code, after) = call(&mute, &["--call", "version"]);
+        assert_ok(code, &after);
     }
     // The server (dropped to srv) cannot search the client's reply directory.
-    let private = env.path("cli-replies");
-    mkdir(&private, 0o700, Some(&p.cli));
-    let srv_fifo = env.path("srv_fifo");
+    let private = t.path("cli-replies");
+    mkdir(&private, 0o700, Some(&t.cli));
+    let srv_fifo = t.path("srv_fifo");
     let _server = serve(
-        &env,
+        &t.env,
         &srv_fifo,
         &private,
-        &["--mode", "0666", "--user", &p.srv.name],
+        &["--mode", "0666", "--user", &t.srv.name],
     );
-    let (_, v) = doctor(
-        &env,
-        &replies,
-        &[
-            &"--fifo",
+    let private_dir = format!("{}/", private.display());
+    let run = || {
+        call(
             &srv_fifo,
-            &"--as",
-            &p.cli.name,
-            &"--call-timeout",
-            &"1",
-            &"--call",
-            &"version",
-            &"--reply-dir",
-            &format!("{}/", private.display()),
-        ],
-    );
+            &["--call", "version", "--reply-dir", &private_dir],
+        )
+    };
+    let (_, v) = run();
     let e = errors(&v);
     assert!(e.contains(&"call-reply-unreachable".to_string()), "{v:#}");
     assert!(e.contains(&"reply-dir-denied".to_string()), "{v:#}");
+    // The fix-then-recheck loop: the reply-dir fix is pasted (the call's
+    // own fix is "fix the problems above"); then the exchange is answered.
+    apply_fixes_then_ok(&v, run);
 }
 
 /// The fix-then-recheck loop for a server-side setup: `mififo serve` runs
@@ -1998,20 +2192,15 @@ fn call_classifies_the_exchange() {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn removed_fifo_of_a_running_serve_is_fixed_by_the_printed_restart() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let fifo = env.path(&fifo_name());
-    let server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    let Some(t) = Case::new() else { return };
+    let fifo = t.path(&fifo_name());
+    let server = t.serve(&fifo, &["--mode", "0666"]);
     // serve recreates a removed FIFO by itself within a second: hold it
     // stopped so the broken state lasts while the doctor looks at it.
     let spid = nix::unistd::Pid::from_raw(server.pid());
     nix::sys::signal::kill(spid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     std::fs::remove_file(&fifo).unwrap();
-    let (code, v) = doctor_as(&env, &replies, &fifo, &p.cli.name);
+    let (code, v) = t.as_cli(&fifo);
     assert_denied(code, &v, &["fifo-missing"]);
     let cmds = fix_commands(&v);
     assert_eq!(cmds[0], format!("kill -HUP {}", server.pid()), "{v:#}");
@@ -2022,7 +2211,7 @@ fn removed_fifo_of_a_running_serve_is_fixed_by_the_printed_restart() {
         while std::fs::symlink_metadata(&fifo).is_err() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        doctor_as(&env, &replies, &fifo, &p.cli.name)
+        t.as_cli(&fifo)
     });
 }
 
@@ -2046,15 +2235,7 @@ impl Netns {
 
     /// `sleep 120` inside (a client stand-in), killed on drop.
     fn sleeper(&self) -> Proc {
-        let p = Proc(
-            self.cmd("sleep")
-                .arg("120")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_comm(p.pid(), "sleep");
-        p
+        Proc::start(self.cmd("sleep").arg("120").stdin(Stdio::null()), "sleep")
     }
 }
 
@@ -2104,15 +2285,14 @@ fn gateway_in(ns: Option<&Netns>, env: &TestEnv, args: &[&str]) -> Proc {
 
 /// `--url` across two network namespaces joined by a veth pair: the listener
 /// in one and the client in the other, the same client in the listener's
-/// namespace, a wrong bound address, an allow-list refusal and an auth refusal.
+/// namespace, a wrong bound address, an allow-list refusal and an auth
+/// refusal; each printed fix applied (or its equivalent), then ok.
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn url_across_network_namespaces() {
-    if !root() || !util::require("ip (iproute2)", util::have_tool("ip")) {
+    let Some(t) = Case::needing(&["ip"]) else {
         return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
+    };
     let a = Netns::new();
     let b = Netns::new();
     let tag = format!("{:02x}", fastrand::u8(..));
@@ -2129,83 +2309,115 @@ fn url_across_network_namespaces() {
     run_ok(Command::new("ip").args(["-n", &a.0, "link", "set", &va, "up"]));
     run_ok(Command::new("ip").args(["-n", &b.0, "link", "set", &vb, "up"]));
     // The FIFO leg: a server on the host, the gateway in namespace a on loopback.
-    let fifo = env.path(&fifo_name());
-    let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    let fifo = t.path(&fifo_name());
+    let _server = t.serve(&fifo, &["--mode", "0666"]);
     let port = 20000 + fastrand::u16(..20000);
     let fifo_s = fifo.display().to_string();
-    let reply_s = format!("{}/", replies.display());
-    let listen = format!("127.0.0.1:{port}");
-    let _gw = gateway_in(
-        Some(&a),
-        &env,
-        &[
-            "--listen",
-            &listen,
-            "--fifo",
-            &fifo_s,
-            "--reply-dir",
-            &reply_s,
-        ],
-    );
+    let reply_s = format!("{}/", t.replies.display());
+    let gateway = |listen: &str, more: &[&str]| {
+        let mut args = vec!["--listen", listen];
+        args.extend(more);
+        args.extend(["--fifo", &fifo_s, "--reply-dir", &reply_s]);
+        gateway_in(Some(&a), &t.env, &args)
+    };
+    let _gw = gateway(&format!("127.0.0.1:{port}"), &[]);
     let url = format!("http://127.0.0.1:{port}/mi");
     let in_b = b.sleeper();
     let in_a = a.sleeper();
     let url_doctor = |pid: i32, url: &str| -> (i32, Value) {
-        doctor(
-            &env,
-            &replies,
-            &[&"--url", &url, &"--pid", &pid.to_string()],
-        )
+        t.doctor(&[&"--url", &url, &"--pid", &pid.to_string()])
     };
-    // Client in b, listener in a.
+    // Client in b, listener in a. The printed `nsenter … ip -brief address`
+    // lines (what each namespace has) are pasted; "run the client in the
+    // endpoint's namespace" is the same client in a: it works, and the FIFO
+    // leg is examined too.
     let (code, v) = url_doctor(in_b.pid(), &url);
     assert_denied(code, &v, &["http-other-namespace"]);
-    // The same kind of client in a: it works, and the FIFO leg is examined too.
-    let (code, v) = url_doctor(in_a.pid(), &url);
-    assert_eq!(v["verdict"], "ok", "{v:#}");
-    assert_eq!(code, 0);
-    assert!(codes(&v).contains(&"http-ok".to_string()), "{v:#}");
-    assert!(
-        v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["name"].as_str().unwrap().starts_with("fifo leg: reader")),
-        "{v:#}"
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert!(c.starts_with("nsenter -t "), "{c}");
+            run_ok(Command::new("sh").args(["-c", c]));
+        },
+        || url_doctor(in_a.pid(), &url),
     );
-    // https:// to the plain-HTTP gateway; and a port nobody listens on.
+    let (_, v) = url_doctor(in_a.pid(), &url);
+    assert!(has(&v, "http-ok"), "{v:#}");
+    check(&v, "fifo leg: reader");
+    // https:// to the plain-HTTP gateway: the fix (use http://) is words,
+    // and the http:// URL is ok above.
     let (code, v) = url_doctor(in_a.pid(), &format!("https://127.0.0.1:{port}/mi"));
     assert_denied(code, &v, &["http-tls-mismatch"]);
-    let (code, v) = url_doctor(in_a.pid(), &format!("http://127.0.0.1:{}/mi", port + 3));
+    assert!(message(&v, "http-tls-mismatch").contains("http"), "{v:#}");
+    assert!(fix_commands(&v).is_empty(), "{v:#}");
+    // A port nobody listens on: the printed `mififo gateway --listen …` is
+    // started in the client's namespace (with the FIFO leg's flags), then ok.
+    let free = format!("127.0.0.1:{}", port + 3);
+    let (code, v) = url_doctor(in_a.pid(), &format!("http://{free}/mi"));
     assert_denied(code, &v, &["http-no-listener"]);
-    // Wrong bound address: the gateway is on 127.0.0.1 only.
+    let started = std::cell::RefCell::new(None);
+    apply_fixes_with(
+        &v,
+        |c| {
+            assert!(
+                c.starts_with(&format!("mififo gateway --listen {free} ")),
+                "{c}"
+            );
+            *started.borrow_mut() = Some(gateway(&free, &[]));
+        },
+        || url_doctor(in_a.pid(), &format!("http://{free}/mi")),
+    );
+    drop(started);
+    // Wrong bound address: the gateway is on 127.0.0.1 only. The printed
+    // check (`mififo doctor --url BOUND`) is run for the same client.
     let (code, v) = url_doctor(in_a.pid(), &format!("http://{ip_a}:{port}/mi"));
     assert_denied(code, &v, &["http-bound-address"]);
+    let bound = std::cell::RefCell::new(String::new());
+    apply_fixes_with(
+        &v,
+        |c| {
+            let u = c
+                .strip_prefix("mififo doctor --url '")
+                .and_then(|u| u.strip_suffix('\''))
+                .unwrap_or_else(|| panic!("{c}"));
+            *bound.borrow_mut() = u.to_string();
+        },
+        || url_doctor(in_a.pid(), &bound.borrow()),
+    );
+    assert_eq!(*bound.borrow(), url);
     // Allow list: reachable over the veth, but b's address is not allowed.
-    let port2 = port + 1;
-    let listen2 = format!("{ip_a}:{port2}");
+    let listen2 = format!("{ip_a}:{}", port + 1);
     let other = format!("{net}.99");
-    let _gw2 = gateway_in(
-        Some(&a),
-        &env,
-        &[
-            "--listen",
-            &listen2,
-            "--allow-remote",
-            "--allow",
-            &other,
-            "--fifo",
-            &fifo_s,
-            "--reply-dir",
-            &reply_s,
-        ],
+    let gw2 = Restartable::new(
+        vec![gateway(&listen2, &["--allow-remote", "--allow", &other])],
+        || {
+            vec![gateway(
+                &listen2,
+                &["--allow-remote", "--allow", &other, "--allow", &ip_b],
+            )]
+        },
     );
     let (code, v) = url_doctor(in_b.pid(), &format!("http://{listen2}/mi"));
     assert_denied(code, &v, &["http-forbidden"]);
     let f = finding(&v, "http-forbidden");
     assert_eq!(f["evidence"]["client address"], ip_b.as_str(), "{f:#}");
     assert_eq!(f["evidence"]["gateway --allow"], other.as_str(), "{f:#}");
-    // Auth: an endpoint that wants credentials.
+    // The fix-then-recheck loop: the printed `ps -o args=` (the gateway's
+    // flags) is pasted; "restart it with --allow CLIENT added" is done.
+    apply_fixes_with(
+        &v,
+        |c| {
+            let out = Command::new("sh").args(["-c", c]).output().unwrap();
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains(&format!("--allow {other}")),
+                "{c}"
+            );
+            gw2.restart();
+        },
+        || url_doctor(in_b.pid(), &format!("http://{listen2}/mi")),
+    );
+    // Auth: an endpoint that wants credentials (the fix is words: give the
+    // client credentials; there is nothing to paste or to check them with).
     if util::require("python3", util::have_tool("python3")) {
         let port3 = port + 2;
         let script = format!(
@@ -2224,7 +2436,7 @@ fn url_across_network_namespaces() {
         let auth_url = format!("http://{ip_a}:{port3}/mi");
         loop {
             let (code, v) = url_doctor(in_b.pid(), &auth_url);
-            if codes(&v).contains(&"http-auth-required".to_string()) || Instant::now() > deadline {
+            if has(&v, "http-auth-required") || Instant::now() > deadline {
                 assert_denied(code, &v, &["http-auth-required"]);
                 assert!(
                     finding(&v, "http-auth-required")["evidence"]["WWW-Authenticate"]
@@ -2232,6 +2444,7 @@ fn url_across_network_namespaces() {
                         .unwrap()
                         .contains("Basic")
                 );
+                assert!(fix_commands(&v).is_empty(), "{v:#}");
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -2252,6 +2465,34 @@ impl Drop for UnitFile {
     }
 }
 
+/// A file the test may overwrite or create: its old content (or its absence)
+/// is put back on drop, even when the test fails.
+struct SavedFile {
+    path: PathBuf,
+    old: Option<Vec<u8>>,
+}
+
+impl SavedFile {
+    fn new(path: impl Into<PathBuf>) -> SavedFile {
+        let path = path.into();
+        let old = std::fs::read(&path).ok();
+        SavedFile { path, old }
+    }
+}
+
+impl Drop for SavedFile {
+    fn drop(&mut self) {
+        match &self.old {
+            Some(b) => {
+                let _ = std::fs::write(&self.path, b);
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
 /// `--url` for a client whose systemd unit forbids the connection:
 /// `PrivateNetwork=` (in a drop-in), `IPAddressDeny=` and
 /// `RestrictAddressFamilies=` (in the unit file) are each named, from the unit
@@ -2262,25 +2503,20 @@ impl Drop for UnitFile {
 #[test]
 #[cfg_attr(not(mififo_test_root), ignore = "needs root: run cargo test as root")]
 fn url_client_sandboxed_by_its_unit() {
-    if !root() {
-        return;
-    }
-    let _s = protected_fifos_stable();
-    let (env, replies) = env();
-    let p = pair();
-    let unit = format!("{}.service", p.cli.name);
+    let Some(t) = Case::new() else { return };
+    let unit = format!("{}.service", t.cli.name);
     let Some(cg) = unit_cgroup(&unit) else {
         return;
     };
-    let fifo = env.path(&fifo_name());
-    let _server = serve(&env, &fifo, &replies, &["--mode", "0666"]);
+    let fifo = t.path(&fifo_name());
+    let _server = t.serve(&fifo, &["--mode", "0666"]);
     let port = 20000 + fastrand::u16(..20000);
     let listen = format!("127.0.0.1:{port}");
     let fifo_s = fifo.display().to_string();
-    let reply_s = format!("{}/", replies.display());
+    let reply_s = format!("{}/", t.replies.display());
     let _gw = gateway_in(
         None,
-        &env,
+        &t.env,
         &[
             "--listen",
             &listen,
@@ -2290,8 +2526,7 @@ fn url_client_sandboxed_by_its_unit() {
             &reply_s,
         ],
     );
-    let client = sleeper(&p.cli, |c| format!("exec {c}"));
-    std::fs::write(cg.0.join("cgroup.procs"), client.pid().to_string()).unwrap();
+    let client = cg.join(t.client());
     let file = PathBuf::from(format!("/etc/systemd/system/{unit}"));
     let _unit = UnitFile(file.clone());
     std::fs::write(
@@ -2308,7 +2543,7 @@ fn url_client_sandboxed_by_its_unit() {
     .unwrap();
     let url = format!("http://{listen}/mi");
     let pid = client.pid().to_string();
-    let run = || doctor(&env, &replies, &[&"--url", &url, &"--pid", &pid]);
+    let run = || t.doctor(&[&"--url", &url, &"--pid", &pid]);
     let (code, v) = run();
     assert_denied(code, &v, &["http-systemd-sandbox"]);
     let f = finding(&v, "http-systemd-sandbox");

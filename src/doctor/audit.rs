@@ -171,8 +171,13 @@ impl Target {
             .unwrap_or(&self.path)
     }
 
-    fn name_matches(&self, v: &[u8]) -> bool {
-        v == self.path.as_slice() || v == self.basename()
+    /// The logged name is the path, or its file name when the logged inode
+    /// does not say it is another file (an inode in the record that differs
+    /// from the target's: a FIFO of the same name elsewhere, such as another
+    /// instance's `/tmp/opensips_fifo`).
+    fn name_matches(&self, v: &[u8], ino: Option<u64>) -> bool {
+        let other_file = self.ino.is_some() && ino.is_some() && ino != self.ino;
+        v == self.path.as_slice() || (v == self.basename() && !other_file)
     }
 }
 
@@ -213,14 +218,13 @@ pub fn selinux_denials(events: &[Event], target: &Target) -> Vec<SelinuxDenial> 
                 .get_bytes("name")
                 .or_else(|| r.get_bytes("path"))
                 .unwrap_or_default();
-            let ino_hit =
-                target.ino.is_some() && r.get("ino").and_then(|i| i.parse().ok()) == target.ino;
-            let path_hit = ev
-                .records
-                .iter()
-                .filter(|p| p.rtype == "PATH")
-                .any(|p| p.get_bytes("name").is_some_and(|n| target.name_matches(n)));
-            if !(ino_hit || target.name_matches(name) || path_hit) {
+            let ino: Option<u64> = r.get("ino").and_then(|i| i.parse().ok());
+            let ino_hit = target.ino.is_some() && ino == target.ino;
+            let path_hit = ev.records.iter().filter(|p| p.rtype == "PATH").any(|p| {
+                p.get_bytes("name")
+                    .is_some_and(|n| target.name_matches(n, ino))
+            });
+            if !(ino_hit || target.name_matches(name, ino) || path_hit) {
                 continue;
             }
             out.push(SelinuxDenial {
@@ -381,6 +385,20 @@ mod tests {
         let d = selinux_denials(&ev, &spaced);
         assert_eq!(d.len(), 1);
         assert!(d[0].permissive);
+        // A FIFO of the same file name elsewhere, another inode: the record
+        // (name="opensips_fifo" ino=33577) is about another file.
+        let elsewhere = Target {
+            path: b"/run/test/opensips_fifo".to_vec(),
+            ino: Some(99),
+        };
+        assert!(selinux_denials(&ev, &elsewhere).is_empty());
+        // A logged name that is the whole path matches whatever the inode
+        // (the FIFO was recreated there).
+        let recreated = Target {
+            path: b"opensips_fifo".to_vec(),
+            ino: Some(99),
+        };
+        assert_eq!(selinux_denials(&ev, &recreated).len(), 1);
         let s = sticky_denials(&ev);
         assert_eq!(
             s.iter().map(|s| s.op.as_str()).collect::<Vec<_>>(),

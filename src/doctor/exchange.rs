@@ -84,6 +84,17 @@ fn harmless(d: Dialect) -> &'static str {
     }
 }
 
+/// [`harmless`] by dialect name (`json`, `text`, `kamailio`): what a printed
+/// check sends in the server's dialect (the client's own method may not
+/// exist there: Kamailio's `core.version` on OpenSIPS is "method not found").
+pub fn harmless_in(dialect: &str) -> &'static str {
+    if dialect == dialect_name(Dialect::Kamailio) {
+        harmless(Dialect::Kamailio)
+    } else {
+        harmless(Dialect::Json)
+    }
+}
+
 /// The start of a reply, one line, without terminal control sequences.
 fn head(raw: &[u8]) -> String {
     let t = String::from_utf8_lossy(&raw[..raw.len().min(200)]);

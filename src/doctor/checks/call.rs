@@ -101,9 +101,10 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
             .fix(Fix::new(
                 format!("make the client speak {server} (its library/setting for the MI dialect), or run a server of the client's kind; check with"),
                 [format!(
-                    "mififo call --dialect {server} --fifo '{}' --reply-dir '{}' {m}",
+                    "mififo call --dialect {server} --fifo '{}' --reply-dir '{}' {}",
                     ctx.cfg.fifo.display(),
-                    ctx.cfg.reply_dir.display()
+                    ctx.cfg.reply_dir.display(),
+                    crate::doctor::exchange::harmless_in(&server)
                 )],
             ));
             ctx.add(f);

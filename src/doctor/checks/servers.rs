@@ -382,9 +382,21 @@ pub fn find(ctx: &Ctx<'_>) -> Vec<Candidate> {
 }
 
 /// The most relevant candidate for the asked FIFO (None when every server on
-/// the host is unrelated to it).
+/// the host is unrelated to it). A process that reads the asked FIFO is its
+/// server whatever its kind: then an instance that is only near the path
+/// (same directory, file name or reply directory) is not the one to change.
 pub fn best<'c>(ctx: &'c Ctx<'_>) -> Option<&'c Candidate> {
-    ctx.candidates.first().filter(|c| c.rank < 9)
+    let read = !ctx.servers.is_empty();
+    ctx.candidates
+        .first()
+        .filter(|c| c.rank < 9 && (c.rank <= 2 || !read))
+}
+
+/// Whether restarting `c` brings a FIFO back at the asked path: it reads
+/// it, is configured with it, or holds a FIFO of that name (deleted, or in
+/// another mount namespace). A server only near the path recreates its own.
+fn serves_this_path(c: &Candidate) -> bool {
+    c.rank <= 2
 }
 
 /// "(mififo serve pid 7 (user root): configured with this fifo_name)".
@@ -402,6 +414,13 @@ pub fn restart_fix(ctx: &Ctx<'_>, summary: &str) -> Fix {
                 "{summary} — {}; how to restart it depends on what it is (ps -o pid,unit,args -p {})",
                 because(c),
                 c.pid
+            ),
+            [],
+        ),
+        Some(c) if !serves_this_path(c) => Fix::new(
+            format!(
+                "{summary}: no running OpenSIPS, Kamailio or mififo serve is configured for this path (the nearest, {}, recreates its own FIFO on a restart, not this one); start the one that should serve it (its unit, if any: systemctl list-units --all 'opensips*' 'kamailio*' 'mififo-serve@*')",
+                because(c)
             ),
             [],
         ),
@@ -517,6 +536,55 @@ mod tests {
         );
         assert!(fix.summary.contains("pid 200"), "{}", fix.summary);
         assert!(fix.summary.contains("same directory"), "{}", fix.summary);
+    }
+
+    #[test]
+    fn a_reader_of_unknown_kind_is_the_server_not_a_namesake_elsewhere() {
+        let mut f = Fixture::new();
+        // Another instance's FIFO has the same file name (rank: same file name).
+        opensips_with(&mut f, 100, "/etc/opensips/a.cfg", "/tmp/opensips_fifo");
+        f.view.dir("/run/x", 0o755, 0, 0);
+        f.view.fifo("/run/x/opensips_fifo", 0o660, 0, 0);
+        f.proc(ProcSpec {
+            pid: 300,
+            comm: "sleep",
+            uid: 0,
+            gid: 0,
+            ..Default::default()
+        });
+        f.hold(300, 3, "/run/x/opensips_fifo", 0);
+        let r = f.as_apache("/run/x/opensips_fifo");
+        let g = r.finding(Code::GroupNotMember).expect("group-not-member");
+        let fix = format!("{:?}", g.fix);
+        assert!(!fix.contains("/etc/opensips/a.cfg"), "{fix}");
+        assert!(!fix.contains("pid 100"), "{fix}");
+    }
+
+    #[test]
+    fn a_restart_is_printed_only_for_a_server_of_this_path() {
+        let mut f = Fixture::new();
+        opensips_with(&mut f, 200, "/etc/opensips/b.cfg", "/run/b/real_fifo");
+        f.view.dir("/run/b", 0o755, 0, 0);
+        f.view.fifo("/run/b/stale_fifo", 0o666, 0, 0);
+        let r = f.as_apache("/run/b/stale_fifo");
+        let n = r.finding(Code::NoReader).expect("no-reader");
+        let fix = n.fix.as_ref().unwrap();
+        // Restarting pid 200 recreates /run/b/real_fifo, not this one.
+        assert!(fix.commands.is_empty(), "{fix:#?}");
+        assert!(fix.summary.contains("pid 200"), "{}", fix.summary);
+        assert!(
+            fix.summary.contains("recreates its own FIFO"),
+            "{}",
+            fix.summary
+        );
+        // Configured with this path: its restart is the fix.
+        let mut f = Fixture::new();
+        opensips_with(&mut f, 200, "/etc/opensips/b.cfg", "/run/b/stale_fifo");
+        f.view.dir("/run/b", 0o755, 0, 0);
+        f.view.fifo("/run/b/stale_fifo", 0o666, 0, 0);
+        let r = f.as_apache("/run/b/stale_fifo");
+        let fix = r.finding(Code::NoReader).unwrap().fix.clone().unwrap();
+        assert_eq!(fix.commands, ["systemctl restart opensips"], "{fix:#?}");
     }
 
     #[test]
