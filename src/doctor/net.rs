@@ -183,7 +183,7 @@ pub fn namespaces(view: &dyn SystemView) -> Vec<(u64, i32)> {
 pub fn listeners_of(view: &dyn SystemView, pid: i32, netns: u64, port: u16) -> Vec<Listener> {
     let mut out = Vec::new();
     for (file, v6) in [("tcp", false), ("tcp6", true)] {
-        if let Ok(t) = view.read_string(Path::new(&format!("/proc/{pid}/net/{file}"))) {
+        if let Ok(t) = view.read_tcp_listeners(Path::new(&format!("/proc/{pid}/net/{file}"))) {
             out.extend(
                 parse_tcp(&t, v6, netns)
                     .into_iter()

@@ -124,10 +124,59 @@ pub trait SystemView: Sync {
         Ok(b)
     }
 
+    /// A `/proc/PID/net/tcp{,6}` table up to the end of its listening
+    /// section (the kernel lists every LISTEN socket before the established
+    /// hash), at most [`TCP_TABLE_MAX`] bytes. The fake view returns the
+    /// whole text; [`RealView`] stops reading at the first complete line in
+    /// another state: every `read(2)` of these tables walks the kernel's
+    /// socket hashes (about a millisecond here, however little it returns),
+    /// and a SIP host with tens of thousands of connections has megabytes
+    /// of them after its few listeners.
+    fn read_tcp_listeners(&self, path: &Path) -> io::Result<String> {
+        self.read_string(path)
+    }
+
     /// Contents as (lossy) UTF-8.
     fn read_string(&self, path: &Path) -> io::Result<String> {
         self.read(path)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+}
+
+/// The most of a `/proc/PID/net/tcp{,6}` table read
+/// ([`SystemView::read_tcp_listeners`]): about 27,000 listening sockets.
+pub const TCP_TABLE_MAX: usize = 4 << 20;
+
+/// Finds where the listening section of a `/proc/net/tcp{,6}` text ends,
+/// as the text grows: the start of its first complete record whose state
+/// (4th field) is not `0A` (LISTEN). Each line is looked at once.
+#[derive(Debug, Default)]
+pub struct TcpScan {
+    /// The start of the first line not looked at yet.
+    at: usize,
+    /// The header line was passed.
+    header: bool,
+}
+
+impl TcpScan {
+    /// `Some(end of the listening section)` once `table` (the text so far,
+    /// the same bytes as before plus more) shows it, else `None`.
+    pub fn feed(&mut self, table: &[u8]) -> Option<usize> {
+        while let Some(nl) = table[self.at..].iter().position(|&b| b == b'\n') {
+            let line = &table[self.at..self.at + nl];
+            if self.header {
+                let state = line
+                    .split(|b| b.is_ascii_whitespace())
+                    .filter(|f| !f.is_empty())
+                    .nth(3);
+                if state.is_some_and(|s| s != b"0A") {
+                    return Some(self.at);
+                }
+            }
+            self.header = true;
+            self.at += nl + 1;
+        }
+        None
     }
 }
 
@@ -163,7 +212,9 @@ impl SystemView for RealView {
         // Not std::fs::read: its size-hint statx is wasted on /proc files (size 0),
         // and a run reads thousands of them on a busy host.
         use std::io::Read;
-        let mut v = Vec::new();
+        // Room for a whole status/cmdline/comm file: one read and the one
+        // that sees end-of-file, not read_to_end's 32-byte probe and growth.
+        let mut v = Vec::with_capacity(4096);
         // (`take` keeps File's own read_to_end, and its statx + lseek, out of it.)
         std::fs::File::open(self.real(path))?
             .take(u64::MAX)
@@ -187,6 +238,33 @@ impl SystemView for RealView {
     }
     fn fd_links(&self, pid: i32) -> io::Result<Vec<(u32, PathBuf)>> {
         crate::sys::proc::fd_links(&self.real(Path::new(&format!("/proc/{pid}/fd"))))
+    }
+    fn read_tcp_listeners(&self, path: &Path) -> io::Result<String> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(self.real(path))?;
+        // Large reads (the kernel fills one page of records per call, and
+        // each call costs a walk of its hashes); each new line looked at once.
+        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut scan = TcpScan::default();
+        loop {
+            let n = f.read(&mut chunk)?;
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = scan.feed(&buf) {
+                buf.truncate(end);
+                break;
+            }
+            if n == 0 || buf.len() >= TCP_TABLE_MAX {
+                // Whole records only.
+                if buf.len() >= TCP_TABLE_MAX {
+                    buf.truncate(TCP_TABLE_MAX);
+                    let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                    buf.truncate(keep);
+                }
+                break;
+            }
+        }
+        Ok(String::from_utf8_lossy(&buf).into_owned())
     }
     fn read_head(&self, path: &Path, limit: usize) -> io::Result<Vec<u8>> {
         use std::io::Read;
@@ -236,6 +314,52 @@ pub use fake::{FakeNode, FakeView};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listening_section_ends_at_the_first_other_state() {
+        let head = "  sl  local_address rem_address   st tx_queue rx_queue\n";
+        let listen = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1\n";
+        let est = "   1: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 222 1\n";
+        let text = format!("{head}{listen}{listen}{est}{listen}");
+        let mut scan = TcpScan::default();
+        assert_eq!(
+            scan.feed(text.as_bytes()),
+            Some(head.len() + 2 * listen.len())
+        );
+        // Fed as it arrives, a byte at a time: the same end, found once.
+        let mut scan = TcpScan::default();
+        let ends: Vec<usize> = (1..=text.len())
+            .filter_map(|n| scan.feed(&text.as_bytes()[..n]))
+            .collect();
+        assert_eq!(ends[0], head.len() + 2 * listen.len());
+        // Only listeners (or nothing): no end yet.
+        let mut scan = TcpScan::default();
+        assert_eq!(scan.feed(format!("{head}{listen}").as_bytes()), None);
+        // An incomplete record is not judged.
+        let mut scan = TcpScan::default();
+        assert_eq!(scan.feed(format!("{head}{}", &est[..40]).as_bytes()), None);
+    }
+
+    /// The live table, read only to the end of its listeners: this test's
+    /// listener is there, its established connection is not.
+    #[test]
+    fn real_tcp_table_is_read_to_the_end_of_its_listeners() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_a, _) = l.accept().unwrap();
+        let t = RealView::new("/")
+            .read_tcp_listeners(Path::new("/proc/self/net/tcp"))
+            .unwrap();
+        let listeners = crate::doctor::net::parse_tcp(&t, false, 0);
+        assert!(listeners.iter().any(|x| x.port == port), "{t}");
+        let local = format!(":{:04X} ", c.local_addr().unwrap().port());
+        assert!(!t.contains(&local), "the established side was read: {t}");
+        assert!(t
+            .lines()
+            .skip(1)
+            .all(|l| l.split_whitespace().nth(3) == Some("0A")));
+    }
 
     /// The counted fast path and the listing agree with `read_dir` +
     /// `read_link` on a real process: a child whose fds are 0..N (dense), and
