@@ -262,9 +262,14 @@ pub fn list_pids(view: &dyn SystemView) -> Vec<i32> {
 /// `f` for every pid, spread over up to 4 threads when there are many
 /// (a busy host runs thousands of processes; results keep the pid order).
 pub fn par_map<T: Send>(pids: &[i32], f: impl Fn(i32) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
+    // Asked once per process: std reads the cgroup's CPU quota (mountinfo,
+    // cgroup files: some twenty syscalls) on every call.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+    });
     if threads < 2 || pids.len() < 256 {
         return pids.iter().map(|&p| f(p)).collect();
     }
