@@ -419,7 +419,7 @@ pub fn restart_fix(ctx: &Ctx<'_>, summary: &str) -> Fix {
         ),
         Some(c) if !serves_this_path(c) => Fix::new(
             format!(
-                "{summary}: no running OpenSIPS, Kamailio or mififo serve is configured for this path (the nearest, {}, recreates its own FIFO on a restart, not this one); start the one that should serve it (its unit, if any: systemctl list-units --all 'opensips*' 'kamailio*' 'mififo-serve@*')",
+                "{summary} — no running OpenSIPS, Kamailio or mififo serve is configured for this path (the nearest, {}, recreates its own FIFO on a restart, not this one); start the one that should serve it (its unit, if any: systemctl list-units --all 'opensips*' 'kamailio*' 'mififo-serve@*')",
                 because(c)
             ),
             [],
@@ -432,7 +432,7 @@ pub fn restart_fix(ctx: &Ctx<'_>, summary: &str) -> Fix {
             Fix::new(format!("{summary} — {}{logs}", because(c)), [c.restart()])
         }
         None => Fix::new(
-            format!("{summary}: no running OpenSIPS, Kamailio or mififo serve is configured for this path; start the one that should serve it (its unit, if any: systemctl list-units --all 'opensips*' 'kamailio*' 'mififo-serve@*')"),
+            format!("{summary} — no running OpenSIPS, Kamailio or mififo serve is configured for this path; start the one that should serve it (its unit, if any: systemctl list-units --all 'opensips*' 'kamailio*' 'mififo-serve@*')"),
             [],
         ),
     }
