@@ -232,7 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // One worker thread unless TOKIO_WORKER_THREADS says otherwise: the MI
     // server answers its FIFO one request at a time, and a second worker
     // only added cross-thread wake-ups and work stealing (the gateway's CPU
-    // per request fell by about a third with one; docs/gateway.md,
+    // per request was a fifth to a half higher with two; docs/gateway.md,
     // "Performance"). Password checks run on the blocking pool either way.
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
