@@ -14,7 +14,9 @@
 //! Issue 12 targets gateway ≤ 1.3 × the floor's cycle at 64 connections.
 //!
 //! `cargo bench --bench gateway`; `MIFIFO_BENCH_SECS` (default 3) per point,
-//! `MIFIFO_BENCH_CONNS` (default 64).
+//! `MIFIFO_BENCH_CONNS` (default 64), `MIFIFO_BENCH_GATEWAY_BIN` (another
+//! `mififo` build to run the gateway, to compare builds side by side with
+//! the same server and load; `MIFIFO_BENCH_SERVE_BIN` does so for serve).
 
 mod common;
 
@@ -35,7 +37,8 @@ struct Gateway {
 
 impl Gateway {
     fn start(serve: &Serve) -> Gateway {
-        let mut child = Command::new(bin())
+        let gateway_bin = std::env::var_os("MIFIFO_BENCH_GATEWAY_BIN").map_or_else(bin, Into::into);
+        let mut child = Command::new(gateway_bin)
             .arg("-q")
             .arg("gateway")
             .args(if nix::unistd::geteuid().is_root() {

@@ -229,9 +229,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(_) => {}
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // One worker thread unless TOKIO_WORKER_THREADS says otherwise: the MI
+    // server answers its FIFO one request at a time, and a second worker
+    // only added cross-thread wake-ups and work stealing (the gateway's CPU
+    // per request was a fifth to a half higher with two; docs/gateway.md,
+    // "Performance"). Password checks run on the blocking pool either way.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(1);
+    }
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let client = Client::new(ClientConfig {

@@ -98,9 +98,27 @@ pub fn accept_parsed(
     }
 }
 
+/// True when a compact reply ([`super::compact::scan`] of `raw`) is accepted
+/// as it is: its id is the request's id `sent` (a non-negative integer, as
+/// [`super::fresh_id`] makes them) written as that integer, and only white
+/// space follows it. [`accept_parsed`] accepts such a reply too. `false`
+/// leaves the decision to [`accept`] (which refuses a foreign id or bytes
+/// after the reply with its usual error, and takes `7.0` for `7`).
+pub fn accepts_compact(sent: Option<&Value>, raw: &[u8], c: &super::compact::Compact) -> bool {
+    let Some(want) = sent.and_then(Value::as_u64) else {
+        return false;
+    };
+    let id = &raw[c.id.clone()];
+    // The scan leaves integers of at most 18 digits without leading zeros.
+    let digits = !id.is_empty() && id.len() <= 18 && id.iter().all(u8::is_ascii_digit);
+    digits
+        && id.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) == want
+        && raw[c.end..].iter().all(u8::is_ascii_whitespace)
+}
+
 /// [`Response::from_value`] of a JSON object, taking its members instead of
 /// copying them (a `dlg_list` result can be megabytes).
-fn response_from_object(mut obj: serde_json::Map<String, Value>) -> Response {
+pub(crate) fn response_from_object(mut obj: serde_json::Map<String, Value>) -> Response {
     if obj.contains_key("error") {
         return Response::from_value(&Value::Object(obj));
     }

@@ -17,6 +17,7 @@
 //!
 //! - [`error`]: [`Error`] and [`ErrorKind`] (exit codes 2–10).
 //! - [`accept`]: is this the reply to this request (id, one value, nothing after)?
+//! - [`compact`]: a reply already in compact cJSON form, relayed without a parse.
 //! - [`trust`]: who owns and reads the server FIFO, checked before sending.
 //! - [`pool`]: reply FIFOs kept open and reused by a long-lived client
 //!   ([`ClientConfig::pool`]).
@@ -26,6 +27,7 @@
 //! - [`render`]: human output of a reply (pretty JSON, optional colour).
 
 pub mod accept;
+pub mod compact;
 pub mod error;
 pub mod params;
 pub mod pool;
@@ -181,6 +183,40 @@ pub enum ReplyKind {
     Text(String),
 }
 
+/// What [`Client::send_for_relay`] brings back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Relayable {
+    /// An accepted reply in the compact form ([`compact`]): the bytes the
+    /// server wrote, untouched, and where its value ends and its id is.
+    Compact {
+        /// The bytes the server wrote (white space may follow the value).
+        raw: Vec<u8>,
+        /// Where its parts are.
+        reply: compact::Compact,
+    },
+    /// Any other reply, as [`Client::send`] returns it.
+    Reply(Reply),
+}
+
+impl Relayable {
+    /// The reply as [`Client::send`] returns it (a compact one parsed now).
+    pub fn into_reply(self) -> Reply {
+        match self {
+            Relayable::Reply(r) => r,
+            Relayable::Compact { raw, reply } => {
+                let kind = match serde_json::from_slice(&raw[..reply.end]) {
+                    Ok(serde_json::Value::Object(obj)) => {
+                        ReplyKind::Json(accept::response_from_object(obj))
+                    }
+                    // Not reached: compact replies are JSON objects.
+                    _ => ReplyKind::Text(String::from_utf8_lossy(&raw).into_owned()),
+                };
+                Reply { raw, kind }
+            }
+        }
+    }
+}
+
 impl Reply {
     /// True when the server reported a failure: a JSON-RPC error, a plain-text
     /// reply in a JSON dialect, or a text-dialect status outside 2xx.
@@ -234,7 +270,10 @@ impl Client {
     pub async fn send(&self, request: &Request) -> Result<Reply, Error> {
         let cfg = &*self.cfg;
         if cfg.pool > 0 && request.id.is_some() && cfg.dialect != Dialect::Text {
-            return self.send_pooled(request).await;
+            return self
+                .send_pooled(request, false)
+                .await
+                .map(Relayable::into_reply);
         }
         let deadline = Instant::now() + cfg.timeout;
         let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
@@ -264,6 +303,18 @@ impl Client {
             .await?;
         drop(reply);
         accept::accept(cfg.dialect, request.id.as_ref(), raw, &reply_path)
+    }
+
+    /// [`Client::send`] for a caller that passes the reply on (the gateway):
+    /// a reply in the compact form ([`compact`]) that [`accept`] accepts
+    /// comes back unparsed, as [`Relayable::Compact`]; any other reply as
+    /// [`Client::send`] returns it. The checks are the same either way.
+    pub async fn send_for_relay(&self, request: &Request) -> Result<Relayable, Error> {
+        let cfg = &*self.cfg;
+        if cfg.pool > 0 && request.id.is_some() && cfg.dialect != Dialect::Text {
+            return self.send_pooled(request, true).await;
+        }
+        self.send(request).await.map(Relayable::Reply)
     }
 
     /// After a timeout: the other dialect the server answers, if any. Sends
@@ -308,8 +359,9 @@ impl Client {
         None
     }
 
-    /// [`Client::send`] through a reply FIFO from the pool ([`pool`]).
-    async fn send_pooled(&self, request: &Request) -> Result<Reply, Error> {
+    /// [`Client::send`] through a reply FIFO from the pool ([`pool`]); with
+    /// `compact`, [`Client::send_for_relay`].
+    async fn send_pooled(&self, request: &Request, compact: bool) -> Result<Relayable, Error> {
         let cfg = &*self.cfg;
         let deadline = Instant::now() + cfg.timeout;
         let reply_dir = reply_name::normalize_reply_dir(&cfg.reply_dir);
@@ -352,12 +404,33 @@ impl Client {
         // never reused.
         self.write_held(sender, &bytes, local.euid, deadline, &timeout_error)
             .await?;
-        let (raw, first) = slot
+        let (raw, ended) = slot
             .fifo
-            .read_one_reply(cfg.dialect, deadline, cfg.max_reply, &timeout_error)
+            .read_one_reply(
+                cfg.dialect,
+                compact,
+                deadline,
+                cfg.max_reply,
+                &timeout_error,
+            )
             .await?;
-        let reply =
-            accept::accept_parsed(cfg.dialect, request.id.as_ref(), raw, first, &slot.path)?;
+        let sent = request.id.as_ref();
+        let reply = match ended {
+            reply_fifo::Ended::Compact(c) if accept::accepts_compact(sent, &raw, &c) => {
+                Relayable::Compact { raw, reply: c }
+            }
+            // Not accepted as it is: judged (and refused) as any other reply.
+            reply_fifo::Ended::Compact(_) | reply_fifo::Ended::Closed => {
+                Relayable::Reply(accept::accept(cfg.dialect, sent, raw, &slot.path)?)
+            }
+            reply_fifo::Ended::Parsed(v, end) => Relayable::Reply(accept::accept_parsed(
+                cfg.dialect,
+                sent,
+                raw,
+                Some((v, end)),
+                &slot.path,
+            )?),
+        };
         self.pool.put(slot, cfg.pool);
         Ok(reply)
     }

@@ -74,6 +74,17 @@ pub struct ReplyFifo {
     scratch: Vec<u8>,
 }
 
+/// How [`ReplyFifo::read_one_reply`] found a reply's end.
+#[derive(Debug)]
+pub enum Ended {
+    /// At the writer's close.
+    Closed,
+    /// At the end of its first JSON value, parsed: the value and its length.
+    Parsed(serde_json::Value, usize),
+    /// At the end of a compact reply ([`super::compact`]), not parsed.
+    Compact(super::compact::Compact),
+}
+
 /// Size of one read of a reply (a quarter of Linux's default pipe buffer).
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -316,19 +327,26 @@ impl ReplyFifo {
     /// as a timeout — the pool is for requests with an id, which every server
     /// answers with bytes.
     ///
+    /// With `compact`, a JSON reply is first scanned for the compact form
+    /// ([`super::compact`]): such a reply ends without a parse
+    /// ([`Ended::Compact`]); any other ends as without `compact`.
+    ///
     /// [`reply_end`]: super::accept::reply_end
     pub async fn read_one_reply(
         &mut self,
         dialect: crate::proto::Dialect,
+        compact: bool,
         deadline: Instant,
         max: usize,
         timeout_error: impl Fn(TimeoutStage) -> Error,
-    ) -> Result<(Vec<u8>, Option<(serde_json::Value, usize)>), Error> {
+    ) -> Result<(Vec<u8>, Ended), Error> {
         enum Step {
             Done,
             /// Ended at the reply itself: its JSON value and length, handed
             /// on so that it is not parsed twice.
             Parsed(serde_json::Value, usize),
+            /// Ended at a compact reply, not parsed.
+            Compact(super::compact::Compact),
             TooLarge,
             Paused,
         }
@@ -386,6 +404,9 @@ impl ReplyFifo {
                             }
                         }
                         crate::proto::Dialect::Json | crate::proto::Dialect::Kamailio => {
+                            if let Some(c) = compact.then(|| super::compact::scan(&out)).flatten() {
+                                return Ok(Step::Compact(c)); // one complete reply
+                            }
                             if let Some((v, end)) = super::accept::json_end(&out) {
                                 return Ok(Step::Parsed(v, end)); // one complete reply
                             }
@@ -394,8 +415,9 @@ impl ReplyFifo {
                 }
             });
             match step {
-                Ok(Step::Done) => return Ok((out, None)),
-                Ok(Step::Parsed(v, end)) => return Ok((out, Some((v, end)))),
+                Ok(Step::Done) => return Ok((out, Ended::Closed)),
+                Ok(Step::Parsed(v, end)) => return Ok((out, Ended::Parsed(v, end))),
+                Ok(Step::Compact(c)) => return Ok((out, Ended::Compact(c))),
                 Ok(Step::TooLarge) => {
                     return Err(Error::ReplyTooLarge {
                         reply_path: self.path().to_path_buf(),

@@ -12,7 +12,14 @@ use serde_json::Value;
 /// The bytes to write to the server FIFO for `request`, replying to `reply_name`.
 pub fn encode(dialect: Dialect, reply_name: &str, request: &Request) -> Result<Vec<u8>, Error> {
     match dialect {
-        Dialect::Json => Ok(format!(":{reply_name}:{}", request.to_json()).into_bytes()),
+        Dialect::Json => {
+            let mut out = Vec::with_capacity(80 + reply_name.len() + request.method.len());
+            out.push(b':');
+            out.extend_from_slice(reply_name.as_bytes());
+            out.push(b':');
+            request.write_json(&mut out);
+            Ok(out)
+        }
         Dialect::Kamailio => {
             let mut v = request.to_value();
             if let Value::Object(m) = &mut v {

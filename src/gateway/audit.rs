@@ -67,6 +67,17 @@ impl Audit {
     /// Writes the line (once).
     pub fn emit(&mut self, status: u16, code: i64) {
         self.emitted = true;
+        let ok = status < 400 && code == 0;
+        // With the audit target filtered out (`-q`, `MIFIFO_LOG`), nothing
+        // is formatted.
+        let on = if ok {
+            tracing::enabled!(target: "mififo::audit", tracing::Level::INFO)
+        } else {
+            tracing::enabled!(target: "mififo::audit", tracing::Level::WARN)
+        };
+        if !on {
+            return;
+        }
         let user = self
             .user
             .as_deref()
@@ -77,7 +88,6 @@ impl Audit {
             .map_or_else(|| "-".to_string(), |m| printable(m, MAX_NAME));
         let ms = self.start.elapsed().as_millis() as u64;
         let peer = self.peer;
-        let ok = status < 400 && code == 0;
         match (&self.params, ok) {
             (Some(p), true) => {
                 let params = printable(p, MAX_PARAMS);

@@ -246,7 +246,37 @@ impl Request {
 
     /// Compact JSON text of [`Request::to_value`].
     pub fn to_json(&self) -> String {
-        self.to_value().to_string()
+        let mut out = Vec::with_capacity(64 + self.method.len());
+        self.write_json(&mut out);
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
+
+    /// Appends [`Request::to_json`]'s text to `out`, written member by
+    /// member (the same bytes as printing [`Request::to_value`], without
+    /// building that map and copying the members into it).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+            // Strings, arrays and maps of JSON values always serialise.
+            serde_json::to_writer(out, v).expect("a JSON value serialises");
+        }
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":");
+        put(out, self.method.as_str());
+        match &self.params {
+            Params::None => {}
+            Params::Positional(v) => {
+                out.extend_from_slice(b",\"params\":");
+                put(out, v);
+            }
+            Params::Named(m) => {
+                out.extend_from_slice(b",\"params\":");
+                put(out, m);
+            }
+        }
+        if let Some(id) = &self.id {
+            out.extend_from_slice(b",\"id\":");
+            put(out, id);
+        }
+        out.push(b'}');
     }
 }
 
@@ -304,6 +334,25 @@ mod tests {
 
     fn parse(s: &str) -> Result<Request, InvalidRequest> {
         Request::from_value(&serde_json::from_str(s).unwrap())
+    }
+
+    #[test]
+    fn to_json_prints_the_same_bytes_as_the_value() {
+        let mut named = Map::new();
+        named.insert("b \"q\"".into(), json!([1, {"z": null, "a": "é\u{1}"}]));
+        named.insert("a".into(), json!(1.5));
+        for params in [
+            Params::None,
+            Params::Positional(vec![json!("x"), json!(-3), json!(true), json!([])]),
+            Params::Named(named),
+        ] {
+            for id in [None, Some(Value::Null), Some(json!(7)), Some(json!("s\n"))] {
+                for method in ["uptime", "dlg_list", "m\"é\\\u{7f}\u{2028}"] {
+                    let r = Request::new(method, params.clone(), id.clone());
+                    assert_eq!(r.to_json(), r.to_value().to_string());
+                }
+            }
+        }
     }
 
     #[test]

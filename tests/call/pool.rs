@@ -213,3 +213,82 @@ async fn second_replies_are_refused_and_unpooled_requests_still_work() {
     drop(srv);
     assert!(entries_with_prefix(env.dir.path(), "mififo_reply_").is_empty());
 }
+
+/// `send_for_relay` (the gateway's path): a compact reply comes back
+/// unparsed with its id located, any other reply as `send` returns it, and
+/// a foreign id, a second reply or bytes after the reply are refused exactly
+/// as by `send` (and retire the FIFO).
+#[tokio::test]
+async fn relayed_replies_are_judged_as_strictly_as_sent_ones() {
+    use mififo::client::Relayable;
+    use mififo::proto::jsonrpc::Request;
+    let env = TestEnv::new();
+    let _srv = fake(&env, Dialect::Json, |r| {
+        let id = r.id().unwrap();
+        let compact =
+            format!(r#"{{"jsonrpc":"2.0","result":{{"a":"é \"}}","b":[1,{{}}]}},"id":{id}}}"#);
+        match r.json.as_ref().unwrap()["method"].as_str().unwrap() {
+            "compact" => Act::Reply(compact.into_bytes()),
+            "split" => {
+                let b = compact.into_bytes();
+                let (x, y) = b.split_at(20);
+                Act::Chunks(vec![x.to_vec(), y.to_vec()], Duration::from_millis(20))
+            }
+            "error" => Act::Reply(fake::error_for(r, -32601, "Method not found")),
+            "pretty" => Act::Reply(
+                format!("{{\n\t\"jsonrpc\":\t\"2.0\",\n\t\"result\":\t1,\n\t\"id\":\t{id}\n}}")
+                    .into_bytes(),
+            ),
+            "foreign" => Act::Reply(
+                format!(
+                    r#"{{"jsonrpc":"2.0","result":1,"id":{}}}"#,
+                    id.as_u64().unwrap() + 1
+                )
+                .into_bytes(),
+            ),
+            "two" => Act::Reply(format!("{compact}{compact}").into_bytes()),
+            "tail" => Act::Reply(format!("{compact}junk").into_bytes()),
+            _ => Act::Reply(b"failed to print response".to_vec()),
+        }
+    });
+    let c = pooled(&env, Dialect::Json, 2, Duration::from_secs(30));
+    let req = |m: &str| Request::new(m, Params::None, Some(json!(mififo::client::fresh_id())));
+    for m in ["compact", "split", "error"] {
+        let r = req(m);
+        let id = r.id.clone().unwrap().to_string();
+        match c.send_for_relay(&r).await.unwrap() {
+            Relayable::Compact { raw, reply } => {
+                assert_eq!(reply.end, raw.len(), "{m}");
+                assert_eq!(&raw[reply.id.clone()], id.as_bytes(), "{m}");
+                // The same reply as send makes of it.
+                let kind = Relayable::Compact { raw, reply }.into_reply().kind;
+                assert!(matches!(kind, ReplyKind::Json(_)), "{m}: {kind:?}");
+            }
+            other => panic!("{m}: not passed on as written: {other:?}"),
+        }
+        if m != "split" {
+            // (A reply that pauses before its end retires its FIFO.)
+            assert_eq!(c.pooled_idle(), 1, "{m}: the FIFO is reused");
+        }
+    }
+    match c.send_for_relay(&req("pretty")).await.unwrap() {
+        Relayable::Reply(r) => assert_eq!(result(&r.kind), json!(1)),
+        other => panic!("pretty: {other:?}"),
+    }
+    match c.send_for_relay(&req("text")).await.unwrap() {
+        Relayable::Reply(r) => {
+            assert_eq!(r.kind, ReplyKind::Text("failed to print response".into()))
+        }
+        other => panic!("text: {other:?}"),
+    }
+    for (m, want) in [
+        ("foreign", "ForeignReply"),
+        ("two", "SecondReply"),
+        ("tail", "TrailingData"),
+    ] {
+        let before = c.pooled_idle();
+        let e = c.send_for_relay(&req(m)).await.unwrap_err();
+        assert!(format!("{e:?}").starts_with(want), "{m}: {e:?}");
+        assert!(c.pooled_idle() < before.max(1), "{m}: the FIFO is retired");
+    }
+}
