@@ -115,6 +115,12 @@ pub trait Prober: Sync {
     /// The probe itself could not run.
     fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, ProbeError>;
 
+    /// Runs several probes, results in the same order ([`ChildProber`]:
+    /// at once).
+    fn probe_all(&self, reqs: &[ProbeRequest]) -> Vec<Result<ProbeResult, ProbeError>> {
+        reqs.iter().map(|r| self.probe(r)).collect()
+    }
+
     /// Runs one `--call` exchange as the client (`as_self`: with the
     /// doctor's own credentials, in its own namespace).
     ///
@@ -153,18 +159,19 @@ pub struct ChildProber {
     pub exe: PathBuf,
 }
 
+/// The most a probe child may print: its answer is one short line.
+const PROBE_OUTPUT_MAX: usize = 64 * 1024;
+
+/// A spawned probe child, its output read as it comes.
+struct Running {
+    child: std::process::Child,
+    out: Vec<u8>,
+}
+
 impl ChildProber {
-    /// Runs `cmd` (stdin and stderr closed) and returns its stdout once it
-    /// has exited, checking every `poll`; past `limit` it is killed and
-    /// reaped, and the error is `late`.
-    fn run(
-        &self,
-        cmd: &mut Command,
-        limit: Duration,
-        poll: Duration,
-        late: &'static str,
-    ) -> Result<Vec<u8>, ProbeError> {
-        let mut child = cmd
+    /// Spawns `cmd` with stdin and stderr closed and stdout piped.
+    fn spawn(&self, cmd: &mut Command) -> Result<Running, ProbeError> {
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -173,20 +180,89 @@ impl ChildProber {
                 exe: self.exe.clone(),
                 source,
             })?;
-        let deadline = Instant::now() + limit;
+        Ok(Running {
+            child,
+            out: Vec::new(),
+        })
+    }
+
+    /// Reads the child's stdout until it closes (its exit), waking on its
+    /// output instead of polling its status on a timer; then reaps it. Past
+    /// `deadline` it is killed and reaped, and the error is `late`.
+    fn finish(
+        mut r: Running,
+        deadline: Instant,
+        late: &'static str,
+    ) -> Result<Vec<u8>, ProbeError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::io::Read;
+        let give_up = |mut child: std::process::Child| {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(ProbeError::Late(late))
+        };
+        let Some(mut stdout) = r.child.stdout.take() else {
+            return give_up(r.child);
+        };
+        let mut buf = [0u8; 4096];
         loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(poll),
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(ProbeError::Late(late));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return give_up(r.child);
+            }
+            let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(
+                std::os::fd::AsFd::as_fd(&stdout),
+                PollFlags::POLLIN,
+            )];
+            match poll(&mut fds, wait) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(ProbeError::Output(e.into())),
+            }
+            match stdout.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) if r.out.len() + n <= PROBE_OUTPUT_MAX => r.out.extend_from_slice(&buf[..n]),
+                Ok(_) => {
+                    let _ = r.child.kill();
+                    let _ = r.child.wait();
+                    return Err(ProbeError::BadOutput(format!(
+                        "the probe printed more than {PROBE_OUTPUT_MAX} bytes"
+                    )));
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ProbeError::Output(e)),
             }
         }
-        let out = child.wait_with_output().map_err(ProbeError::Output)?;
-        Ok(out.stdout)
+        // Its stdout is closed: it has exited or is exiting; reap it (a child
+        // that closed stdout and lingers is bounded by the same deadline).
+        loop {
+            match r.child.try_wait() {
+                Ok(Some(_)) => return Ok(r.out),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_micros(200))
+                }
+                _ => return give_up(r.child),
+            }
+        }
+    }
+
+    /// Runs `cmd` and returns its stdout once it has exited; past `limit` it
+    /// is killed and reaped, and the error is `late`.
+    fn run(
+        &self,
+        cmd: &mut Command,
+        limit: Duration,
+        late: &'static str,
+    ) -> Result<Vec<u8>, ProbeError> {
+        let r = self.spawn(cmd)?;
+        Self::finish(r, Instant::now() + limit, late)
+    }
+
+    fn probe_command(&self, req: &ProbeRequest) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__probe").args(to_args(req));
+        cmd
     }
 }
 
@@ -246,15 +322,28 @@ pub fn format_output(r: &Result<ProbeResult, String>) -> String {
 
 impl Prober for ChildProber {
     fn probe(&self, req: &ProbeRequest) -> Result<ProbeResult, ProbeError> {
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("__probe").args(to_args(req));
         let out = self.run(
-            &mut cmd,
+            &mut self.probe_command(req),
             Duration::from_secs(5),
-            Duration::from_millis(1),
             "the probe",
         )?;
         parse_output(&String::from_utf8_lossy(&out))
+    }
+
+    /// The children run at once (each is mostly exec and start-up).
+    fn probe_all(&self, reqs: &[ProbeRequest]) -> Vec<Result<ProbeResult, ProbeError>> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let started: Vec<_> = reqs
+            .iter()
+            .map(|r| self.spawn(&mut self.probe_command(r)))
+            .collect();
+        started
+            .into_iter()
+            .map(|r| {
+                let out = Self::finish(r?, deadline, "the probe")?;
+                parse_output(&String::from_utf8_lossy(&out))
+            })
+            .collect()
     }
 
     fn http(
@@ -272,12 +361,7 @@ impl Prober for ChildProber {
             .arg(method);
         // The child bounds its exchange itself (net::exchange's deadline);
         // this limit only keeps a wedged child from holding the doctor.
-        let out = self.run(
-            &mut cmd,
-            Duration::from_secs(30),
-            Duration::from_millis(5),
-            "the HTTP exchange",
-        )?;
+        let out = self.run(&mut cmd, Duration::from_secs(30), "the HTTP exchange")?;
         let text = String::from_utf8_lossy(&out);
         let line = text.lines().next().unwrap_or("");
         match line.strip_prefix("failed ") {
@@ -313,7 +397,6 @@ impl Prober for ChildProber {
         let out = self.run(
             &mut cmd,
             call.timeout + Duration::from_secs(6),
-            Duration::from_millis(5),
             "the exchange",
         )?;
         let text = String::from_utf8_lossy(&out);
@@ -425,6 +508,48 @@ fn open_once_between(path: &Path, creat: bool, between: impl FnOnce()) -> ProbeR
 mod tests {
     use super::*;
     use nix::sys::stat::Mode;
+
+    /// A child is waited for through its output (no status polling), and
+    /// is bounded: late, lingering after closing stdout, or flooding.
+    #[test]
+    fn a_child_is_read_to_its_exit_and_bounded() {
+        let p = ChildProber { exe: "sh".into() };
+        let sh = |script: &str| {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        };
+        let out = p
+            .run(&mut sh("echo opened"), Duration::from_secs(5), "t")
+            .unwrap();
+        assert_eq!(out, b"opened\n");
+        let t = Instant::now();
+        for script in ["exec sleep 5", "exec >&-; exec sleep 5"] {
+            let e = p.run(&mut sh(script), Duration::from_millis(200), "t");
+            assert!(matches!(e, Err(ProbeError::Late("t"))), "{script}: {e:?}");
+        }
+        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        let e = p.run(&mut sh("exec yes"), Duration::from_secs(5), "t");
+        assert!(matches!(e, Err(ProbeError::BadOutput(_))), "{e:?}");
+        // Several at once, answers in order.
+        let all: Vec<_> = [Duration::from_millis(300), Duration::ZERO]
+            .iter()
+            .map(|d| {
+                p.spawn(&mut sh(&format!(
+                    "sleep {}; echo {}",
+                    d.as_secs_f64(),
+                    d.as_millis()
+                )))
+                .unwrap()
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let outs: Vec<Vec<u8>> = all
+            .into_iter()
+            .map(|r| ChildProber::finish(r, deadline, "t").unwrap())
+            .collect();
+        assert_eq!(outs, [b"300\n".to_vec(), b"0\n".to_vec()]);
+    }
 
     #[test]
     fn output_round_trips() {

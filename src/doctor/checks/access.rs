@@ -506,14 +506,17 @@ pub fn check(ctx: &mut Ctx<'_>, c: &Subject) {
     let root_me = ctx.me.as_ref().is_some_and(|m| m.status.uid[1] == 0);
     let mut probe_notes = Vec::new();
     if let (true, true, Some(prober)) = (ctx.cfg.probe, root_me, ctx.prober) {
-        for (creat, o, kinds) in &evaluated {
-            let req = ProbeRequest::as_client(c, path.clone(), *creat);
+        let reqs: Vec<ProbeRequest> = evaluated
+            .iter()
+            .map(|(creat, _, _)| ProbeRequest::as_client(c, path.clone(), *creat))
+            .collect();
+        for ((creat, o, kinds), result) in evaluated.iter().zip(prober.probe_all(&reqs)) {
             let flags = if *creat {
                 "O_WRONLY|O_CREAT|O_NONBLOCK"
             } else {
                 "O_WRONLY|O_NONBLOCK"
             };
-            match prober.probe(&req) {
+            match result {
                 Err(e) => {
                     probe_notes.push(format!("probe {flags} failed: {}", crate::error::chain(&e)))
                 }
