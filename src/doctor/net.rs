@@ -166,10 +166,9 @@ pub fn netns_of(view: &dyn SystemView, pid: i32) -> Option<u64> {
     super::procfs::parse_ns_link(&l.to_string_lossy())
 }
 
-/// Every namespace with one process in it: `(netns, pid)`.
-pub fn namespaces(view: &dyn SystemView) -> Vec<(u64, i32)> {
-    let pids = super::procfs::list_pids(view);
-    let ns = super::procfs::par_map(&pids, |p| netns_of(view, p).map(|n| (n, p)));
+/// Every namespace that one of `pids` is in: `(netns, first such pid)`.
+pub fn namespaces_of(view: &dyn SystemView, pids: &[i32]) -> Vec<(u64, i32)> {
+    let ns = super::procfs::par_map(pids, |p| netns_of(view, p).map(|n| (n, p)));
     let mut out: Vec<(u64, i32)> = Vec::new();
     for (n, p) in ns.into_iter().flatten() {
         if !out.iter().any(|(m, _)| *m == n) {

@@ -267,6 +267,23 @@ impl FdSnapshot {
         FdSnapshot { pids, links }
     }
 
+    /// The pids that hold a socket, or whose fds could not be read (they
+    /// may): the only processes that can own a listener.
+    pub fn socket_holders(&self) -> Vec<i32> {
+        self.pids
+            .iter()
+            .copied()
+            .zip(&self.links)
+            .filter(|(_, links)| {
+                links.as_ref().is_none_or(|l| {
+                    l.iter()
+                        .any(|(_, t)| t.as_os_str().as_bytes().starts_with(b"socket:["))
+                })
+            })
+            .map(|(p, _)| p)
+            .collect()
+    }
+
     /// The pids holding `socket:[INODE]` for any of `inodes`.
     pub fn socket_owners(&self, inodes: &[u64]) -> Vec<(i32, u64)> {
         let mut out = Vec::new();
@@ -393,6 +410,8 @@ mod tests {
         );
         let snap = FdSnapshot::take(&f.view);
         assert_eq!(snap.socket_owners(&[4242, 1]), vec![(101, 4242)]);
+        assert!(snap.socket_holders().contains(&101));
+        assert!(!snap.socket_holders().contains(&100), "holds only a FIFO");
         assert!(
             snap.socket_owners(&[77]).is_empty(),
             "a pipe is not a socket"

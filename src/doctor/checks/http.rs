@@ -104,14 +104,21 @@ pub fn run(
 
     // Every namespace's listeners on the port, and who owns them.
     let own_ns = ctx.me.as_ref().and_then(|m| net::netns_of(view, m.pid));
+    // One pass over every process's fds, before the exchange: the socket
+    // owners now, the FIFO leg's holders (behind a gateway) later. Only a
+    // process holding a socket (or whose fds are hidden) can own a listener,
+    // so only those are asked for their network namespace (a readlink of
+    // /proc/PID/ns/net for every process was a seventh of a run's CPU).
+    let snap = crate::doctor::subject::FdSnapshot::take(view);
     let mut listeners: Vec<Listener> = Vec::new();
-    for (ns, pid) in net::namespaces(view) {
+    let mut asked = snap.socket_holders();
+    // The doctor's own namespace always (an in-kernel listener there).
+    asked.extend(ctx.me.as_ref().map(|m| m.pid));
+    for (ns, pid) in net::namespaces_of(view, &asked) {
         listeners.extend(net::listeners_of(view, pid, ns, url.port));
     }
     let inodes: Vec<u64> = listeners.iter().map(|l| l.inode).collect();
-    // One pass over every process's fds, before the exchange: the socket
-    // owners now, the FIFO leg's holders (behind a gateway) later.
-    let fds = (!inodes.is_empty()).then(|| crate::doctor::subject::FdSnapshot::take(view));
+    let fds = (!inodes.is_empty()).then_some(snap);
     let owners = fds
         .as_ref()
         .map(|s| s.socket_owners(&inodes))
