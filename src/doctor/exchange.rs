@@ -84,7 +84,7 @@ fn harmless(d: Dialect) -> &'static str {
     }
 }
 
-/// [`harmless`] by dialect name (`json`, `text`, `kamailio`): what a printed
+/// `harmless` by dialect name (`json`, `text`, `kamailio`): what a printed
 /// check sends in the server's dialect (the client's own method may not
 /// exist there: Kamailio's `core.version` on OpenSIPS is "method not found").
 pub fn harmless_in(dialect: &str) -> &'static str {
