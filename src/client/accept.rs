@@ -426,4 +426,45 @@ mod tests {
         assert_eq!(reply_end(Dialect::Text, b"500 bad\n"), Some(8));
         assert_eq!(reply_end(Dialect::Text, b"200 OK\n"), None);
     }
+
+    mod compact_path {
+        use super::*;
+        use crate::client::compact;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// The gateway's compact path never takes a reply that `accept`
+            /// refuses or gives another id: ids, error or result, and what
+            /// follows the reply varied around the edges (a foreign or
+            /// string id, a fraction, leading zeros, a second value, white
+            /// space `accept` allows or not).
+            #[test]
+            fn what_the_compact_path_takes_accept_takes(
+                n in 0u64..40,
+                foreign in any::<bool>(),
+                before in "(-|0|\"|null)?",
+                after in "(\\.0|e1|\")?",
+                tail in "[ \t\n\x0b\x0c\r{}x]{0,2}",
+                error in any::<bool>(),
+            ) {
+                let id = format!("{before}{}{after}", n + u64::from(foreign));
+                let body = if error {
+                    r#""error":{"code":1,"message":"m"}"#
+                } else {
+                    r#""result":1"#
+                };
+                let raw = format!(r#"{{"jsonrpc":"2.0",{body},"id":{id}}}{tail}"#);
+                let sent = json!(n);
+                let taken = compact::scan(raw.as_bytes())
+                    .is_some_and(|c| accepts_compact(Some(&sent), raw.as_bytes(), &c));
+                if taken {
+                    let got = accept(Dialect::Json, Some(&sent), raw.clone().into_bytes(), Path::new("/r"));
+                    match got {
+                        Ok(Reply { kind: ReplyKind::Json(resp), .. }) => prop_assert_eq!(resp.id, sent),
+                        other => prop_assert!(false, "{}: {:?}", raw, other),
+                    }
+                }
+            }
+        }
+    }
 }
