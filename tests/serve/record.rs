@@ -288,4 +288,24 @@ fn recording_over_http_through_the_gateway_equals_the_fifo_recording() {
         by_http["statistics"]["dialog:active_dialogs"],
         json!({"value": 1, "incremental": false})
     );
+    // A FIFO flag beside --url would be ignored: refused, as by call.
+    let fifo = env.fifo().display().to_string();
+    let refused = env.path("refused.json");
+    for flags in [["--fifo", fifo.as_str()], ["--reply-dir", "/tmp/"]] {
+        let o = env
+            .cmd()
+            .args(["record", "--url", &gw.url])
+            .args(flags)
+            .arg("-o")
+            .arg(&refused)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(
+            err.contains("cannot be used with") && err.contains("'--url <URL>'"),
+            "{flags:?}: {err}"
+        );
+        assert!(!refused.exists(), "{flags:?}");
+    }
 }
