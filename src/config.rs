@@ -490,7 +490,13 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     if secs > MAX_DURATION.as_secs_f64() {
         return Err(format!("duration '{s}' is too long: at most 24h"));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    let d = std::time::Duration::from_secs_f64(secs);
+    // Under a nanosecond rounds to zero, which is not positive either (a
+    // zero period or timeout would spin or panic where it is used).
+    if d.is_zero() {
+        return Err(format!("duration '{s}' must be positive"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -723,6 +729,12 @@ mod tests {
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("0").is_err());
+        assert!(parse_duration("0.0000000001").is_err(), "rounds to zero");
+        assert!(parse_duration("0.0000001ms").is_err(), "rounds to zero");
+        assert_eq!(
+            parse_duration("0.000000001").unwrap(),
+            Duration::from_nanos(1)
+        );
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(parse_duration("24h").unwrap(), MAX_DURATION);

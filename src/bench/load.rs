@@ -124,7 +124,8 @@ pub async fn run_on(client: &Transport, plan: &Plan, progress: &Progress) -> (Ta
                 if let (Outcome::IdRewritten, Some((got, sent)), None) =
                     (outcome, &got, &tally.first_rewrite)
                 {
-                    tally.first_rewrite = Some(format!("sent {sent}, got {got}"));
+                    tally.first_rewrite =
+                        Some(super::stats::quoted(format!("sent {sent}, got {got}")));
                 }
                 tally.record(outcome, replied.then_some(latency), error);
                 progress.tick(outcome != Outcome::Ok);

@@ -5,6 +5,20 @@
 use serde::Serialize;
 use std::time::Duration;
 
+/// The most of a server's text (an error message, a reply, an id) a report
+/// quotes, in characters: a reply may be as long as `--max-reply` (64 MiB by
+/// default), and the report is one screen.
+const QUOTED_MAX: usize = 300;
+
+/// `s` cut to [`QUOTED_MAX`] characters, with `…` when something was cut.
+pub(crate) fn quoted(mut s: String) -> String {
+    if let Some((at, _)) = s.char_indices().nth(QUOTED_MAX) {
+        s.truncate(at);
+        s.push('…');
+    }
+    s
+}
+
 /// How one exchange ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -88,7 +102,7 @@ impl Tally {
                 .push(u64::try_from(l.as_nanos()).unwrap_or(u64::MAX));
         }
         if self.first_error.is_none() {
-            self.first_error = error;
+            self.first_error = error.map(quoted);
         }
     }
 
@@ -294,6 +308,21 @@ mod tests {
             json.contains("\"requests\":2,\"ok\":1,\"errors\":0,\"timeouts\":1"),
             "{json}"
         );
+    }
+
+    /// A server's error text is quoted, not copied whole, however long its
+    /// reply (up to --max-reply, 64 MiB by default).
+    #[test]
+    fn a_long_first_error_is_cut() {
+        let mut t = Tally::default();
+        let long = format!("error reply: {}", "é".repeat(1 << 20));
+        t.record(Outcome::Error, Some(Duration::from_millis(1)), Some(long));
+        let e = t.first_error.clone().unwrap();
+        assert_eq!(e.chars().count(), QUOTED_MAX + 1, "{e}");
+        assert!(e.starts_with("error reply: éé") && e.ends_with('…'), "{e}");
+        let text = t.report("t", 1, Duration::from_secs(1)).to_text();
+        assert!(text.len() < 4096, "{} bytes", text.len());
+        assert_eq!(quoted("short".into()), "short");
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct Args {
     #[arg(long, value_parser = super::values::dialect(), default_value_t = Dialect::Json)]
     pub dialect: Dialect,
     /// Record over HTTP JSON-RPC instead (OpenSIPS mi_http, mififo gateway).
-    #[arg(long, value_name = "URL", conflicts_with = "fifo")]
+    // As for call, shell, top and bench: a FIFO flag beside it would be ignored.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["fifo", "reply_dir"])]
     pub url: Option<String>,
     /// One more call to record: 'METHOD' or 'METHOD JSON-PARAMS' (repeatable). The
     /// method is run even if it is not on the safe list: you asked for it.

@@ -161,14 +161,21 @@ fn errno(e: nix::errno::Errno) -> std::io::Error {
 /// read, so no caller declares a server gone on its strength; what opens
 /// must be a FIFO (a regular file swapped in is not a reader).
 pub fn has_reader(path: &Path) -> bool {
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
-        .open(path)
-    {
+    match open_reader_probe(path) {
         Ok(f) => f.metadata().is_ok_and(|m| m.file_type().is_fifo()),
         Err(e) => e.raw_os_error() == Some(libc::ELOOP),
     }
+}
+
+/// The non-blocking write-open that asks "does a process read the FIFO at
+/// `path`?": `ENXIO` = nobody does. It follows no symlink (`ELOOP`) and never
+/// becomes a controlling terminal, since the path is looked at first and
+/// opened after, and another user may swap it in between (see [`has_reader`]).
+pub(crate) fn open_reader_probe(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
 }
 
 /// Creates the FIFO at start-up, applying the existing-path policy of the
@@ -263,11 +270,7 @@ fn check_path(
                 pids,
             }
         };
-        let live = match std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-        {
+        let live = match open_reader_probe(path) {
             Ok(_) => true,
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => false,
             Err(e) if foreign && e.raw_os_error() == Some(libc::EACCES) => {
@@ -589,6 +592,27 @@ mod tests {
         std::fs::write(&file, b"x").unwrap();
         assert!(!has_reader(&file), "a regular file is no reader");
         assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    }
+
+    /// The probe serve's recreation check and `check_path` share: `ENXIO`
+    /// without a reader, `ELOOP` for a symlink even to a read FIFO (the path
+    /// is looked at before it is opened, and may be swapped in between).
+    #[test]
+    fn the_reader_probe_follows_no_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+        let errno = |p: &Path| open_reader_probe(p).err().and_then(|e| e.raw_os_error());
+        assert_eq!(errno(&fifo), Some(libc::ENXIO));
+        let _r = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        assert_eq!(errno(&fifo), None, "read now");
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        assert_eq!(errno(&link), Some(libc::ELOOP));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::proto::{reply_name, Dialect};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::future::Future;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::unix::pipe;
@@ -599,10 +599,7 @@ impl HeldPath {
             return None;
         }
         // A FIFO nobody reads any more is stale: replace it now.
-        let gone = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
+        let gone = crate::fifo::create::open_reader_probe(path)
             .is_err_and(|e| e.raw_os_error() == Some(libc::ENXIO));
         (!gone).then(|| why.clone())
     }
@@ -766,6 +763,7 @@ async fn drain_old(
 mod tests {
     use super::*;
     use nix::sys::stat::Mode;
+    use std::os::unix::fs::OpenOptionsExt;
     use std::path::Path;
 
     fn reader(path: &Path) -> File {

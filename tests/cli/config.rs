@@ -220,15 +220,11 @@ fn bench_resolves_like_the_others() {
         ),
     )
     .unwrap();
-    let out = env
-        .cmd()
-        .arg("bench")
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--requests", "3", "uptime"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    crate::util::output_ok(env.cmd().arg("bench").arg("--config").arg(&cfg).args([
+        "--requests",
+        "3",
+        "uptime",
+    ]));
     // The file really is what names the FIFO: one that names nothing fails.
     std::fs::write(&cfg, "[default]\nfifo_file = /nonexistent-mififo/fifo\n").unwrap();
     let out = env

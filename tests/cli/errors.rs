@@ -92,6 +92,9 @@ fn huge_durations_are_usage_errors() {
         &["gateway", "--timeout", "9999999h"],
         &["bench", "--duration", "9999999h", "uptime"],
         &["bench", "--timeout", "0", "uptime"],
+        // Positive, but under a nanosecond: Duration::ZERO.
+        &["bench", "--timeout", "0.0000000001", "uptime"],
+        &["call", "--timeout", "0.0000001ms", "uptime"],
     ];
     for args in cases {
         let err = fails(args);

@@ -213,19 +213,26 @@ fn readme_sh_blocks_run_as_written() {
             }
             Some(other) => panic!("README.md:{}: unknown marker '{other}'", b.line),
             None => {
-                let mut child = cmd
+                // Its output is read while it runs (a block printing more
+                // than a pipe holds would otherwise stall until killed), and
+                // after 60 s its whole process group is killed: killing sh
+                // alone leaves what it started holding the pipes open.
+                let child = cmd
+                    .process_group(0)
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
                     .unwrap();
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                if child.try_wait().unwrap().is_none() {
-                    let _ = child.kill();
-                }
+                let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let (done, finished) = std::sync::mpsc::channel::<()>();
+                let watchdog = std::thread::spawn(move || {
+                    if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+                        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+                    }
+                });
                 let out = child.wait_with_output().unwrap();
+                let _ = done.send(());
+                watchdog.join().unwrap();
                 assert!(
                     out.status.success(),
                     "README.md:{} failed ({}):\n{}\nstdout: {}\nstderr: {}",

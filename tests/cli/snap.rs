@@ -13,17 +13,11 @@ use std::process::Stdio;
 /// no OPENSIPS_*/MIFIFO_* variable can show up as an `[env: …]` value.
 fn stable(args: &[&str]) -> String {
     let env = TestEnv::new();
-    let out = env
-        .cmd()
-        .args(args)
-        .env("COLUMNS", "100")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mififo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::util::output_ok(
+        env.cmd()
+            .args(args)
+            .env("COLUMNS", "100")
+            .stdin(Stdio::null()),
     );
     String::from_utf8(out.stdout).unwrap()
 }

@@ -321,14 +321,10 @@ fn mode_zero_is_warned_once() {
     for _ in 0..2 {
         let before = std::fs::metadata(&fifo).unwrap().ino();
         std::fs::remove_file(&fifo).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            match std::fs::metadata(&fifo) {
-                Ok(m) if m.file_type().is_fifo() && m.ino() != before => break,
-                _ if std::time::Instant::now() > deadline => panic!("not recreated"),
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
+        let recreated = crate::util::wait_until(Duration::from_secs(10), || {
+            std::fs::metadata(&fifo).is_ok_and(|m| m.file_type().is_fifo() && m.ino() != before)
+        });
+        assert!(recreated, "not recreated");
         assert_eq!(std::fs::metadata(&fifo).unwrap().mode() & 0o7777, 0o600);
     }
     let (_, log) = s.stop();

@@ -21,18 +21,7 @@ use std::time::Duration;
 
 fn record(env: &TestEnv, fifo: &Path, extra: &[&str]) -> (std::path::PathBuf, Value) {
     let out = env.path(&format!("recording-{}.json", fastrand::u32(..)));
-    let o = env
-        .cmd_at("record", fifo)
-        .args(extra)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "record failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    crate::util::output_ok(env.cmd_at("record", fifo).args(extra).arg("-o").arg(&out));
     let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     (out, v)
 }
@@ -280,13 +269,7 @@ fn recording_over_http_through_the_gateway_equals_the_fifo_recording() {
     let gw = crate::gateway::Gateway::start(&env, &env.fifo(), &[]);
     let (_, by_fifo) = record(&env, &env.fifo(), &[]);
     let out = env.path("by-http.json");
-    let o = env
-        .cmd()
-        .args(["record", "--url", &gw.url, "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::util::output_ok(env.cmd().args(["record", "--url", &gw.url, "-o"]).arg(&out));
     let by_http: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(by_http["recorded"]["from"], gw.url.as_str());
     let names = |v: &Value| {
@@ -305,4 +288,24 @@ fn recording_over_http_through_the_gateway_equals_the_fifo_recording() {
         by_http["statistics"]["dialog:active_dialogs"],
         json!({"value": 1, "incremental": false})
     );
+    // A FIFO flag beside --url would be ignored: refused, as by call.
+    let fifo = env.fifo().display().to_string();
+    let refused = env.path("refused.json");
+    for flags in [["--fifo", fifo.as_str()], ["--reply-dir", "/tmp/"]] {
+        let o = env
+            .cmd()
+            .args(["record", "--url", &gw.url])
+            .args(flags)
+            .arg("-o")
+            .arg(&refused)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(
+            err.contains("cannot be used with") && err.contains("'--url <URL>'"),
+            "{flags:?}: {err}"
+        );
+        assert!(!refused.exists(), "{flags:?}");
+    }
 }

@@ -21,12 +21,7 @@ fn root_env() -> Option<TestEnv> {
 }
 
 fn out(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = crate::util::output_ok(Command::new(cmd).args(args));
     String::from_utf8(o.stdout).unwrap()
 }
 

@@ -290,6 +290,19 @@ pub fn terminate(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
+/// Runs `cmd` to its end and returns its output; panics, naming the
+/// command and quoting its stderr, unless it exited 0.
+pub fn output_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A finished command's exit code (-1 if killed by a signal), stdout and stderr.
 pub fn code_and_text(o: &Output) -> (i32, String, String) {
     (
@@ -348,18 +361,7 @@ pub fn self_signed_cert(cert: &Path, key: &Path, leaf: bool) -> bool {
     if leaf {
         cmd.args(["-addext", "basicConstraints=critical,CA:FALSE"]);
     }
-    let out = cmd
-        .arg("-keyout")
-        .arg(key)
-        .arg("-out")
-        .arg(cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output_ok(cmd.arg("-keyout").arg(key).arg("-out").arg(cert));
     true
 }
 
