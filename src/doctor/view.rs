@@ -76,7 +76,8 @@ pub trait SystemView: Sync {
     fn lstat(&self, path: &Path) -> io::Result<Meta>;
     /// `stat(2)` (follows symlinks, including `/proc` magic links).
     fn stat(&self, path: &Path) -> io::Result<Meta>;
-    /// Whole file contents.
+    /// Whole file contents ([`RealView`]: at most [`READ_MAX`] bytes, else
+    /// `EFBIG`; a FIFO is read without waiting for a writer).
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// `readlink(2)`.
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
@@ -180,6 +181,10 @@ impl TcpScan {
     }
 }
 
+/// The most [`RealView`] reads of one file (`EFBIG` past it): far above
+/// any `/proc` text, config file or rotated audit log the doctor reads.
+pub const READ_MAX: u64 = 64 << 20;
+
 /// The live system, seen from `root` (normally `/`).
 #[derive(Debug, Clone)]
 pub struct RealView {
@@ -212,13 +217,25 @@ impl SystemView for RealView {
         // Not std::fs::read: its size-hint statx is wasted on /proc files (size 0),
         // and a run reads thousands of them on a busy host.
         use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
         // Room for a whole status/cmdline/comm file: one read and the one
         // that sees end-of-file, not read_to_end's 32-byte probe and growth.
         let mut v = Vec::with_capacity(4096);
-        // (`take` keeps File's own read_to_end, and its statx + lseek, out of it.)
-        std::fs::File::open(self.real(path))?
-            .take(u64::MAX)
+        // The paths read include ones other users choose (a server's `-f`
+        // config, read in its root): O_NONBLOCK so a FIFO there cannot hold
+        // the open (or a read) forever, O_NOCTTY so a terminal is never
+        // taken as ours, and `take` (which also keeps File's own
+        // read_to_end, and its statx + lseek, out of it) so /dev/zero or a
+        // writer that never stops cannot fill memory.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(self.real(path))?
+            .take(READ_MAX + 1)
             .read_to_end(&mut v)?;
+        if v.len() as u64 > READ_MAX {
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        }
         Ok(v)
     }
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
@@ -408,6 +425,31 @@ mod tests {
                 .iter()
                 .any(|(n, l)| matches!(n, 3 | 7) && l == Path::new("/dev/null")));
         }
+    }
+
+    /// A file another user names (a server's `-f` config) may be a FIFO
+    /// nobody writes, or endless: the read neither waits nor grows without
+    /// bound.
+    #[test]
+    fn real_read_neither_waits_on_a_fifo_nor_reads_without_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("cfg");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = fifo.clone();
+        // A blocking open would never return: the thread is left behind and
+        // the test fails on the timeout instead of hanging.
+        std::thread::spawn(move || {
+            let _ = tx.send(RealView::new("/").read(&p).map_err(|e| e.kind()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO without a writer waited");
+        assert_eq!(got, Ok(Vec::new()));
+        let e = RealView::new("/")
+            .read(Path::new("/dev/zero"))
+            .expect_err("/dev/zero was read whole");
+        assert_eq!(e.raw_os_error(), Some(libc::EFBIG));
     }
 
     #[test]
