@@ -261,27 +261,32 @@ impl SystemView for RealView {
         let mut f = std::fs::File::open(self.real(path))?;
         // Large reads (the kernel fills one page of records per call, and
         // each call costs a walk of its hashes); each new line looked at once.
-        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-        let mut chunk = vec![0u8; 64 * 1024];
+        // Read straight into the table's tail, never past the bound: no
+        // second buffer to copy from, no lossy copy of the whole table.
+        const CHUNK: usize = 64 * 1024;
+        let mut buf: Vec<u8> = Vec::new();
         let mut scan = TcpScan::default();
         loop {
-            let n = f.read(&mut chunk)?;
-            buf.extend_from_slice(&chunk[..n]);
+            let have = buf.len();
+            buf.resize(have + CHUNK.min(TCP_TABLE_MAX - have), 0);
+            let n = f.read(&mut buf[have..])?;
+            buf.truncate(have + n);
             if let Some(end) = scan.feed(&buf) {
                 buf.truncate(end);
                 break;
             }
-            if n == 0 || buf.len() >= TCP_TABLE_MAX {
+            if buf.len() == TCP_TABLE_MAX {
                 // Whole records only.
-                if buf.len() >= TCP_TABLE_MAX {
-                    buf.truncate(TCP_TABLE_MAX);
-                    let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                    buf.truncate(keep);
-                }
+                let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                buf.truncate(keep);
+                break;
+            }
+            if n == 0 {
                 break;
             }
         }
-        Ok(String::from_utf8_lossy(&buf).into_owned())
+        Ok(String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
     fn read_head(&self, path: &Path, limit: usize) -> io::Result<Vec<u8>> {
         use std::io::Read;
@@ -376,6 +381,24 @@ mod tests {
             .lines()
             .skip(1)
             .all(|l| l.split_whitespace().nth(3) == Some("0A")));
+    }
+
+    /// A table whose listeners run past [`TCP_TABLE_MAX`] is cut there, at
+    /// a record's end; one that ends within it is read whole.
+    #[test]
+    fn real_tcp_table_is_bounded_at_whole_records() {
+        let d = tempfile::tempdir().unwrap();
+        let head = "  sl  local_address rem_address   st tx_queue rx_queue\n";
+        let listen = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1\n";
+        let view = RealView::new(d.path());
+        let big = format!("{head}{}", listen.repeat(TCP_TABLE_MAX / listen.len() + 10));
+        std::fs::write(d.path().join("big"), &big).unwrap();
+        let t = view.read_tcp_listeners(Path::new("/big")).unwrap();
+        assert!(t.len() <= TCP_TABLE_MAX && t.len() > TCP_TABLE_MAX - listen.len());
+        assert!(big.starts_with(&t) && t.ends_with('\n'));
+        let small = format!("{head}{}", listen.repeat(3000));
+        std::fs::write(d.path().join("small"), &small).unwrap();
+        assert_eq!(view.read_tcp_listeners(Path::new("/small")).unwrap(), small);
     }
 
     /// The counted fast path and the listing agree with `read_dir` +
