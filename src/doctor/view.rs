@@ -83,6 +83,17 @@ pub trait SystemView: Sync {
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
     /// Entry names of a directory (no `.`/`..`), unsorted.
     fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
+    /// [`read`](SystemView::read), only when `path` leads to a regular
+    /// file (else `EINVAL`): for a path another user names, so that no
+    /// device or FIFO is opened by it. [`RealView`] checks the very file it
+    /// then reads (no stat-then-open race).
+    fn read_regular(&self, path: &Path) -> io::Result<Vec<u8>> {
+        if self.stat(path)?.kind != FileKind::Regular {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        self.read(path)
+    }
+
     /// An extended attribute of the path itself (not following a final symlink);
     /// `Ok(None)` when it is absent.
     fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>>;
@@ -185,6 +196,33 @@ impl TcpScan {
 /// any `/proc` text, config file or rotated audit log the doctor reads.
 pub const READ_MAX: u64 = 64 << 20;
 
+/// [`RealView::read`] of a path as the system names it.
+fn read_real(path: &Path) -> io::Result<Vec<u8>> {
+    // Not std::fs::read: its size-hint statx is wasted on /proc files (size 0),
+    // and a run reads thousands of them on a busy host.
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Room for a whole status/cmdline/comm file: one read and the one
+    // that sees end-of-file, not read_to_end's 32-byte probe and growth.
+    let mut v = Vec::with_capacity(4096);
+    // The paths read include ones other users choose (a server's `-f`
+    // config, read in its root): O_NONBLOCK so a FIFO there cannot hold
+    // the open (or a read) forever, O_NOCTTY so a terminal is never
+    // taken as ours, and `take` (which also keeps File's own
+    // read_to_end, and its statx + lseek, out of it) so /dev/zero or a
+    // writer that never stops cannot fill memory.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?
+        .take(READ_MAX + 1)
+        .read_to_end(&mut v)?;
+    if v.len() as u64 > READ_MAX {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    }
+    Ok(v)
+}
+
 /// The live system, seen from `root` (normally `/`).
 #[derive(Debug, Clone)]
 pub struct RealView {
@@ -214,29 +252,22 @@ impl SystemView for RealView {
         std::fs::metadata(self.real(path)).map(|m| Meta::from_std(&m))
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        // Not std::fs::read: its size-hint statx is wasted on /proc files (size 0),
-        // and a run reads thousands of them on a busy host.
-        use std::io::Read;
+        read_real(&self.real(path))
+    }
+    fn read_regular(&self, path: &Path) -> io::Result<Vec<u8>> {
+        use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
-        // Room for a whole status/cmdline/comm file: one read and the one
-        // that sees end-of-file, not read_to_end's 32-byte probe and growth.
-        let mut v = Vec::with_capacity(4096);
-        // The paths read include ones other users choose (a server's `-f`
-        // config, read in its root): O_NONBLOCK so a FIFO there cannot hold
-        // the open (or a read) forever, O_NOCTTY so a terminal is never
-        // taken as ours, and `take` (which also keeps File's own
-        // read_to_end, and its statx + lseek, out of it) so /dev/zero or a
-        // writer that never stops cannot fill memory.
-        std::fs::OpenOptions::new()
+        // O_PATH opens nothing: the file is read only once the descriptor is
+        // known to be a regular file (a device or FIFO swapped in after a
+        // check is refused), and through that descriptor.
+        let fd = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(self.real(path))?
-            .take(READ_MAX + 1)
-            .read_to_end(&mut v)?;
-        if v.len() as u64 > READ_MAX {
-            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+            .custom_flags(libc::O_PATH)
+            .open(self.real(path))?;
+        if !fd.metadata()?.is_file() {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        Ok(v)
+        read_real(Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())))
     }
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(self.real(path))
@@ -473,6 +504,32 @@ mod tests {
             .read(Path::new("/dev/zero"))
             .expect_err("/dev/zero was read whole");
         assert_eq!(e.raw_os_error(), Some(libc::EFBIG));
+    }
+
+    /// `read_regular` reads a regular file (also through a symlink) and
+    /// opens nothing else: not a device, not a FIFO (no wait for a writer).
+    #[test]
+    fn real_read_regular_opens_only_regular_files() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("o.cfg");
+        std::fs::write(&f, "modparam\n").unwrap();
+        let l = d.path().join("l.cfg");
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        let fifo = d.path().join("p");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let view = RealView::new("/");
+        assert_eq!(view.read_regular(&f).unwrap(), b"modparam\n");
+        assert_eq!(view.read_regular(&l).unwrap(), b"modparam\n");
+        for p in [Path::new("/dev/null"), &fifo, d.path()] {
+            let e = view.read_regular(p).expect_err("not a regular file");
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{}", p.display());
+        }
+        // Under a sysroot, the path is the view's.
+        let sub = RealView::new(d.path());
+        assert_eq!(
+            sub.read_regular(Path::new("/o.cfg")).unwrap(),
+            b"modparam\n"
+        );
     }
 
     #[test]

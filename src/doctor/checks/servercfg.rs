@@ -98,17 +98,12 @@ pub fn read(ctx: &Ctx<'_>) -> Vec<ServerCfg> {
                 .join(&cfg)
         };
         // The name comes from a command line any user can write: only a
-        // regular file is opened (not /dev/watchdog, a tape, a terminal;
-        // opening some devices acts). A swap between the stat and the open
-        // is not closed here; RealView::read still neither waits nor reads
-        // without bound.
-        let host = Ctx::host(&root, &cfg_abs);
-        if ctx.view.stat(&host).map(|m| m.kind).ok() != Some(crate::sys::FileKind::Regular) {
-            continue;
-        }
-        let Ok(text) = ctx.view.read_string(&host) else {
+        // regular file is opened (not /dev/watchdog, a tape, a terminal, a
+        // FIFO; opening some devices acts).
+        let Ok(bytes) = ctx.view.read_regular(&Ctx::host(&root, &cfg_abs)) else {
             continue;
         };
+        let text = String::from_utf8_lossy(&bytes);
         let (fifo_name, reply_dir) = parse(&text);
         out.push(ServerCfg {
             pid,
