@@ -218,7 +218,7 @@ impl ChildProber {
             match poll(&mut fds, wait) {
                 Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
                 Ok(_) => {}
-                Err(e) => return Err(ProbeError::Output(e.into())),
+                Err(e) => return Err(Self::abandon(r.child, e.into())),
             }
             match stdout.read(&mut buf) {
                 Ok(0) => break,
@@ -231,7 +231,7 @@ impl ChildProber {
                     )));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ProbeError::Output(e)),
+                Err(e) => return Err(Self::abandon(r.child, e)),
             }
         }
         // Its stdout is closed: it has exited or is exiting; reap it (a child
@@ -245,6 +245,15 @@ impl ChildProber {
                 _ => return give_up(r.child),
             }
         }
+    }
+
+    /// Kills and reaps a child whose output could not be read (dropping a
+    /// `Child` does neither: it would run on unbounded, then linger as a
+    /// zombie for the rest of the run).
+    fn abandon(mut child: std::process::Child, e: std::io::Error) -> ProbeError {
+        let _ = child.kill();
+        let _ = child.wait();
+        ProbeError::Output(e)
     }
 
     /// Runs `cmd` and returns its stdout once it has exited; past `limit` it

@@ -76,12 +76,24 @@ pub trait SystemView: Sync {
     fn lstat(&self, path: &Path) -> io::Result<Meta>;
     /// `stat(2)` (follows symlinks, including `/proc` magic links).
     fn stat(&self, path: &Path) -> io::Result<Meta>;
-    /// Whole file contents.
+    /// Whole file contents ([`RealView`]: at most [`READ_MAX`] bytes, else
+    /// `EFBIG`; a FIFO is read without waiting for a writer).
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// `readlink(2)`.
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
     /// Entry names of a directory (no `.`/`..`), unsorted.
     fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
+    /// [`read`](SystemView::read), only when `path` leads to a regular
+    /// file (else `EINVAL`): for a path another user names, so that no
+    /// device or FIFO is opened by it. [`RealView`] checks the very file it
+    /// then reads (no stat-then-open race).
+    fn read_regular(&self, path: &Path) -> io::Result<Vec<u8>> {
+        if self.stat(path)?.kind != FileKind::Regular {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        self.read(path)
+    }
+
     /// An extended attribute of the path itself (not following a final symlink);
     /// `Ok(None)` when it is absent.
     fn xattr(&self, path: &Path, name: &str) -> io::Result<Option<Vec<u8>>>;
@@ -180,6 +192,37 @@ impl TcpScan {
     }
 }
 
+/// The most [`RealView`] reads of one file (`EFBIG` past it): far above
+/// any `/proc` text, config file or rotated audit log the doctor reads.
+pub const READ_MAX: u64 = 64 << 20;
+
+/// [`RealView::read`] of a path as the system names it.
+fn read_real(path: &Path) -> io::Result<Vec<u8>> {
+    // Not std::fs::read: its size-hint statx is wasted on /proc files (size 0),
+    // and a run reads thousands of them on a busy host.
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Room for a whole status/cmdline/comm file: one read and the one
+    // that sees end-of-file, not read_to_end's 32-byte probe and growth.
+    let mut v = Vec::with_capacity(4096);
+    // The paths read include ones other users choose (a server's `-f`
+    // config, read in its root): O_NONBLOCK so a FIFO there cannot hold
+    // the open (or a read) forever, O_NOCTTY so a terminal is never
+    // taken as ours, and `take` (which also keeps File's own
+    // read_to_end, and its statx + lseek, out of it) so /dev/zero or a
+    // writer that never stops cannot fill memory.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?
+        .take(READ_MAX + 1)
+        .read_to_end(&mut v)?;
+    if v.len() as u64 > READ_MAX {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    }
+    Ok(v)
+}
+
 /// The live system, seen from `root` (normally `/`).
 #[derive(Debug, Clone)]
 pub struct RealView {
@@ -209,17 +252,22 @@ impl SystemView for RealView {
         std::fs::metadata(self.real(path)).map(|m| Meta::from_std(&m))
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        // Not std::fs::read: its size-hint statx is wasted on /proc files (size 0),
-        // and a run reads thousands of them on a busy host.
-        use std::io::Read;
-        // Room for a whole status/cmdline/comm file: one read and the one
-        // that sees end-of-file, not read_to_end's 32-byte probe and growth.
-        let mut v = Vec::with_capacity(4096);
-        // (`take` keeps File's own read_to_end, and its statx + lseek, out of it.)
-        std::fs::File::open(self.real(path))?
-            .take(u64::MAX)
-            .read_to_end(&mut v)?;
-        Ok(v)
+        read_real(&self.real(path))
+    }
+    fn read_regular(&self, path: &Path) -> io::Result<Vec<u8>> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_PATH opens nothing: the file is read only once the descriptor is
+        // known to be a regular file (a device or FIFO swapped in after a
+        // check is refused), and through that descriptor.
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(self.real(path))?;
+        if !fd.metadata()?.is_file() {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        read_real(Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())))
     }
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(self.real(path))
@@ -244,27 +292,32 @@ impl SystemView for RealView {
         let mut f = std::fs::File::open(self.real(path))?;
         // Large reads (the kernel fills one page of records per call, and
         // each call costs a walk of its hashes); each new line looked at once.
-        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-        let mut chunk = vec![0u8; 64 * 1024];
+        // Read straight into the table's tail, never past the bound: no
+        // second buffer to copy from, no lossy copy of the whole table.
+        const CHUNK: usize = 64 * 1024;
+        let mut buf: Vec<u8> = Vec::new();
         let mut scan = TcpScan::default();
         loop {
-            let n = f.read(&mut chunk)?;
-            buf.extend_from_slice(&chunk[..n]);
+            let have = buf.len();
+            buf.resize(have + CHUNK.min(TCP_TABLE_MAX - have), 0);
+            let n = f.read(&mut buf[have..])?;
+            buf.truncate(have + n);
             if let Some(end) = scan.feed(&buf) {
                 buf.truncate(end);
                 break;
             }
-            if n == 0 || buf.len() >= TCP_TABLE_MAX {
+            if buf.len() == TCP_TABLE_MAX {
                 // Whole records only.
-                if buf.len() >= TCP_TABLE_MAX {
-                    buf.truncate(TCP_TABLE_MAX);
-                    let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                    buf.truncate(keep);
-                }
+                let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                buf.truncate(keep);
+                break;
+            }
+            if n == 0 {
                 break;
             }
         }
-        Ok(String::from_utf8_lossy(&buf).into_owned())
+        Ok(String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
     fn read_head(&self, path: &Path, limit: usize) -> io::Result<Vec<u8>> {
         use std::io::Read;
@@ -361,6 +414,24 @@ mod tests {
             .all(|l| l.split_whitespace().nth(3) == Some("0A")));
     }
 
+    /// A table whose listeners run past [`TCP_TABLE_MAX`] is cut there, at
+    /// a record's end; one that ends within it is read whole.
+    #[test]
+    fn real_tcp_table_is_bounded_at_whole_records() {
+        let d = tempfile::tempdir().unwrap();
+        let head = "  sl  local_address rem_address   st tx_queue rx_queue\n";
+        let listen = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1\n";
+        let view = RealView::new(d.path());
+        let big = format!("{head}{}", listen.repeat(TCP_TABLE_MAX / listen.len() + 10));
+        std::fs::write(d.path().join("big"), &big).unwrap();
+        let t = view.read_tcp_listeners(Path::new("/big")).unwrap();
+        assert!(t.len() <= TCP_TABLE_MAX && t.len() > TCP_TABLE_MAX - listen.len());
+        assert!(big.starts_with(&t) && t.ends_with('\n'));
+        let small = format!("{head}{}", listen.repeat(3000));
+        std::fs::write(d.path().join("small"), &small).unwrap();
+        assert_eq!(view.read_tcp_listeners(Path::new("/small")).unwrap(), small);
+    }
+
     /// The counted fast path and the listing agree with `read_dir` +
     /// `read_link` on a real process: a child whose fds are 0..N (dense), and
     /// one with a gap (fd 7 only above 0..2).
@@ -408,6 +479,57 @@ mod tests {
                 .iter()
                 .any(|(n, l)| matches!(n, 3 | 7) && l == Path::new("/dev/null")));
         }
+    }
+
+    /// A file another user names (a server's `-f` config) may be a FIFO
+    /// nobody writes, or endless: the read neither waits nor grows without
+    /// bound.
+    #[test]
+    fn real_read_neither_waits_on_a_fifo_nor_reads_without_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("cfg");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = fifo.clone();
+        // A blocking open would never return: the thread is left behind and
+        // the test fails on the timeout instead of hanging.
+        std::thread::spawn(move || {
+            let _ = tx.send(RealView::new("/").read(&p).map_err(|e| e.kind()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO without a writer waited");
+        assert_eq!(got, Ok(Vec::new()));
+        let e = RealView::new("/")
+            .read(Path::new("/dev/zero"))
+            .expect_err("/dev/zero was read whole");
+        assert_eq!(e.raw_os_error(), Some(libc::EFBIG));
+    }
+
+    /// `read_regular` reads a regular file (also through a symlink) and
+    /// opens nothing else: not a device, not a FIFO (no wait for a writer).
+    #[test]
+    fn real_read_regular_opens_only_regular_files() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("o.cfg");
+        std::fs::write(&f, "modparam\n").unwrap();
+        let l = d.path().join("l.cfg");
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        let fifo = d.path().join("p");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let view = RealView::new("/");
+        assert_eq!(view.read_regular(&f).unwrap(), b"modparam\n");
+        assert_eq!(view.read_regular(&l).unwrap(), b"modparam\n");
+        for p in [Path::new("/dev/null"), &fifo, d.path()] {
+            let e = view.read_regular(p).expect_err("not a regular file");
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{}", p.display());
+        }
+        // Under a sysroot, the path is the view's.
+        let sub = RealView::new(d.path());
+        assert_eq!(
+            sub.read_regular(Path::new("/o.cfg")).unwrap(),
+            b"modparam\n"
+        );
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! `*at` call per fd relative to that directory descriptor: no per-fd path
 //! walk, no `fdopendir` extras.
 
-use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Dir, Mode, OFlags, RawDir, CWD};
+use rustix::fs::{openat, readlinkat_raw, statat, AtFlags, Mode, OFlags, RawDir, CWD};
+use std::ffi::CStr;
 use std::io;
+use std::mem::MaybeUninit;
 use std::ops::ControlFlow;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 /// A process holding a file open.
@@ -43,26 +46,32 @@ pub fn pids() -> Vec<i32> {
         .collect()
 }
 
-/// Calls `each(fd number, dir fd, entry name)` for every fd of the process
-/// whose fd directory is `fd_dir`.
-fn walk_fds(
-    fd_dir: &Path,
-    mut each: impl FnMut(u32, std::os::fd::BorrowedFd<'_>, &std::ffi::CStr) -> ControlFlow<()>,
-) -> io::Result<ControlFlow<()>> {
-    let fd = openat(
+/// Opens a `/proc/PID/fd` directory for [`each_fd`] and `*at` calls.
+fn open_fd_dir(fd_dir: &Path) -> io::Result<OwnedFd> {
+    Ok(openat(
         CWD,
         fd_dir,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
-    let mut dir = Dir::new(fd)?;
-    while let Some(e) = dir.read() {
+    )?)
+}
+
+/// Calls `each(fd number, entry name)` for every fd entry of the open
+/// `/proc/PID/fd` directory `dir` (`getdents64` into a stack buffer), until
+/// `each` breaks.
+fn each_fd(
+    dir: &OwnedFd,
+    mut each: impl FnMut(u32, &CStr) -> ControlFlow<()>,
+) -> io::Result<ControlFlow<()>> {
+    let mut dents = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut entries = RawDir::new(dir, &mut dents);
+    while let Some(e) = entries.next() {
         let e = e?;
         let name = e.file_name();
-        let Some(n) = name.to_str().ok().and_then(|f| f.parse::<u32>().ok()) else {
+        let Some(n) = fd_number(name.to_bytes()) else {
             continue;
         };
-        if each(n, dir.fd()?, name).is_break() {
+        if each(n, name).is_break() {
             return Ok(ControlFlow::Break(()));
         }
     }
@@ -74,19 +83,13 @@ fn walk_fds(
 /// # Errors
 /// The directory cannot be opened or read (e.g. another user's process).
 pub fn fd_links(fd_dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
-    use std::mem::MaybeUninit;
     use std::os::unix::ffi::OsStrExt;
     let path = fd_dir;
     // openat, then either the counted fds 0..N (dense_fd_links: two
     // fstat) or getdents64 into a stack buffer, and one readlinkat per fd
     // into another, relative to the directory descriptor: no fdopendir
     // fcntl, no per-fd path walk, no allocation but the kept links.
-    let fd = openat(
-        CWD,
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let fd = open_fd_dir(path)?;
     let mut link = [0u8; 4096];
     // The fds 0..k read before a gap are not read again.
     let mut out = match dense_fd_links(&fd, &mut link) {
@@ -94,16 +97,9 @@ pub fn fd_links(fd_dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
         Err(prefix) => prefix,
     };
     let known = out.len() as u32;
-    let mut dents = [MaybeUninit::<u8>::uninit(); 2048];
-    let mut dir = RawDir::new(&fd, &mut dents);
-    while let Some(e) = dir.next() {
-        let e = e?;
-        let name = e.file_name();
-        let Some(n) = fd_number(name.to_bytes()) else {
-            continue;
-        };
+    let _ = each_fd(&fd, |n, name| {
         if n < known {
-            continue;
+            return ControlFlow::Continue(());
         }
         match readlinkat_raw(&fd, name, &mut link[..]) {
             Ok(len) if len < link.len() => {
@@ -117,7 +113,8 @@ pub fn fd_links(fd_dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
             }
             Err(_) => {}
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok(out)
 }
 
@@ -187,8 +184,11 @@ pub fn scan(
         if !want(pid) {
             continue;
         }
-        let walked = walk_fds(Path::new(&format!("/proc/{pid}/fd")), |fd, dir, name| {
-            let Ok(st) = statat(dir, name, AtFlags::empty()) else {
+        let Ok(dir) = open_fd_dir(Path::new(&format!("/proc/{pid}/fd"))) else {
+            continue;
+        };
+        let walked = each_fd(&dir, |fd, name| {
+            let Ok(st) = statat(&dir, name, AtFlags::empty()) else {
                 return ControlFlow::Continue(());
             };
             #[allow(clippy::unnecessary_cast)] // dev_t/ino_t widths differ by target

