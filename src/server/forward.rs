@@ -5,7 +5,7 @@
 //! Each request is POSTed as JSON-RPC (`Content-Type: application/json`,
 //! the request's own `id`); the upstream's `result` or `error` becomes the
 //! FIFO reply. Failures of the upstream become JSON-RPC errors
-//! (codes in [`crate::gateway::code`], listed in `docs/gateway.md`):
+//! (codes in [`crate::proto::bridge`], listed in `docs/gateway.md`):
 //!
 //! | upstream | code | message |
 //! |---|---|---|
