@@ -184,8 +184,23 @@ pub(crate) fn open_reader_probe(path: &Path) -> std::io::Result<File> {
 /// # Errors
 /// [`CreateError`] naming the path and the step that failed.
 pub fn create(spec: &FifoSpec) -> Result<ServerFifo, CreateError> {
+    create_after(spec, || Ok::<_, CreateError>(())).map(|(f, ())| f)
+}
+
+/// As [`create`], running `prepare` once the path has passed its checks and
+/// before the FIFO appears there. The server writes its pid file here, so
+/// whoever sees the FIFO served also finds the pid file; a `prepare` error
+/// ends it before anything is created.
+///
+/// # Errors
+/// `prepare`'s error, or [`CreateError`] as for [`create`].
+pub fn create_after<T, E: From<CreateError>>(
+    spec: &FifoSpec,
+    prepare: impl FnOnce() -> Result<T, E>,
+) -> Result<(ServerFifo, T), E> {
     check_path(spec, false, None)?;
-    install(spec)
+    let prepared = prepare()?;
+    Ok((install(spec)?, prepared))
 }
 
 /// Recreates the FIFO while serving (path deleted or replaced, or SIGHUP):

@@ -1,5 +1,7 @@
-//! `--pidfile`: our pid and a newline, written after start-up, removed on
-//! exit only if it still holds our pid (a newer instance may have taken it).
+//! `--pidfile`: our pid and a newline, written once the FIFO's path has
+//! passed its checks and before the FIFO appears there (so it exists by the
+//! time a client sees the FIFO served), removed on exit only if it still
+//! holds our pid (a newer instance may have taken it).
 //!
 //! The pid file is written before the privilege drop, often as root, in a
 //! directory another user may be able to write. So it is never opened

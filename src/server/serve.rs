@@ -244,14 +244,18 @@ pub async fn run(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result
     // Before the FIFO exists: a SIGHUP sent as soon as clients can see the
     // server must not hit the default action (terminate).
     let mut hup = signal(SignalKind::hangup()).map_err(io_err("install the SIGHUP handler"))?;
-    let fifo = create::create(&cfg.fifo)?;
-    let pidfile = match &cfg.pidfile {
-        Some(p) => Some(Pidfile::write(p).map_err(|source| Error::Pidfile {
-            path: p.clone(),
-            source,
-        })?),
-        None => None,
-    };
+    // The pid file is written before the FIFO appears at its path: a script
+    // that waits for the FIFO to be served then reads the pid file must find
+    // it. It is removed again (dropped) if the FIFO cannot be made.
+    let (fifo, pidfile) = create::create_after(&cfg.fifo, || match &cfg.pidfile {
+        Some(p) => Pidfile::write(p)
+            .map(Some)
+            .map_err(|source| Error::Pidfile {
+                path: p.clone(),
+                source,
+            }),
+        None => Ok(None),
+    })?;
     let respec = recreation_spec(&cfg);
     if let Some(c) = &cfg.drop_to {
         c.apply().map_err(|source| Error::Privileges {
