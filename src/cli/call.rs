@@ -132,7 +132,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(every) = args.watch {
         return watch(&args, &rt, &client, request, every, new_id, &resolved);
     }
-    let outcome = rt.block_on(send_or_signal(&client, &request))?;
+    let mut caught = {
+        let _in = rt.enter();
+        Box::pin(super::common::terminating_signal()?)
+    };
+    let outcome = rt.block_on(send_or_signal(&client, &request, &mut caught));
     let result = match outcome {
         Ended::Signal(sig) => {
             report(format!(
@@ -203,9 +207,17 @@ fn watch(
         anyhow::bail!("--watch must be at least 100ms");
     }
     let clear = std::io::stdout().is_terminal();
+    // One listener for the whole run: a signal that arrives while a round is
+    // printed is kept for the wait that follows. (A listener made anew for
+    // each wait never saw it: the handler was installed and caught it, and
+    // the watch ran on for ever.)
+    let mut caught = {
+        let _in = rt.enter();
+        Box::pin(super::common::terminating_signal()?)
+    };
     loop {
         let started = tokio::time::Instant::now();
-        let result = match rt.block_on(send_or_signal(client, &request))? {
+        let result = match rt.block_on(send_or_signal(client, &request, &mut caught)) {
             Ended::Signal(sig) => return Ok(ExitCode::from(128 + sig as u8)),
             Ended::Done(r) => r,
         };
@@ -243,10 +255,10 @@ fn watch(
         request.id = new_id();
         let wait = rt.block_on(async {
             tokio::select! {
-                _ = tokio::time::sleep_until(started + every) => Ok(None),
-                s = super::common::terminating_signal()? => Ok::<_, std::io::Error>(Some(s)),
+                _ = tokio::time::sleep_until(started + every) => None,
+                s = &mut caught => Some(s),
             }
-        })?;
+        });
         if let Some(sig) = wait {
             return Ok(ExitCode::from(128 + sig as u8));
         }
@@ -258,13 +270,17 @@ enum Ended {
     Signal(nix::sys::signal::Signal),
 }
 
-/// Sends, unless a terminating signal ([`super::common::TERMINATING`]) arrives first.
-async fn send_or_signal(client: &Transport, request: &Request) -> std::io::Result<Ended> {
-    let caught = super::common::terminating_signal()?;
-    Ok(tokio::select! {
+/// Sends, unless a terminating signal ([`super::common::TERMINATING`],
+/// listened for by `caught`) arrives first.
+async fn send_or_signal(
+    client: &Transport,
+    request: &Request,
+    caught: &mut (impl std::future::Future<Output = nix::sys::signal::Signal> + Unpin),
+) -> Ended {
+    tokio::select! {
         r = client.send(request) => Ended::Done(r),
         sig = caught => Ended::Signal(sig),
-    })
+    }
 }
 
 /// A second line for errors where the configuration is the likely culprit.

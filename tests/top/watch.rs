@@ -86,3 +86,91 @@ fn call_escapes_control_characters_the_server_sends() {
     let back: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(back, doc["commands"]["evil_result"]["result"]);
 }
+
+/// A signal is never lost, whatever the watch is doing when it lands. Here
+/// it lands with a reply: the server answers each request after 300 ms, each
+/// watcher is stopped (SIGSTOP) while it waits for its answer, the answer is
+/// written meanwhile, then SIGTERM and SIGCONT, so the reply and the signal
+/// wake it together. The watch used to make a new signal listener for every
+/// exchange and every wait; when the reply won that tie (about one time in
+/// two) the signal was gone and the watch ran on for ever: with ten
+/// watchers, the old code passed this test about one run in a thousand.
+#[test]
+fn a_signal_that_lands_with_a_reply_still_ends_the_watch() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let env = TestEnv::new();
+    let _srv = env.serve(&["--fault", "delay:300ms"]);
+    let mut kids = crate::util::Children(
+        (0..10)
+            .map(|_| {
+                env.cmd_at("call", &env.fifo())
+                    .args(["--watch", "100ms", "uptime"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Each has printed a round; rounds now follow each other at once (each
+    // takes longer than the interval), so it is almost always waiting for a
+    // reply.
+    for k in &mut kids.0 {
+        let out = k.stdout.as_mut().unwrap();
+        let (mut seen, mut buf) = (String::new(), [0u8; 1024]);
+        while !seen.contains("Up time") {
+            assert!(Instant::now() < deadline, "no round printed: {seen}");
+            let n = out.read(&mut buf).unwrap();
+            assert!(n > 0, "call --watch ended early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let pid = |k: &std::process::Child| Pid::from_raw(k.id() as i32);
+    for k in &kids.0 {
+        kill(pid(k), Signal::SIGSTOP).unwrap();
+    }
+    for k in &kids.0 {
+        let stat = format!("/proc/{}/stat", k.id());
+        while !std::fs::read_to_string(&stat)
+            .unwrap()
+            .rsplit(") ")
+            .next()
+            .is_some_and(|rest| rest.starts_with('T'))
+        {
+            assert!(Instant::now() < deadline, "not stopped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // Longer than the server's delay: every answer is in its reply FIFO.
+    std::thread::sleep(Duration::from_millis(700));
+    for k in &kids.0 {
+        kill(pid(k), Signal::SIGTERM).unwrap();
+    }
+    for k in &kids.0 {
+        kill(pid(k), Signal::SIGCONT).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut lost = 0;
+    for k in &mut kids.0 {
+        let status = loop {
+            if let Some(st) = k.try_wait().unwrap() {
+                break Some(st);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        match status {
+            Some(st) => assert_eq!(st.code(), Some(143), "{st}"),
+            None => lost += 1,
+        }
+    }
+    assert_eq!(
+        lost, 0,
+        "{lost} of 10 watchers lost their SIGTERM and ran on"
+    );
+    assert_no_reply_fifos(&env);
+}

@@ -290,6 +290,21 @@ pub fn terminate(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
+/// Children that are killed (SIGKILL) and reaped on drop, so a test that
+/// fails half-way leaves none of them running.
+pub struct Children(pub Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            if c.try_wait().ok().flatten().is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
 /// Runs `cmd` to its end and returns its output; panics, naming the
 /// command and quoting its stderr, unless it exited 0.
 pub fn output_ok(cmd: &mut Command) -> Output {
