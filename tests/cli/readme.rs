@@ -122,14 +122,26 @@ impl Stage {
     }
 }
 
-/// SIGTERM to the block's process group (SIGKILL after 10 s); its stderr.
-fn stop(child: &mut Child) -> String {
+/// SIGTERM to the block's process group, then waits until the whole group
+/// is gone, not only sh (SIGKILL after 10 s). Returns its stderr, and
+/// whether anything of it outlived the SIGTERM by 10 s: that is a process
+/// that ignores SIGTERM, and it is reported, not waited for (it would hold
+/// the stderr pipe open for ever).
+fn stop(child: &mut Child) -> (String, bool) {
+    use nix::sys::signal::{killpg, Signal};
     let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGTERM);
+    let _ = killpg(pgid, Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+    let mut outlived = false;
+    loop {
+        // sh reaped first: a zombie still counts as a member of its group.
+        let sh_gone = child.try_wait().unwrap().is_some();
+        if sh_gone && killpg(pgid, None).is_err() {
+            break;
+        }
+        if Instant::now() > deadline && !outlived {
+            outlived = true;
+            let _ = killpg(pgid, Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -137,7 +149,7 @@ fn stop(child: &mut Child) -> String {
     if let Some(mut e) = child.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut e, &mut err);
     }
-    err
+    (err, outlived)
 }
 
 #[test]
@@ -202,7 +214,12 @@ fn readme_sh_blocks_run_as_written() {
                 }
                 let exited = child.try_wait().unwrap();
                 let reading = !serves || has_reader(&serve_fifo);
-                let err = stop(&mut child);
+                let (err, outlived) = stop(&mut child);
+                assert!(
+                    !outlived,
+                    "README.md:{}: still running 10 s after SIGTERM:\n{}\n{err}",
+                    b.line, b.text
+                );
                 assert!(
                     exited.is_none() && reading,
                     "README.md:{} stopped early ({exited:?}, reading: {reading}):\n{}\n{err}",
