@@ -391,7 +391,6 @@ pub fn raw_exchange(
     request: &[u8],
     timeout: Duration,
 ) -> Option<Vec<u8>> {
-    use std::io::Write;
     let reply = reply_dir.join(name);
     let mut r = reply_fifo(&reply);
     let mut w = std::fs::OpenOptions::new()
@@ -399,11 +398,32 @@ pub fn raw_exchange(
         .custom_flags(libc::O_NONBLOCK)
         .open(fifo)
         .expect("open server FIFO");
-    w.write_all(request).unwrap();
+    write_within(&mut w, request, Instant::now() + timeout);
     drop(w);
     let result = read_reply(&mut r, timeout);
     let _ = std::fs::remove_file(&reply);
     result
+}
+
+/// Writes all of `data` to the non-blocking `w`, waiting for room (a server
+/// FIFO may still be full of an earlier flood) until `deadline`; panics past
+/// it or on any other error.
+pub fn write_within(w: &mut std::fs::File, mut data: &[u8], deadline: Instant) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    while !data.is_empty() {
+        match w.write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "the FIFO stayed full");
+                let mut fds = [PollFd::new(w.as_fd(), PollFlags::POLLOUT)];
+                poll(&mut fds, PollTimeout::from(50u16)).unwrap();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("write to the FIFO: {e}"),
+        }
+    }
 }
 
 /// Reads a non-blocking reply FIFO until a writer appeared and closed it.
