@@ -207,10 +207,11 @@ fn watch(
         anyhow::bail!("--watch must be at least 100ms");
     }
     let clear = std::io::stdout().is_terminal();
-    // One listener for the whole run: a signal that arrives while a round is
-    // printed is kept for the wait that follows. (A listener made anew for
-    // each wait never saw it: the handler was installed and caught it, and
-    // the watch ran on for ever.)
+    // One listener for the whole run, so a caught signal stays caught until
+    // it is seen. (A listener made anew for each exchange and each wait lost
+    // a signal that woke the watch in the same turn as a reply: the reply
+    // won the select, the listener that held the signal was dropped, and the
+    // watch ran on for ever.)
     let mut caught = {
         let _in = rt.enter();
         Box::pin(super::common::terminating_signal()?)
@@ -255,8 +256,9 @@ fn watch(
         request.id = new_id();
         let wait = rt.block_on(async {
             tokio::select! {
-                _ = tokio::time::sleep_until(started + every) => None,
+                biased;
                 s = &mut caught => Some(s),
+                _ = tokio::time::sleep_until(started + every) => None,
             }
         });
         if let Some(sig) = wait {
@@ -271,15 +273,17 @@ enum Ended {
 }
 
 /// Sends, unless a terminating signal ([`super::common::TERMINATING`],
-/// listened for by `caught`) arrives first.
+/// listened for by `caught`) arrives first. A signal that is there already
+/// wins: no request is sent after it.
 async fn send_or_signal(
     client: &Transport,
     request: &Request,
     caught: &mut (impl std::future::Future<Output = nix::sys::signal::Signal> + Unpin),
 ) -> Ended {
     tokio::select! {
-        r = client.send(request) => Ended::Done(r),
+        biased;
         sig = caught => Ended::Signal(sig),
+        r = client.send(request) => Ended::Done(r),
     }
 }
 
