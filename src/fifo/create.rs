@@ -490,9 +490,10 @@ fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
         }
     });
     let replaced = |what: String| {
-        io("open", path)(std::io::Error::other(format!(
-            "the new FIFO was replaced before it was opened ({what}); someone renames files \
-             in this directory"
+        io("open", &spec.path)(std::io::Error::other(format!(
+            "the new FIFO (made as '{}') was replaced before it was opened ({what}); someone \
+             renames files in this directory",
+            path.display()
         )))
     };
     let reader = match std::fs::OpenOptions::new()
@@ -506,7 +507,7 @@ fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
         }
         Err(e) => return Err(io("open for reading", &spec.path)(e)),
     };
-    let m = reader.metadata().map_err(io("inspect", path))?;
+    let m = reader.metadata().map_err(io("inspect", &spec.path))?;
     let me = nix::unistd::geteuid().as_raw();
     if !m.file_type().is_fifo() || m.uid() != me || m.nlink() != 1 {
         return Err(replaced(format!(
@@ -544,7 +545,7 @@ fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
         let acl = Acl::from_mode_with(mode, &spec.acl);
         acl::write_fd(&reader, &acl).map_err(io("set the ACL of", named))?;
     }
-    let writer = reopen_writer(&reader, path)?;
+    let writer = reopen_writer(&reader, path, named)?;
     Ok(ServerFifo {
         reader,
         writer,
@@ -554,8 +555,9 @@ fn make(spec: &FifoSpec, at: &Path) -> Result<ServerFifo, CreateError> {
 
 /// The keep-alive writer, opened on the reader's inode through
 /// `/proc/self/fd` (no lookup of the directory entry at all). Without
-/// `/proc`, the path is opened with `O_NOFOLLOW` and must be the same inode.
-fn reopen_writer(reader: &File, path: &Path) -> Result<File, CreateError> {
+/// `/proc`, `path` (the temporary name) is opened with `O_NOFOLLOW` and
+/// must be the same inode. Errors name `named`, the path the user gave.
+fn reopen_writer(reader: &File, path: &Path, named: &Path) -> Result<File, CreateError> {
     let open = |p: &Path| {
         std::fs::OpenOptions::new()
             .write(true)
@@ -569,14 +571,14 @@ fn reopen_writer(reader: &File, path: &Path) -> Result<File, CreateError> {
         .open(&via_proc)
     {
         Ok(w) => w,
-        Err(_) => open(path).map_err(io("open the keep-alive writer of", path))?,
+        Err(_) => open(path).map_err(io("open the keep-alive writer of", named))?,
     };
     let (r, w) = (
-        reader.metadata().map_err(io("inspect", path))?,
-        writer.metadata().map_err(io("inspect", path))?,
+        reader.metadata().map_err(io("inspect", named))?,
+        writer.metadata().map_err(io("inspect", named))?,
     );
     if (r.dev(), r.ino()) != (w.dev(), w.ino()) {
-        return Err(io("open the keep-alive writer of", path)(
+        return Err(io("open the keep-alive writer of", named)(
             std::io::Error::other("the path was replaced while it was being created"),
         ));
     }
@@ -709,6 +711,9 @@ mod tests {
             });
             let e = crate::server::error_chain(&create(&spec).unwrap_err());
             assert!(e.contains("symbolic link"), "{e}");
+            // Named by the path the user gave (the temporary name only as
+            // where the new FIFO was made).
+            assert!(e.contains(&format!("'{}'", spec.path.display())), "{e}");
         }
         // A FIFO of someone else (here: a hard link to ours, 2 links) renamed in.
         AFTER_MKFIFO.with(|h| {
@@ -720,6 +725,7 @@ mod tests {
         });
         let e = crate::server::error_chain(&create(&spec).unwrap_err());
         assert!(e.contains("2 links"), "{e}");
+        assert!(e.contains(&format!("'{}'", spec.path.display())), "{e}");
         AFTER_MKFIFO.with(|h| *h.borrow_mut() = None);
         for p in [&victim, &victim_fifo] {
             let m = std::fs::symlink_metadata(p).unwrap();
