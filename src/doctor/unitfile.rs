@@ -67,14 +67,15 @@ fn apply(cur: &mut Option<Setting>, key: &str, file: &Path, text: &str) {
     }
 }
 
-/// The files that configure `unit`, in the order systemd applies them: the
-/// first unit file on the search path, then the drop-ins (`UNIT.d/*.conf`,
-/// the first of each name on the search path) in name order.
-fn unit_files(view: &dyn SystemView, unit: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = SEARCH_PATH
+/// The files that configure `unit`, with their text, in the order systemd
+/// applies them: the first unit file on the search path, then the drop-ins
+/// (`UNIT.d/*.conf`, the first of each name on the search path) in name
+/// order. Each is read once; one that cannot be read is left out.
+fn unit_files(view: &dyn SystemView, unit: &str) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<(PathBuf, String)> = SEARCH_PATH
         .iter()
         .map(|d| Path::new(d).join(unit))
-        .find(|p| view.read(p).is_ok())
+        .find_map(|p| view.read_string(&p).ok().map(|t| (p, t)))
         .into_iter()
         .collect();
     let mut dropins: Vec<(String, PathBuf)> = Vec::new();
@@ -88,18 +89,25 @@ fn unit_files(view: &dyn SystemView, unit: &str) -> Vec<PathBuf> {
         }
     }
     dropins.sort();
-    files.extend(dropins.into_iter().map(|(_, p)| p));
+    files.extend(
+        dropins
+            .into_iter()
+            .filter_map(|(_, p)| view.read_string(&p).ok().map(|t| (p, t))),
+    );
     files
 }
 
 /// The effective `key` (e.g. `PrivateTmp`) of `unit`: the first unit file on
 /// the search path, then its drop-ins in name order.
 pub fn setting(view: &dyn SystemView, unit: &str, key: &str) -> Option<Setting> {
+    effective(&unit_files(view, unit), key)
+}
+
+/// The effective `key` of the files [`unit_files`] found.
+fn effective(files: &[(PathBuf, String)], key: &str) -> Option<Setting> {
     let mut cur = None;
-    for p in unit_files(view, unit) {
-        if let Ok(t) = view.read_string(&p) {
-            apply(&mut cur, key, &p, &t);
-        }
+    for (p, t) in files {
+        apply(&mut cur, key, p, t);
     }
     cur
 }
@@ -108,12 +116,8 @@ pub fn setting(view: &dyn SystemView, unit: &str, key: &str) -> Option<Setting> 
 /// `RestrictAddressFamilies=`) of `unit`, with its `file:line`; an empty
 /// assignment resets the list, as systemd does.
 pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, String)> {
-    let files = unit_files(view, unit);
     let mut out: Vec<(String, String)> = Vec::new();
-    for f in files {
-        let Ok(text) = view.read_string(&f) else {
-            continue;
-        };
+    for (f, text) in unit_files(view, unit) {
         for (line, v) in service_assignments(&text, key) {
             let v = v.trim();
             if v.is_empty() {
@@ -128,9 +132,10 @@ pub fn values(view: &dyn SystemView, unit: &str, key: &str) -> Vec<(String, Stri
 
 /// PrivateTmp as configured: `PrivateTmp=` or `DynamicUser=yes`.
 pub fn private_tmp(view: &dyn SystemView, unit: &str) -> Option<Setting> {
-    match setting(view, unit, "PrivateTmp") {
+    let files = unit_files(view, unit);
+    match effective(&files, "PrivateTmp") {
         Some(s) if s.value => Some(s),
-        other => setting(view, unit, "DynamicUser")
+        other => effective(&files, "DynamicUser")
             .filter(|d| d.value)
             .or(other),
     }
