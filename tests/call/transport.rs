@@ -16,15 +16,26 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+/// `mififo call --url URL ARGS`, with `TMPDIR` the test's own [`tmp_dir`]
+/// (where a datagram client makes its reply socket).
 fn call_url(env: &TestEnv, url: &str, args: &[&str]) -> (i32, String, String) {
     let o = env
         .cmd()
+        .env("TMPDIR", tmp_dir(env))
         .args(["call", "--url", url])
         .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     code_and_text(&o)
+}
+
+/// `ENV/tmp`, created on first use: the `TMPDIR` of [`call_url`], so what a
+/// call leaves there is its own, not another test's running at the time.
+fn tmp_dir(env: &TestEnv) -> std::path::PathBuf {
+    let d = env.path("tmp");
+    let _ = std::fs::create_dir(&d);
+    d
 }
 
 fn auth_file(env: &TestEnv, name: &str, line: &str, mode: u32) -> String {
@@ -225,16 +236,12 @@ fn kamailio_datagram_unix_and_udp_give_the_fifo_result() {
     // Kamailio's own error for an unknown method: exit 1.
     let (code, _, err) = call_url(&env, &url, &["no.such"]);
     assert_eq!(code, 1, "{err}");
-    // Our reply socket and its private directory are gone.
-    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+    // Our reply sockets and their private directories are gone (in this
+    // test's own TMPDIR: other tests' calls may be running meanwhile).
+    let left: Vec<_> = std::fs::read_dir(tmp_dir(&env))
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("mififo-dgram-"))
-        .filter(|e| {
-            e.metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(5))
-        })
+        .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     drop(k);
