@@ -32,6 +32,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// `mififo serve`, or a reader we do not recognise: not an OpenSIPS or
+    /// Kamailio.
+    pub fn is_standin(self) -> bool {
+        matches!(self, Kind::MififoServe | Kind::Unknown)
+    }
+
     /// Display name.
     pub fn name(self) -> &'static str {
         match self {
@@ -227,7 +233,8 @@ fn parent_of(p: &Path) -> Option<&Path> {
     p.parent().filter(|d| !d.as_os_str().is_empty())
 }
 
-/// Every server candidate, most relevant first (ties: lowest pid).
+/// Every server candidate, most relevant first (ties: OpenSIPS and
+/// Kamailio before stand-ins, then the lowest pid).
 pub fn find(ctx: &Ctx<'_>) -> Vec<Candidate> {
     let asked = ctx
         .fifo_resolved
@@ -377,7 +384,10 @@ pub fn find(ctx: &Ctx<'_>) -> Vec<Candidate> {
         }
         out.push(c);
     }
-    out.sort_by_key(|c| (c.rank, c.pid));
+    // Within a rank, OpenSIPS and Kamailio come before stand-ins (mififo
+    // serve, readers of unknown kind): on a host with many stand-ins, the
+    // real servers are the ones an admin looks for in the shortened list.
+    out.sort_by_key(|c| (c.rank, c.kind.is_standin(), c.pid));
     out
 }
 
@@ -536,6 +546,42 @@ mod tests {
         );
         assert!(fix.summary.contains("pid 200"), "{}", fix.summary);
         assert!(fix.summary.contains("same directory"), "{}", fix.summary);
+    }
+
+    /// Ten unrelated `mififo serve` stand-ins with lower pids do not push
+    /// an unrelated OpenSIPS out of the eight candidates shown.
+    #[test]
+    fn real_servers_come_before_stand_ins_of_the_same_rank() {
+        let mut f = Fixture::new();
+        for pid in 10..20 {
+            f.proc(ProcSpec {
+                pid,
+                comm: "mififo",
+                uid: 0,
+                gid: 0,
+                ..Default::default()
+            });
+            f.view.file(
+                format!("/proc/{pid}/cmdline"),
+                format!("/usr/bin/mififo\0serve\0--fifo\0/srv/{pid}/s_fifo\0"),
+            );
+        }
+        opensips_with(&mut f, 500, "/etc/opensips/o.cfg", "/var/o/o_fifo");
+        f.server("/run/x/opensips_fifo", 0o666);
+        let r = f.as_apache("/run/x/opensips_fifo");
+        let line = &r
+            .checks
+            .iter()
+            .find(|c| c.name == "server candidates")
+            .expect("a candidates line")
+            .detail;
+        // The reader first (rank 0), then the unrelated: OpenSIPS before
+        // the stand-ins, though its pid is higher.
+        let shown: Vec<&str> = line.split("; ").collect();
+        assert!(shown[0].starts_with("OpenSIPS pid 100 "), "{line}");
+        assert!(shown[1].starts_with("OpenSIPS pid 500 "), "{line}");
+        assert!(shown[2].starts_with("mififo serve pid 10 "), "{line}");
+        assert!(line.ends_with("(+4 more)"), "{line}");
     }
 
     #[test]
