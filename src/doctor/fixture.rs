@@ -278,6 +278,22 @@ impl Fixture {
         })
     }
 
+    /// A `mififo serve --fifo FIFO` process (root), reading nothing yet.
+    pub fn mififo_serve(&mut self, pid: i32, fifo: &str) -> &mut Self {
+        self.proc(ProcSpec {
+            pid,
+            comm: "mififo",
+            uid: 0,
+            gid: 0,
+            ..Default::default()
+        });
+        self.view.file(
+            format!("/proc/{pid}/cmdline"),
+            format!("/usr/bin/mififo\0serve\0--fifo\0{fifo}\0"),
+        );
+        self
+    }
+
     /// A healthy opensips server (pid 100) reading `path` (mode 0660, opensips:opensips).
     pub fn server(&mut self, path: &str, mode: u32) -> &mut Self {
         self.view.fifo(path, mode, OPENSIPS, OPENSIPS_G);

@@ -554,17 +554,7 @@ mod tests {
     fn real_servers_come_before_stand_ins_of_the_same_rank() {
         let mut f = Fixture::new();
         for pid in 10..20 {
-            f.proc(ProcSpec {
-                pid,
-                comm: "mififo",
-                uid: 0,
-                gid: 0,
-                ..Default::default()
-            });
-            f.view.file(
-                format!("/proc/{pid}/cmdline"),
-                format!("/usr/bin/mififo\0serve\0--fifo\0/srv/{pid}/s_fifo\0"),
-            );
+            f.mififo_serve(pid, &format!("/srv/{pid}/s_fifo"));
         }
         opensips_with(&mut f, 500, "/etc/opensips/o.cfg", "/var/o/o_fifo");
         f.server("/run/x/opensips_fifo", 0o666);
