@@ -283,6 +283,12 @@ pub const TERMINATING: &[nix::sys::signal::Signal] = {
 /// Registers a handler for every [`TERMINATING`] signal and returns the
 /// future of the first one caught. Registered before any reply FIFO exists,
 /// so no signal can end the process while one does.
+///
+/// Make it once for everything a command does and poll it by `&mut` (as
+/// `call --watch` does): once the handlers are installed, the process no
+/// longer dies of these signals, and a signal taken by a listener that is
+/// then dropped (the other branch of a `select!` won) is lost — a fresh
+/// listener never sees it.
 pub fn terminating_signal(
 ) -> std::io::Result<impl std::future::Future<Output = nix::sys::signal::Signal>> {
     use tokio::signal::unix::{signal, SignalKind};
