@@ -188,7 +188,8 @@ impl ChildProber {
 
     /// Reads the child's stdout until it closes (its exit), waking on its
     /// output instead of polling its status on a timer; then reaps it. Past
-    /// `deadline` it is killed and reaped, and the error is `late`.
+    /// `deadline`, one still running is killed and reaped, and the error is
+    /// `late`.
     fn finish(
         mut r: Running,
         deadline: Instant,
@@ -207,7 +208,11 @@ impl ChildProber {
         let mut buf = [0u8; 4096];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            // Past the deadline, a child that has already exited is not late:
+            // its answer waits in the pipe (probe_all finishes its children
+            // in turn, so an earlier one's delay uses up a later one's time).
+            // That pipe is only read, never waited on.
+            if left.is_zero() && !matches!(r.child.try_wait(), Ok(Some(_))) {
                 return give_up(r.child);
             }
             let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
@@ -216,6 +221,7 @@ impl ChildProber {
                 PollFlags::POLLIN,
             )];
             match poll(&mut fds, wait) {
+                Ok(0) if left.is_zero() => return give_up(r.child),
                 Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
                 Ok(_) => {}
                 Err(e) => return Err(Self::abandon(r.child, e.into())),
@@ -558,6 +564,33 @@ mod tests {
             .map(|r| ChildProber::finish(r, deadline, "t").unwrap())
             .collect();
         assert_eq!(outs, [b"300\n".to_vec(), b"0\n".to_vec()]);
+    }
+
+    /// Children run at once and are finished in turn: one that answered in
+    /// time is not reported late because an earlier one used up the
+    /// shared deadline.
+    #[test]
+    fn a_child_that_answered_is_not_late_for_an_earlier_ones_delay() {
+        let p = ChildProber { exe: "sh".into() };
+        let sh = |script: &str| {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let slow = p.spawn(&mut sh("exec sleep 30")).unwrap();
+        let quick = p.spawn(&mut sh("echo answered")).unwrap();
+        let e = ChildProber::finish(slow, deadline, "t");
+        assert!(matches!(e, Err(ProbeError::Late("t"))), "{e:?}");
+        assert!(Instant::now() >= deadline);
+        let out = ChildProber::finish(quick, deadline, "t").unwrap();
+        assert_eq!(out, b"answered\n");
+        // Past the deadline, one still running is late at once.
+        let t = Instant::now();
+        let running = p.spawn(&mut sh("exec sleep 30")).unwrap();
+        let e = ChildProber::finish(running, deadline, "t");
+        assert!(matches!(e, Err(ProbeError::Late("t"))), "{e:?}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     }
 
     #[test]

@@ -756,6 +756,56 @@ mod tests {
         assert_eq!(names_in(d.path()), ["f"], "temporary FIFO left behind");
     }
 
+    /// `create_after` runs `prepare` once the path has passed its checks and
+    /// before the FIFO is there (the pid file exists by the time a client
+    /// sees the FIFO); a `prepare` error creates nothing, and a path that
+    /// fails its checks never gets as far as `prepare`.
+    #[test]
+    fn create_after_prepares_between_the_checks_and_the_fifo() {
+        #[derive(Debug)]
+        enum E {
+            Create(CreateError),
+            Prepare,
+        }
+        impl From<CreateError> for E {
+            fn from(e: CreateError) -> Self {
+                E::Create(e)
+            }
+        }
+        let d = tempfile::tempdir().unwrap();
+        let spec = FifoSpec::new(d.path().join("f"));
+        let (s, seen) = create_after(&spec, || {
+            Ok::<_, E>(std::fs::symlink_metadata(&spec.path).is_err())
+        })
+        .unwrap();
+        assert!(seen, "the FIFO was there before prepare ran");
+        assert!(std::fs::symlink_metadata(&spec.path)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        drop(s);
+        let e = create_after(&spec, || Err::<(), _>(E::Prepare)).unwrap_err();
+        assert!(matches!(e, E::Prepare), "{e:?}");
+        assert!(
+            std::fs::symlink_metadata(&spec.path).is_err(),
+            "a FIFO was made though prepare failed"
+        );
+        let missing = FifoSpec::new(d.path().join("no/such/f"));
+        let mut ran = false;
+        let e = create_after(&missing, || {
+            ran = true;
+            Ok::<_, E>(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(e, E::Create(CreateError::ParentMissing { .. })),
+            "{e:?}"
+        );
+        assert!(!ran, "prepare ran for a path that failed its checks");
+        // Nothing else was left in the directory (no temporary name).
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+    }
+
     #[test]
     fn existing_paths() {
         let d = tempfile::tempdir().unwrap();

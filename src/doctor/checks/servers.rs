@@ -399,7 +399,7 @@ pub fn best<'c>(ctx: &'c Ctx<'_>) -> Option<&'c Candidate> {
     let read = !ctx.servers.is_empty();
     ctx.candidates
         .first()
-        .filter(|c| c.rank < 9 && (c.rank <= 2 || !read))
+        .filter(|c| c.rank < 9 && (serves_this_path(c) || !read))
 }
 
 /// Whether restarting `c` brings a FIFO back at the asked path: it reads
