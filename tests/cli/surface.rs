@@ -566,3 +566,23 @@ fn logs_to_the_journal_carry_syslog_priorities() {
         "colour codes off a terminal: {text:?}"
     );
 }
+
+/// `--url` beside `--reply-dir` (or `--fifo`) is refused where a FIFO flag
+/// would otherwise be silently ignored: every subcommand that takes `--url`.
+#[test]
+fn url_refuses_fifo_flags_beside_it() {
+    for sub in ["call", "shell", "top", "bench", "record"] {
+        for flag in [["--reply-dir", "/tmp/"], ["--fifo", "/tmp/mififo-test-x"]] {
+            let mut args = vec![sub, "--url", "http://127.0.0.1:9/mi"];
+            args.extend(flag);
+            let out = mififo(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.contains("'--url <URL>' cannot be used with")
+                    && err.contains(&format!("'{} <", flag[0])),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}
